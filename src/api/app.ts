@@ -1,0 +1,193 @@
+// The HTTP server: fastify with one error envelope, schema-driven validation and /openapi.json,
+// API-key authentication, rate limits, idempotent creates, request ids, and Prometheus metrics.
+// Routes are thin adapters to the service modules; they live in ./routes/.
+import { randomUUID } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AppError } from '../domain/errors.js';
+import type { Caller } from '../policy/roles.js';
+import { type Store, isUniqueViolation, readiness } from '../store/db.js';
+import { Authenticator } from '../tenancy/authn.js';
+import { idempotencyGuard } from './idempotency.js';
+import { registerRoutes } from './routes/index.js';
+import type { IdempotencyRecord } from '../audit/journal.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+    idempotency?: IdempotencyRecord;
+  }
+  interface FastifyContextConfig {
+    /** false for the few routes that need no API key. */
+    auth?: boolean;
+    /** Success status of a creating route; enables Idempotency-Key handling. */
+    idempotent?: number;
+  }
+}
+
+export interface AppOptions {
+  readonly store: Store;
+  readonly logger?: FastifyServerOptions['logger'];
+  /** How long a verified key stays cached; bounds how late a revocation takes effect elsewhere. */
+  readonly authCacheTtlMs?: number;
+  /** Requests per minute per API key (or per address without one). */
+  readonly rateLimitPerMinute?: number;
+  readonly bodyLimitBytes?: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimitBytes ?? 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Bodies are validated strictly (no coercion, unknown fields rejected); query strings and path
+    // parameters are coerced from text.
+    ajv: { customOptions: {} },
+  });
+
+  const strictAjv = addFormats.default(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, allErrors: true }));
+  const looseAjv = addFormats.default(new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, allErrors: true }));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : looseAjv).compile(schema));
+
+  const auth = new Authenticator(opts.store.db, opts.authCacheTtlMs ?? 1000);
+  const metrics = createMetrics();
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.latency.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const appErr = toAppError(err);
+    if (appErr.status >= 500) req.log.error({ err }, 'request failed');
+    if (appErr.code === 'RATE_LIMITED' && (err as any).retryAfter) reply.header('retry-after', (err as any).retryAfter);
+    reply.status(appErr.status).send(appErr.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new AppError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+    reply.status(404).send(e.toJSON());
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'fabrik',
+        version: '0.1.0',
+        description: 'Control plane of a sovereign AI factory: tenants, quotas, fleet, audit.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'fbk_… API key' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.rateLimitPerMinute ?? 60_000,
+    timeWindow: 60_000,
+    // One bucket per API key: its public prefix, so secrets never become map keys.
+    keyGenerator: (req) => {
+      const h = req.headers.authorization;
+      return typeof h === 'string' && h.startsWith('Bearer ') ? `key:${h.slice(7, 23)}` : `ip:${req.ip}`;
+    },
+    errorResponseBuilder: (_req, ctx) =>
+      Object.assign(new AppError('RATE_LIMITED', `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`), {
+        statusCode: 429,
+        retryAfter: Math.ceil(ctx.ttl / 1000),
+      }),
+  });
+
+  app.get('/healthz', { schema: { hide: true }, config: { auth: false } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true }, config: { auth: false } }, async (_req, reply) => {
+    const r = await readiness(opts.store);
+    reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not ready', detail: r.detail });
+  });
+  app.get('/metrics', { schema: { hide: true }, config: { auth: false } }, async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/openapi.json', { schema: { hide: true }, config: { auth: false } }, async () => app.swagger());
+
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', async (req) => {
+        if (req.routeOptions.config.auth === false) return;
+        req.caller = await auth.authenticate(req.headers.authorization);
+      });
+      api.addHook('preHandler', idempotencyGuard(opts.store));
+      await registerRoutes(api, { store: opts.store, onKeyRevoked: (prefix) => auth.invalidate(prefix) });
+    },
+    { prefix: '/api/v1' },
+  );
+
+  return app;
+}
+
+function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'fabrik_' });
+  const requests = new Counter({
+    name: 'fabrik_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'fabrik_http_request_duration_seconds',
+    help: 'HTTP request latency by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  return { registry, requests, latency };
+}
+
+/** Maps anything thrown while serving a request to a coded error. */
+function toAppError(err: FastifyError): AppError {
+  if (err instanceof AppError) return err;
+  if (err.validation) {
+    const problems = err.validation.map((v) => {
+      const where = `${err.validationContext ?? 'body'}${v.instancePath || ''}`;
+      const p = v.params as Record<string, unknown>;
+      if (v.keyword === 'additionalProperties') return { path: `${where}/${p.additionalProperty}`, message: 'unknown field' };
+      if (v.keyword === 'required') return { path: `${where}/${p.missingProperty}`, message: 'required' };
+      return { path: where, message: v.message ?? 'invalid' };
+    });
+    const first = problems[0];
+    return new AppError('VALIDATION_FAILED', `${first.path}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, {
+      errors: problems,
+    });
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('INVALID_JSON', `request body is not valid JSON: ${err.message}`);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE', 'request body is larger than the limit of this route');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'send request bodies as application/json');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('INVALID_ARGUMENT', 'content-length does not match the body');
+  }
+  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/.test(err.message))) {
+    return new AppError('INVALID_JSON', `request body is not valid JSON: ${err.message}`);
+  }
+  if (isUniqueViolation(err)) return new AppError('CONFLICT', 'a concurrent request changed the same resource; retry');
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new AppError('INVALID_ARGUMENT', err.message);
+  }
+  return new AppError('INTERNAL', 'internal error; the request id in x-request-id finds it in the server log');
+}

@@ -1,0 +1,20 @@
+// From a request to the service context: who calls, which request, which idempotency record.
+import type { FastifyRequest } from 'fastify';
+import type { Store } from '../store/db.js';
+import type { Ctx } from '../tenancy/context.js';
+
+export interface RouteDeps {
+  readonly store: Store;
+  readonly onKeyRevoked: (prefix: string) => void;
+}
+
+export function ctxOf(req: FastifyRequest, deps: RouteDeps): Ctx {
+  if (!req.caller) throw new Error('route reached without authentication');
+  return {
+    db: deps.store.db,
+    caller: req.caller,
+    requestId: req.id,
+    idempotency: req.idempotency,
+    onKeyRevoked: deps.onKeyRevoked,
+  };
+}

@@ -1,0 +1,226 @@
+// Request and response shapes, declared once. Fastify validates requests with them and
+// @fastify/swagger turns them into /openapi.json. Request bodies reject unknown fields.
+import { type TSchema, Type as T } from '@sinclair/typebox';
+import { DNS_LABEL_PATTERN } from '../domain/ids.js';
+import { ORG_ROLES } from '../policy/roles.js';
+
+const strict = { additionalProperties: false } as const;
+
+export const DnsLabel = T.String({ pattern: DNS_LABEL_PATTERN, minLength: 1, maxLength: 63, description: 'a DNS label' });
+const DisplayName = T.String({ minLength: 1, maxLength: 200 });
+const Role = T.Union(ORG_ROLES.map((r) => T.Literal(r)));
+const Time = T.String({ format: 'date-time' });
+const Nullable = <S extends TSchema>(s: S) => T.Union([s, T.Null()]);
+
+export const ErrorBody = T.Object(
+  {
+    error: T.Object({
+      code: T.String({ description: 'stable machine-readable code' }),
+      message: T.String(),
+      details: T.Record(T.String(), T.Unknown()),
+    }),
+  },
+  { $id: 'Error' },
+);
+
+export const PageQuery = T.Object(
+  {
+    limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000, description: 'page size (default 100)' })),
+    cursor: T.Optional(T.String({ maxLength: 512, description: 'nextCursor of the previous page' })),
+  },
+  strict,
+);
+
+export const pageOf = <S extends TSchema>(item: S) =>
+  T.Object({ items: T.Array(item), nextCursor: Nullable(T.String()) });
+
+// Organizations
+export const Org = T.Object({
+  id: T.String(),
+  name: T.String(),
+  displayName: T.String(),
+  residency: T.String({ description: 'where the org\'s data must stay: de or eu' }),
+  status: T.String(),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export const OrgCreate = T.Object(
+  { name: DnsLabel, displayName: T.Optional(DisplayName), residency: T.Union([T.Literal('de'), T.Literal('eu')]) },
+  strict,
+);
+export const OrgPatch = T.Object(
+  {
+    displayName: T.Optional(DisplayName),
+    residency: T.Optional(T.Union([T.Literal('de'), T.Literal('eu')])),
+    status: T.Optional(T.Union([T.Literal('active'), T.Literal('suspended')])),
+  },
+  { ...strict, minProperties: 1 },
+);
+
+// Projects
+export const Project = T.Object({
+  id: T.String(),
+  org: T.String(),
+  name: T.String(),
+  ref: T.String({ description: 'org.project' }),
+  displayName: T.String(),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export const ProjectCreate = T.Object({ name: DnsLabel, displayName: T.Optional(DisplayName) }, strict);
+export const ProjectPatch = T.Object({ displayName: T.Optional(DisplayName) }, { ...strict, minProperties: 1 });
+
+// Users, service accounts, members
+export const User = T.Object({ id: T.String(), name: T.String(), operator: T.Boolean(), createdAt: Time });
+export const UserCreate = T.Object({ name: DnsLabel, operator: T.Optional(T.Boolean()) }, strict);
+export const ServiceAccount = T.Object({
+  id: T.String(),
+  org: T.String(),
+  name: T.String(),
+  principal: T.String(),
+  createdAt: Time,
+});
+export const ServiceAccountCreate = T.Object({ name: DnsLabel, role: Role, project: T.Optional(DnsLabel) }, strict);
+export const Member = T.Object({
+  principal: T.String(),
+  kind: T.String(),
+  name: T.String(),
+  role: T.String(),
+  project: Nullable(T.String()),
+  createdAt: Time,
+});
+export const MemberCreate = T.Object(
+  { user: T.Optional(DnsLabel), serviceAccount: T.Optional(DnsLabel), role: Role, project: T.Optional(DnsLabel) },
+  strict,
+);
+export const MemberRemoveQuery = T.Object({ project: T.Optional(DnsLabel) }, strict);
+
+// API keys
+export const ApiKey = T.Object({
+  id: T.String(),
+  prefix: T.String(),
+  name: T.String(),
+  principal: T.String(),
+  org: Nullable(T.String()),
+  project: Nullable(T.String()),
+  state: T.String(),
+  createdAt: Time,
+  createdBy: T.String(),
+  expiresAt: Nullable(Time),
+  revokedAt: Nullable(Time),
+  lastUsedAt: Nullable(Time),
+});
+export const CreatedApiKey = T.Intersect([ApiKey, T.Object({ token: T.String({ description: 'shown once' }) })]);
+const KeyName = T.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]*$' });
+export const KeyCreate = T.Object(
+  {
+    name: KeyName,
+    user: T.Optional(DnsLabel),
+    serviceAccount: T.Optional(DnsLabel),
+    project: T.Optional(DnsLabel),
+    ttlDays: T.Optional(T.Integer({ minimum: 1, maximum: 3650 })),
+    expiresAt: T.Optional(Time),
+  },
+  strict,
+);
+export const PlatformKeyCreate = T.Object(
+  {
+    name: KeyName,
+    user: DnsLabel,
+    ttlDays: T.Optional(T.Integer({ minimum: 1, maximum: 3650 })),
+    expiresAt: T.Optional(Time),
+  },
+  strict,
+);
+
+// Quotas
+export const Quota = T.Object({
+  project: T.String(),
+  pool: T.String(),
+  guaranteed: T.Integer(),
+  limit: T.Integer(),
+  updatedAt: Time,
+});
+export const QuotaSet = T.Object(
+  {
+    guaranteed: T.Integer({ minimum: 0, maximum: 1_000_000 }),
+    limit: T.Integer({ minimum: 0, maximum: 1_000_000 }),
+  },
+  strict,
+);
+
+// Fleet
+export const Node = T.Object({
+  name: T.String(),
+  pool: T.String(),
+  gpuModel: T.String(),
+  gpuCount: T.Integer(),
+  gpuMemoryGiB: T.Number(),
+  region: T.String(),
+  pod: T.String(),
+  rack: T.String(),
+  ibLeaf: T.String(),
+  ibSpine: T.String(),
+  cpu: T.Integer(),
+  ramGiB: T.Number(),
+  labels: T.Record(T.String(), T.String()),
+  state: T.String(),
+  devGpus: T.Boolean({ description: 'development GPUs of a machine without real ones' }),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export const Pool = T.Object({
+  name: T.String(),
+  gpuModel: T.String(),
+  gpuMemoryGiB: T.Number(),
+  nodes: T.Integer(),
+  gpus: T.Integer(),
+  schedulableGpus: T.Integer(),
+  guaranteed: T.Integer(),
+  devGpus: T.Boolean(),
+});
+export const FleetApply = T.Object(
+  {
+    file: T.String({ maxLength: 4_000_000, description: 'the fleet file (YAML or JSON) as text' }),
+    source: T.Optional(T.String({ maxLength: 200, description: 'file name used in error messages' })),
+    prune: T.Optional(T.Boolean({ description: 'remove nodes the file no longer lists' })),
+  },
+  strict,
+);
+export const ApplyResult = T.Object({
+  pools: T.Integer(),
+  nodes: T.Integer(),
+  created: T.Integer(),
+  updated: T.Integer(),
+  unchanged: T.Integer(),
+  pruned: T.Integer(),
+  gpus: T.Integer(),
+});
+export const NodeStatePatch = T.Object(
+  { state: T.Union(['ready', 'cordoned', 'draining', 'down'].map((s) => T.Literal(s))) },
+  strict,
+);
+
+// Audit
+export const AuditEntry = T.Object({
+  seq: T.Integer(),
+  time: Time,
+  orgId: T.String(),
+  actor: T.Object({ keyId: T.String(), principal: T.String() }),
+  action: T.String(),
+  resource: T.String(),
+  requestId: T.String(),
+  beforeDigest: Nullable(T.String()),
+  afterDigest: Nullable(T.String()),
+  outcome: T.String(),
+  canonical: T.String({ description: 'the entry serialised canonically (RFC 8785)' }),
+});
+
+export const WhoAmI = T.Object({
+  principal: T.String(),
+  keyPrefix: T.String(),
+  operator: T.Boolean(),
+  org: Nullable(T.String()),
+  project: Nullable(T.String()),
+  grants: T.Array(T.Object({ org: T.String(), project: Nullable(T.String()), role: T.String() })),
+});

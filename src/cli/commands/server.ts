@@ -1,0 +1,103 @@
+// `fabrik server`, `fabrik login`, `fabrik whoami`.
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { ApiClient, CliError } from '../client.js';
+import { loadConfig, saveConfig } from '../config.js';
+import { EXIT } from '../output.js';
+import { action, addOutputOption, client, printOne } from '../run.js';
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('server')
+    .description('Start the control plane (embedded defaults: SQLite, local node, files under ./.fabrik)')
+    .option('--host <host>', 'address to listen on', process.env.FABRIK_HOST ?? '127.0.0.1')
+    .option('--port <port>', 'port to listen on', process.env.FABRIK_PORT ?? '8080')
+    .option('--data-dir <dir>', 'where the SQLite file, blobs and logs live', process.env.FABRIK_DATA_DIR ?? '.fabrik')
+    .option('--database <url>', 'postgres://… for PostgreSQL, or a SQLite file (default <data-dir>/fabrik.db)', process.env.FABRIK_DATABASE_URL)
+    .option('--dev-gpus <n>', 'development GPUs to register when this machine has no NVIDIA GPU', process.env.FABRIK_DEV_GPUS ?? '4')
+    .option('--no-local-node', 'do not register this machine as a node')
+    .option('--log-stdout', 'also write JSON logs to stdout')
+    .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
+    .action(
+      action(async (opts) => {
+        const port = Number(opts.port);
+        const devGpus = Number(opts.devGpus);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw CliError.usage(`--port: "${opts.port}" is not a port number`);
+        if (!Number.isInteger(devGpus) || devGpus < 0 || devGpus > 16) throw CliError.usage('--dev-gpus: an integer from 0 to 16');
+        const { startServer } = await import('../../server.js');
+        const server = await startServer({
+          host: opts.host,
+          port,
+          dataDir: opts.dataDir,
+          database: opts.database,
+          localNode: opts.localNode !== false && !/^(0|false|no)$/i.test(process.env.FABRIK_LOCAL_NODE ?? ''),
+          devGpus,
+          bootstrapToken: process.env.FABRIK_BOOTSTRAP_TOKEN || undefined,
+          logStdout: Boolean(opts.logStdout),
+          logLevel: opts.logLevel,
+          rateLimitPerMinute: process.env.FABRIK_RATE_LIMIT ? Number(process.env.FABRIK_RATE_LIMIT) : undefined,
+        });
+        process.stderr.write(`fabrik listening on ${server.url} (database: ${server.store.describe}; logs: ${opts.dataDir}/logs/fabrik.log)\n`);
+        if (server.bootstrapToken) {
+          process.stderr.write(
+            `\nBootstrap operator API key (shown once, store it now):\n\n  ${server.bootstrapToken}\n\n` +
+              `Log in with:  fabrik login --endpoint ${server.url} --key <key>\n\n`,
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.stderr.write('fabrik: shutting down\n');
+            server.close().finally(resolve);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      }),
+    );
+
+  addOutputOption(
+    program
+      .command('login')
+      .description('Save the endpoint and API key (in a config file readable only by you)')
+      .option('--endpoint <url>', 'fabrik server URL', 'http://127.0.0.1:8080')
+      .option('--key <key>', 'API key (default: FABRIK_API_KEY, or read from standard input)'),
+  ).action(
+    action(async (opts) => {
+      let key: string | undefined = opts.key ?? process.env.FABRIK_API_KEY;
+      if (!key) {
+        if (!process.stdin.isTTY) key = (await readAll(process.stdin)).trim();
+        else {
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          key = (await rl.question('API key: ')).trim();
+          rl.close();
+        }
+      }
+      if (!key) throw CliError.usage('no API key given: pass --key, set FABRIK_API_KEY, or pipe it on standard input');
+      const who = await new ApiClient({ endpoint: opts.endpoint, apiKey: key }).get<Record<string, unknown>>('/api/v1/whoami');
+      const path = saveConfig({ endpoint: opts.endpoint, apiKey: key });
+      printOne(opts, { ...who, endpoint: opts.endpoint, config: path }, () => `Logged in to ${opts.endpoint} as ${who.principal} (saved to ${path})`);
+    }),
+  );
+
+  addOutputOption(program.command('whoami').description('Show who the configured API key acts for')).action(
+    action(async (opts) => {
+      const who = await client().get<{ principal: string; operator: boolean; grants: { org: string; project: string | null; role: string }[] }>(
+        '/api/v1/whoami',
+      );
+      printOne(opts, { ...who, endpoint: loadConfig().endpoint }, () =>
+        [
+          `principal: ${who.principal}${who.operator ? ' (platform operator)' : ''}`,
+          ...who.grants.map((g) => `  ${g.role} of ${g.org}${g.project ? `.${g.project}` : ''}`),
+        ].join('\n'),
+      );
+    }),
+  );
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let s = '';
+  for await (const chunk of stream) s += chunk;
+  return s;
+}
+
+export { EXIT };

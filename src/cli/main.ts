@@ -1,0 +1,36 @@
+// The `fabrik` command. Each group of subcommands lives in ./commands/; this file assembles them.
+import { Command, CommanderError } from 'commander';
+import { registerAdminCommands } from './commands/admin.js';
+import { registerServerCommands } from './commands/server.js';
+import { EXIT } from './output.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('fabrik')
+    .description('Control plane of a sovereign AI factory: tenants, quotas, fleet, GPU workloads, audit.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  registerServerCommands(program);
+  registerAdminCommands(program);
+  await registerOptional(program);
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exit code 0; usage errors with 2.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw err;
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+}
+
+/** Command groups that other parts contribute (the simulator); absent ones are simply not offered. */
+async function registerOptional(program: Command): Promise<void> {
+  const simModule = './commands/sim.js';
+  const sim = await import(simModule).catch(() => undefined);
+  sim?.registerSimCommand(program);
+}

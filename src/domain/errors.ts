@@ -1,0 +1,57 @@
+// One catalogue of coded errors. Every refusal fabrik gives has a stable `code`, an HTTP status,
+// and a message a person can act on. The HTTP layer turns them into {"error":{code,message,details}}.
+
+export const ERROR_STATUS = {
+  INVALID_JSON: 400,
+  VALIDATION_FAILED: 400,
+  INVALID_ARGUMENT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  ALREADY_EXISTS: 409,
+  CONFLICT: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  QUOTA_EXCEEDS_CAPACITY: 422,
+  UNPROCESSABLE: 422,
+  FLEET_FILE_INVALID: 422,
+  SPEC_INVALID: 422,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.details = details;
+  }
+
+  toJSON(): { error: { code: string; message: string; details: Record<string, unknown> } } {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+/** A resource that does not exist, or that the caller may not know exists: both read the same. */
+export function notFound(kind: string, name: string): AppError {
+  return new AppError('NOT_FOUND', `${kind} "${name}" not found`, { kind, name });
+}
+
+export function alreadyExists(kind: string, name: string): AppError {
+  return new AppError('ALREADY_EXISTS', `${kind} "${name}" already exists`, { kind, name });
+}
+
+export function forbidden(action: string): AppError {
+  return new AppError('FORBIDDEN', `your role does not allow ${action}`, { action });
+}

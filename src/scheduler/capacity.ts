@@ -1,0 +1,148 @@
+// Free GPUs per node as bitmasks, plus the counters placement needs to answer most questions
+// without scanning nodes: whole free nodes per leaf, pod and pool, free GPUs per pool, and per
+// free-GPU count a bitset of nodes (best fit = lowest non-empty bucket). Only schedulable nodes
+// are counted; GPUs of cordoned nodes are still tracked so running work keeps its indexes.
+import { MAX_GPUS_PER_NODE, type Topology } from './topology.js';
+
+export function popcount(x: number): number {
+  let v = x - ((x >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+export function fullMask(gpus: number): number {
+  return gpus >= 32 ? 0xffffffff : ((1 << gpus) - 1) >>> 0;
+}
+
+/** The `count` lowest set bits of `mask`. */
+export function lowestBits(mask: number, count: number): number {
+  let out = 0;
+  let m = mask >>> 0;
+  for (let k = 0; k < count && m !== 0; k++) {
+    const bit = m & -m;
+    out |= bit;
+    m = (m ^ bit) >>> 0;
+  }
+  return out >>> 0;
+}
+
+export function bitIndexes(mask: number): number[] {
+  const out: number[] = [];
+  for (let b = 0; b < 32; b++) if ((mask >>> b) & 1) out.push(b);
+  return out;
+}
+
+export class Capacity {
+  readonly topo: Topology;
+  readonly words: number;
+  readonly free: Uint32Array;
+  readonly freeCount: Uint8Array;
+  readonly leafWhole: Int32Array;
+  readonly podWhole: Int32Array;
+  readonly poolWhole: Int32Array;
+  readonly poolFree: Int32Array;
+  /** (MAX_GPUS_PER_NODE + 1) bitsets over nodes: bucket k holds schedulable nodes with k free GPUs. */
+  readonly buckets: Uint32Array;
+  /** Bumped by every change; "fits" memos are valid while it stays. */
+  version = 0;
+  /** Bumped when GPUs are released; "does not fit" memos are valid while it stays. */
+  grown = 0;
+
+  private constructor(topo: Topology, src?: Capacity) {
+    this.topo = topo;
+    const n = topo.nodes.length;
+    this.words = (n + 31) >>> 5;
+    if (src) {
+      this.free = src.free.slice();
+      this.freeCount = src.freeCount.slice();
+      this.leafWhole = src.leafWhole.slice();
+      this.podWhole = src.podWhole.slice();
+      this.poolWhole = src.poolWhole.slice();
+      this.poolFree = src.poolFree.slice();
+      this.buckets = src.buckets.slice();
+      this.version = src.version;
+      this.grown = src.grown;
+      return;
+    }
+    this.free = new Uint32Array(n);
+    this.freeCount = new Uint8Array(n);
+    this.leafWhole = new Int32Array(topo.leaves.length);
+    this.podWhole = new Int32Array(topo.pods.length);
+    this.poolWhole = new Int32Array(topo.pools.length);
+    this.poolFree = new Int32Array(topo.pools.length);
+    this.buckets = new Uint32Array((MAX_GPUS_PER_NODE + 1) * this.words);
+    for (let i = 0; i < n; i++) {
+      this.free[i] = fullMask(topo.gpus[i]);
+      this.freeCount[i] = topo.gpus[i];
+      if (topo.schedulable[i]) this.index(i);
+    }
+  }
+
+  /** All GPUs free. */
+  static empty(topo: Topology): Capacity {
+    return new Capacity(topo);
+  }
+
+  clone(): Capacity {
+    return new Capacity(this.topo, this);
+  }
+
+  isWholeFree(i: number): boolean {
+    return this.freeCount[i] === this.topo.gpus[i];
+  }
+
+  allocate(i: number, mask: number): void {
+    const m = (mask & this.free[i]) >>> 0;
+    if (m === 0) return;
+    const sched = this.topo.schedulable[i] === 1;
+    if (sched) this.unindex(i);
+    this.free[i] = (this.free[i] & ~m) >>> 0;
+    this.freeCount[i] -= popcount(m);
+    if (sched) this.index(i);
+    this.version++;
+  }
+
+  release(i: number, mask: number): void {
+    const m = (mask & fullMask(this.topo.gpus[i]) & ~this.free[i]) >>> 0;
+    if (m === 0) return;
+    const sched = this.topo.schedulable[i] === 1;
+    if (sched) this.unindex(i);
+    this.free[i] = (this.free[i] | m) >>> 0;
+    this.freeCount[i] += popcount(m);
+    if (sched) this.index(i);
+    this.version++;
+    this.grown++;
+  }
+
+  setSchedulable(i: number, schedulable: boolean): void {
+    const v = schedulable ? 1 : 0;
+    if (this.topo.schedulable[i] === v) return;
+    if (this.topo.schedulable[i]) this.unindex(i);
+    this.topo.schedulable[i] = v;
+    if (v) this.index(i);
+    this.version++;
+    this.grown++;
+  }
+
+  private index(i: number): void {
+    const c = this.freeCount[i];
+    this.buckets[c * this.words + (i >>> 5)] |= 1 << (i & 31);
+    this.poolFree[this.topo.nodePool[i]] += c;
+    if (c === this.topo.gpus[i] && c > 0) {
+      this.leafWhole[this.topo.nodeLeaf[i]]++;
+      this.podWhole[this.topo.nodePod[i]]++;
+      this.poolWhole[this.topo.nodePool[i]]++;
+    }
+  }
+
+  private unindex(i: number): void {
+    const c = this.freeCount[i];
+    this.buckets[c * this.words + (i >>> 5)] &= ~(1 << (i & 31));
+    this.poolFree[this.topo.nodePool[i]] -= c;
+    if (c === this.topo.gpus[i] && c > 0) {
+      this.leafWhole[this.topo.nodeLeaf[i]]--;
+      this.podWhole[this.topo.nodePod[i]]--;
+      this.poolWhole[this.topo.nodePool[i]]--;
+    }
+  }
+}

@@ -1,0 +1,147 @@
+// Plain data that flows into and out of the scheduler core.
+// The core is a function of a Snapshot to Decisions: no clock, no I/O, no randomness.
+// The server builds snapshots from the database; the simulator builds them on a virtual clock.
+// All times are seconds on the caller's clock (epoch seconds in the server, trace seconds in the simulator).
+
+export const PRIORITY_CLASSES = ['critical', 'high', 'normal', 'preemptible'] as const;
+export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
+
+export const WORKLOAD_KINDS = ['training', 'batch', 'simulation', 'interactive', 'inference'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/** Scheduling policies the core knows. `fabrik` is ours; the others are baselines for the simulator. */
+export const POLICIES = ['fabrik', 'fifo', 'fifo-backfill', 'srtf-oracle'] as const;
+export type PolicyName = (typeof POLICIES)[number];
+
+/** A node as the scheduler sees it. Only `schedulable` nodes (state ready) take new work. */
+export interface SchedNode {
+  readonly name: string;
+  readonly pool: string;
+  readonly gpuModel: string;
+  readonly pod: string;
+  readonly rack: string;
+  /** InfiniBand leaf switch id. */
+  readonly leaf: string;
+  /** InfiniBand spine id. */
+  readonly spine: string;
+  readonly gpus: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly schedulable: boolean;
+}
+
+/** Quota of one project in one pool, in GPUs. guaranteed <= limit. */
+export interface PoolQuota {
+  readonly project: string;
+  readonly pool: string;
+  readonly guaranteed: number;
+  readonly limit: number;
+  /** Share of idle capacity when borrowing (default 1). */
+  readonly weight?: number;
+}
+
+/** What a workload asks for. A gang: `nodes` nodes with `gpusPerNode` GPUs each, all or nothing. */
+export interface WorkloadRequest {
+  readonly id: string;
+  readonly project: string;
+  readonly pool: string;
+  readonly kind: WorkloadKind;
+  readonly priority: PriorityClass;
+  readonly nodes: number;
+  readonly gpusPerNode: number;
+  /** Upper bound of run time; used by backfill and estimates. */
+  readonly maxRuntimeS: number;
+  readonly submittedAt: number;
+  /** Node labels that must match exactly. */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /** Whole nodes only, even for fewer than all GPUs of a node. */
+  readonly exclusive?: boolean;
+  /** Only the `srtf-oracle` policy may read this: the true run time, known to nobody real. */
+  readonly oracleRuntimeS?: number;
+}
+
+export interface NodeAssignment {
+  readonly node: string;
+  /** GPU indexes on that node, 0-based. */
+  readonly gpuIndexes: readonly number[];
+}
+
+export interface Placement {
+  readonly pod: string;
+  readonly nodes: readonly NodeAssignment[];
+  /** Distinct InfiniBand leaf switches the placement spans. */
+  readonly leaves: readonly string[];
+}
+
+export interface RunningWorkload extends WorkloadRequest {
+  readonly startedAt: number;
+  readonly placement: Placement;
+  /** Whether it runs on borrowed capacity (above its project's guaranteed quota). */
+  readonly borrowed: boolean;
+  /**
+   * Preempted or cancelled and still releasing its GPUs. The core counts its GPUs as taken,
+   * never picks it as a victim again, and reports `PreemptingVictims` for work waiting on it.
+   */
+  readonly terminating?: boolean;
+}
+
+/** Knobs of the core. All optional; defaults in `options.ts` (DEFAULT_OPTIONS). */
+export interface ScheduleOptions {
+  /** Most blocked workloads examined per pool and cycle; the rest get a cheap `Priority` reason. */
+  readonly maxBlockedPerPool?: number;
+  /** fabrik: the most a workload's rank is pushed back for its size (seconds of aging). */
+  readonly agingHorizonS?: number;
+  /** fabrik: the most a borrower's rank is pushed back for its recent usage (seconds of aging). */
+  readonly fairShareHorizonS?: number;
+}
+
+export interface Snapshot {
+  readonly now: number;
+  readonly nodes: readonly SchedNode[];
+  readonly quotas: readonly PoolQuota[];
+  readonly running: readonly RunningWorkload[];
+  readonly pending: readonly WorkloadRequest[];
+  /** Recent usage per project (decayed GPU-seconds), for fair sharing of idle capacity. */
+  readonly usage?: Readonly<Record<string, number>>;
+  readonly policy?: PolicyName;
+  readonly options?: ScheduleOptions;
+}
+
+/** Why a workload is still pending. A closed set: the API and CLI show these words. */
+export const PENDING_REASONS = [
+  'QuotaLimit',
+  'WaitingForCapacity',
+  'TopologyUnsatisfiable',
+  'PlacementConstraint',
+  'PreemptingVictims',
+  'BackfillReservation',
+  'Priority',
+  'NodePoolUnavailable',
+] as const;
+export type PendingReason = (typeof PENDING_REASONS)[number];
+
+export interface PlaceDecision {
+  readonly workloadId: string;
+  readonly placement: Placement;
+  readonly borrowed: boolean;
+}
+
+export interface PreemptDecision {
+  readonly workloadId: string;
+  /** The pending workload whose claim caused the preemption. */
+  readonly forWorkloadId: string;
+  readonly message: string;
+}
+
+export interface PendingDecision {
+  readonly workloadId: string;
+  readonly reason: PendingReason;
+  readonly message: string;
+  /** Estimated start on the snapshot's clock, when computable. */
+  readonly estimatedStart?: number;
+}
+
+export interface Decisions {
+  readonly place: readonly PlaceDecision[];
+  readonly preempt: readonly PreemptDecision[];
+  readonly pending: readonly PendingDecision[];
+}

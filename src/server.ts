@@ -1,0 +1,93 @@
+// Starting the control plane: open the database (migrating it), make sure an operator exists,
+// register this machine as a node when asked, then serve HTTP.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './api/app.js';
+import { canonicalJson } from './audit/entry.js';
+import { SYSTEM_ACTOR, mutate } from './audit/journal.js';
+import { applyInTrx, nodeView } from './fleet/inventory.js';
+import { detectLocalNode } from './fleet/local-node.js';
+import { type Store, openStore } from './store/db.js';
+import { bootstrapOperator } from './tenancy/bootstrap.js';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** postgres://… or a SQLite file; default: <dataDir>/fabrik.db */
+  database?: string;
+  /** Register this machine as a node (the embedded default). */
+  localNode: boolean;
+  /** Development GPUs to register when the machine has no NVIDIA GPU. */
+  devGpus: number;
+  bootstrapToken?: string;
+  /** Also write JSON logs to stdout (they always go to <dataDir>/logs/fabrik.log). */
+  logStdout?: boolean;
+  logLevel?: string;
+  rateLimitPerMinute?: number;
+}
+
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly url: string;
+  readonly bootstrapToken?: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(join(dataDir, 'logs'), { recursive: true });
+  mkdirSync(join(dataDir, 'blobs'), { recursive: true });
+  const store = await openStore(opts.database ?? join(dataDir, 'fabrik.db'));
+  const boot = await bootstrapOperator(store, opts.bootstrapToken);
+  if (opts.localNode) await registerLocalNode(store, opts.devGpus);
+
+  const logFile = join(dataDir, 'logs', 'fabrik.log');
+  const level = opts.logLevel ?? 'info';
+  const app = await buildApp({
+    store,
+    rateLimitPerMinute: opts.rateLimitPerMinute,
+    logger: {
+      level,
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      transport: {
+        targets: [
+          { target: 'pino/file', level, options: { destination: logFile, mkdir: true } },
+          ...(opts.logStdout ? [{ target: 'pino/file', level, options: { destination: 1 } }] : []),
+        ],
+      },
+    },
+  });
+  const address = await app.listen({ host: opts.host, port: opts.port });
+  return {
+    app,
+    store,
+    url: address,
+    bootstrapToken: boot.mintedToken,
+    close: async () => {
+      await app.close();
+      await store.close();
+    },
+  };
+}
+
+/** Registers (or refreshes) this machine as a node; audited only when something changed. */
+async function registerLocalNode(store: Store, devGpus: number): Promise<void> {
+  const node = await detectLocalNode({ devGpus });
+  if (node.gpuCount === 0) return;
+  const { devGpus: isDev, ...spec } = node;
+  const current = await store.db.selectFrom('nodes').selectAll().where('name', '=', spec.name).executeTakeFirst();
+  if (current) {
+    const { state: _s, devGpus: _d, createdAt: _c, updatedAt: _u, ...was } = nodeView(current);
+    if (canonicalJson(was) === canonicalJson(spec)) return;
+  }
+  await mutate(store.db, SYSTEM_ACTOR, { action: 'fleet.register-local-node', resource: `fleet/nodes/${spec.name}`, orgId: '' }, (trx) =>
+    applyInTrx(
+      trx,
+      { pools: [{ name: spec.pool, gpuModel: spec.gpuModel, gpuMemoryGiB: spec.gpuMemoryGiB }], nodes: [spec] },
+      { devGpus: isDev },
+    ),
+  );
+}

@@ -1,0 +1,165 @@
+// The one migration history, shared by SQLite and PostgreSQL. Append new migrations; never edit
+// an applied one. Kysely records what ran in its own tables.
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_foundation': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('orgs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('residency', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('projects')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('org_id', 'text', (c) => c.notNull().references('orgs.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('projects_org_name', ['org_id', 'name'])
+        .execute();
+
+      await db.schema
+        .createTable('principals')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('org_id', 'text', (c) => c.notNull())
+        .addColumn('platform_role', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('principals_kind_org_name', ['kind', 'org_id', 'name'])
+        .execute();
+
+      await db.schema
+        .createTable('memberships')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('principal_id', 'text', (c) => c.notNull().references('principals.id'))
+        .addColumn('org_id', 'text', (c) => c.notNull().references('orgs.id'))
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('memberships_scope', ['principal_id', 'org_id', 'project_id'])
+        .execute();
+      await db.schema.createIndex('memberships_org').on('memberships').columns(['org_id']).execute();
+
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('prefix', 'text', (c) => c.notNull().unique())
+        .addColumn('secret_hash', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('principal_id', 'text', (c) => c.notNull().references('principals.id'))
+        .addColumn('org_id', 'text', (c) => c.notNull())
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .execute();
+      await db.schema.createIndex('api_keys_org').on('api_keys').columns(['org_id']).execute();
+
+      await db.schema
+        .createTable('pools')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('gpu_model', 'text', (c) => c.notNull())
+        .addColumn('gpu_memory_gib', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('nodes')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('pool', 'text', (c) => c.notNull().references('pools.name'))
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('pod', 'text', (c) => c.notNull())
+        .addColumn('rack', 'text', (c) => c.notNull())
+        .addColumn('ib_leaf', 'text', (c) => c.notNull())
+        .addColumn('ib_spine', 'text', (c) => c.notNull())
+        .addColumn('gpu_model', 'text', (c) => c.notNull())
+        .addColumn('gpu_count', 'integer', (c) => c.notNull())
+        .addColumn('gpu_memory_gib', 'integer', (c) => c.notNull())
+        .addColumn('cpu', 'integer', (c) => c.notNull())
+        .addColumn('ram_gib', 'integer', (c) => c.notNull())
+        .addColumn('labels', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('dev_gpus', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('nodes_pool').on('nodes').columns(['pool', 'name']).execute();
+
+      await db.schema
+        .createTable('quotas')
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('pool', 'text', (c) => c.notNull().references('pools.name'))
+        .addColumn('guaranteed', 'integer', (c) => c.notNull())
+        .addColumn('gpu_limit', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('quotas_pk', ['project_id', 'pool'])
+        .execute();
+
+      await db.schema
+        .createTable('audit_entries')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('org_id', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('actor_key_id', 'text', (c) => c.notNull())
+        .addColumn('actor_principal', 'text', (c) => c.notNull())
+        .addColumn('before_digest', 'text')
+        .addColumn('after_digest', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('canonical', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_entries_org').on('audit_entries').columns(['org_id', 'seq']).execute();
+
+      // A single row whose update serialises writers, so sequence numbers have no gaps.
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.insertInto('audit_head').values({ id: 1, seq: 0 }).execute();
+
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('idem_key', 'text', (c) => c.notNull())
+        .addColumn('method', 'text', (c) => c.notNull())
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('body_hash', 'text', (c) => c.notNull())
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('response', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('idempotency_keys_pk', ['key_id', 'idem_key'])
+        .execute();
+
+      await db.schema
+        .createTable('fabrik_meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};
+
+export const LATEST_MIGRATION = Object.keys(migrations).sort().at(-1)!;

@@ -1,0 +1,230 @@
+// API keys: minted here, shown once, stored as a hash. A key acts for one principal, scoped to one
+// org (optionally one project of it); only platform keys of operators are unscoped.
+import { AppError, notFound } from '../domain/errors.js';
+import { newId, nowIso } from '../domain/ids.js';
+import { orgRole, projectRole } from '../policy/roles.js';
+import { type Page, type PageRequest, page } from '../store/paging.js';
+import type { ApiKeysTable, OrgsTable } from '../store/schema.js';
+import { mintKey } from './api-key.js';
+import { principalRef } from './authn.js';
+import { type Ctx, deny, findOrg, hasRole, requireOperator, write } from './context.js';
+import { type PrincipalSelector, resolvePrincipal } from './members.js';
+
+export const DEFAULT_KEY_TTL_DAYS = 90;
+const MAX_KEY_TTL_DAYS = 3650;
+
+export interface ApiKey {
+  id: string;
+  prefix: string;
+  name: string;
+  principal: string;
+  org: string | null;
+  project: string | null;
+  state: 'active' | 'expired' | 'revoked';
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface CreatedApiKey extends ApiKey {
+  /** The secret token. Shown once; fabrik keeps only its hash. */
+  token: string;
+}
+
+function keyState(r: ApiKeysTable, now = Date.now()): ApiKey['state'] {
+  if (r.revoked_at) return 'revoked';
+  if (r.expires_at && Date.parse(r.expires_at) <= now) return 'expired';
+  return 'active';
+}
+
+function expiry(input: { ttlDays?: number; expiresAt?: string }): string | null {
+  if (input.expiresAt !== undefined) {
+    const t = Date.parse(input.expiresAt);
+    if (Number.isNaN(t)) throw new AppError('VALIDATION_FAILED', 'expiresAt: not an RFC 3339 time', { field: 'expiresAt' });
+    if (t <= Date.now()) throw new AppError('VALIDATION_FAILED', 'expiresAt: must be in the future', { field: 'expiresAt' });
+    if (t > Date.now() + MAX_KEY_TTL_DAYS * 86_400_000)
+      throw new AppError('VALIDATION_FAILED', `expiresAt: at most ${MAX_KEY_TTL_DAYS} days ahead`, { field: 'expiresAt' });
+    return new Date(t).toISOString();
+  }
+  const days = input.ttlDays ?? DEFAULT_KEY_TTL_DAYS;
+  return new Date(Date.now() + days * 86_400_000).toISOString();
+}
+
+export async function createKey(
+  ctx: Ctx,
+  orgName: string,
+  input: PrincipalSelector & { name: string; project?: string; ttlDays?: number; expiresAt?: string },
+): Promise<CreatedApiKey> {
+  const org = await findOrg(ctx, orgName);
+  const spec = { action: 'apikey.create', resource: `orgs/${orgName}/keys/${input.name}`, orgId: org.id };
+  const expiresAt = expiry(input);
+  // Authorise before the transaction: a denial writes its own audit entry.
+  const principal =
+    input.user === undefined && input.serviceAccount === undefined
+      ? await ctx.db.selectFrom('principals').selectAll().where('id', '=', ctx.caller.principalId).executeTakeFirstOrThrow()
+      : await resolvePrincipal(ctx.db, org, input);
+  let projectId = '';
+  if (input.project) {
+    const p = await ctx.db
+      .selectFrom('projects')
+      .select('id')
+      .where('org_id', '=', org.id)
+      .where('name', '=', input.project)
+      .executeTakeFirst();
+    if (!p) throw notFound('project', `${orgName}.${input.project}`);
+    projectId = p.id;
+  }
+  // Keys for oneself need any role within the caller's own scope; keys for others need admin.
+  const forSelf = principal.id === ctx.caller.principalId;
+  if (!forSelf && !hasRole(ctx, org.id, 'admin')) await deny(ctx, spec, 'creating keys for other principals');
+  if (forSelf && !ctx.caller.operator && !(projectId ? projectRole(ctx.caller, org.id, projectId) : orgRole(ctx.caller, org.id))) {
+    await deny(ctx, spec, 'creating a key beyond your own scope');
+  }
+  return write(ctx, spec, async (trx) => {
+    const grants = await trx
+      .selectFrom('memberships')
+      .select(['project_id'])
+      .where('principal_id', '=', principal.id)
+      .where('org_id', '=', org.id)
+      .execute();
+    if (!grants.some((g) => g.project_id === '' || g.project_id === projectId)) {
+      throw new AppError('UNPROCESSABLE', `${principalRef(principal.kind, principal.name, org.name)} has no role in ${input.project ? `project ${input.project}` : `organization ${orgName}`}; add it as a member first`);
+    }
+    const minted = mintKey();
+    const row: ApiKeysTable = {
+      id: newId('key'),
+      prefix: minted.prefix,
+      secret_hash: minted.secretHash,
+      name: input.name,
+      principal_id: principal.id,
+      org_id: org.id,
+      project_id: projectId,
+      created_at: nowIso(),
+      created_by: ctx.caller.principal,
+      expires_at: expiresAt,
+      revoked_at: null,
+      last_used_at: null,
+    };
+    await trx.insertInto('api_keys').values(row).execute();
+    const view = keyView(row, principalRef(principal.kind, principal.name, org.name), org.name, input.project ?? null);
+    // The audit digest covers the key's metadata, never its secret.
+    return { result: { ...view, token: minted.token }, after: view, resource: `orgs/${orgName}/keys/${row.prefix}` };
+  });
+}
+
+/** Platform keys (unscoped) for operator users. */
+export async function createPlatformKey(
+  ctx: Ctx,
+  input: { name: string; user: string; ttlDays?: number; expiresAt?: string },
+): Promise<CreatedApiKey> {
+  requireOperator(ctx, 'create platform keys');
+  const expiresAt = expiry(input);
+  return write(ctx, { action: 'apikey.create', resource: `keys/${input.name}`, orgId: '' }, async (trx) => {
+    const user = await trx
+      .selectFrom('principals')
+      .selectAll()
+      .where('kind', '=', 'user')
+      .where('name', '=', input.user)
+      .executeTakeFirst();
+    if (!user) throw notFound('user', input.user);
+    if (user.platform_role !== 'operator') {
+      throw new AppError('UNPROCESSABLE', `user "${input.user}" is not an operator; platform keys are for operators only`);
+    }
+    const minted = mintKey();
+    const row: ApiKeysTable = {
+      id: newId('key'),
+      prefix: minted.prefix,
+      secret_hash: minted.secretHash,
+      name: input.name,
+      principal_id: user.id,
+      org_id: '',
+      project_id: '',
+      created_at: nowIso(),
+      created_by: ctx.caller.principal,
+      expires_at: expiresAt,
+      revoked_at: null,
+      last_used_at: null,
+    };
+    await trx.insertInto('api_keys').values(row).execute();
+    const view = keyView(row, `user:${user.name}`, null, null);
+    return { result: { ...view, token: minted.token }, after: view, resource: `keys/${row.prefix}` };
+  });
+}
+
+export async function listKeys(ctx: Ctx, orgName: string, req: PageRequest): Promise<Page<ApiKey>> {
+  const org = await findOrg(ctx, orgName);
+  let q = keyQuery(ctx).where('api_keys.org_id', '=', org.id);
+  // Admins see every key of the org; everyone else only their own.
+  if (!hasRole(ctx, org.id, 'admin')) q = q.where('api_keys.principal_id', '=', ctx.caller.principalId);
+  return page(q, 'api_keys.id', req, (r) => keyView(r, principalRef(r.p_kind, r.p_name, org.name), org.name, r.project_name ?? null));
+}
+
+export async function listPlatformKeys(ctx: Ctx, req: PageRequest): Promise<Page<ApiKey>> {
+  requireOperator(ctx, 'list platform keys');
+  const q = keyQuery(ctx).where('api_keys.org_id', '=', '');
+  return page(q, 'api_keys.id', req, (r) => keyView(r, principalRef(r.p_kind, r.p_name, ''), null, null));
+}
+
+function keyQuery(ctx: Ctx) {
+  return ctx.db
+    .selectFrom('api_keys')
+    .innerJoin('principals', 'principals.id', 'api_keys.principal_id')
+    .leftJoin('projects', 'projects.id', 'api_keys.project_id')
+    .selectAll('api_keys')
+    .select(['principals.kind as p_kind', 'principals.name as p_name', 'projects.name as project_name']);
+}
+
+/** Revokes a key by id or prefix. Admins revoke any key of the org; others only their own. */
+export async function revokeKey(ctx: Ctx, orgName: string, ref: string): Promise<ApiKey> {
+  const org = await findOrg(ctx, orgName);
+  return revoke(ctx, org, ref);
+}
+
+export async function revokePlatformKey(ctx: Ctx, ref: string): Promise<ApiKey> {
+  requireOperator(ctx, 'revoke platform keys');
+  return revoke(ctx, null, ref);
+}
+
+async function revoke(ctx: Ctx, org: OrgsTable | null, ref: string): Promise<ApiKey> {
+  const orgId = org?.id ?? '';
+  const row = await keyQuery(ctx)
+    .where('api_keys.org_id', '=', orgId)
+    .where((eb) => eb.or([eb('api_keys.id', '=', ref), eb('api_keys.prefix', '=', ref)]))
+    .executeTakeFirst();
+  const spec = { action: 'apikey.revoke', resource: `${org ? `orgs/${org.name}/` : ''}keys/${ref}`, orgId };
+  if (!row) throw notFound('API key', ref);
+  if (org && row.principal_id !== ctx.caller.principalId && !hasRole(ctx, org.id, 'admin')) {
+    // Others' keys are invisible to non-admins in listings, so they are not found here either.
+    throw notFound('API key', ref);
+  }
+  if (row.revoked_at) throw new AppError('CONFLICT', `API key ${row.prefix} is already revoked`);
+  const result = await write(ctx, spec, async (trx) => {
+    const revokedAt = nowIso();
+    await trx.updateTable('api_keys').set({ revoked_at: revokedAt }).where('id', '=', row.id).execute();
+    const who = principalRef(row.p_kind, row.p_name, org?.name ?? '');
+    const before = keyView(row, who, org?.name ?? null, row.project_name ?? null);
+    const after = keyView({ ...row, revoked_at: revokedAt }, who, org?.name ?? null, row.project_name ?? null);
+    return { result: after, before, after };
+  });
+  ctx.onKeyRevoked?.(row.prefix);
+  return result;
+}
+
+function keyView(r: ApiKeysTable, principal: string, org: string | null, project: string | null): ApiKey {
+  return {
+    id: r.id,
+    prefix: r.prefix,
+    name: r.name,
+    principal,
+    org,
+    project,
+    state: keyState(r),
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
+  };
+}

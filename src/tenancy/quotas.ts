@@ -1,0 +1,158 @@
+// Quotas: per project and pool, `guaranteed` GPUs (never taken away) and `limit` (with borrowing).
+// The guarantees of a pool must fit in its capacity; that rule is pure and lives in quotaFits.
+import { type Kysely, sql } from 'kysely';
+import type { Trx } from '../audit/journal.js';
+import { AppError, notFound } from '../domain/errors.js';
+import { nowIso } from '../domain/ids.js';
+import { visibleProjects } from '../policy/roles.js';
+import { type Page, type PageRequest, page } from '../store/paging.js';
+import type { Database, QuotasTable } from '../store/schema.js';
+import { type Ctx, findOrg, findProject, requireOperator, write } from './context.js';
+
+export interface Quota {
+  project: string;
+  pool: string;
+  guaranteed: number;
+  limit: number;
+  updatedAt: string;
+}
+
+/** Pure rule: can a pool of `capacity` GPUs guarantee `others` GPUs plus `guaranteed` more? */
+export function quotaFits(capacity: number, others: number, guaranteed: number): { ok: true } | { ok: false; over: number } {
+  const over = others + guaranteed - capacity;
+  return over > 0 ? { ok: false, over } : { ok: true };
+}
+
+export async function poolCapacity(db: Kysely<Database> | Trx, pool: string): Promise<number | undefined> {
+  const p = await db.selectFrom('pools').select('name').where('name', '=', pool).executeTakeFirst();
+  if (!p) return undefined;
+  const row = await db
+    .selectFrom('nodes')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('gpu_count'), eb.lit(0)).as('gpus'))
+    .where('pool', '=', pool)
+    .executeTakeFirstOrThrow();
+  return Number(row.gpus);
+}
+
+export async function guaranteedInPool(db: Kysely<Database> | Trx, pool: string, exceptProjectId = ''): Promise<number> {
+  const row = await db
+    .selectFrom('quotas')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('guaranteed'), eb.lit(0)).as('gpus'))
+    .where('pool', '=', pool)
+    .where('project_id', '!=', exceptProjectId)
+    .executeTakeFirstOrThrow();
+  return Number(row.gpus);
+}
+
+export async function setQuota(
+  ctx: Ctx,
+  projectRef: string,
+  pool: string,
+  input: { guaranteed: number; limit: number },
+): Promise<Quota> {
+  const { org, project } = await findProject(ctx, projectRef);
+  requireOperator(ctx, 'set quotas');
+  const ref = `${org.name}.${project.name}`;
+  if (input.guaranteed > input.limit) {
+    throw new AppError('VALIDATION_FAILED', `guaranteed (${input.guaranteed}) must not exceed limit (${input.limit})`, {
+      field: 'guaranteed',
+    });
+  }
+  return write(ctx, { action: 'quota.set', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id }, async (trx) => {
+    const capacity = await poolCapacity(trx, pool);
+    if (capacity === undefined) throw notFound('pool', pool);
+    if (input.limit > capacity) {
+      throw new AppError('QUOTA_EXCEEDS_CAPACITY', `limit ${input.limit} exceeds the capacity of pool "${pool}" (${capacity} GPUs)`, {
+        pool,
+        capacity,
+        limit: input.limit,
+      });
+    }
+    const others = await guaranteedInPool(trx, pool, project.id);
+    const fit = quotaFits(capacity, others, input.guaranteed);
+    if (!fit.ok) {
+      throw new AppError(
+        'QUOTA_EXCEEDS_CAPACITY',
+        `pool "${pool}" has ${capacity} GPUs and ${others} are already guaranteed to other projects; guaranteeing ${input.guaranteed} more exceeds capacity by ${fit.over}`,
+        { pool, capacity, guaranteedElsewhere: others, requested: input.guaranteed, exceedsBy: fit.over },
+      );
+    }
+    const before = await trx
+      .selectFrom('quotas')
+      .selectAll()
+      .where('project_id', '=', project.id)
+      .where('pool', '=', pool)
+      .executeTakeFirst();
+    const now = nowIso();
+    const row: QuotasTable = {
+      project_id: project.id,
+      pool,
+      guaranteed: input.guaranteed,
+      gpu_limit: input.limit,
+      created_at: before?.created_at ?? now,
+      updated_at: now,
+    };
+    if (before) await trx.updateTable('quotas').set(row).where('project_id', '=', project.id).where('pool', '=', pool).execute();
+    else await trx.insertInto('quotas').values(row).execute();
+    const after = quotaView(row, ref);
+    return { result: after, before: before ? quotaView(before, ref) : null, after };
+  });
+}
+
+export async function deleteQuota(ctx: Ctx, projectRef: string, pool: string): Promise<void> {
+  const { org, project } = await findProject(ctx, projectRef);
+  requireOperator(ctx, 'delete quotas');
+  const ref = `${org.name}.${project.name}`;
+  await write(ctx, { action: 'quota.delete', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id }, async (trx) => {
+    const before = await trx
+      .selectFrom('quotas')
+      .selectAll()
+      .where('project_id', '=', project.id)
+      .where('pool', '=', pool)
+      .executeTakeFirst();
+    if (!before) throw notFound('quota', `${ref}/${pool}`);
+    await trx.deleteFrom('quotas').where('project_id', '=', project.id).where('pool', '=', pool).execute();
+    return { result: undefined, before: quotaView(before, ref), after: null };
+  });
+}
+
+export async function listProjectQuotas(ctx: Ctx, projectRef: string): Promise<Quota[]> {
+  const { org, project } = await findProject(ctx, projectRef);
+  const rows = await ctx.db.selectFrom('quotas').selectAll().where('project_id', '=', project.id).orderBy('pool').execute();
+  return rows.map((r) => quotaView(r, `${org.name}.${project.name}`));
+}
+
+/** All quotas the caller may see: every one for operators, else those of the org's visible projects. */
+export async function listQuotas(ctx: Ctx, filter: { org?: string; pool?: string }, req: PageRequest): Promise<Page<Quota>> {
+  let q = ctx.db
+    .selectFrom('quotas')
+    .innerJoin('projects', 'projects.id', 'quotas.project_id')
+    .innerJoin('orgs', 'orgs.id', 'projects.org_id')
+    .selectAll('quotas')
+    .select(sql<string>`orgs.name || '.' || projects.name || '/' || quotas.pool`.as('qkey'))
+    .select(['orgs.name as org_name', 'projects.name as project_name']);
+  if (filter.org) {
+    const org = await findOrg(ctx, filter.org);
+    q = q.where('orgs.id', '=', org.id);
+    const visible = visibleProjects(ctx.caller, org.id);
+    if (visible !== 'all') q = q.where('projects.id', 'in', visible.size ? [...visible] : ['']);
+  } else if (!ctx.caller.operator) {
+    const orgIds = [...new Set(ctx.caller.grants.map((g) => g.orgId))];
+    if (orgIds.length === 0) return { items: [], nextCursor: null };
+    const projectIds = ctx.caller.grants.filter((g) => g.projectId).map((g) => g.projectId);
+    const wideOrgs = [...new Set(ctx.caller.grants.filter((g) => !g.projectId).map((g) => g.orgId))];
+    q = q.where((eb) =>
+      eb.or([
+        eb('orgs.id', 'in', wideOrgs.length ? wideOrgs : ['']),
+        eb('projects.id', 'in', projectIds.length ? projectIds : ['']),
+      ]),
+    );
+  }
+  if (filter.pool) q = q.where('quotas.pool', '=', filter.pool);
+  // Paged by org.project/pool, a unique key computed in a subquery so both dialects can filter on it.
+  return page(ctx.db.selectFrom(q.as('q')).selectAll(), 'qkey', req, (r) => quotaView(r, `${r.org_name}.${r.project_name}`));
+}
+
+function quotaView(r: QuotasTable, projectRef: string): Quota {
+  return { project: projectRef, pool: r.pool, guaranteed: r.guaranteed, limit: r.gpu_limit, updatedAt: r.updated_at };
+}

@@ -1,0 +1,454 @@
+// Workload specs: what `fabrik apply -f job.yaml` reads and `POST /api/v1/projects/{project}/workloads`
+// receives. One reader for both (YAML/JSON text or a parsed body), so client and server agree.
+//
+//   kind: training
+//   name: llama3-ft
+//   resources: { gpu: "B200:8", nodes: 2, cpu: 64+, memory: 1TiB+ }
+//   priority: normal
+//   max_duration: 24h
+//   env: { HF_HOME: /cache }
+//   setup: pip install -r requirements.txt
+//   run: torchrun --nnodes=$FABRIK_NUM_NODES --node_rank=$FABRIK_NODE_RANK train.py
+//
+// Bad values are rejected here, at submit time, with the field path: never left pending forever.
+import {
+  bool,
+  describeValue,
+  dnsLabel,
+  fail,
+  formatPath,
+  formatProblem,
+  InputProblem,
+  integer,
+  isRecord,
+  labelMap,
+  oneOf,
+  type ParsedText,
+  type Path,
+  parseYamlText,
+  record,
+  string,
+} from '../fleet/input.js';
+import type { PoolSpec } from '../fleet/fleet-file.js';
+import {
+  PRIORITY_CLASSES,
+  type PriorityClass,
+  WORKLOAD_KINDS,
+  type WorkloadKind,
+  type WorkloadRequest,
+} from '../scheduler/types.js';
+
+export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'restricted'] as const;
+export type Classification = (typeof CLASSIFICATIONS)[number];
+
+export interface WorkloadSpec {
+  readonly kind: WorkloadKind;
+  readonly name: string;
+  readonly project?: string;
+  /** Resolved from `resources.pool` or the GPU model when pools were given to the parser. */
+  readonly pool?: string;
+  /** As the pool names it (e.g. "RTX PRO 6000"); absent when any model will do. */
+  readonly gpuModel?: string;
+  readonly gpusPerNode: number;
+  readonly nodes: number;
+  /** Minimum CPUs per node. */
+  readonly cpu?: number;
+  /** Minimum memory per node, GiB (rounded up). */
+  readonly memoryGiB?: number;
+  readonly priority: PriorityClass;
+  readonly maxDurationS: number;
+  readonly env: Record<string, string>;
+  readonly run?: string;
+  readonly setup?: string;
+  readonly workdir?: string;
+  /** Put back in the queue after preemption or node failure instead of failing. */
+  readonly requeue: boolean;
+  readonly retries: number;
+  /** Seconds between SIGTERM and SIGKILL. */
+  readonly gracePeriodS: number;
+  readonly nodeSelector: Record<string, string>;
+  readonly exclusive: boolean;
+  readonly classification: Classification;
+}
+
+export class WorkloadSpecError extends Error {
+  readonly code = 'SPEC_INVALID';
+  readonly status = 400;
+  constructor(
+    message: string,
+    /** Field path, e.g. `resources.gpu`; empty for the whole spec. */
+    readonly path: string,
+    readonly source?: string,
+    readonly line?: number,
+    readonly column?: number,
+  ) {
+    super(message);
+    this.name = 'WorkloadSpecError';
+  }
+}
+
+export interface ParseWorkloadOptions {
+  /** Pools of the fleet; without them (e.g. on the client) pool and model are checked only for form. */
+  readonly pools?: readonly PoolSpec[];
+  /** Per pool: node count and GPUs per node, to reject requests no pool could ever hold. */
+  readonly capacity?: Readonly<Record<string, { readonly nodes: number; readonly gpusPerNode: number }>>;
+  /** File name (or "request body") used in messages. */
+  readonly source?: string;
+}
+
+/** Simulation and digital twins go to the RTX PRO pool unless the spec names a GPU or a pool. */
+export const SIMULATION_POOL = 'rtxpro6000';
+
+const DAY = 86_400;
+export const MAX_DURATION_S = 30 * DAY;
+const MAX_GRACE_S = 3600;
+const MAX_NODES = 1000;
+const MAX_GPUS_PER_NODE = 16;
+const MAX_CPU = 4096;
+const MAX_MEMORY_GIB = 65_536;
+const MAX_SCRIPT = 64 * 1024;
+const MAX_TEXT_BYTES = 256 * 1024;
+
+/** When the spec says nothing: serving replicas run long, notebooks a working day. */
+const DEFAULT_MAX_DURATION_S: Record<WorkloadKind, number> = {
+  training: 3 * DAY,
+  batch: DAY,
+  simulation: DAY,
+  interactive: 8 * 3600,
+  inference: MAX_DURATION_S,
+};
+
+/** Kinds that may leave out `run`: a notebook holds its GPUs; a serving replica's runtime supplies the command. */
+const RUN_OPTIONAL: readonly WorkloadKind[] = ['interactive', 'inference'];
+
+// fabrik sets these for every task (ranks, rendezvous, GPU visibility); a spec must not override them.
+const RESERVED_ENV_PREFIXES = ['FABRIK_', 'CUDA_', 'NVIDIA_'];
+const RESERVED_ENV = ['MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'NODE_RANK'];
+
+const FIELDS = [
+  'kind',
+  'name',
+  'project',
+  'resources',
+  'priority',
+  'max_duration',
+  'env',
+  'setup',
+  'run',
+  'workdir',
+  'requeue',
+  'retries',
+  'grace_period',
+  'node_selector',
+  'exclusive',
+  'classification',
+];
+const RESOURCE_FIELDS = ['gpu', 'nodes', 'cpu', 'memory', 'pool'];
+
+/** Reads a spec; the second argument is the options or just the source name. Throws WorkloadSpecError. */
+export function parseWorkloadSpec(input: string | object, options: ParseWorkloadOptions | string = {}): WorkloadSpec {
+  const opts: ParseWorkloadOptions = typeof options === 'string' ? { source: options } : options;
+  let parsed: ParsedText | undefined;
+  try {
+    let value: unknown = input;
+    if (typeof input === 'string') {
+      if (input.length > MAX_TEXT_BYTES) fail([], `spec is larger than ${MAX_TEXT_BYTES / 1024} KiB`);
+      parsed = parseYamlText(input);
+      value = parsed.value;
+    }
+    return readSpec(value, opts);
+  } catch (e) {
+    if (!(e instanceof InputProblem)) throw e;
+    const pos = e.position ?? parsed?.locate(e.path, e.atKey);
+    const source = opts.source ?? (parsed ? 'spec' : undefined);
+    throw new WorkloadSpecError(
+      formatProblem(source, pos, e.path, e.message),
+      formatPath(e.path),
+      source,
+      pos?.line,
+      pos?.column,
+    );
+  }
+}
+
+function readSpec(value: unknown, opts: ParseWorkloadOptions): WorkloadSpec {
+  if (value === null || value === undefined) fail([], 'the spec is empty; expected at least kind, name and run');
+  if (isRecord(value) && 'pool' in value) fail(['pool'], 'unknown field "pool"; did you mean "resources.pool"?', true);
+  const s = record(value, [], FIELDS, ['kind', 'name']);
+  const kind = oneOf(s.kind, ['kind'], WORKLOAD_KINDS);
+  if (s.run === undefined && !RUN_OPTIONAL.includes(kind)) {
+    fail([], `missing required field "run" (the command a ${kind} workload runs)`);
+  }
+  const name = dnsLabel(s.name, ['name']);
+  const project = s.project === undefined ? undefined : dnsLabel(s.project, ['project'], 'project');
+
+  const res = s.resources === undefined ? {} : record(s.resources, ['resources'], RESOURCE_FIELDS);
+  const gpu = readGpu(res.gpu);
+  const nodes = res.nodes === undefined ? 1 : integer(res.nodes, ['resources', 'nodes'], 1, MAX_NODES);
+  const cpu = res.cpu === undefined ? undefined : readAtLeast(res.cpu, ['resources', 'cpu'], MAX_CPU);
+  const memoryGiB = res.memory === undefined ? undefined : readMemory(res.memory, ['resources', 'memory']);
+  const { pool, gpuModel } = resolvePool(kind, gpu.model, res.pool, opts.pools);
+  if (pool !== undefined) checkCapacity(pool, gpu.count, nodes, opts.capacity);
+
+  const priority =
+    s.priority === undefined
+      ? kind === 'inference'
+        ? 'critical'
+        : 'normal'
+      : oneOf(s.priority, ['priority'], PRIORITY_CLASSES);
+  if (priority === 'critical' && kind !== 'inference') {
+    fail(['priority'], 'critical is reserved for inference replicas; use high, normal or preemptible');
+  }
+  const maxDurationS =
+    s.max_duration === undefined
+      ? DEFAULT_MAX_DURATION_S[kind]
+      : readDuration(s.max_duration, ['max_duration'], 1, MAX_DURATION_S);
+
+  return {
+    kind,
+    name,
+    ...(project === undefined ? {} : { project }),
+    ...(pool === undefined ? {} : { pool }),
+    ...(gpuModel === undefined ? {} : { gpuModel }),
+    gpusPerNode: gpu.count,
+    nodes,
+    ...(cpu === undefined ? {} : { cpu }),
+    ...(memoryGiB === undefined ? {} : { memoryGiB }),
+    priority,
+    maxDurationS,
+    env: s.env === undefined ? {} : readEnv(s.env),
+    ...(s.run === undefined ? {} : { run: string(s.run, ['run'], MAX_SCRIPT) }),
+    ...(s.setup === undefined ? {} : { setup: string(s.setup, ['setup'], MAX_SCRIPT) }),
+    ...(s.workdir === undefined ? {} : { workdir: string(s.workdir, ['workdir'], 4096) }),
+    requeue: s.requeue === undefined ? false : bool(s.requeue, ['requeue']),
+    retries: s.retries === undefined ? 0 : integer(s.retries, ['retries'], 0, 10),
+    gracePeriodS: s.grace_period === undefined ? 30 : readDuration(s.grace_period, ['grace_period'], 0, MAX_GRACE_S),
+    nodeSelector: s.node_selector === undefined ? {} : labelMap(s.node_selector, ['node_selector']),
+    exclusive: s.exclusive === undefined ? false : bool(s.exclusive, ['exclusive']),
+    classification:
+      s.classification === undefined ? 'internal' : oneOf(s.classification, ['classification'], CLASSIFICATIONS),
+  };
+}
+
+/** `gpu: "B200:8"` (model and count per node), `"B200"` (one), `8` or `"8"` (any model). Default: one GPU. */
+function readGpu(v: unknown): { model?: string; count: number } {
+  const path: Path = ['resources', 'gpu'];
+  if (v === undefined) return { count: 1 };
+  if (typeof v === 'number') return { count: integer(v, path, 1, MAX_GPUS_PER_NODE) };
+  if (typeof v !== 'string') fail(path, `must be like "B200:8", "B200" or 8, got ${describeValue(v)}`);
+  const text = v.trim();
+  if (/^\d+$/.test(text)) return { count: integer(Number(text), path, 1, MAX_GPUS_PER_NODE) };
+  const colon = text.lastIndexOf(':');
+  const model = (colon < 0 ? text : text.slice(0, colon)).trim();
+  const countText = colon < 0 ? '1' : text.slice(colon + 1).trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(model) || !/^\d+$/.test(countText)) {
+    fail(path, `must be like "B200:8", "B200" or 8, got ${describeValue(v)}`);
+  }
+  const count = Number(countText);
+  if (count < 1 || count > MAX_GPUS_PER_NODE) {
+    fail(path, `GPUs per node must be between 1 and ${MAX_GPUS_PER_NODE}, got ${count}`);
+  }
+  return { model, count };
+}
+
+/** "RTX PRO 6000", "rtx-pro-6000" and "rtxpro6000" are one model. */
+function modelKey(model: string): string {
+  return model
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .replace(/^nvidia/, '');
+}
+
+function resolvePool(
+  kind: WorkloadKind,
+  model: string | undefined,
+  poolField: unknown,
+  pools: readonly PoolSpec[] | undefined,
+): { pool?: string; gpuModel?: string } {
+  const poolName = poolField === undefined ? undefined : dnsLabel(poolField, ['resources', 'pool'], 'pool');
+  if (!pools) return { pool: poolName, gpuModel: model };
+  const known = () => [...new Set(pools.map((p) => p.gpuModel))].join(', ');
+
+  if (poolName !== undefined) {
+    const pool = pools.find((p) => p.name === poolName);
+    if (!pool) fail(['resources', 'pool'], `unknown pool "${poolName}"; known: ${pools.map((p) => p.name).join(', ')}`);
+    if (model !== undefined && modelKey(model) !== modelKey(pool.gpuModel)) {
+      fail(['resources', 'gpu'], `GPU model "${model}" does not match pool "${pool.name}" (${pool.gpuModel})`);
+    }
+    return { pool: pool.name, gpuModel: pool.gpuModel };
+  }
+  if (model !== undefined) {
+    const matches = pools.filter((p) => modelKey(p.gpuModel) === modelKey(model));
+    if (matches.length === 0) fail(['resources', 'gpu'], `unknown GPU model "${model}"; known: ${known()}`);
+    if (matches.length > 1) {
+      fail(
+        ['resources', 'gpu'],
+        `GPU model "${model}" is in several pools (${matches.map((p) => p.name).join(', ')}); set resources.pool`,
+      );
+    }
+    return { pool: matches[0]!.name, gpuModel: matches[0]!.gpuModel };
+  }
+  const sim = kind === 'simulation' ? pools.find((p) => p.name === SIMULATION_POOL) : undefined;
+  if (sim) return { pool: sim.name, gpuModel: sim.gpuModel };
+  if (pools.length === 1) return { pool: pools[0]!.name, gpuModel: pools[0]!.gpuModel };
+  if (pools.length === 0) fail(['resources'], 'no GPU pools are configured');
+  return fail(
+    ['resources', 'gpu'],
+    `name a GPU model, e.g. "${pools[0]!.gpuModel}:8", or set resources.pool; known: ${known()}`,
+  );
+}
+
+function checkCapacity(
+  pool: string,
+  gpusPerNode: number,
+  nodes: number,
+  capacity: ParseWorkloadOptions['capacity'],
+): void {
+  if (!capacity) return;
+  const c = Object.hasOwn(capacity, pool) ? capacity[pool] : undefined;
+  if (!c || c.nodes === 0) fail(['resources'], `pool "${pool}" has no nodes`);
+  if (gpusPerNode > c.gpusPerNode) {
+    fail(
+      ['resources', 'gpu'],
+      `${gpusPerNode} GPUs per node, but nodes in pool "${pool}" have at most ${c.gpusPerNode}`,
+    );
+  }
+  if (nodes > c.nodes) fail(['resources', 'nodes'], `${nodes} nodes, but pool "${pool}" has ${c.nodes}`);
+}
+
+/** `32`, `"32"` or `"32+"`: a minimum either way, the "+" only says so. */
+function readAtLeast(v: unknown, path: Path, max: number): number {
+  if (typeof v === 'number') return integer(v, path, 1, max);
+  const m = typeof v === 'string' ? /^\s*(\d+)\s*\+?\s*$/.exec(v) : null;
+  if (!m) fail(path, `must be a number like 32 or "32+", got ${describeValue(v)}`);
+  return integer(Number(m[1]), path, 1, max);
+}
+
+const BYTES: Record<string, number> = {
+  '': 2 ** 30, // a bare number is GiB
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  ki: 2 ** 10,
+  kib: 2 ** 10,
+  mi: 2 ** 20,
+  mib: 2 ** 20,
+  gi: 2 ** 30,
+  gib: 2 ** 30,
+  ti: 2 ** 40,
+  tib: 2 ** 40,
+};
+
+/** `512GB+`, `2TiB`, `1536Gi`, or a number of GiB; decimal and binary units as written. Result in GiB, rounded up. */
+function readMemory(v: unknown, path: Path): number {
+  const rule = 'must be a size like "512GiB", "1TB+" or a number of GiB';
+  let bytes: number;
+  if (typeof v === 'number') {
+    bytes = v * 2 ** 30;
+  } else {
+    const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*\+?\s*$/.exec(v) : null;
+    const unit = m ? BYTES[m[2]!.toLowerCase()] : undefined;
+    if (!m || unit === undefined) fail(path, `${rule}, got ${describeValue(v)}`);
+    bytes = Number(m[1]) * unit;
+  }
+  if (!Number.isFinite(bytes) || bytes <= 0) fail(path, `must be more than 0, got ${describeValue(v)}`);
+  const gib = Math.ceil(bytes / 2 ** 30 - 1e-9);
+  if (gib > MAX_MEMORY_GIB) fail(path, `must be at most ${MAX_MEMORY_GIB} GiB per node, got ${gib} GiB`);
+  return gib;
+}
+
+const UNIT_S: Record<string, number> = { d: DAY, h: 3600, m: 60, s: 1 };
+
+/** `24h`, `90m`, `1h30m`, `2d`, `45s`, or a number of seconds. */
+function readDuration(v: unknown, path: Path, min: number, max: number): number {
+  const rule = 'must be a duration like "24h", "90m" or "1h30m", or a number of seconds';
+  let seconds: number;
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) fail(path, `${rule}, got ${v}`);
+    seconds = v;
+  } else {
+    const text = typeof v === 'string' ? v.trim() : '';
+    if (!/^(\d+[dhms])+$/.test(text) || /([dhms]).*\1/.test(text)) fail(path, `${rule}, got ${describeValue(v)}`);
+    seconds = 0;
+    for (const [, n, u] of text.matchAll(/(\d+)([dhms])/g)) seconds += Number(n) * UNIT_S[u!]!;
+  }
+  if (seconds < min)
+    fail(path, min > 0 ? `must be more than 0, got ${describeValue(v)}` : `must not be negative, got ${v}`);
+  if (seconds > max) fail(path, `must be at most ${formatDuration(max)} (${max} s), got ${describeValue(v)}`);
+  return seconds;
+}
+
+function formatDuration(s: number): string {
+  if (s % DAY === 0) return `${s / DAY}d`;
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}
+
+function readEnv(v: unknown): Record<string, string> {
+  if (!isRecord(v)) fail(['env'], `must be a mapping of variable names to values, got ${describeValue(v)}`);
+  const entries = Object.entries(v);
+  if (entries.length > 256) fail(['env'], `at most 256 variables, got ${entries.length}`);
+  const out: [string, string][] = [];
+  for (const [k, raw] of entries) {
+    const path: Path = ['env', k];
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,255}$/.test(k))
+      fail(path, `"${k}" is not a variable name (letters, digits, '_')`, true);
+    if (RESERVED_ENV.includes(k) || RESERVED_ENV_PREFIXES.some((p) => k.startsWith(p))) {
+      fail(
+        path,
+        `${k} is set by fabrik and cannot be overridden (reserved: ${RESERVED_ENV_PREFIXES.map((p) => `${p}*`).join(', ')}, ${RESERVED_ENV.join(', ')})`,
+        true,
+      );
+    }
+    // Numbers and booleans are taken as text: YAML reads `PORT: 8080` as a number.
+    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
+      fail(path, `must be a string, got ${describeValue(raw)}`);
+    }
+    const value = String(raw);
+    if (value.length > 32 * 1024 || value.includes('\0')) fail(path, 'must be at most 32 KiB without NUL characters');
+    out.push([k, value]);
+  }
+  return Object.fromEntries(out);
+}
+
+/**
+ * The scheduler's view of a spec. The project is the one the spec was submitted to; a spec that
+ * names another project is refused rather than silently moved.
+ */
+export function toWorkloadRequest(
+  spec: WorkloadSpec,
+  meta: { readonly id: string; readonly project: string; readonly submittedAt: number },
+): WorkloadRequest {
+  if (spec.project !== undefined && spec.project !== meta.project) {
+    throw new WorkloadSpecError(
+      `project: the spec names project "${spec.project}" but was submitted to "${meta.project}"`,
+      'project',
+    );
+  }
+  if (spec.pool === undefined) {
+    throw new WorkloadSpecError(
+      "resources.pool: no pool resolved; parse the spec with the fleet's pools",
+      'resources.pool',
+    );
+  }
+  return {
+    id: meta.id,
+    project: meta.project,
+    pool: spec.pool,
+    kind: spec.kind,
+    priority: spec.priority,
+    nodes: spec.nodes,
+    gpusPerNode: spec.gpusPerNode,
+    maxRuntimeS: spec.maxDurationS,
+    submittedAt: meta.submittedAt,
+    ...(Object.keys(spec.nodeSelector).length > 0 ? { nodeSelector: spec.nodeSelector } : {}),
+    ...(spec.exclusive ? { exclusive: true } : {}),
+  };
+}
