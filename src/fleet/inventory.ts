@@ -6,7 +6,7 @@ import { nowIso } from '../domain/ids.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { NodesTable } from '../store/schema.js';
 import { guaranteedInPool } from '../tenancy/quotas.js';
-import { type Ctx, requireOperator, write } from '../tenancy/context.js';
+import { type Ctx, requireOperator, requireOperatorTo, write } from '../tenancy/context.js';
 import type { FleetSpec, NodeSpec, NodeState } from './fleet-file.js';
 
 export interface FleetNode extends NodeSpec {
@@ -108,8 +108,9 @@ function nodeRow(n: NodeSpec, state: NodeState, devGpus: boolean, createdAt: str
  * change would leave a pool smaller than the GPUs guaranteed in it.
  */
 export async function applyFleet(ctx: Ctx, spec: FleetSpec, opts: { prune?: boolean } = {}): Promise<ApplyResult> {
-  requireOperator(ctx, 'change the fleet');
-  return write(ctx, { action: 'fleet.apply', resource: 'fleet', orgId: '' }, (trx) => applyInTrx(trx, spec, opts));
+  const mutation = { action: 'fleet.apply', resource: 'fleet', orgId: '' };
+  await requireOperatorTo(ctx, mutation, 'change the fleet');
+  return write(ctx, mutation, (trx) => applyInTrx(trx, spec, opts));
 }
 
 /** The same, for the system's own registration of the local node at start-up. */
@@ -246,8 +247,9 @@ export async function getNode(ctx: Ctx, name: string): Promise<FleetNode> {
 
 /** Moves a node between states. Cordoned and draining nodes take nothing new; down is set by health or hand. */
 export async function setNodeState(ctx: Ctx, name: string, state: NodeState): Promise<FleetNode> {
-  requireOperator(ctx, 'change node states');
-  return write(ctx, { action: `node.${stateVerb(state)}`, resource: `fleet/nodes/${name}`, orgId: '' }, async (trx) => {
+  const spec = { action: `node.${stateVerb(state)}`, resource: `fleet/nodes/${name}`, orgId: '' };
+  await requireOperatorTo(ctx, spec, 'change node states');
+  return write(ctx, spec, async (trx) => {
     const row = await trx.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) throw notFound('node', name);
     const next = { ...row, state, updated_at: nowIso() };

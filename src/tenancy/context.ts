@@ -33,8 +33,16 @@ export async function deny(ctx: Ctx, spec: MutationSpec, what: string): Promise<
   throw new AppError('FORBIDDEN', `your role does not allow ${what}`, { action: spec.action });
 }
 
+/** For reads: only operators may. */
 export function requireOperator(ctx: Ctx, what: string): void {
   if (!ctx.caller.operator) throw new AppError('FORBIDDEN', `only platform operators may ${what}`);
+}
+
+/** For mutations: only operators may, and a refusal is on the audit record. */
+export async function requireOperatorTo(ctx: Ctx, spec: MutationSpec, what: string): Promise<void> {
+  if (ctx.caller.operator) return;
+  await recordDenied(ctx.db, { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId }, spec);
+  throw new AppError('FORBIDDEN', `only platform operators may ${what}`, { action: spec.action });
 }
 
 /** An org by name, or 404 when it does not exist or the caller may not know of it. */

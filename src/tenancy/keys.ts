@@ -7,7 +7,7 @@ import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { ApiKeysTable, OrgsTable } from '../store/schema.js';
 import { mintKey } from './api-key.js';
 import { principalRef } from './authn.js';
-import { type Ctx, deny, findOrg, hasRole, requireOperator, write } from './context.js';
+import { type Ctx, deny, findOrg, hasRole, requireOperator, requireOperatorTo, write } from './context.js';
 import { type PrincipalSelector, resolvePrincipal } from './members.js';
 
 export const DEFAULT_KEY_TTL_DAYS = 90;
@@ -119,9 +119,10 @@ export async function createPlatformKey(
   ctx: Ctx,
   input: { name: string; user: string; ttlDays?: number; expiresAt?: string },
 ): Promise<CreatedApiKey> {
-  requireOperator(ctx, 'create platform keys');
+  const spec = { action: 'apikey.create', resource: `keys/${input.name}`, orgId: '' };
+  await requireOperatorTo(ctx, spec, 'create platform keys');
   const expiresAt = expiry(input);
-  return write(ctx, { action: 'apikey.create', resource: `keys/${input.name}`, orgId: '' }, async (trx) => {
+  return write(ctx, spec, async (trx) => {
     const user = await trx
       .selectFrom('principals')
       .selectAll()
@@ -183,7 +184,7 @@ export async function revokeKey(ctx: Ctx, orgName: string, ref: string): Promise
 }
 
 export async function revokePlatformKey(ctx: Ctx, ref: string): Promise<ApiKey> {
-  requireOperator(ctx, 'revoke platform keys');
+  await requireOperatorTo(ctx, { action: 'apikey.revoke', resource: `keys/${ref}`, orgId: '' }, 'revoke platform keys');
   return revoke(ctx, null, ref);
 }
 

@@ -8,7 +8,7 @@ import { type OrgRole, orgRole, roleRank } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, OrgsTable, PrincipalsTable } from '../store/schema.js';
 import { principalRef } from './authn.js';
-import { type Ctx, deny, findOrg, requireOperator, requireRole, write } from './context.js';
+import { type Ctx, deny, findOrg, requireOperator, requireOperatorTo, requireRole, write } from './context.js';
 
 export interface Member {
   principal: string;
@@ -251,8 +251,9 @@ function saView(r: PrincipalsTable, org: OrgsTable): ServiceAccount {
 }
 
 export async function createUser(ctx: Ctx, input: { name: string; operator?: boolean }): Promise<User> {
-  requireOperator(ctx, 'create users');
-  return write(ctx, { action: 'user.create', resource: `users/${input.name}`, orgId: '' }, async (trx) => {
+  const spec = { action: 'user.create', resource: `users/${input.name}`, orgId: '' };
+  await requireOperatorTo(ctx, spec, 'create users');
+  return write(ctx, spec, async (trx) => {
     const exists = await trx.selectFrom('principals').select('id').where('kind', '=', 'user').where('name', '=', input.name).executeTakeFirst();
     if (exists) throw alreadyExists('user', input.name);
     const row: PrincipalsTable = {

@@ -4,7 +4,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { canSeeOrg } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { OrgsTable } from '../store/schema.js';
-import { type Ctx, deny, findOrg, requireOperator, requireRole, write } from './context.js';
+import { type Ctx, deny, findOrg, requireOperatorTo, requireRole, write } from './context.js';
 
 export const RESIDENCIES = ['de', 'eu'] as const;
 export type Residency = (typeof RESIDENCIES)[number];
@@ -36,8 +36,9 @@ export async function createOrg(
   ctx: Ctx,
   input: { name: string; displayName?: string; residency: Residency },
 ): Promise<Org> {
-  requireOperator(ctx, 'create organizations');
-  return write(ctx, { action: 'org.create', resource: `orgs/${input.name}`, orgId: '' }, async (trx) => {
+  const spec = { action: 'org.create', resource: `orgs/${input.name}`, orgId: '' };
+  await requireOperatorTo(ctx, spec, 'create organizations');
+  return write(ctx, spec, async (trx) => {
     const exists = await trx.selectFrom('orgs').select('id').where('name', '=', input.name).executeTakeFirst();
     if (exists) throw alreadyExists('organization', input.name);
     const now = nowIso();
@@ -99,8 +100,9 @@ export async function updateOrg(
 /** Deletes an org that holds nothing any more (no projects, no service accounts, no keys). */
 export async function deleteOrg(ctx: Ctx, name: string): Promise<void> {
   const org = await findOrg(ctx, name);
-  requireOperator(ctx, 'delete organizations');
-  await write(ctx, { action: 'org.delete', resource: `orgs/${name}`, orgId: org.id }, async (trx) => {
+  const spec = { action: 'org.delete', resource: `orgs/${name}`, orgId: org.id };
+  await requireOperatorTo(ctx, spec, 'delete organizations');
+  await write(ctx, spec, async (trx) => {
     const project = await trx.selectFrom('projects').select('name').where('org_id', '=', org.id).executeTakeFirst();
     if (project)
       throw new AppError('CONFLICT', `organization "${name}" still has projects (e.g. "${project.name}"); delete them first`);

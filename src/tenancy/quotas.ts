@@ -7,7 +7,7 @@ import { nowIso } from '../domain/ids.js';
 import { visibleProjects } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, QuotasTable } from '../store/schema.js';
-import { type Ctx, findOrg, findProject, requireOperator, write } from './context.js';
+import { type Ctx, findOrg, findProject, requireOperatorTo, write } from './context.js';
 
 export interface Quota {
   project: string;
@@ -51,14 +51,15 @@ export async function setQuota(
   input: { guaranteed: number; limit: number },
 ): Promise<Quota> {
   const { org, project } = await findProject(ctx, projectRef);
-  requireOperator(ctx, 'set quotas');
   const ref = `${org.name}.${project.name}`;
+  const spec = { action: 'quota.set', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id };
+  await requireOperatorTo(ctx, spec, 'set quotas');
   if (input.guaranteed > input.limit) {
     throw new AppError('VALIDATION_FAILED', `guaranteed (${input.guaranteed}) must not exceed limit (${input.limit})`, {
       field: 'guaranteed',
     });
   }
-  return write(ctx, { action: 'quota.set', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id }, async (trx) => {
+  return write(ctx, spec, async (trx) => {
     const capacity = await poolCapacity(trx, pool);
     if (capacity === undefined) throw notFound('pool', pool);
     if (input.limit > capacity) {
@@ -101,9 +102,10 @@ export async function setQuota(
 
 export async function deleteQuota(ctx: Ctx, projectRef: string, pool: string): Promise<void> {
   const { org, project } = await findProject(ctx, projectRef);
-  requireOperator(ctx, 'delete quotas');
   const ref = `${org.name}.${project.name}`;
-  await write(ctx, { action: 'quota.delete', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id }, async (trx) => {
+  const spec = { action: 'quota.delete', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id };
+  await requireOperatorTo(ctx, spec, 'delete quotas');
+  await write(ctx, spec, async (trx) => {
     const before = await trx
       .selectFrom('quotas')
       .selectAll()

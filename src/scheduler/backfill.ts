@@ -1,0 +1,91 @@
+// EASY backfill. The first workload of a pool that cannot start gets a reservation: the
+// earliest time it fits if every running workload ends at startedAt + maxRuntimeS, and the GPUs
+// it would get then. Later workloads may start if they end before that time, or if they use
+// none of the reserved GPUs; the reserved GPUs that are free now are "held back" in the cycle's
+// capacity so that longer work cannot take them. Backfill therefore never delays the reservation
+// (running work may end earlier than its max runtime, which only helps).
+import type { Capacity } from './capacity.js';
+import { findPlacement, type Plan } from './placement.js';
+import type { QueueEntry } from './queue-order.js';
+import type { Shape } from './shape.js';
+import type { PoolTopo } from './topology.js';
+
+/** GPUs that come back at `end`. */
+export interface Release {
+  readonly nodes: readonly number[];
+  readonly masks: readonly number[];
+  readonly end: number;
+}
+
+export interface Reservation {
+  readonly holder: QueueEntry;
+  readonly start: number;
+  /** Node → GPUs the holder will get at `start`. */
+  readonly reserved: ReadonlyMap<number, number>;
+  /** Node → reserved GPUs currently held back from other work. */
+  readonly applied: Map<number, number>;
+}
+
+/**
+ * Earliest time the shape fits as `releases` (sorted by end) come back, and where. Fitting only
+ * gets easier as GPUs come back, so a binary search over the release times suffices.
+ */
+export function findReservation(
+  cap: Capacity,
+  pool: PoolTopo,
+  shape: Shape,
+  eligible: Uint8Array | null,
+  releases: readonly Release[],
+  now: number,
+): { start: number; plan: Plan } | null {
+  // Group boundaries: releases[0..ends[g]) all end by times[g].
+  const times: number[] = [];
+  const ends: number[] = [];
+  for (let k = 0; k < releases.length; k++) {
+    const t = Math.max(now, releases[k].end);
+    if (times.length > 0 && times[times.length - 1] === t) ends[ends.length - 1] = k + 1;
+    else {
+      times.push(t);
+      ends.push(k + 1);
+    }
+  }
+  const probe = (g: number): Plan | null => {
+    const sim = cap.clone();
+    for (let k = 0; k < ends[g]; k++) {
+      const r = releases[k];
+      for (let j = 0; j < r.nodes.length; j++) sim.release(r.nodes[j], r.masks[j]);
+    }
+    return findPlacement(sim, pool, shape, eligible);
+  };
+  if (times.length === 0 || probe(times.length - 1) === null) return null;
+  let lo = 0;
+  let hi = times.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (probe(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return { start: times[lo], plan: probe(lo) as Plan };
+}
+
+export function newReservation(holder: QueueEntry, start: number, plan: Plan): Reservation {
+  const reserved = new Map<number, number>();
+  plan.nodes.forEach((i, k) => reserved.set(i, plan.masks[k]));
+  return { holder, start, reserved, applied: new Map() };
+}
+
+/** Takes the reserved GPUs that are free now out of the cycle's capacity. */
+export function holdBack(cap: Capacity, res: Reservation): void {
+  for (const [i, mask] of res.reserved) {
+    const m = (mask & cap.free[i]) >>> 0;
+    if (m === 0) continue;
+    cap.allocate(i, m);
+    res.applied.set(i, m);
+  }
+}
+
+/** Gives the held-back GPUs back to the cycle's capacity. */
+export function letGo(cap: Capacity, res: Reservation): void {
+  for (const [i, m] of res.applied) cap.release(i, m);
+  res.applied.clear();
+}

@@ -1,0 +1,136 @@
+// The order in which a cycle looks at pending work, per policy. Pending workloads live in small
+// queues, one per (pool, project, shape), each sorted by a static key; a cycle merges the queue
+// heads with a heap. Workloads of one queue fit or fail together, so a cycle can settle a whole
+// queue with one answer instead of looking at every workload in it.
+//
+// fabrik's key, smaller first:
+//   1. priority class (critical > high > normal > preemptible);
+//   2. claims within the project's guarantee before borrowing ones;
+//   3. submittedAt + min(agingHorizonS, GPUs × maxRuntimeS / 8) — small and short work first,
+//      yet nothing is passed by work submitted more than agingHorizonS after it (aging);
+//      borrowers add their fair-share push-back (fair-share.ts, at most fairShareHorizonS).
+//   So within a class, a workload is ranked ahead of everything submitted more than
+//   agingHorizonS + fairShareHorizonS after it: the bound on how long others may pass it.
+// fifo, fifo-backfill: submittedAt. srtf-oracle: oracleRuntimeS (maxRuntimeS if absent).
+// Ties: submittedAt, then id.
+import type { ResolvedOptions } from './options.js';
+import { PRIORITY_RANK } from './options.js';
+import { type Account, type QuotaLedger, withinGuarantee } from './quota.js';
+import type { Shape } from './shape.js';
+import type { PendingDecision, PendingReason, PolicyName, WorkloadRequest } from './types.js';
+
+export interface Verdict {
+  readonly reason: PendingReason;
+  readonly message: string;
+  readonly estimatedStart?: number;
+}
+
+export interface QueueEntry {
+  readonly req: WorkloadRequest;
+  readonly shape: Shape;
+  readonly rank: number;
+  readonly k1: number;
+  readonly k2: number;
+  readonly queue: ShapeQueue;
+  /** Cycle that examined this entry (its `own` verdict is valid for that cycle only). */
+  stamp: number;
+  own: Verdict | null;
+  placedStamp: number;
+  /** Last pending decision handed out, reused while nothing in it changes. */
+  cached: PendingDecision | null;
+}
+
+export function orderKeys(policy: PolicyName, req: WorkloadRequest, shape: Shape, opts: ResolvedOptions): [number, number] {
+  switch (policy) {
+    case 'fifo':
+    case 'fifo-backfill':
+      return [0, req.submittedAt];
+    case 'srtf-oracle':
+      return [0, req.oracleRuntimeS ?? req.maxRuntimeS];
+    case 'fabrik':
+      return [PRIORITY_RANK[req.priority], req.submittedAt + Math.min(opts.agingHorizonS, (shape.charge * req.maxRuntimeS) / 8)];
+  }
+}
+
+export function entryBefore(a: QueueEntry, b: QueueEntry): boolean {
+  if (a.k1 !== b.k1) return a.k1 < b.k1;
+  if (a.k2 !== b.k2) return a.k2 < b.k2;
+  if (a.req.submittedAt !== b.req.submittedAt) return a.req.submittedAt < b.req.submittedAt;
+  return a.req.id < b.req.id;
+}
+
+export class ShapeQueue {
+  /** Sorted by entryBefore. */
+  readonly items: QueueEntry[] = [];
+  // Per-cycle state.
+  cursor = 0;
+  stamp = 0;
+  verdict: Verdict | null = null;
+  // Heap key of the head, refreshed by refreshKey.
+  hk1 = 0;
+  htier = 0;
+  hk2 = 0;
+
+  constructor(
+    readonly pool: string,
+    readonly project: string,
+    readonly shape: Shape,
+    public account: Account,
+  ) {}
+
+  insert(e: QueueEntry): void {
+    const items = this.items;
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (entryBefore(items[mid], e)) lo = mid + 1;
+      else hi = mid;
+    }
+    items.splice(lo, 0, e);
+  }
+
+  remove(e: QueueEntry): boolean {
+    const items = this.items;
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (entryBefore(items[mid], e)) lo = mid + 1;
+      else hi = mid;
+    }
+    if (items[lo] !== e) return false;
+    items.splice(lo, 1);
+    return true;
+  }
+
+  head(): QueueEntry {
+    return this.items[this.cursor];
+  }
+}
+
+/**
+ * Recomputes the head's heap key from the project's current usage. Returns true when it changed:
+ * a project that just placed work may have left its guarantee, so its other queues move back.
+ */
+export function refreshKey(q: ShapeQueue, policy: PolicyName, ledger: QuotaLedger): boolean {
+  const h = q.head();
+  let tier = 0;
+  let k2 = h.k2;
+  if (policy === 'fabrik' && !withinGuarantee(ledger, q.account, q.shape.charge)) {
+    tier = 1;
+    k2 += q.account.penalty;
+  }
+  const changed = q.hk1 !== h.k1 || q.htier !== tier || q.hk2 !== k2;
+  q.hk1 = h.k1;
+  q.htier = tier;
+  q.hk2 = k2;
+  return changed;
+}
+
+export function queueBefore(a: ShapeQueue, b: ShapeQueue): boolean {
+  if (a.hk1 !== b.hk1) return a.hk1 < b.hk1;
+  if (a.htier !== b.htier) return a.htier < b.htier;
+  if (a.hk2 !== b.hk2) return a.hk2 < b.hk2;
+  return entryBefore(a.head(), b.head());
+}

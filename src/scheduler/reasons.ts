@@ -1,0 +1,138 @@
+// "Why pending": the verdicts a cycle hands out, each a reason code from the closed set in
+// types.ts and a message a person can act on. Static verdicts depend on the fleet only and are
+// cached per shape; capacity verdicts say what is missing.
+import type { Capacity } from './capacity.js';
+import type { QueueEntry, Verdict } from './queue-order.js';
+import type { Account } from './quota.js';
+import { describeShape, type Shape } from './shape.js';
+import type { Topology } from './topology.js';
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/** Reasons that hold whatever runs: the pool is gone or down, no node matches, the gang cannot fit in a pod. */
+export function staticVerdict(topo: Topology, poolName: string, shape: Shape, eligible: Uint8Array | null): Verdict | null {
+  const pool = topo.poolByName.get(poolName);
+  if (!pool) {
+    const pools = topo.pools.map((p) => p.name).join(', ') || 'none';
+    return { reason: 'NodePoolUnavailable', message: `pool "${poolName}" has no nodes in the fleet; pools: ${pools}` };
+  }
+  let schedulable = 0;
+  let matching = 0;
+  let bigEnough = 0;
+  let bestPod = 0;
+  for (const pod of pool.pods) {
+    let inPod = 0;
+    for (let i = pod.start; i < pod.end; i++) {
+      if (!topo.schedulable[i]) continue;
+      schedulable++;
+      if (eligible !== null && !eligible[i]) continue;
+      matching++;
+      if (topo.gpus[i] < shape.gpusPerNode) continue;
+      bigEnough++;
+      inPod++;
+    }
+    bestPod = Math.max(bestPod, inPod);
+  }
+  const nodes = pool.end - pool.start;
+  if (schedulable === 0) {
+    return {
+      reason: 'NodePoolUnavailable',
+      message: `all ${plural(nodes, 'node')} of pool ${poolName} are cordoned, draining or down`,
+    };
+  }
+  if (matching === 0) {
+    return {
+      reason: 'PlacementConstraint',
+      message: `no schedulable node of pool ${poolName} has the labels ${shape.selectorKey} (nodeSelector)`,
+    };
+  }
+  if (bigEnough === 0) {
+    return {
+      reason: 'TopologyUnsatisfiable',
+      message: `needs ${shape.gpusPerNode} GPUs per node; schedulable nodes of pool ${poolName} have at most ${pool.nodeGpus}`,
+    };
+  }
+  if (shape.nodes > bestPod) {
+    return {
+      reason: 'TopologyUnsatisfiable',
+      message: `needs ${shape.nodes} nodes in one pod; the largest pod of pool ${poolName} has ${plural(bestPod, 'usable node')}${
+        shape.selector ? ' matching the nodeSelector' : ''
+      }`,
+    };
+  }
+  return null;
+}
+
+export function quotaVerdict(a: Account, shape: Shape, enforced: boolean): Verdict {
+  if (enforced && !a.hasRow) {
+    return {
+      reason: 'QuotaLimit',
+      message: `project "${a.project}" has no quota in pool ${a.pool} (guaranteed 0, limit 0); ask an operator for one`,
+    };
+  }
+  if (shape.charge > a.limit) {
+    return {
+      reason: 'QuotaLimit',
+      message: `needs ${shape.charge} GPUs but project "${a.project}" may use at most ${a.limit} in pool ${a.pool}; ask an operator to raise the limit`,
+    };
+  }
+  return {
+    reason: 'QuotaLimit',
+    message: `project "${a.project}" uses ${a.used} of its ${a.limit}-GPU limit in pool ${a.pool} (guaranteed ${a.guaranteed}); needs ${shape.charge} more`,
+  };
+}
+
+/** What is missing right now, in the shape's own terms. */
+export function capacityVerdict(cap: Capacity, poolName: string, shape: Shape): Verdict {
+  const topo = cap.topo;
+  const pool = topo.poolByName.get(poolName);
+  const need = `needs ${describeShape(shape)} of pool ${poolName}`;
+  if (!pool) return { reason: 'WaitingForCapacity', message: need };
+  let have: string;
+  if (shape.whole) {
+    const total = cap.poolWhole[pool.index];
+    if (shape.nodes === 1) have = `${plural(total, 'whole node')} free`;
+    else {
+      let bestPod = 0;
+      for (const pod of pool.pods) bestPod = Math.max(bestPod, cap.podWhole[pod.index]);
+      have = `${plural(total, 'whole node')} free, at most ${bestPod} in one pod`;
+    }
+  } else {
+    let most = 0;
+    for (let i = pool.start; i < pool.end; i++) if (topo.schedulable[i]) most = Math.max(most, cap.freeCount[i]);
+    have = `${plural(cap.poolFree[pool.index], 'GPU')} free, at most ${most} on one node`;
+  }
+  return { reason: 'WaitingForCapacity', message: `${need}; ${have}` };
+}
+
+export function reservedVerdict(base: Verdict, start: number): Verdict {
+  return { reason: base.reason, message: `${base.message}; reserved to start by t=${start}`, estimatedStart: start };
+}
+
+export function backfillVerdict(holder: QueueEntry, start: number, poolName: string): Verdict {
+  return {
+    reason: 'BackfillReservation',
+    message: `would fit now, but its max runtime ends after t=${start}, when GPUs in pool ${poolName} are reserved for "${holder.req.id}"`,
+  };
+}
+
+export function preemptingVerdict(poolName: string): Verdict {
+  return {
+    reason: 'PreemptingVictims',
+    message: `fits once preempted or cancelled workloads in pool ${poolName} finish stopping`,
+  };
+}
+
+export function fifoBlockedVerdict(holder: QueueEntry, poolName: string): Verdict {
+  return {
+    reason: 'Priority',
+    message: `queued behind "${holder.req.id}", first in line in pool ${poolName} (FIFO without backfill)`,
+  };
+}
+
+export function scanBoundVerdict(poolName: string, limit: number): Verdict {
+  return {
+    reason: 'Priority',
+    message: `higher-ranked workloads are waiting in pool ${poolName}; each cycle examines up to ${limit} blocked workloads per pool`,
+  };
+}

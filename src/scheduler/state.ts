@@ -1,0 +1,262 @@
+// What the scheduler knows between cycles, indexed for fast cycles: the topology, free GPUs,
+// quota usage, pending workloads in (pool, project, shape) queues, and running workloads with
+// their GPUs. Changed by deltas (submit, start, remove, node and quota changes); a cycle reads
+// it and works on copies. `schedule()` builds one from a snapshot; IncrementalScheduler keeps one.
+import { Capacity, fullMask } from './capacity.js';
+import { resolveOptions, type ResolvedOptions, PRIORITY_RANK } from './options.js';
+import { orderKeys, type QueueEntry, ShapeQueue } from './queue-order.js';
+import { type Account, QuotaLedger } from './quota.js';
+import { type Shape, shapeOf } from './shape.js';
+import { Topology } from './topology.js';
+import type {
+  PolicyName,
+  PoolQuota,
+  RunningWorkload,
+  SchedNode,
+  ScheduleOptions,
+  Snapshot,
+  WorkloadRequest,
+} from './types.js';
+
+export interface RunningRec {
+  readonly w: RunningWorkload;
+  readonly pool: PoolState;
+  account: Account;
+  readonly shape: Shape;
+  readonly rank: number;
+  /** Node indexes and GPU masks it holds (nodes unknown to the topology are left out). */
+  nodes: number[];
+  masks: number[];
+  /** When its max runtime is up; terminating work is treated as ending now. */
+  readonly end: number;
+  /** Cycle that picked it as a victim. */
+  victimStamp: number;
+}
+
+export interface PoolState {
+  readonly name: string;
+  readonly queues: Map<string, ShapeQueue>;
+  readonly running: Set<RunningRec>;
+  /** Running work sorted by (end, id); rebuilt lazily. */
+  byEnd: RunningRec[] | null;
+  terminating: number;
+  preemptible: number;
+  /** Reasons that depend on the fleet only (pool gone, selector, topology), per shape key. */
+  readonly staticVerdicts: Map<string, import('./queue-order.js').Verdict | null>;
+}
+
+export interface StateInit {
+  readonly nodes: readonly SchedNode[];
+  readonly quotas?: readonly PoolQuota[];
+  readonly policy?: PolicyName;
+  readonly usage?: Readonly<Record<string, number>>;
+  readonly options?: ScheduleOptions;
+}
+
+export class SchedulerState {
+  topo: Topology;
+  cap: Capacity;
+  ledger: QuotaLedger;
+  policy: PolicyName;
+  options: ResolvedOptions;
+  rawOptions: ScheduleOptions | undefined;
+  quotas: readonly PoolQuota[];
+  usage: Readonly<Record<string, number>>;
+  readonly pools = new Map<string, PoolState>();
+  /** Insertion order is the order of `pending` in decisions and snapshots. */
+  readonly pending = new Map<string, QueueEntry>();
+  readonly running = new Map<string, RunningRec>();
+
+  constructor(init: StateInit) {
+    this.topo = new Topology(init.nodes);
+    this.cap = Capacity.empty(this.topo);
+    this.quotas = init.quotas ?? [];
+    this.ledger = new QuotaLedger(this.quotas);
+    this.policy = init.policy ?? 'fabrik';
+    this.rawOptions = init.options;
+    this.options = resolveOptions(init.options);
+    this.usage = init.usage ?? {};
+  }
+
+  static fromSnapshot(s: Snapshot): SchedulerState {
+    const st = new SchedulerState({ nodes: s.nodes, quotas: s.quotas, policy: s.policy, usage: s.usage, options: s.options });
+    for (const r of s.running) st.addRunning(r);
+    for (const p of s.pending) st.submit(p);
+    return st;
+  }
+
+  pool(name: string): PoolState {
+    let p = this.pools.get(name);
+    if (!p) {
+      p = { name, queues: new Map(), running: new Set(), byEnd: null, terminating: 0, preemptible: 0, staticVerdicts: new Map() };
+      this.pools.set(name, p);
+    }
+    return p;
+  }
+
+  private shapeFor(req: WorkloadRequest): Shape {
+    return shapeOf(req, this.topo.poolByName.get(req.pool)?.nodeGpus ?? 0);
+  }
+
+  submit(req: WorkloadRequest): void {
+    if (this.pending.has(req.id) || this.running.has(req.id)) throw new Error(`workload "${req.id}" is already known`);
+    const shape = this.shapeFor(req);
+    const pool = this.pool(req.pool);
+    const qkey = `${req.project}\u0000${shape.key}`;
+    let q = pool.queues.get(qkey);
+    if (!q) {
+      q = new ShapeQueue(req.pool, req.project, shape, this.ledger.account(req.pool, req.project));
+      pool.queues.set(qkey, q);
+    }
+    const [k1, k2] = orderKeys(this.policy, req, shape, this.options);
+    const e: QueueEntry = { req, shape, rank: PRIORITY_RANK[req.priority], k1, k2, queue: q, stamp: 0, own: null, placedStamp: 0, cached: null };
+    q.insert(e);
+    this.pending.set(req.id, e);
+  }
+
+  addRunning(w: RunningWorkload): void {
+    if (this.pending.has(w.id) || this.running.has(w.id)) throw new Error(`workload "${w.id}" is already known`);
+    const shape = this.shapeFor(w);
+    const pool = this.pool(w.pool);
+    const rec: RunningRec = {
+      w,
+      pool,
+      account: this.ledger.account(w.pool, w.project),
+      shape,
+      rank: PRIORITY_RANK[w.priority],
+      nodes: [],
+      masks: [],
+      end: w.terminating ? Number.NEGATIVE_INFINITY : w.startedAt + w.maxRuntimeS,
+      victimStamp: 0,
+    };
+    this.bindGpus(rec);
+    rec.account.used += shape.charge;
+    pool.running.add(rec);
+    pool.byEnd = null;
+    if (w.terminating) pool.terminating++;
+    if (w.priority === 'preemptible') pool.preemptible++;
+    this.running.set(w.id, rec);
+  }
+
+  /** Maps the placement onto node indexes and takes its GPUs (whole nodes for exclusive work). */
+  private bindGpus(rec: RunningRec): void {
+    rec.nodes = [];
+    rec.masks = [];
+    for (const a of rec.w.placement.nodes) {
+      const i = this.topo.byName.get(a.node);
+      if (i === undefined) continue;
+      let mask = 0;
+      if (rec.shape.exclusive) mask = fullMask(this.topo.gpus[i]);
+      else for (const g of a.gpuIndexes) if (g >= 0 && g < this.topo.gpus[i]) mask |= 1 << g;
+      mask >>>= 0;
+      rec.nodes.push(i);
+      rec.masks.push(mask);
+      this.cap.allocate(i, mask);
+    }
+  }
+
+  /** Moves a pending workload to running (or adds it when it was not pending). */
+  start(w: RunningWorkload): void {
+    this.removePending(w.id);
+    this.addRunning(w);
+  }
+
+  /** Finish, cancel or preemption: forgets the workload and frees what it held. */
+  remove(id: string): boolean {
+    return this.removePending(id) || this.removeRunning(id);
+  }
+
+  private removePending(id: string): boolean {
+    const e = this.pending.get(id);
+    if (!e) return false;
+    this.pending.delete(id);
+    e.queue.remove(e);
+    if (e.queue.items.length === 0) this.pool(e.req.pool).queues.delete(`${e.req.project}\u0000${e.shape.key}`);
+    return true;
+  }
+
+  private removeRunning(id: string): boolean {
+    const rec = this.running.get(id);
+    if (!rec) return false;
+    this.running.delete(id);
+    for (let k = 0; k < rec.nodes.length; k++) this.cap.release(rec.nodes[k], rec.masks[k]);
+    rec.account.used -= rec.shape.charge;
+    rec.pool.running.delete(rec);
+    rec.pool.byEnd = null;
+    if (rec.w.terminating) rec.pool.terminating--;
+    if (rec.w.priority === 'preemptible') rec.pool.preemptible--;
+    return true;
+  }
+
+  setUsage(usage: Readonly<Record<string, number>>): void {
+    this.usage = usage;
+  }
+
+  /** Labels or the schedulable flag of one node; anything else rebuilds the fleet. */
+  updateNode(node: SchedNode): void {
+    if (!this.topo.replaceNode(node)) {
+      const nodes = this.topo.nodes.filter((n) => n.name !== node.name);
+      nodes.push(node);
+      this.setNodes(nodes);
+      return;
+    }
+    this.cap.setSchedulable(this.topo.byName.get(node.name) as number, node.schedulable);
+    for (const p of this.pools.values()) p.staticVerdicts.clear();
+  }
+
+  setNodes(nodes: readonly SchedNode[]): void {
+    this.topo = new Topology(nodes);
+    this.rebuild();
+  }
+
+  setQuotas(quotas: readonly PoolQuota[]): void {
+    this.quotas = quotas;
+    this.rebuild();
+  }
+
+  setPolicy(policy: PolicyName): void {
+    this.policy = policy;
+    this.rebuild();
+  }
+
+  setOptions(options: ScheduleOptions | undefined): void {
+    this.rawOptions = options;
+    this.options = resolveOptions(options);
+    this.rebuild();
+  }
+
+  /** Re-derives every index from the workloads (rare events: fleet, quota, policy changes). */
+  private rebuild(): void {
+    const running = [...this.running.values()].map((r) => r.w);
+    const pending = [...this.pending.values()].map((e) => e.req);
+    this.cap = Capacity.empty(this.topo);
+    this.ledger = new QuotaLedger(this.quotas);
+    this.pools.clear();
+    this.running.clear();
+    this.pending.clear();
+    for (const r of running) this.addRunning(r);
+    for (const p of pending) this.submit(p);
+  }
+
+  /** The equivalent snapshot: schedule(toSnapshot(now)) decides what a cycle at `now` decides. */
+  toSnapshot(now: number): Snapshot {
+    return {
+      now,
+      nodes: [...this.topo.nodes],
+      quotas: this.quotas,
+      running: [...this.running.values()].map((r) => r.w),
+      pending: [...this.pending.values()].map((e) => e.req),
+      usage: this.usage,
+      policy: this.policy,
+      ...(this.rawOptions ? { options: this.rawOptions } : {}),
+    };
+  }
+}
+
+/** Running work of a pool by (end, id): the order GPUs come back in, for backfill reservations. */
+export function runningByEnd(pool: PoolState): RunningRec[] {
+  if (!pool.byEnd) {
+    pool.byEnd = [...pool.running].sort((a, b) => a.end - b.end || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0));
+  }
+  return pool.byEnd;
+}
