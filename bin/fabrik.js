@@ -1,13 +1,3 @@
 #!/usr/bin/env node
-// The `fabrik` executable: runs the compiled CLI from dist/ (built by `npm run build`).
-import { main } from '../dist/cli/main.js';
-
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err?.stack ?? String(err));
-    process.exitCode = 1;
-  },
-);
+// The `fabrik` executable: the compiled CLI in dist/ (`npm run build`; `npm start` builds when needed).
+import '../dist/cli/entry.js';
