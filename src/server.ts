@@ -10,6 +10,7 @@ import { applyInTrx, nodeView } from './fleet/inventory.js';
 import { detectLocalNode } from './fleet/local-node.js';
 import { type Store, openStore } from './store/db.js';
 import { bootstrapOperator } from './tenancy/bootstrap.js';
+import { SchedulerLoop } from './workload/scheduler-loop.js';
 
 export interface ServerOptions {
   host: string;
@@ -26,6 +27,8 @@ export interface ServerOptions {
   logStdout?: boolean;
   logLevel?: string;
   rateLimitPerMinute?: number;
+  /** Scheduling cycle on a timer (cycles also run on every relevant change). */
+  schedulerIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -33,6 +36,7 @@ export interface RunningServer {
   readonly store: Store;
   readonly url: string;
   readonly bootstrapToken?: string;
+  readonly scheduler: SchedulerLoop;
   close(): Promise<void>;
 }
 
@@ -46,9 +50,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const logFile = join(dataDir, 'logs', 'fabrik.log');
   const level = opts.logLevel ?? 'info';
+  const scheduler = new SchedulerLoop(store.db, { intervalMs: opts.schedulerIntervalMs ?? 5000 });
   const app = await buildApp({
     store,
     rateLimitPerMinute: opts.rateLimitPerMinute,
+    onStateChange: () => scheduler.trigger(),
     logger: {
       level,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
@@ -61,12 +67,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
   const address = await app.listen({ host: opts.host, port: opts.port });
+  scheduler.start();
   return {
     app,
     store,
     url: address,
     bootstrapToken: boot.mintedToken,
+    scheduler,
     close: async () => {
+      await scheduler.stop();
       await app.close();
       await store.close();
     },

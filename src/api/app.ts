@@ -37,6 +37,9 @@ export interface AppOptions {
   /** Requests per minute per API key (or per address without one). */
   readonly rateLimitPerMinute?: number;
   readonly bodyLimitBytes?: number;
+  /** Called after changes the scheduler reacts to (submit, cancel, quota and fleet changes). */
+  readonly onStateChange?: () => void;
+  readonly onCancelled?: (workloadId: string) => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -128,7 +131,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         req.caller = await auth.authenticate(req.headers.authorization);
       });
       api.addHook('preHandler', idempotencyGuard(opts.store));
-      await registerRoutes(api, { store: opts.store, onKeyRevoked: (prefix) => auth.invalidate(prefix) });
+      await registerRoutes(api, {
+        store: opts.store,
+        onKeyRevoked: (prefix) => auth.invalidate(prefix),
+        onStateChange: opts.onStateChange,
+        onCancelled: opts.onCancelled,
+      });
     },
     { prefix: '/api/v1' },
   );

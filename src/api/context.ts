@@ -6,6 +6,10 @@ import type { Ctx } from '../tenancy/context.js';
 export interface RouteDeps {
   readonly store: Store;
   readonly onKeyRevoked: (prefix: string) => void;
+  /** Something the scheduler cares about changed (workloads, quotas, nodes): run a cycle soon. */
+  readonly onStateChange?: () => void;
+  /** A workload was cancelled: its executor stops it. */
+  readonly onCancelled?: (workloadId: string) => void;
 }
 
 export function ctxOf(req: FastifyRequest, deps: RouteDeps): Ctx {

@@ -224,3 +224,43 @@ export const WhoAmI = T.Object({
   project: Nullable(T.String()),
   grants: T.Array(T.Object({ org: T.String(), project: Nullable(T.String()), role: T.String() })),
 });
+
+// Workloads
+export const WorkloadSpecBody = T.Object(
+  {},
+  { additionalProperties: true, description: 'a workload spec (see docs/workloads.md); validated field by field with paths in errors' },
+);
+const PlacementSchema = T.Object({
+  pod: T.String(),
+  nodes: T.Array(T.Object({ node: T.String(), gpuIndexes: T.Array(T.Integer()) })),
+  leaves: T.Array(T.String()),
+});
+export const Workload = T.Object({
+  id: T.String(),
+  name: T.String(),
+  project: T.String(),
+  kind: T.String(),
+  pool: T.String(),
+  priority: T.String(),
+  nodes: T.Integer(),
+  gpusPerNode: T.Integer(),
+  gpus: T.Integer(),
+  maxRuntimeS: T.Integer(),
+  status: T.String({ description: 'pending, running, succeeded, failed, cancelled or preempted' }),
+  reason: T.String({ description: 'why pending (QuotaLimit, WaitingForCapacity, …) or the last transition' }),
+  message: T.String(),
+  estimatedStart: Nullable(Time),
+  placement: Nullable(PlacementSchema),
+  borrowed: T.Boolean(),
+  attempts: T.Integer(),
+  preemptions: T.Integer(),
+  submittedAt: Time,
+  startedAt: Nullable(Time),
+  finishedAt: Nullable(Time),
+  createdBy: T.String(),
+  spec: T.Unknown({ description: 'the validated spec' }),
+});
+export const WorkloadDetail = T.Intersect([
+  Workload,
+  T.Object({ events: T.Array(T.Object({ time: Time, type: T.String(), reason: T.String(), message: T.String() })) }),
+]);

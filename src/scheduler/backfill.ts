@@ -80,7 +80,7 @@ export function holdBack(cap: Capacity, res: Reservation): void {
     const m = (mask & cap.free[i]) >>> 0;
     if (m === 0) continue;
     cap.allocate(i, m);
-    res.applied.set(i, m);
+    res.applied.set(i, ((res.applied.get(i) ?? 0) | m) >>> 0);
   }
 }
 

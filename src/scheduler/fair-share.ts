@@ -52,8 +52,10 @@ export function fairShareFactor(u: number, s: number): number {
 }
 
 /**
- * Sets `penalty` on every account of one pool. Projects without a quota row take part only when
- * quotas are off (then every project weighs 1).
+ * Sets `penalty` on every account of one pool. With quotas, the members are the projects with a
+ * quota row in the pool, weighted by their rows. Without quotas, every project that has used
+ * GPUs recently counts, each with weight 1. Sums run in project order so that the result does
+ * not depend on the order accounts were created in.
  */
 export function assignPenalties(
   accounts: Iterable<Account>,
@@ -61,19 +63,29 @@ export function assignPenalties(
   horizonS: number,
   quotasEnforced: boolean,
 ): void {
-  const members: Account[] = [];
+  const all = [...accounts].sort((a, b) => (a.project < b.project ? -1 : a.project > b.project ? 1 : 0));
+  for (const a of all) a.penalty = 0;
+  if (horizonS <= 0) return;
+  const used = (p: string): number => Math.max(0, usage[p] ?? 0);
   let weightSum = 0;
   let usageSum = 0;
-  for (const a of accounts) {
-    a.penalty = 0;
-    if (quotasEnforced && !a.hasRow) continue;
-    members.push(a);
-    weightSum += a.weight;
-    usageSum += Math.max(0, usage[a.project] ?? 0);
+  if (quotasEnforced) {
+    for (const a of all) {
+      if (!a.hasRow) continue;
+      weightSum += a.weight;
+      usageSum += used(a.project);
+    }
+  } else {
+    for (const p of Object.keys(usage).sort()) {
+      if (used(p) <= 0) continue;
+      weightSum += 1;
+      usageSum += used(p);
+    }
   }
-  if (usageSum <= 0 || weightSum <= 0 || horizonS <= 0) return;
-  for (const a of members) {
-    const f = fairShareFactor(Math.max(0, usage[a.project] ?? 0) / usageSum, a.weight / weightSum);
+  if (usageSum <= 0 || weightSum <= 0) return;
+  for (const a of all) {
+    if (quotasEnforced && !a.hasRow) continue;
+    const f = fairShareFactor(used(a.project) / usageSum, (quotasEnforced ? a.weight : 1) / weightSum);
     a.penalty = horizonS * (1 - f);
   }
 }

@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateTrace } from './generator.js';
-import { compressToLoad, offeredLoad, replicateToLoad } from './load.js';
+import { compressToLoad, offeredLoad, replicateToLoad, workLoad } from './load.js';
 
 describe('offered load', () => {
-  it('is work over capacity × span', () => {
+  it('counts only the work inside the arrival window', () => {
     const jobs = [
-      { submitS: 0, durationS: 100, gpus: 8 },
+      { submitS: 0, durationS: 50, gpus: 8 },
+      { submitS: 50, durationS: 1000, gpus: 8 }, // only 50 s of it fall before the last arrival
       { submitS: 100, durationS: 100, gpus: 8 },
     ];
-    assert.equal(offeredLoad(jobs, 16), 1);
-    assert.equal(offeredLoad(jobs, 32), 0.5);
+    assert.equal(offeredLoad(jobs, 16), (8 * 50 + 8 * 50) / (16 * 100));
+    assert.equal(workLoad(jobs, 16), (8 * 1150) / (16 * 100));
+  });
+
+  it('refuses a target compression cannot reach', () => {
+    const jobs = generateTrace({ seed: 7, jobs: 100, spanS: 86400 });
+    assert.throws(() => compressToLoad(jobs, 8, 1e6), /out of reach by compression/);
   });
 
   it('compression reaches the target within 2 %', () => {

@@ -41,6 +41,7 @@ export function resultJson(r: SimulationResult): Record<string, unknown> {
     capacityGpus: r.capacityGpus,
     traceLoad: r.traceLoad,
     load: r.load,
+    workLoad: r.workLoad,
     loadMode: r.loadMode,
     quotaRule: r.quotaRule,
     policies,

@@ -4,7 +4,7 @@ import type { PolicyName, PoolQuota, SchedNode } from '../scheduler/types.js';
 import type { DriverFactory } from './core-driver.js';
 import { simulate, type EngineResult, type SimJob } from './engine.js';
 import { SimInputError } from './errors.js';
-import { compressToLoad, type LoadMode, offeredLoad, replicateToLoad } from './load.js';
+import { compressToLoad, type LoadMode, offeredLoad, replicateToLoad, workLoad } from './load.js';
 import { computeMetrics, type PolicyMetrics, queueCdf, resampleSteps } from './metrics.js';
 import { quotasFromTrace } from './tenants.js';
 import { estimateMaxRuntime, type TraceJob } from './trace.js';
@@ -47,9 +47,11 @@ export interface SimulationResult {
   readonly rejectedExamples: readonly string[];
   readonly pools: readonly string[];
   readonly capacityGpus: number;
-  /** Offered load of the trace as given, and of what was simulated. */
+  /** Offered load (load.ts: demand inside the arrival window) of the trace as given, and as simulated. */
   readonly traceLoad: number;
   readonly load: number;
+  /** Σ(gpus × duration) / (GPUs × span) as simulated: the whole work, wherever it falls. */
+  readonly workLoad: number;
   readonly loadMode: LoadMode | 'none';
   readonly quotaRule: 'tenants-file' | 'gpu-hour-share';
   readonly quotas: readonly PoolQuota[];
@@ -169,6 +171,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
     capacityGpus,
     traceLoad,
     load: offeredLoad(timed, capacityGpus),
+    workLoad: workLoad(timed, capacityGpus),
     loadMode,
     quotaRule,
     quotas,

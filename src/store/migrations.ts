@@ -156,6 +156,51 @@ const migrations: Record<string, Migration> = {
   },
 };
 
+migrations['0002_workloads'] = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('workloads')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull().references('orgs.id'))
+      .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('pool', 'text', (c) => c.notNull())
+      .addColumn('priority', 'text', (c) => c.notNull())
+      .addColumn('nodes', 'integer', (c) => c.notNull())
+      .addColumn('gpus_per_node', 'integer', (c) => c.notNull())
+      .addColumn('max_runtime_s', 'integer', (c) => c.notNull())
+      .addColumn('spec', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('estimated_start', 'text')
+      .addColumn('placement', 'text')
+      .addColumn('borrowed', 'integer', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('preemptions', 'integer', (c) => c.notNull())
+      .addColumn('submitted_at', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'text')
+      .addColumn('finished_at', 'text')
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('workloads_status').on('workloads').columns(['status', 'submitted_at']).execute();
+    await db.schema.createIndex('workloads_project').on('workloads').columns(['project_id', 'name']).execute();
+
+    await db.schema
+      .createTable('workload_events')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('workload_id', 'text', (c) => c.notNull().references('workloads.id'))
+      .addColumn('time', 'text', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('workload_events_workload').on('workload_events').columns(['workload_id', 'time']).execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

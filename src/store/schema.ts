@@ -129,7 +129,50 @@ export interface IdempotencyKeysTable {
   created_at: string;
 }
 
+export interface WorkloadsTable {
+  id: string;
+  org_id: string;
+  project_id: string;
+  name: string;
+  kind: string;
+  pool: string;
+  priority: string;
+  nodes: number;
+  gpus_per_node: number;
+  max_runtime_s: number;
+  /** The validated spec as JSON. */
+  spec: string;
+  /** pending | running | succeeded | failed | cancelled | preempted */
+  status: string;
+  /** Why pending (a PendingReason), or the last transition's reason. */
+  reason: string;
+  message: string;
+  estimated_start: string | null;
+  /** Placement JSON while running. */
+  placement: string | null;
+  borrowed: number;
+  attempts: number;
+  preemptions: number;
+  submitted_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  created_by: string;
+  updated_at: string;
+}
+
+export interface WorkloadEventsTable {
+  id: string;
+  workload_id: string;
+  time: string;
+  /** Normal | Warning */
+  type: string;
+  reason: string;
+  message: string;
+}
+
 export interface Database {
+  workloads: WorkloadsTable;
+  workload_events: WorkloadEventsTable;
   orgs: OrgsTable;
   projects: ProjectsTable;
   principals: PrincipalsTable;

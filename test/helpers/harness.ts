@@ -10,6 +10,7 @@ import { buildApp } from '../../src/api/app.js';
 import { newId } from '../../src/domain/ids.js';
 import { type Store, openStore } from '../../src/store/db.js';
 import { bootstrapOperator } from '../../src/tenancy/bootstrap.js';
+import { SchedulerLoop } from '../../src/workload/scheduler-loop.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 export const DIALECTS: readonly DialectName[] = ['sqlite', 'postgres'];
@@ -76,6 +77,8 @@ export interface TestApp {
   readonly store: Store;
   readonly dialect: DialectName;
   readonly dbUrl: string;
+  /** The scheduling loop on this database, not started: tests run cycles explicitly with `cycle()`. */
+  readonly scheduler: SchedulerLoop;
   /** Calls the API with a key (the operator's by default). */
   call(method: string, url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;
   close(): Promise<void>;
@@ -101,6 +104,7 @@ export async function startTestApp(
     store,
     dialect,
     dbUrl: db.url,
+    scheduler: new SchedulerLoop(store.db),
     async call(method, url, o = {}) {
       const token = o.token === undefined ? OPERATOR_TOKEN : o.token;
       const res = await app.inject({

@@ -3,10 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../context.js';
 import { auditRoutes, fleetRoutes, quotaRoutes } from './quotas-fleet-audit.js';
 import { tenancyRoutes } from './tenancy.js';
+import { workloadRoutes } from './workloads.js';
 
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   await tenancyRoutes(app, deps);
   await quotaRoutes(app, deps);
   await fleetRoutes(app, deps);
   await auditRoutes(app, deps);
+  await workloadRoutes(app, deps);
 }

@@ -20,11 +20,14 @@ export async function quotaRoutes(app: FastifyInstance, deps: RouteDeps): Promis
   r.get('/projects/:project/quotas', { schema: { tags: ['quotas'], params: ProjectParams, response: { 200: T.Object({ items: T.Array(S.Quota) }), ...errors } } }, async (req) => ({
     items: await listProjectQuotas(ctxOf(req, deps), req.params.project),
   }));
-  r.put('/projects/:project/quotas/:pool', { schema: { tags: ['quotas'], summary: 'Set a project\'s quota in a pool (operators)', params: QuotaParams, body: S.QuotaSet, response: { 200: S.Quota, ...errors } } }, async (req) =>
-    setQuota(ctxOf(req, deps), req.params.project, req.params.pool, req.body),
-  );
+  r.put('/projects/:project/quotas/:pool', { schema: { tags: ['quotas'], summary: 'Set a project\'s quota in a pool (operators)', params: QuotaParams, body: S.QuotaSet, response: { 200: S.Quota, ...errors } } }, async (req) => {
+    const q = await setQuota(ctxOf(req, deps), req.params.project, req.params.pool, req.body);
+    deps.onStateChange?.();
+    return q;
+  });
   r.delete('/projects/:project/quotas/:pool', { schema: { tags: ['quotas'], params: QuotaParams, response: { 204: T.Null(), ...errors } } }, async (req, reply) => {
     await deleteQuota(ctxOf(req, deps), req.params.project, req.params.pool);
+    deps.onStateChange?.();
     reply.status(204).send(null);
   });
   r.get(
@@ -60,7 +63,9 @@ export async function fleetRoutes(app: FastifyInstance, deps: RouteDeps): Promis
         }
         throw err;
       }
-      return applyFleet(ctx, spec, { prune: req.body.prune });
+      const result = await applyFleet(ctx, spec, { prune: req.body.prune });
+      deps.onStateChange?.();
+      return result;
     },
   );
   r.get('/fleet/pools', { schema: { tags: ['fleet'], summary: 'Pools and their capacity', response: { 200: T.Object({ items: T.Array(S.Pool) }), ...errors } } }, async (req) => ({
@@ -92,13 +97,17 @@ export async function fleetRoutes(app: FastifyInstance, deps: RouteDeps): Promis
   r.get('/fleet/nodes/:node', { schema: { tags: ['fleet'], params: NodeParams, response: { 200: S.Node, ...errors } } }, async (req) =>
     getNode(ctxOf(req, deps), req.params.node),
   );
-  r.patch('/fleet/nodes/:node', { schema: { tags: ['fleet'], summary: 'Set a node\'s state: ready, cordoned, draining, down', params: NodeParams, body: S.NodeStatePatch, response: { 200: S.Node, ...errors } } }, async (req) =>
-    setNodeState(ctxOf(req, deps), req.params.node, req.body.state as 'ready'),
-  );
+  r.patch('/fleet/nodes/:node', { schema: { tags: ['fleet'], summary: 'Set a node\'s state: ready, cordoned, draining, down', params: NodeParams, body: S.NodeStatePatch, response: { 200: S.Node, ...errors } } }, async (req) => {
+    const n = await setNodeState(ctxOf(req, deps), req.params.node, req.body.state as 'ready');
+    deps.onStateChange?.();
+    return n;
+  });
   for (const [verb, state] of [['cordon', 'cordoned'], ['drain', 'draining'], ['uncordon', 'ready']] as const) {
-    r.post(`/fleet/nodes/:node/${verb}`, { schema: { tags: ['fleet'], summary: `${verb[0].toUpperCase()}${verb.slice(1)} a node`, params: NodeParams, response: { 200: S.Node, ...errors } } }, async (req) =>
-      setNodeState(ctxOf(req, deps), req.params.node, state),
-    );
+    r.post(`/fleet/nodes/:node/${verb}`, { schema: { tags: ['fleet'], summary: `${verb[0].toUpperCase()}${verb.slice(1)} a node`, params: NodeParams, response: { 200: S.Node, ...errors } } }, async (req) => {
+      const n = await setNodeState(ctxOf(req, deps), req.params.node, state);
+      deps.onStateChange?.();
+      return n;
+    });
   }
 }
 

@@ -1,0 +1,59 @@
+// Routes for workloads: submit a spec, list (with the pending reason), inspect with events, cancel.
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type as T } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { cancelWorkload, getWorkload, listWorkloads, submitWorkload } from '../../workload/service.js';
+import { type RouteDeps, ctxOf } from '../context.js';
+import * as S from '../schemas.js';
+
+const errors = { '4xx': S.ErrorBody };
+const ProjectParams = T.Object({ project: T.String({ maxLength: 200 }) });
+const WorkloadParams = T.Object({ project: T.String({ maxLength: 200 }), workload: T.String({ maxLength: 100 }) });
+const ListQuery = T.Object(
+  {
+    ...S.PageQuery.properties,
+    status: T.Optional(T.Union(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'preempted'].map((s) => T.Literal(s)))),
+    all: T.Optional(T.Boolean({ description: 'include ended workloads' })),
+  },
+  { additionalProperties: false },
+);
+
+export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  r.post(
+    '/projects/:project/workloads',
+    {
+      config: { idempotent: 201 },
+      schema: {
+        tags: ['workloads'],
+        summary: 'Submit a workload spec (validated against the fleet; infeasible specs are refused)',
+        params: ProjectParams,
+        body: S.WorkloadSpecBody,
+        response: { 201: S.Workload, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const w = await submitWorkload(ctxOf(req, deps), req.params.project, req.body);
+      deps.onStateChange?.();
+      reply.status(201);
+      return w;
+    },
+  );
+  r.get('/projects/:project/workloads', { schema: { tags: ['workloads'], params: ProjectParams, querystring: ListQuery, response: { 200: S.pageOf(S.Workload), ...errors } } }, async (req) => {
+    const { status, all, ...page } = req.query;
+    return listWorkloads(ctxOf(req, deps), { project: req.params.project, status, all }, page);
+  });
+  r.get('/workloads', { schema: { tags: ['workloads'], summary: 'Workloads of every project you can see', querystring: ListQuery, response: { 200: S.pageOf(S.Workload), ...errors } } }, async (req) => {
+    const { status, all, ...page } = req.query;
+    return listWorkloads(ctxOf(req, deps), { status, all }, page);
+  });
+  r.get('/projects/:project/workloads/:workload', { schema: { tags: ['workloads'], summary: 'A workload (by name or id) with its events', params: WorkloadParams, response: { 200: S.WorkloadDetail, ...errors } } }, async (req) =>
+    getWorkload(ctxOf(req, deps), req.params.project, req.params.workload),
+  );
+  r.post('/projects/:project/workloads/:workload/cancel', { schema: { tags: ['workloads'], params: WorkloadParams, response: { 200: S.Workload, ...errors } } }, async (req) => {
+    const w = await cancelWorkload(ctxOf(req, deps), req.params.project, req.params.workload);
+    deps.onStateChange?.();
+    deps.onCancelled?.(w.id);
+    return w;
+  });
+}

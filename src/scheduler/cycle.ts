@@ -1,0 +1,356 @@
+// One scheduling cycle: reads a SchedulerState, decides, and leaves the state as it was (the
+// cycle works on a copy of the free GPUs and restores quota usage). Per pool, in name order:
+//   1. merge the pool's (project, shape) queues by policy order (queue-order.ts);
+//   2. for each head: fleet reasons (pool, selector, topology) → quota limit → fit now (honouring
+//      a backfill reservation) → preemption (fabrik) → blocked: the first blocked workload gets
+//      the pool's reservation (fifo-backfill, fabrik) or stops the pool (fifo);
+//   3. a failed head settles its whole queue when the rest would fail the same way;
+//   4. after maxBlockedPerPool blocked heads the pool stops: the rest get a cheap Priority reason.
+// Preemption and placement happen in the same cycle: the placement is valid once the preempted
+// workloads have stopped, so callers apply `preempt` before `place`.
+import { findReservation, holdBack, letGo, newReservation, type Release, type Reservation } from './backfill.js';
+import type { Capacity } from './capacity.js';
+import { assignPenalties } from './fair-share.js';
+import { Heap } from './heap.js';
+import { findPlacement, type Plan, toPlacement } from './placement.js';
+import { type Claim, canPreempt, findVictims } from './preemption.js';
+import { type QueueEntry, queueBefore, refreshKey, type ShapeQueue, type Verdict } from './queue-order.js';
+import { type Account, exceedsLimit, withinGuarantee } from './quota.js';
+import {
+  backfillVerdict,
+  capacityVerdict,
+  fifoBlockedVerdict,
+  preemptingVerdict,
+  quotaVerdict,
+  reservedVerdict,
+  scanBoundVerdict,
+  staticVerdict,
+} from './reasons.js';
+import type { Shape } from './shape.js';
+import { type PoolState, type RunningRec, runningByEnd, type SchedulerState } from './state.js';
+import type { PoolTopo } from './topology.js';
+import type { Decisions, PendingDecision, PlaceDecision, PreemptDecision } from './types.js';
+
+type Outcome = 'placed' | 'drop' | 'single';
+
+/** Per shape, per pool and cycle: capacity versions at which it was seen not to fit. */
+interface Memo {
+  noFitOutside: number;
+  noFitFull: number;
+  fitFullAt: number;
+  missing: Verdict | null;
+}
+
+interface PoolCycle {
+  readonly pool: PoolState;
+  readonly topo: PoolTopo | undefined;
+  res: Reservation | null;
+  blocked: number;
+  stop: Verdict | null;
+  readonly placed: Release[];
+  readonly memo: Map<string, Memo>;
+}
+
+// Identifies a cycle in the per-entry marks; never reaches the decisions.
+let lastStamp = 0;
+
+export function runCycle(st: SchedulerState, now: number): Decisions {
+  return new Cycle(st, now).run();
+}
+
+class Cycle {
+  private readonly stamp = ++lastStamp;
+  private readonly cap: Capacity;
+  private readonly place: PlaceDecision[] = [];
+  private readonly preempt: PreemptDecision[] = [];
+  private readonly usedBefore = new Map<Account, number>();
+  private readonly stops = new Map<string, Verdict>();
+
+  constructor(
+    private readonly st: SchedulerState,
+    private readonly now: number,
+  ) {
+    this.cap = st.cap.clone();
+  }
+
+  run(): Decisions {
+    const pools = [...this.st.pools.values()].filter((p) => p.queues.size > 0).sort((a, b) => (a.name < b.name ? -1 : 1));
+    try {
+      for (const pool of pools) this.runPool(pool);
+    } finally {
+      for (const [a, used] of this.usedBefore) a.used = used;
+    }
+    return { place: this.place, preempt: this.preempt, pending: this.pendingDecisions() };
+  }
+
+  private runPool(pool: PoolState): void {
+    const { st, stamp } = this;
+    const pc: PoolCycle = {
+      pool,
+      topo: st.topo.poolByName.get(pool.name),
+      res: null,
+      blocked: 0,
+      stop: null,
+      placed: [],
+      memo: new Map(),
+    };
+    if (st.policy === 'fabrik') {
+      assignPenalties(st.ledger.accounts(pool.name), st.usage, st.options.fairShareHorizonS, st.ledger.enforced);
+    }
+    const heap = new Heap<ShapeQueue>(queueBefore);
+    for (const q of pool.queues.values()) {
+      q.cursor = 0;
+      q.stamp = stamp;
+      q.verdict = null;
+      refreshKey(q, st.policy, st.ledger);
+      heap.push(q);
+    }
+    for (;;) {
+      const q = heap.peek();
+      if (!q) break;
+      if (refreshKey(q, st.policy, st.ledger)) {
+        heap.fixTop();
+        continue;
+      }
+      heap.pop();
+      const e = q.items[q.cursor];
+      e.stamp = stamp;
+      e.own = null;
+      const out = this.examine(pc, q, e);
+      q.cursor++;
+      if (out !== 'placed') pc.blocked++;
+      if (out !== 'drop' && q.cursor < q.items.length) {
+        refreshKey(q, st.policy, st.ledger);
+        heap.push(q);
+      }
+      if (pc.stop) break;
+      if (pc.blocked >= st.options.maxBlockedPerPool) {
+        pc.stop = scanBoundVerdict(pool.name, st.options.maxBlockedPerPool);
+        break;
+      }
+    }
+    if (pc.stop) this.stops.set(pool.name, pc.stop);
+    if (pc.res) letGo(this.cap, pc.res);
+  }
+
+  private examine(pc: PoolCycle, q: ShapeQueue, e: QueueEntry): Outcome {
+    const { st, now } = this;
+    const { shape, account } = q;
+    const eligible = st.topo.eligible(shape.selector, shape.selectorKey);
+    const fleet = this.staticFor(pc.pool, shape, eligible);
+    if (fleet) return this.drop(q, e, fleet);
+    const topo = pc.topo as PoolTopo;
+    if (exceedsLimit(account, shape.charge)) return this.drop(q, e, quotaVerdict(account, shape, st.ledger.enforced));
+
+    const long = pc.res !== null && now + e.req.maxRuntimeS > pc.res.start;
+    const plan = this.fitNow(pc, topo, shape, eligible, !long);
+    if (plan) {
+      this.commit(pc, q, e, plan);
+      return 'placed';
+    }
+    if (long && pc.res && this.fitsFull(pc, topo, shape, eligible)) {
+      e.own = backfillVerdict(pc.res.holder, pc.res.start, pc.pool.name);
+      return 'single';
+    }
+
+    if (st.policy === 'fabrik') {
+      const claim: Claim = {
+        account,
+        rank: e.rank,
+        withinGuarantee: withinGuarantee(st.ledger, account, shape.charge),
+        shape,
+        eligible,
+      };
+      if (canPreempt(claim, pc.pool)) {
+        const found = findVictims(this.cap, topo, pc.pool, claim, this.stamp);
+        if (found) {
+          this.evict(pc, e, claim, found.victims);
+          this.commit(pc, q, e, found.plan);
+          return 'placed';
+        }
+      }
+    }
+
+    if (pc.pool.terminating > 0 && this.fitsAfterTerminating(pc, topo, shape, eligible)) {
+      if (st.policy === 'fifo') pc.stop = fifoBlockedVerdict(e, pc.pool.name);
+      return this.drop(q, e, preemptingVerdict(pc.pool.name));
+    }
+    const missing = this.missing(pc, shape);
+    if ((st.policy === 'fabrik' || st.policy === 'fifo-backfill') && pc.res === null) {
+      const r = findReservation(this.cap, topo, shape, eligible, this.releases(pc), now);
+      if (r) {
+        pc.res = newReservation(e, r.start, r.plan);
+        holdBack(this.cap, pc.res);
+      }
+      this.drop(q, e, missing);
+      if (r) e.own = reservedVerdict(missing, r.start);
+      return 'drop';
+    }
+    if (st.policy === 'fifo') {
+      pc.stop = fifoBlockedVerdict(e, pc.pool.name);
+      e.own = missing;
+      return 'single';
+    }
+    return this.drop(q, e, missing);
+  }
+
+  /** The head and everything behind it in its queue get the same answer. */
+  private drop(q: ShapeQueue, e: QueueEntry, v: Verdict): Outcome {
+    q.verdict = v;
+    e.own = v;
+    return 'drop';
+  }
+
+  private staticFor(pool: PoolState, shape: Shape, eligible: Uint8Array | null): Verdict | null {
+    let v = pool.staticVerdicts.get(shape.key);
+    if (v === undefined) {
+      v = staticVerdict(this.st.topo, pool.name, shape, eligible);
+      pool.staticVerdicts.set(shape.key, v);
+    }
+    return v;
+  }
+
+  private memo(pc: PoolCycle, shape: Shape): Memo {
+    let m = pc.memo.get(shape.key);
+    if (!m) {
+      m = { noFitOutside: -1, noFitFull: -1, fitFullAt: -1, missing: null };
+      pc.memo.set(shape.key, m);
+    }
+    return m;
+  }
+
+  /**
+   * A placement on free GPUs. Without a reservation there is one view. With one, work that ends
+   * after the reservation starts sees only GPUs outside it; shorter work may also use reserved
+   * GPUs, but takes outside ones first.
+   */
+  private fitNow(pc: PoolCycle, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null, mayUseReserved: boolean): Plan | null {
+    const cap = this.cap;
+    const m = this.memo(pc, shape);
+    if (m.noFitOutside !== cap.grown) {
+      const p = findPlacement(cap, topo, shape, eligible);
+      if (p) return p;
+      m.noFitOutside = cap.grown;
+      if (!pc.res) m.noFitFull = cap.grown;
+    }
+    if (!pc.res || !mayUseReserved) return null;
+    return this.tryFull(pc.res, topo, shape, eligible, m);
+  }
+
+  private fitsFull(pc: PoolCycle, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null): boolean {
+    const m = this.memo(pc, shape);
+    if (m.fitFullAt === this.cap.version) return true;
+    return this.tryFull(pc.res as Reservation, topo, shape, eligible, m) !== null;
+  }
+
+  /** Looks with the held-back GPUs given back, then holds them back again: a net no-op. */
+  private tryFull(res: Reservation, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null, m: Memo): Plan | null {
+    const cap = this.cap;
+    if (m.noFitFull === cap.grown) return null;
+    const version = cap.version;
+    const grown = cap.grown;
+    letGo(cap, res);
+    const p = findPlacement(cap, topo, shape, eligible);
+    holdBack(cap, res);
+    cap.version = version;
+    cap.grown = grown;
+    if (p) m.fitFullAt = version;
+    else m.noFitFull = grown;
+    return p;
+  }
+
+  private commit(pc: PoolCycle, q: ShapeQueue, e: QueueEntry, plan: Plan): void {
+    const { cap, st } = this;
+    const res = pc.res;
+    const grown = cap.grown;
+    for (let k = 0; k < plan.nodes.length; k++) {
+      const i = plan.nodes[k];
+      const held = res?.applied.get(i) ?? 0;
+      if (res && (held & plan.masks[k]) !== 0) {
+        cap.release(i, held & plan.masks[k]);
+        const left = (held & ~plan.masks[k]) >>> 0;
+        if (left) res.applied.set(i, left);
+        else res.applied.delete(i);
+      }
+      cap.allocate(i, plan.masks[k]);
+    }
+    cap.grown = grown;
+    // Reserved GPUs freed by preemption are held back too.
+    if (res) holdBack(cap, res);
+    const a = q.account;
+    this.touch(a);
+    const borrowed = st.ledger.enforced && a.used + q.shape.charge > a.guaranteed;
+    a.used += q.shape.charge;
+    e.placedStamp = this.stamp;
+    pc.placed.push({ nodes: plan.nodes, masks: plan.masks, end: this.now + e.req.maxRuntimeS });
+    this.place.push({ workloadId: e.req.id, placement: toPlacement(st.topo, plan, q.shape), borrowed });
+  }
+
+  private evict(pc: PoolCycle, e: QueueEntry, claim: Claim, victims: readonly RunningRec[]): void {
+    for (const v of victims) {
+      v.victimStamp = this.stamp;
+      for (let k = 0; k < v.nodes.length; k++) this.cap.release(v.nodes[k], v.masks[k]);
+      this.touch(v.account);
+      const over = v.account.used - v.account.guaranteed;
+      v.account.used -= v.shape.charge;
+      const message =
+        v.w.priority === 'preemptible' && claim.rank < v.rank
+          ? `preemptible; yields to "${e.req.id}" (priority ${e.req.priority}) in pool ${pc.pool.name}`
+          : `project "${v.account.project}" was ${over} GPUs over its guarantee in pool ${pc.pool.name}; project "${claim.account.project}" reclaims its guaranteed GPUs for "${e.req.id}"`;
+      this.preempt.push({ workloadId: v.w.id, forWorkloadId: e.req.id, message });
+    }
+  }
+
+  private touch(a: Account): void {
+    if (!this.usedBefore.has(a)) this.usedBefore.set(a, a.used);
+  }
+
+  private fitsAfterTerminating(pc: PoolCycle, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null): boolean {
+    const sim = this.cap.clone();
+    for (const rec of pc.pool.running) {
+      if (!rec.w.terminating) continue;
+      for (let k = 0; k < rec.nodes.length; k++) sim.release(rec.nodes[k], rec.masks[k]);
+    }
+    return findPlacement(sim, topo, shape, eligible) !== null;
+  }
+
+  private missing(pc: PoolCycle, shape: Shape): Verdict {
+    const m = this.memo(pc, shape);
+    if (!m.missing) m.missing = capacityVerdict(this.cap, pc.pool.name, shape);
+    return m.missing;
+  }
+
+  /** GPUs coming back, by time: running work (less this cycle's victims) and this cycle's placements. */
+  private releases(pc: PoolCycle): Release[] {
+    const out: Release[] = [];
+    for (const r of runningByEnd(pc.pool)) if (r.victimStamp !== this.stamp) out.push(r);
+    out.push(...pc.placed);
+    return out.sort((a, b) => a.end - b.end);
+  }
+
+  private pendingDecisions(): PendingDecision[] {
+    const out: PendingDecision[] = [];
+    const stamp = this.stamp;
+    for (const e of this.st.pending.values()) {
+      if (e.placedStamp === stamp) continue;
+      let v: Verdict | null | undefined = e.stamp === stamp ? e.own : null;
+      if (!v) {
+        const q = e.queue;
+        v = (q.stamp === stamp ? q.verdict : null) ?? this.stops.get(q.pool) ?? scanBoundVerdict(q.pool, this.st.options.maxBlockedPerPool);
+      }
+      out.push(decisionFor(e, v));
+    }
+    return out;
+  }
+}
+
+function decisionFor(e: QueueEntry, v: Verdict): PendingDecision {
+  const c = e.cached;
+  if (c && c.reason === v.reason && c.message === v.message && c.estimatedStart === v.estimatedStart) return c;
+  const d: PendingDecision =
+    v.estimatedStart === undefined
+      ? { workloadId: e.req.id, reason: v.reason, message: v.message }
+      : { workloadId: e.req.id, reason: v.reason, message: v.message, estimatedStart: v.estimatedStart };
+  e.cached = d;
+  return d;
+}

@@ -1,0 +1,229 @@
+// Workloads as tenants see them: submit a spec, list, inspect (with events), cancel.
+// Submission validates the spec against the live fleet and rejects what could never run, so
+// nothing waits forever; the scheduler loop (./scheduler-loop.ts) moves accepted ones along.
+import type { Kysely } from 'kysely';
+import type { Trx } from '../audit/journal.js';
+import { AppError, notFound } from '../domain/errors.js';
+import { newId, nowIso } from '../domain/ids.js';
+import { poolCapacity as fleetCapacity, type NodeSpec, type NodeState, toSchedNodes } from '../fleet/fleet-file.js';
+import { nodeView } from '../fleet/inventory.js';
+import { checkFeasible } from '../scheduler/index.js';
+import { type Page, type PageRequest, page } from '../store/paging.js';
+import type { Database, WorkloadsTable } from '../store/schema.js';
+import { type Ctx, findProject, requireRole, write } from '../tenancy/context.js';
+import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec, toWorkloadRequest } from './spec.js';
+
+export const ACTIVE_STATUSES = ['pending', 'running'] as const;
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'preempted'] as const;
+
+export interface Workload {
+  id: string;
+  name: string;
+  project: string;
+  kind: string;
+  pool: string;
+  priority: string;
+  nodes: number;
+  gpusPerNode: number;
+  gpus: number;
+  maxRuntimeS: number;
+  status: string;
+  reason: string;
+  message: string;
+  estimatedStart: string | null;
+  placement: { pod: string; nodes: { node: string; gpuIndexes: number[] }[]; leaves: string[] } | null;
+  borrowed: boolean;
+  attempts: number;
+  preemptions: number;
+  submittedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  createdBy: string;
+  spec: WorkloadSpec;
+}
+
+export interface WorkloadEvent {
+  time: string;
+  type: string;
+  reason: string;
+  message: string;
+}
+
+export function workloadView(r: WorkloadsTable, projectRef: string): Workload {
+  return {
+    id: r.id,
+    name: r.name,
+    project: projectRef,
+    kind: r.kind,
+    pool: r.pool,
+    priority: r.priority,
+    nodes: r.nodes,
+    gpusPerNode: r.gpus_per_node,
+    gpus: r.nodes * r.gpus_per_node,
+    maxRuntimeS: r.max_runtime_s,
+    status: r.status,
+    reason: r.reason,
+    message: r.message,
+    estimatedStart: r.estimated_start,
+    placement: r.placement ? JSON.parse(r.placement) : null,
+    borrowed: r.borrowed === 1,
+    attempts: r.attempts,
+    preemptions: r.preemptions,
+    submittedAt: r.submitted_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    createdBy: r.created_by,
+    spec: JSON.parse(r.spec),
+  };
+}
+
+export async function addEvent(trx: Trx | Kysely<Database>, workloadId: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  await trx.insertInto('workload_events').values({ id: newId('ev'), workload_id: workloadId, time: nowIso(), type, reason, message }).execute();
+}
+
+/** Loads the fleet as the scheduler sees it (with node states). */
+export async function loadSchedNodes(db: Kysely<Database> | Trx) {
+  const rows = await db.selectFrom('nodes').selectAll().execute();
+  const specs: NodeSpec[] = rows.map((r) => {
+    const { state: _s, devGpus: _d, createdAt: _c, updatedAt: _u, ...spec } = nodeView(r);
+    return spec;
+  });
+  const states = new Map(rows.map((r) => [r.name, r.state as NodeState]));
+  return { specs, nodes: toSchedNodes(specs, states) };
+}
+
+export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown, source = 'request body'): Promise<Workload> {
+  const { org, project } = await findProject(ctx, projectRef);
+  const ref = `${org.name}.${project.name}`;
+  const spec0 = { action: 'workload.submit', resource: `projects/${ref}/workloads`, orgId: org.id };
+  await requireRole(ctx, spec0, 'member', 'submitting workloads', project.id);
+  if (org.status !== 'active') throw new AppError('CONFLICT', `organization "${org.name}" is ${org.status}`);
+
+  const pools = (await ctx.db.selectFrom('pools').selectAll().execute()).map((p) => ({ name: p.name, gpuModel: p.gpu_model, gpuMemoryGiB: p.gpu_memory_gib }));
+  const { specs, nodes } = await loadSchedNodes(ctx.db);
+  let spec: WorkloadSpec;
+  try {
+    spec = parseWorkloadSpec(body as object, { pools, capacity: fleetCapacity(specs), source });
+    if (spec.project !== undefined && spec.project !== project.name && spec.project !== ref) {
+      throw new WorkloadSpecError(`project: the spec names project "${spec.project}" but was submitted to "${ref}"`, 'project');
+    }
+  } catch (err) {
+    if (err instanceof WorkloadSpecError) throw new AppError('SPEC_INVALID', err.message, { path: err.path });
+    throw err;
+  }
+  const id = newId('wl');
+  const request = toWorkloadRequest({ ...spec, project: undefined }, { id, project: project.id, submittedAt: Date.now() / 1000 });
+  const feasible = checkFeasible(request, nodes);
+  if (!feasible.ok) throw new AppError('WORKLOAD_INFEASIBLE', feasible.message, { field: feasible.field, reason: feasible.code });
+
+  return write(ctx, { ...spec0, resource: `projects/${ref}/workloads/${spec.name}` }, async (trx) => {
+    const active = await trx
+      .selectFrom('workloads')
+      .select('id')
+      .where('project_id', '=', project.id)
+      .where('name', '=', spec.name)
+      .where('status', 'in', [...ACTIVE_STATUSES])
+      .executeTakeFirst();
+    if (active) throw new AppError('ALREADY_EXISTS', `workload "${spec.name}" is already active in ${ref}; cancel it or choose another name`, { kind: 'workload', name: spec.name });
+    const now = nowIso();
+    const row: WorkloadsTable = {
+      id,
+      org_id: org.id,
+      project_id: project.id,
+      name: spec.name,
+      kind: spec.kind,
+      pool: request.pool,
+      priority: spec.priority,
+      nodes: spec.nodes,
+      gpus_per_node: spec.gpusPerNode,
+      max_runtime_s: spec.maxDurationS,
+      spec: JSON.stringify(spec),
+      status: 'pending',
+      reason: 'Queued',
+      message: 'waiting for the next scheduling cycle',
+      estimated_start: null,
+      placement: null,
+      borrowed: 0,
+      attempts: 0,
+      preemptions: 0,
+      submitted_at: now,
+      started_at: null,
+      finished_at: null,
+      created_by: ctx.caller.principal,
+      updated_at: now,
+    };
+    await trx.insertInto('workloads').values(row).execute();
+    await addEvent(trx, id, 'Normal', 'Submitted', `submitted by ${ctx.caller.principal}: ${spec.nodes}×${spec.gpusPerNode} GPUs in pool ${request.pool}`);
+    const view = workloadView(row, ref);
+    return { result: view, after: view };
+  });
+}
+
+/** A workload by id or by name (the newest with that name) inside a project. */
+async function findWorkload(ctx: Ctx, projectRef: string, ref: string) {
+  const { org, project } = await findProject(ctx, projectRef);
+  const row = await ctx.db
+    .selectFrom('workloads')
+    .selectAll()
+    .where('project_id', '=', project.id)
+    .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
+    .orderBy('submitted_at', 'desc')
+    .executeTakeFirst();
+  if (!row) throw notFound('workload', ref);
+  return { org, project, row, projectRef: `${org.name}.${project.name}` };
+}
+
+export async function getWorkload(ctx: Ctx, projectRef: string, ref: string): Promise<Workload & { events: WorkloadEvent[] }> {
+  const w = await findWorkload(ctx, projectRef, ref);
+  const events = await ctx.db
+    .selectFrom('workload_events')
+    .select(['time', 'type', 'reason', 'message'])
+    .where('workload_id', '=', w.row.id)
+    .orderBy('time')
+    .orderBy('id')
+    .execute();
+  return { ...workloadView(w.row, w.projectRef), events };
+}
+
+export async function listWorkloads(
+  ctx: Ctx,
+  filter: { project?: string; status?: string; all?: boolean },
+  req: PageRequest,
+): Promise<Page<Workload>> {
+  let q = ctx.db
+    .selectFrom('workloads')
+    .innerJoin('projects', 'projects.id', 'workloads.project_id')
+    .innerJoin('orgs', 'orgs.id', 'workloads.org_id')
+    .selectAll('workloads')
+    .select(['projects.name as project_name', 'orgs.name as org_name']);
+  if (filter.project) {
+    const { project } = await findProject(ctx, filter.project);
+    q = q.where('workloads.project_id', '=', project.id);
+  } else if (!ctx.caller.operator) {
+    const wide = [...new Set(ctx.caller.grants.filter((g) => !g.projectId).map((g) => g.orgId))];
+    const projects = ctx.caller.grants.filter((g) => g.projectId).map((g) => g.projectId);
+    if (!wide.length && !projects.length) return { items: [], nextCursor: null };
+    q = q.where((eb) => eb.or([eb('workloads.org_id', 'in', wide.length ? wide : ['']), eb('workloads.project_id', 'in', projects.length ? projects : [''])]));
+  }
+  if (filter.status) q = q.where('workloads.status', '=', filter.status);
+  else if (!filter.all) q = q.where('workloads.status', 'in', [...ACTIVE_STATUSES]);
+  return page(q, 'workloads.id', req, (r) => workloadView(r, `${r.org_name}.${r.project_name}`));
+}
+
+/** Cancels a pending or running workload. Running work is stopped by its executor. */
+export async function cancelWorkload(ctx: Ctx, projectRef: string, ref: string): Promise<Workload> {
+  const w = await findWorkload(ctx, projectRef, ref);
+  const spec = { action: 'workload.cancel', resource: `projects/${w.projectRef}/workloads/${w.row.name}`, orgId: w.org.id };
+  await requireRole(ctx, spec, 'member', 'cancelling workloads', w.project.id);
+  return write(ctx, spec, async (trx) => {
+    const now = nowIso();
+    const cur = await trx.selectFrom('workloads').selectAll().where('id', '=', w.row.id).executeTakeFirstOrThrow();
+    if (!(ACTIVE_STATUSES as readonly string[]).includes(cur.status)) {
+      throw new AppError('CONFLICT', `workload "${cur.name}" already ended (${cur.status})`);
+    }
+    const next: WorkloadsTable = { ...cur, status: 'cancelled', reason: 'Cancelled', message: `cancelled by ${ctx.caller.principal}`, finished_at: now, updated_at: now, estimated_start: null };
+    await trx.updateTable('workloads').set(next).where('id', '=', cur.id).execute();
+    await addEvent(trx, cur.id, 'Normal', 'Cancelled', `cancelled by ${ctx.caller.principal} while ${cur.status}`);
+    return { result: workloadView(next, w.projectRef), before: { status: cur.status }, after: { status: 'cancelled' } };
+  });
+}
