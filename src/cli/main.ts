@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerServerCommands } from './commands/server.js';
+import { registerWorkloadCommands } from './commands/workloads.js';
 import { EXIT } from './output.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -14,7 +15,11 @@ export async function main(argv: string[]): Promise<number> {
 
   registerServerCommands(program);
   registerAdminCommands(program);
-  await registerOptional(program);
+  registerWorkloadCommands(program);
+  // The simulator pulls in its report renderer (over a second of loading); load it only when
+  // it can be needed, so that everyday commands such as `fabrik org list` start quickly.
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  if (first === undefined || first === 'sim' || first === 'help') await registerOptional(program);
 
   try {
     await program.parseAsync(argv);

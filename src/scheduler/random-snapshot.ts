@@ -64,8 +64,8 @@ export function randomRequest(r: Rng, id: string, pools: readonly string[], o: R
     pool: whole ? 'b200' : r() < 0.05 ? 'h100' : pick(r, pools),
     kind: 'training',
     priority: whole ? 'normal' : pick(r, priorities),
-    nodes: whole ? int(r, 1, 3) : r() < 0.7 ? 1 : int(r, 2, 5),
-    gpusPerNode: whole ? 8 : pick(r, [1, 1, 2, 4, 8, 8, 16]),
+    nodes: whole ? int(r, 1, 3) : r() < 0.7 ? 1 : r() < 0.9 ? int(r, 2, 3) : int(r, 4, 6),
+    gpusPerNode: whole ? 8 : r() < 0.03 ? 16 : pick(r, [1, 1, 2, 4, 8, 8]),
     maxRuntimeS,
     submittedAt: int(r, 0, 1000),
     oracleRuntimeS: Math.max(1, Math.floor(maxRuntimeS * r())),
@@ -99,7 +99,7 @@ export function randomSnapshot(seed: number, o: RandomOptions = {}): Snapshot {
   const pools = [...new Set(nodes.map((n) => n.pool))];
   const quotas = randomQuotas(r, nodes, o);
   const now = 2000;
-  const history = Array.from({ length: int(r, 0, 14) }, (_, k) => randomRequest(r, `r${k}`, pools, o));
+  const history = Array.from({ length: int(r, 0, 24) }, (_, k) => randomRequest(r, `r${k}`, pools, o));
   const first = schedule({ now: 0, nodes, quotas, running: [], pending: history, policy: 'fifo-backfill' });
   const byId = new Map(history.map((h) => [h.id, h]));
   const running: RunningWorkload[] = [];

@@ -34,11 +34,12 @@ function toSeconds(iso: string): number {
   return Date.parse(iso) / 1000;
 }
 
-function request(r: WorkloadsTable): WorkloadRequest {
+/** The scheduler knows projects by their `org.project` name, so its messages read well. */
+function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
   const spec = JSON.parse(r.spec) as WorkloadSpec;
   return {
     id: r.id,
-    project: r.project_id,
+    project: projectRef,
     pool: r.pool,
     kind: r.kind as WorkloadRequest['kind'],
     priority: r.priority as WorkloadRequest['priority'],
@@ -121,8 +122,18 @@ export class SchedulerLoop {
   private async snapshot(): Promise<Snapshot> {
     const now = Date.now() / 1000;
     const { nodes } = await loadSchedNodes(this.db);
+    const refs = new Map(
+      (
+        await this.db
+          .selectFrom('projects')
+          .innerJoin('orgs', 'orgs.id', 'projects.org_id')
+          .select(['projects.id', 'projects.name', 'orgs.name as org_name'])
+          .execute()
+      ).map((p) => [p.id, `${p.org_name}.${p.name}`]),
+    );
+    const refOf = (projectId: string) => refs.get(projectId) ?? projectId;
     const quotas: PoolQuota[] = (await this.db.selectFrom('quotas').selectAll().execute()).map((q) => ({
-      project: q.project_id,
+      project: refOf(q.project_id),
       pool: q.pool,
       guaranteed: q.guaranteed,
       limit: q.gpu_limit,
@@ -130,8 +141,8 @@ export class SchedulerLoop {
     const active = await this.db.selectFrom('workloads').selectAll().where('status', 'in', ['pending', 'running']).execute();
     const running: RunningWorkload[] = active
       .filter((r) => r.status === 'running' && r.placement)
-      .map((r) => ({ ...request(r), startedAt: toSeconds(r.started_at!), placement: JSON.parse(r.placement!), borrowed: r.borrowed === 1 }));
-    const pending = active.filter((r) => r.status === 'pending').map(request);
+      .map((r) => ({ ...request(r, refOf(r.project_id)), startedAt: toSeconds(r.started_at!), placement: JSON.parse(r.placement!), borrowed: r.borrowed === 1 }));
+    const pending = active.filter((r) => r.status === 'pending').map((r) => request(r, refOf(r.project_id)));
 
     // Fair share looks at recent usage: decay what was, add what ran since the last cycle.
     const allocated: Record<string, number> = {};

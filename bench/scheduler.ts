@@ -1,0 +1,162 @@
+// Scheduler benchmark: the Munich fleet (10,000 GPUs), 200 projects, 100,000 pending workloads
+// of mixed shapes. Measures
+//   - placementsPerSec: the first cycle on an empty fleet, placements over its wall time;
+//   - fullCycleMs: schedule(snapshot) from scratch on the full fleet (every index rebuilt);
+//   - steadyCycleMs: a cycle of the incremental scheduler with nothing changed;
+//   - incrementalCycleMs: one workload finishes, then a cycle (the finish delta included);
+//   - peakHeapMiB: the most heap in use at any sample.
+// Options: --pending N (default 100000), --seed N, --runs N (default 40).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseFleetFile, toSchedNodes } from '../src/fleet/fleet-file.js';
+import { checkFeasible, IncrementalScheduler, schedule } from '../src/scheduler/index.js';
+import { makeNodes } from '../src/scheduler/fixtures.js';
+import { int, pick, rng, type Rng } from '../src/scheduler/random-snapshot.js';
+import type { PoolQuota, PriorityClass, SchedNode, WorkloadRequest } from '../src/scheduler/types.js';
+
+function flag(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : dflt;
+}
+
+function munichNodes(): { nodes: SchedNode[]; source: string } {
+  const path = fileURLToPath(new URL('../examples/fleets/munich.yaml', import.meta.url));
+  try {
+    const spec = parseFleetFile(readFileSync(path, 'utf8'), path);
+    return { nodes: toSchedNodes(spec.nodes), source: 'examples/fleets/munich.yaml' };
+  } catch {
+    // Same shape, generated: 1,000 B200 and 256 RTX PRO nodes in pods of 32, leaves of 16.
+    const b200 = makeNodes({ pool: 'b200', pods: 32, leavesPerPod: 2, nodesPerLeaf: 16 }).slice(0, 1000);
+    const rtx = makeNodes({ pool: 'rtxpro6000', pods: 8, leavesPerPod: 2, nodesPerLeaf: 16 }).slice(0, 250);
+    return { nodes: [...b200, ...rtx], source: 'generated' };
+  }
+}
+
+const PRIORITIES: PriorityClass[] = ['critical', 'high', 'normal', 'normal', 'normal', 'normal', 'preemptible', 'preemptible'];
+
+/** 1 GPU to 64 nodes, most of them small, as on real clusters. */
+function randomShape(r: Rng): { nodes: number; gpusPerNode: number } {
+  const x = r();
+  if (x < 0.4) return { nodes: 1, gpusPerNode: 1 };
+  if (x < 0.55) return { nodes: 1, gpusPerNode: 2 };
+  if (x < 0.7) return { nodes: 1, gpusPerNode: 4 };
+  if (x < 0.85) return { nodes: 1, gpusPerNode: 8 };
+  if (x < 0.95) return { nodes: int(r, 2, 4), gpusPerNode: 8 };
+  if (x < 0.99) return { nodes: int(r, 8, 16), gpusPerNode: 8 };
+  return { nodes: pick(r, [32, 64]), gpusPerNode: 8 };
+}
+
+function quantiles(xs: number[]): { p50: number; p99: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { p50: round(at(0.5)), p99: round(at(0.99)) };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+export default async function (args: string[]): Promise<object> {
+  const target = flag(args, 'pending', 100_000);
+  const runs = flag(args, 'runs', 40);
+  const r = rng(flag(args, 'seed', 7));
+  let peak = 0;
+  const sample = () => {
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+  };
+
+  const { nodes, source } = munichNodes();
+  const gpus = nodes.reduce((s, n) => s + n.gpus, 0);
+  const projects = Array.from({ length: 200 }, (_, k) => `proj-${String(k).padStart(3, '0')}`);
+  const quotas: PoolQuota[] = [];
+  for (const pool of ['b200', 'rtxpro6000']) {
+    const cap = nodes.filter((n) => n.pool === pool).reduce((s, n) => s + n.gpus, 0);
+    const g = Math.floor(cap / projects.length);
+    for (const project of projects) quotas.push({ project, pool, guaranteed: g, limit: Math.max(g, Math.floor(cap / 4)), weight: int(r, 1, 3) });
+  }
+
+  // The queue: only what submit-time checks accept (64-node gangs do not fit a 32-node pod).
+  const pending: WorkloadRequest[] = [];
+  let rejected = 0;
+  const now = 86_400;
+  while (pending.length < target) {
+    const shape = randomShape(r);
+    const w: WorkloadRequest = {
+      id: `w${pending.length + rejected}`,
+      project: pick(r, projects),
+      pool: r() < 0.8 ? 'b200' : 'rtxpro6000',
+      kind: 'training',
+      priority: pick(r, PRIORITIES),
+      ...shape,
+      maxRuntimeS: pick(r, [600, 1800, 3600, 4 * 3600, 12 * 3600, 48 * 3600]),
+      submittedAt: int(r, 0, now),
+    };
+    if (checkFeasible(w, nodes).ok) pending.push(w);
+    else rejected++;
+  }
+  sample();
+
+  // 1. Placements per second: the first cycle on an empty fleet.
+  const inc = new IncrementalScheduler({ nodes, quotas, policy: 'fabrik' });
+  for (const w of pending) inc.submit(w);
+  sample();
+  let t0 = process.hrtime.bigint();
+  const first = inc.cycle(now);
+  const firstMs = ms(t0);
+  sample();
+  const placementsPerSec = Math.round(first.place.length / (firstMs / 1000));
+  inc.apply(first, now);
+
+  // 2. Full cycles: schedule(snapshot) from scratch on the now busy fleet.
+  const snap = inc.snapshot(now + 1);
+  const full: number[] = [];
+  for (let k = 0; k < Math.max(5, Math.floor(runs / 4)); k++) {
+    t0 = process.hrtime.bigint();
+    schedule(snap);
+    full.push(ms(t0));
+    sample();
+  }
+
+  // 3. Steady cycles of the incremental scheduler (nothing changed).
+  const steady: number[] = [];
+  for (let k = 0; k < runs; k++) {
+    t0 = process.hrtime.bigint();
+    inc.cycle(now + 1);
+    steady.push(ms(t0));
+    sample();
+  }
+
+  // 4. One workload finishes, then a cycle; its decisions are applied before the next one.
+  const running = snap.running.map((w) => w.id);
+  const incremental: number[] = [];
+  let placedAfterFinish = 0;
+  let t = now + 2;
+  for (let k = 0; k < runs && running.length > 0; k++) {
+    const id = running.splice(int(r, 0, running.length - 1), 1)[0];
+    t0 = process.hrtime.bigint();
+    inc.remove(id);
+    const d = inc.cycle(t);
+    incremental.push(ms(t0));
+    placedAfterFinish += d.place.length;
+    inc.apply(d, t);
+    for (const p of d.place) running.push(p.workloadId);
+    t += 10;
+    sample();
+  }
+
+  return {
+    bench: 'scheduler',
+    fleet: source,
+    gpus,
+    nodes: nodes.length,
+    projects: projects.length,
+    pending: pending.length,
+    rejectedAtSubmit: rejected,
+    fullCycleMs: quantiles(full),
+    steadyCycleMs: quantiles(steady),
+    incrementalCycleMs: quantiles(incremental),
+    placementsPerSec,
+    firstCycle: { ms: round(firstMs), placed: first.place.length },
+    placedAfterFinish,
+    peakHeapMiB: Math.round(peak / 2 ** 20),
+  };
+}

@@ -1,0 +1,157 @@
+// Workload commands: apply a spec, list with a REASON column (like squeue), describe with events
+// (like kubectl), cancel. The project comes from -p, the spec, or `fabrik context set --project`.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { WorkloadSpecError, parseWorkloadSpec } from '../../workload/spec.js';
+import { CliError, q } from '../client.js';
+import { loadConfig, saveConfig } from '../config.js';
+import { age, table } from '../output.js';
+import { action, addOutputOption, client, outputFormat, printList, printOne } from '../run.js';
+
+type Obj = Record<string, any>;
+
+function projectOf(opts: Obj, specProject?: string): string {
+  const p = opts.project ?? (specProject?.includes('.') ? specProject : undefined) ?? process.env.FABRIK_PROJECT ?? loadConfig().project;
+  if (!p) throw CliError.usage('no project: pass -p org.project, or set one with `fabrik context set --project org.project`');
+  return p;
+}
+
+/** Where it runs, or why it waits: one column, as squeue shows NODELIST(REASON). */
+export function reasonColumn(w: Obj): string {
+  if (w.status === 'running' && w.placement) return w.placement.nodes.map((n: Obj) => n.node).join(',');
+  if (w.status === 'pending') return `${w.reason}${w.estimatedStart ? ` (est. ${w.estimatedStart.slice(11, 16)}Z)` : ''}`;
+  return w.reason;
+}
+
+export function registerWorkloadCommands(program: Command): void {
+  addOutputOption(
+    program
+      .command('apply')
+      .description('Submit a workload spec (YAML or JSON); it is checked locally, then against the fleet')
+      .requiredOption('-f, --file <file>', 'the spec')
+      .option('-p, --project <project>', 'org.project (default: the spec\'s, or the context\'s)')
+      .option('--dry-run', 'validate only'),
+  ).action(
+    action(async (opts) => {
+      let text: string;
+      try {
+        text = readFileSync(opts.file, 'utf8');
+      } catch (err) {
+        throw CliError.usage(`cannot read ${opts.file}: ${(err as Error).message}`);
+      }
+      let spec;
+      try {
+        spec = parseWorkloadSpec(text, basename(opts.file));
+      } catch (err) {
+        if (err instanceof WorkloadSpecError) throw CliError.usage(err.message);
+        throw err;
+      }
+      if (opts.dryRun) {
+        printOne(opts, spec, () => `${basename(opts.file)}: valid ${spec.kind} "${spec.name}" (${spec.nodes}×${spec.gpusPerNode} GPUs)`);
+        return;
+      }
+      const project = projectOf(opts, spec.project);
+      const body = parseYaml(text) as Obj;
+      if (typeof body.project === 'string' && body.project.includes('.')) delete body.project;
+      const c = client();
+      let w = await c.request<Obj>('POST', `/api/v1/projects/${q(project)}/workloads`, body);
+      // Give the scheduler a moment so the first answer already says where it runs or why it waits.
+      for (let i = 0; i < 10 && w.status === 'pending' && w.reason === 'Queued'; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        w = await c.get<Obj>(`/api/v1/projects/${q(project)}/workloads/${q(w.id)}`);
+      }
+      printOne(opts, w, () => `workload/${w.name} submitted to ${w.project}: ${w.status} ${reasonColumn(w)}${w.status === 'pending' ? ` — ${w.message}` : ''}`);
+    }),
+  );
+
+  addOutputOption(
+    program
+      .command('ps')
+      .description('Pending and running workloads, with where they run or why they wait (REASON)')
+      .option('-p, --project <project>', 'org.project (default: the context\'s)')
+      .option('-A, --all-projects', 'every project you can see')
+      .option('-a, --all', 'include ended workloads')
+      .option('--status <status>', 'only this status'),
+  ).action(
+    action(async (opts) => {
+      const params = new URLSearchParams({ ...(opts.all ? { all: 'true' } : {}), ...(opts.status ? { status: opts.status } : {}) });
+      const path = opts.allProjects ? '/api/v1/workloads' : `/api/v1/projects/${q(projectOf(opts))}/workloads`;
+      const items = await client().all<Obj>(`${path}${params.size ? `?${params}` : ''}`);
+      printList(opts, items, [
+        { header: 'NAME', get: (w) => w.name },
+        ...(opts.allProjects ? [{ header: 'PROJECT', get: (w: Obj) => w.project }] : []),
+        { header: 'KIND', get: (w) => w.kind },
+        { header: 'GPUS', get: (w) => `${w.nodes}x${w.gpusPerNode} ${w.pool}` },
+        { header: 'PRIORITY', get: (w) => w.priority, wide: true },
+        { header: 'STATUS', get: (w) => w.status },
+        { header: 'AGE', get: (w) => age(w.submittedAt) },
+        { header: 'REASON', get: reasonColumn },
+        { header: 'MESSAGE', get: (w) => w.message, wide: true },
+      ]);
+    }),
+  );
+
+  addOutputOption(
+    program
+      .command('describe <workload>')
+      .description('The full story of a workload: spec, placement, reason, preemptions, events')
+      .option('-p, --project <project>', 'org.project'),
+  ).action(
+    action(async (name, opts) => {
+      const w = await client().get<Obj>(`/api/v1/projects/${q(projectOf(opts))}/workloads/${q(name)}`);
+      if (outputFormat(opts) === 'json') return printOne(opts, w);
+      const lines = [
+        `Name:          ${w.name}`,
+        `ID:            ${w.id}`,
+        `Project:       ${w.project}`,
+        `Kind:          ${w.kind}`,
+        `Priority:      ${w.priority}`,
+        `Resources:     ${w.nodes} node(s) × ${w.gpusPerNode} GPU in pool ${w.pool}`,
+        `Max runtime:   ${w.maxRuntimeS} s`,
+        `Status:        ${w.status}`,
+        `Reason:        ${w.reason}: ${w.message}`,
+        ...(w.estimatedStart ? [`Est. start:    ${w.estimatedStart}`] : []),
+        `Submitted:     ${w.submittedAt} by ${w.createdBy}`,
+        ...(w.startedAt ? [`Started:       ${w.startedAt}`] : []),
+        ...(w.finishedAt ? [`Finished:      ${w.finishedAt}`] : []),
+        `Attempts:      ${w.attempts}   Preemptions: ${w.preemptions}`,
+      ];
+      if (w.placement) {
+        lines.push(`Placement:     pod ${w.placement.pod}, ${w.placement.leaves.length} leaf switch(es): ${w.placement.leaves.join(', ')}${w.borrowed ? ' (borrowed capacity)' : ''}`);
+        for (const n of w.placement.nodes) lines.push(`  ${n.node}  GPUs ${n.gpuIndexes.join(',')}`);
+      }
+      lines.push('', 'Events:');
+      lines.push(
+        table(w.events, [
+          { header: '  TYPE', get: (e: Obj) => `  ${e.type}` },
+          { header: 'REASON', get: (e: Obj) => e.reason },
+          { header: 'AGE', get: (e: Obj) => age(e.time) },
+          { header: 'MESSAGE', get: (e: Obj) => e.message },
+        ]),
+      );
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }),
+  );
+
+  addOutputOption(
+    program
+      .command('cancel <workload>')
+      .description('Cancel a pending or running workload')
+      .option('-p, --project <project>', 'org.project'),
+  ).action(
+    action(async (name, opts) => {
+      const w = await client().request<Obj>('POST', `/api/v1/projects/${q(projectOf(opts))}/workloads/${q(name)}/cancel`);
+      printOne(opts, w, () => `workload/${w.name} cancelled`);
+    }),
+  );
+
+  const context = program.command('context').description('Defaults for commands that take a project');
+  addOutputOption(context.command('set').description('Set the default project').requiredOption('--project <project>', 'org.project')).action(
+    action(async (opts) => {
+      const path = saveConfig({ project: opts.project });
+      printOne(opts, { project: opts.project, config: path }, () => `default project: ${opts.project}`);
+    }),
+  );
+}

@@ -1,0 +1,449 @@
+// The cross-tenant matrix. Org A (acme) and org B (globex) share one control plane. For every
+// route that /openapi.json lists, a key of B aimed at A's resources (A's org name, project refs
+// and ids, key prefixes and ids, member and service account names) gets 404, exactly as if the
+// resource did not exist, or 403 where every non-operator gets 403 (platform routes). Nothing is
+// written, B's listings hold nothing of A, and B's errors name nothing of A that B did not send.
+// Inside A: a viewer's mutations get 403 and a project-scoped key finds no other project.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { newId } from '../../src/domain/ids.js';
+import { DIALECTS, type Reply, SMALL_FLEET, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
+import { type StateSnapshot, snapshotState, stateDiff } from '../helpers/state.js';
+
+/** A's resources, as B might name them. */
+interface Fixture {
+  readonly a: Tenant;
+  readonly b: Tenant;
+  readonly aOrgId: string;
+  readonly aTrainId: string;
+  readonly aResearchId: string;
+  /** A's owner key (org-wide). */
+  readonly aOwnerKey: { id: string; prefix: string };
+  /** A key of A's service account `trainer`, scoped to the project acme.train. */
+  readonly aScopedKey: { id: string; prefix: string; token: string };
+  /** Everything of A that B must never see unless B itself sent it: ids and names. */
+  readonly aSecrets: readonly string[];
+  /** A's identifiers and stand-ins that exist nowhere: B must not tell them apart. */
+  readonly ghosts: readonly (readonly [string, string])[];
+  /** Only A's project `research` and stand-ins, for A's own project-scoped key. */
+  readonly researchGhosts: readonly (readonly [string, string])[];
+}
+
+type Expect = 404 | 403 | 'listing';
+
+interface Probe {
+  readonly url: string;
+  readonly expect: Expect;
+  readonly body?: unknown;
+  /** Why this answer, where it is not the obvious one. */
+  readonly note?: string;
+}
+
+interface RouteCases {
+  /** B's owner key on A's resources (every route). */
+  readonly crossTenant: (f: Fixture) => Probe[];
+  /** A's viewer key on A's resources (every mutating route). */
+  readonly viewer?: (f: Fixture) => Probe[];
+  /** A's key scoped to acme.train on A's other project (routes that address projects). */
+  readonly scoped?: (f: Fixture) => Probe[];
+}
+
+const API = '/api/v1';
+const p = (url: string, expect: Expect, body?: unknown, note?: string): Probe => ({ url: `${API}${url}`, expect, body, note });
+const operatorOnly = 'operator-only: every non-operator gets 403, so 403 says nothing about A';
+
+/**
+ * One entry per route of /openapi.json, keyed `METHOD /path`. A new route without an entry fails
+ * the suite: decide what a foreign key gets from it before shipping it.
+ */
+const ROUTES: Record<string, RouteCases> = {
+  'GET /api/v1/whoami': { crossTenant: () => [p('/whoami', 'listing')] },
+
+  'POST /api/v1/orgs': {
+    crossTenant: () => [p('/orgs', 403, { name: 'acme', residency: 'de' }, operatorOnly)],
+    viewer: () => [p('/orgs', 403, { name: 'viewer-org', residency: 'de' })],
+  },
+  'GET /api/v1/orgs': { crossTenant: () => [p('/orgs', 'listing'), p('/orgs?limit=1', 'listing')] },
+  'GET /api/v1/orgs/{org}': { crossTenant: () => [p('/orgs/acme', 404)] },
+  'PATCH /api/v1/orgs/{org}': {
+    crossTenant: () => [p('/orgs/acme', 404, { displayName: 'pwned' }), p('/orgs/acme', 404, { status: 'suspended' })],
+    viewer: () => [p('/orgs/acme', 403, { displayName: 'renamed' }), p('/orgs/acme', 403, { residency: 'eu' })],
+  },
+  'DELETE /api/v1/orgs/{org}': {
+    crossTenant: () => [p('/orgs/acme', 404)],
+    viewer: () => [p('/orgs/acme', 403)],
+  },
+
+  'POST /api/v1/orgs/{org}/projects': {
+    crossTenant: () => [p('/orgs/acme/projects', 404, { name: 'evil' })],
+    viewer: () => [p('/orgs/acme/projects', 403, { name: 'viewers' })],
+  },
+  'GET /api/v1/orgs/{org}/projects': {
+    crossTenant: () => [p('/orgs/acme/projects', 404), p('/orgs/globex/projects', 'listing')],
+    scoped: () => [p('/orgs/acme/projects', 'listing')],
+  },
+  'GET /api/v1/projects/{project}': {
+    crossTenant: (f) => [
+      p('/projects/acme.train', 404),
+      p('/projects/acme.research', 404),
+      p(`/projects/${f.aTrainId}`, 404),
+      p('/projects/globex.research', 404, undefined, "A's project name under B's org"),
+    ],
+    scoped: (f) => [p('/projects/acme.research', 404), p(`/projects/${f.aResearchId}`, 404)],
+  },
+  'PATCH /api/v1/projects/{project}': {
+    crossTenant: (f) => [p('/projects/acme.train', 404, { displayName: 'pwned' }), p(`/projects/${f.aResearchId}`, 404, { displayName: 'pwned' })],
+    viewer: () => [p('/projects/acme.train', 403, { displayName: 'renamed' })],
+    scoped: (f) => [p('/projects/acme.research', 404, { displayName: 'x' }), p(`/projects/${f.aResearchId}`, 404, { displayName: 'x' })],
+  },
+  'DELETE /api/v1/projects/{project}': {
+    crossTenant: (f) => [p('/projects/acme.research', 404), p(`/projects/${f.aResearchId}`, 404)],
+    viewer: () => [p('/projects/acme.research', 403)],
+    scoped: (f) => [p('/projects/acme.research', 404), p(`/projects/${f.aResearchId}`, 404)],
+  },
+
+  'POST /api/v1/users': {
+    crossTenant: () => [p('/users', 403, { name: 'acme-dev' }, operatorOnly)],
+    viewer: () => [p('/users', 403, { name: 'viewer-made' })],
+  },
+  'GET /api/v1/users': { crossTenant: () => [p('/users', 403, undefined, operatorOnly)] },
+
+  'POST /api/v1/orgs/{org}/serviceaccounts': {
+    crossTenant: () => [
+      p('/orgs/acme/serviceaccounts', 404, { name: 'evil', role: 'owner' }),
+      p('/orgs/globex/serviceaccounts', 404, { name: 'evil', role: 'viewer', project: 'research' }, "A's project name in B's org"),
+    ],
+    viewer: () => [p('/orgs/acme/serviceaccounts', 403, { name: 'bot', role: 'viewer' })],
+    scoped: () => [p('/orgs/acme/serviceaccounts', 403, { name: 'bot', role: 'viewer', project: 'research' }, 'needs an org-wide admin role before any lookup')],
+  },
+  'GET /api/v1/orgs/{org}/serviceaccounts': {
+    crossTenant: () => [p('/orgs/acme/serviceaccounts', 404), p('/orgs/globex/serviceaccounts', 'listing')],
+  },
+  'POST /api/v1/orgs/{org}/members': {
+    crossTenant: () => [
+      p('/orgs/acme/members', 404, { user: 'globex-owner', role: 'owner' }, 'B adding itself to A'),
+      p('/orgs/globex/members', 404, { serviceAccount: 'trainer', role: 'viewer' }, "A's service account in B's org"),
+      p('/orgs/globex/members', 404, { user: 'globex-newbie', role: 'viewer', project: 'research' }, "A's project name in B's org"),
+    ],
+    viewer: () => [p('/orgs/acme/members', 403, { user: 'globex-owner', role: 'viewer' })],
+    scoped: () => [p('/orgs/acme/members', 403, { user: 'someone', role: 'viewer', project: 'research' }, 'needs an org-wide admin role before any lookup')],
+  },
+  'GET /api/v1/orgs/{org}/members': {
+    crossTenant: () => [p('/orgs/acme/members', 404), p('/orgs/globex/members', 'listing')],
+  },
+  'DELETE /api/v1/orgs/{org}/members/{member}': {
+    crossTenant: () => [
+      p('/orgs/acme/members/user:acme-viewer', 404),
+      p('/orgs/acme/members/serviceaccount:trainer', 404),
+      p('/orgs/globex/members/user:acme-dev', 404, undefined, "A's user is no member of B: same as no such user"),
+      p('/orgs/globex/members/serviceaccount:trainer', 404, undefined, "A's service account in B's org"),
+      p('/orgs/globex/members/user:globex-viewer?project=research', 404, undefined, "A's project name in B's org"),
+    ],
+    viewer: () => [p('/orgs/acme/members/user:acme-dev', 403)],
+    scoped: () => [p('/orgs/acme/members/user:acme-dev?project=research', 403, undefined, 'needs an org-wide admin role before any lookup')],
+  },
+
+  'POST /api/v1/orgs/{org}/keys': {
+    crossTenant: () => [
+      p('/orgs/acme/keys', 404, { name: 'evil' }),
+      p('/orgs/acme/keys', 404, { name: 'evil', user: 'acme-owner' }),
+      p('/orgs/globex/keys', 404, { name: 'evil', serviceAccount: 'trainer' }, "A's service account in B's org"),
+      p('/orgs/globex/keys', 404, { name: 'evil', user: 'acme-dev' }, "A's user is no member of B: same as no such user"),
+      p('/orgs/globex/keys', 404, { name: 'evil', project: 'research' }, "A's project name in B's org"),
+    ],
+    viewer: () => [p('/orgs/acme/keys', 403, { name: 'for-dev', user: 'acme-dev' })],
+    scoped: () => [p('/orgs/acme/keys', 404, { name: 'wider', project: 'research' }, 'a project the key cannot see does not exist for it')],
+  },
+  'GET /api/v1/orgs/{org}/keys': {
+    crossTenant: () => [p('/orgs/acme/keys', 404), p('/orgs/globex/keys', 'listing')],
+  },
+  'DELETE /api/v1/orgs/{org}/keys/{key}': {
+    crossTenant: (f) => [
+      p(`/orgs/acme/keys/${f.aOwnerKey.prefix}`, 404),
+      p(`/orgs/acme/keys/${f.aScopedKey.id}`, 404),
+      p(`/orgs/globex/keys/${f.aScopedKey.prefix}`, 404, undefined, "A's key under B's org"),
+      p(`/orgs/globex/keys/${f.aOwnerKey.id}`, 404, undefined, "A's key under B's org"),
+    ],
+    viewer: (f) => [p(`/orgs/acme/keys/${f.aOwnerKey.prefix}`, 404, undefined, "others' keys are invisible to non-admins, in listings and here")],
+  },
+  'POST /api/v1/keys': {
+    crossTenant: () => [p('/keys', 403, { name: 'evil', user: 'acme-owner' }, operatorOnly)],
+    viewer: () => [p('/keys', 403, { name: 'platform', user: 'acme-viewer' })],
+  },
+  'GET /api/v1/keys': { crossTenant: () => [p('/keys', 403, undefined, operatorOnly)] },
+  'DELETE /api/v1/keys/{key}': {
+    crossTenant: (f) => [p(`/keys/${f.aOwnerKey.prefix}`, 403, undefined, operatorOnly)],
+    viewer: (f) => [p(`/keys/${f.aOwnerKey.prefix}`, 403)],
+  },
+
+  'GET /api/v1/projects/{project}/quotas': {
+    crossTenant: (f) => [p('/projects/acme.train/quotas', 404), p(`/projects/${f.aResearchId}/quotas`, 404)],
+    scoped: (f) => [p('/projects/acme.research/quotas', 404), p(`/projects/${f.aResearchId}/quotas`, 404)],
+  },
+  'PUT /api/v1/projects/{project}/quotas/{pool}': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/quotas/b200', 404, { guaranteed: 0, limit: 0 }),
+      p(`/projects/${f.aResearchId}/quotas/rtxpro6000`, 404, { guaranteed: 0, limit: 0 }),
+    ],
+    viewer: () => [p('/projects/acme.train/quotas/b200', 403, { guaranteed: 16, limit: 16 })],
+    scoped: () => [p('/projects/acme.research/quotas/rtxpro6000', 404, { guaranteed: 0, limit: 0 })],
+  },
+  'DELETE /api/v1/projects/{project}/quotas/{pool}': {
+    crossTenant: (f) => [p('/projects/acme.research/quotas/rtxpro6000', 404), p(`/projects/${f.aTrainId}/quotas/b200`, 404)],
+    viewer: () => [p('/projects/acme.train/quotas/b200', 403)],
+    scoped: () => [p('/projects/acme.research/quotas/rtxpro6000', 404)],
+  },
+  'GET /api/v1/quotas': {
+    crossTenant: () => [p('/quotas?org=acme', 404), p('/quotas', 'listing'), p('/quotas?pool=rtxpro6000', 'listing')],
+    scoped: () => [p('/quotas', 'listing'), p('/quotas?org=acme', 'listing')],
+  },
+
+  'POST /api/v1/fleet/apply': {
+    crossTenant: () => [p('/fleet/apply', 403, { file: SMALL_FLEET, prune: true }, operatorOnly)],
+    viewer: () => [p('/fleet/apply', 403, { file: SMALL_FLEET })],
+  },
+  'GET /api/v1/fleet/pools': { crossTenant: () => [p('/fleet/pools', 'listing')] },
+  'GET /api/v1/fleet/nodes': { crossTenant: () => [p('/fleet/nodes', 403, undefined, operatorOnly)] },
+  'GET /api/v1/fleet/nodes/{node}': { crossTenant: () => [p('/fleet/nodes/b200-01', 403, undefined, operatorOnly)] },
+  'PATCH /api/v1/fleet/nodes/{node}': {
+    crossTenant: () => [p('/fleet/nodes/b200-01', 403, { state: 'down' }, operatorOnly)],
+    viewer: () => [p('/fleet/nodes/b200-01', 403, { state: 'down' })],
+  },
+  'POST /api/v1/fleet/nodes/{node}/cordon': {
+    crossTenant: () => [p('/fleet/nodes/b200-01/cordon', 403, undefined, operatorOnly)],
+    viewer: () => [p('/fleet/nodes/b200-01/cordon', 403)],
+  },
+  'POST /api/v1/fleet/nodes/{node}/drain': {
+    crossTenant: () => [p('/fleet/nodes/b200-01/drain', 403, undefined, operatorOnly)],
+    viewer: () => [p('/fleet/nodes/b200-01/drain', 403)],
+  },
+  'POST /api/v1/fleet/nodes/{node}/uncordon': {
+    crossTenant: () => [p('/fleet/nodes/b200-01/uncordon', 403, undefined, operatorOnly)],
+    viewer: () => [p('/fleet/nodes/b200-01/uncordon', 403)],
+  },
+
+  'GET /api/v1/audit/entries': {
+    crossTenant: () => [
+      p('/audit/entries?org=acme', 404),
+      p('/audit/entries?limit=1000', 'listing'),
+      p('/audit/entries?resource=orgs/acme', 'listing'),
+      p('/audit/entries?action=project.create', 'listing'),
+    ],
+    scoped: () => [p('/audit/entries?resource=orgs/acme/projects/research', 'listing')],
+  },
+};
+
+for (const dialect of DIALECTS) {
+  describe(`cross-tenant isolation on ${dialect}`, async () => {
+    const skip = await skipReason(dialect);
+    let t: TestApp;
+    let f: Fixture;
+    let baseline: StateSnapshot;
+
+    before(async () => {
+      if (skip) return;
+      t = await startTestApp(dialect);
+      f = await seedFixture(t);
+      baseline = await snapshotState(t);
+    });
+    after(async () => {
+      if (!skip) await t.close();
+    });
+
+    /** Calls a probe and checks what every probe must hold: the status, the envelope, no write. */
+    async function run(probe: Probe, method: string, token: string, route: string): Promise<Reply> {
+      const r = await t.call(method, probe.url, { token, body: probe.body });
+      const what = `${method} ${probe.url}${probe.body ? ` ${JSON.stringify(probe.body)}` : ''}`;
+      if (probe.expect === 'listing') {
+        assert.equal(r.status, 200, `${what}: ${JSON.stringify(r.body)}`);
+      } else {
+        assert.equal(r.status, probe.expect, `${what}${probe.note ? ` (${probe.note})` : ''}: ${JSON.stringify(r.body)}`);
+        assert.equal(typeof r.body?.error?.code, 'string', what);
+        assert.equal(typeof r.body?.error?.message, 'string', what);
+      }
+      assert.match(new URL(probe.url, 'http://x').pathname, templateRegex(route), `${what} does not address ${route}`);
+      const now = await snapshotState(t);
+      assert.deepEqual(now, baseline, `${what} changed state: ${JSON.stringify(stateDiff(baseline, now))}`);
+      return r;
+    }
+
+    it('maps every route of /openapi.json, and no route that is gone', { skip }, async () => {
+      const routes = await openApiRoutes(t);
+      const unmapped = routes.filter((r) => !ROUTES[r]);
+      assert.deepEqual(unmapped, [], 'routes without a cross-tenant case: add them to ROUTES');
+      const stale = Object.keys(ROUTES).filter((r) => !routes.includes(r));
+      assert.deepEqual(stale, [], 'ROUTES names routes that /openapi.json no longer lists');
+      const mutatingWithoutViewer = routes.filter((r) => !r.startsWith('GET ') && !ROUTES[r]?.viewer);
+      assert.deepEqual(mutatingWithoutViewer, [], 'mutating routes without a viewer case');
+      const total = routes.reduce((n, r) => {
+        const c = ROUTES[r];
+        return n + c.crossTenant(f).length + (c.viewer?.(f).length ?? 0) + (c.scoped?.(f).length ?? 0);
+      }, 0);
+      console.log(`# cross-tenant matrix on ${dialect}: ${routes.length} routes, ${total} route×case probes (+ a stand-in twin for each refusal)`);
+    });
+
+    for (const [route, cases] of Object.entries(ROUTES)) {
+      const method = route.slice(0, route.indexOf(' '));
+
+      it(`${route}: B's key finds nothing of A`, { skip }, async () => {
+        for (const probe of cases.crossTenant(f)) {
+          const r = await run(probe, method, f.b.ownerToken, route);
+          const sent = probe.url + JSON.stringify(probe.body ?? null);
+          const unsent = f.aSecrets.filter((s) => !sent.includes(s));
+          const leaked = unsent.filter((s) => JSON.stringify(r.body).includes(s));
+          assert.deepEqual(leaked, [], `${method} ${probe.url} answers with A's ${leaked.join(', ')}`);
+          if (probe.expect === 'listing') {
+            assert.ok(!JSON.stringify(r.body).includes(f.aOrgId), `${method} ${probe.url} lists A`);
+            continue;
+          }
+          // The same request about things that exist nowhere reads the same, name for name.
+          const ghost = await run(substitute(probe, f.ghosts), method, f.b.ownerToken, route);
+          assert.equal(ghost.status, r.status, `${method} ${probe.url}: A's resource and a missing one answer differently`);
+          assert.deepEqual(unsubstitute(ghost.body, f.ghosts), r.body, `${method} ${probe.url}: A's resource and a missing one answer differently`);
+        }
+      });
+
+      if (cases.viewer) {
+        it(`${route}: A's viewer may not change anything`, { skip }, async () => {
+          for (const probe of cases.viewer!(f)) {
+            const r = await run(probe, method, f.a.viewerToken, route);
+            if (r.status === 403) assert.equal(r.body.error.code, 'FORBIDDEN');
+          }
+        });
+      }
+
+      if (cases.scoped) {
+        it(`${route}: A's key for acme.train finds no other project`, { skip }, async () => {
+          for (const probe of cases.scoped!(f)) {
+            const r = await run(probe, method, f.aScopedKey.token, route);
+            const text = JSON.stringify(r.body);
+            if (probe.expect === 'listing') {
+              assert.ok(!text.includes('research') && !text.includes(f.aResearchId), `${method} ${probe.url} lists acme.research: ${text}`);
+              continue;
+            }
+            if (probe.expect !== 404) continue;
+            const ghost = await run(substitute(probe, f.researchGhosts), method, f.aScopedKey.token, route);
+            assert.equal(ghost.status, r.status);
+            assert.deepEqual(unsubstitute(ghost.body, f.researchGhosts), r.body);
+          }
+        });
+      }
+    }
+
+    it("keeps A's listings whole: the matrix changed nothing A sees", { skip }, async () => {
+      const projects = await t.call('GET', `${API}/orgs/acme/projects`, { token: f.a.ownerToken });
+      assert.deepEqual(projects.body.items.map((x: { name: string }) => x.name), ['research', 'train']);
+      const keys = await t.call('GET', `${API}/orgs/acme/keys`, { token: f.a.ownerToken });
+      assert.ok(keys.body.items.every((k: { state: string }) => k.state === 'active'));
+      const scoped = await t.call('GET', `${API}/orgs/acme/projects`, { token: f.aScopedKey.token });
+      assert.deepEqual(scoped.body.items.map((x: { name: string }) => x.name), ['train']);
+      const denied = await t.call('GET', `${API}/audit/entries?org=acme&limit=1000`);
+      assert.ok(
+        denied.body.items.some((e: { outcome: string; actor: { principal: string } }) => e.outcome === 'denied' && e.actor.principal === 'user:acme-viewer'),
+        "the viewer's refused mutations are on A's record",
+      );
+      assert.ok(
+        denied.body.items.every((e: { actor: { principal: string } }) => !e.actor.principal.startsWith('user:globex')),
+        "B's probes leave no trace in A's audit trail: for B, A does not exist",
+      );
+    });
+  });
+}
+
+/** Org A with everything a tenant has, and org B with the basics. */
+async function seedFixture(t: TestApp): Promise<Fixture> {
+  const a = await seedTenant(t, 'acme');
+  const b = await seedTenant(t, 'globex');
+  const must = async (method: string, url: string, body: unknown, token?: string) => {
+    const r = await t.call(method, `${API}${url}`, { body, token });
+    if (r.status >= 300) throw new Error(`${method} ${url}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  const org = await must('GET', '/orgs/acme', undefined, a.ownerToken);
+  const train = await must('GET', '/projects/acme.train', undefined, a.ownerToken);
+  const research = await must('POST', '/orgs/acme/projects', { name: 'research' }, a.ownerToken);
+  const sa = await must('POST', '/orgs/acme/serviceaccounts', { name: 'trainer', role: 'member', project: 'train' }, a.ownerToken);
+  await must('POST', '/orgs/acme/members', { user: 'acme-dev', role: 'member' }, a.ownerToken);
+  const scoped = await must('POST', '/orgs/acme/keys', { name: 'trainer-ci', serviceAccount: 'trainer', project: 'train' }, a.ownerToken);
+  const dev = await must('POST', '/orgs/acme/keys', { name: 'dev', user: 'acme-dev' }, a.ownerToken);
+  await must('PUT', '/projects/acme.research/quotas/rtxpro6000', { guaranteed: 4, limit: 8 });
+  const keys = (await must('GET', '/orgs/acme/keys', undefined, a.ownerToken)).items as { id: string; prefix: string; name: string }[];
+  const owner = keys.find((k) => k.name === 'owner')!;
+  const principals = await t.store.db
+    .selectFrom('principals')
+    .select('id')
+    .where((eb) => eb.or([eb('name', 'like', 'acme-%'), eb('org_id', '=', org.id)]))
+    .execute();
+  const aSecrets = [
+    org.id,
+    train.id,
+    research.id,
+    sa.id,
+    ...principals.map((r) => r.id),
+    ...keys.flatMap((k) => [k.id, k.prefix]),
+    dev.id,
+    'acme',
+    'research',
+    'trainer',
+  ];
+  // A key prefix is 12 characters of [a-z0-9]; a stand-in has the same form.
+  const ghostPrefix = () => newId('k').slice(2, 14);
+  const researchGhosts: [string, string][] = [
+    [research.id, newId('prj')],
+    ['research', 'nosuchproj'],
+  ];
+  const ghosts: [string, string][] = [
+    [org.id, newId('org')],
+    [train.id, newId('prj')],
+    ...researchGhosts,
+    [owner.id, newId('key')],
+    [owner.prefix, ghostPrefix()],
+    [scoped.id, newId('key')],
+    [scoped.prefix, ghostPrefix()],
+    ['trainer', 'ghostbot'],
+    ['acme', 'zyxw'],
+  ];
+  for (const [, ghost] of ghosts) {
+    if (aSecrets.some((s) => s.includes(ghost)) || (await t.store.db.selectFrom('api_keys').select('id').where('prefix', '=', ghost).executeTakeFirst())) {
+      throw new Error(`stand-in ${ghost} exists`);
+    }
+  }
+  return {
+    a,
+    b,
+    aOrgId: org.id,
+    aTrainId: train.id,
+    aResearchId: research.id,
+    aOwnerKey: { id: owner.id, prefix: owner.prefix },
+    aScopedKey: { id: scoped.id, prefix: scoped.prefix, token: scoped.token },
+    aSecrets,
+    ghosts,
+    researchGhosts,
+  };
+}
+
+async function openApiRoutes(t: TestApp): Promise<string[]> {
+  const doc = (await t.call('GET', '/openapi.json', { token: null })).body as { paths: Record<string, Record<string, unknown>> };
+  const methods = new Set(['get', 'post', 'put', 'patch', 'delete']);
+  return Object.entries(doc.paths).flatMap(([path, ops]) =>
+    Object.keys(ops)
+      .filter((m) => methods.has(m))
+      .map((m) => `${m.toUpperCase()} ${path}`),
+  );
+}
+
+/** `GET /api/v1/orgs/{org}` → a regex that matches the paths of that route. */
+function templateRegex(route: string): RegExp {
+  const path = route.slice(route.indexOf(' ') + 1);
+  return new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`);
+}
+
+function substitute(probe: Probe, pairs: readonly (readonly [string, string])[]): Probe {
+  const swap = (s: string) => pairs.reduce((acc, [from, to]) => acc.split(from).join(to), s);
+  return { ...probe, url: swap(probe.url), body: probe.body === undefined ? undefined : JSON.parse(swap(JSON.stringify(probe.body))) };
+}
+
+function unsubstitute(body: unknown, pairs: readonly (readonly [string, string])[]): unknown {
+  const text = pairs.reduce((acc, [from, to]) => acc.split(to).join(from), JSON.stringify(body));
+  return JSON.parse(text);
+}
