@@ -11,6 +11,8 @@ import { detectLocalNode } from './fleet/local-node.js';
 import { type Store, openStore } from './store/db.js';
 import { bootstrapOperator } from './tenancy/bootstrap.js';
 import { SchedulerLoop } from './workload/scheduler-loop.js';
+import { LocalExecutor } from './exec/local.js';
+import { Reconciler } from './exec/reconciler.js';
 
 export interface ServerOptions {
   host: string;
@@ -29,6 +31,10 @@ export interface ServerOptions {
   rateLimitPerMinute?: number;
   /** Scheduling cycle on a timer (cycles also run on every relevant change). */
   schedulerIntervalMs?: number;
+  /** Root of workloads' working directories (default: the current directory). */
+  workdirRoot?: string;
+  /** Reconciliation with the executor on a timer (also after every placement, cancel and finish). */
+  reconcileIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -37,6 +43,7 @@ export interface RunningServer {
   readonly url: string;
   readonly bootstrapToken?: string;
   readonly scheduler: SchedulerLoop;
+  readonly reconciler: Reconciler;
   close(): Promise<void>;
 }
 
@@ -50,11 +57,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const logFile = join(dataDir, 'logs', 'fabrik.log');
   const level = opts.logLevel ?? 'info';
-  const scheduler = new SchedulerLoop(store.db, { intervalMs: opts.schedulerIntervalMs ?? 5000 });
+  const workdirRoot = resolve(opts.workdirRoot ?? '.');
+  const executor = new LocalExecutor({ workloadsDir: join(dataDir, 'workloads') });
+  // The scheduler places, the reconciler launches and stops; each wakes the other.
+  let reconciler: Reconciler | undefined;
+  const scheduler = new SchedulerLoop(store.db, {
+    intervalMs: opts.schedulerIntervalMs ?? 5000,
+    onPlaced: () => reconciler?.trigger(),
+    onPreempted: () => reconciler?.trigger(),
+  });
+  reconciler = new Reconciler(store.db, executor, {
+    workdirRoot,
+    intervalMs: opts.reconcileIntervalMs ?? 2000,
+    onCapacityChange: () => scheduler.trigger(),
+  });
   const app = await buildApp({
     store,
+    workdirRoot,
     rateLimitPerMinute: opts.rateLimitPerMinute,
     onStateChange: () => scheduler.trigger(),
+    onCancelled: () => reconciler?.trigger(),
     logger: {
       level,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
@@ -67,6 +89,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
   const address = await app.listen({ host: opts.host, port: opts.port });
+  // Reconcile first: after a restart the engine's truth is read before anything new is placed.
+  await reconciler.reconcile();
+  reconciler.start();
   scheduler.start();
   return {
     app,
@@ -74,8 +99,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     url: address,
     bootstrapToken: boot.mintedToken,
     scheduler,
+    reconciler,
     close: async () => {
       await scheduler.stop();
+      await reconciler.stop();
       await app.close();
       await store.close();
     },

@@ -6,11 +6,11 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AppError } from '../domain/errors.js';
 import type { Caller } from '../policy/roles.js';
-import { type Store, isUniqueViolation, readiness } from '../store/db.js';
+import { type Store, isUniqueViolation, isUnstorableText, readiness } from '../store/db.js';
 import { Authenticator } from '../tenancy/authn.js';
 import { idempotencyGuard } from './idempotency.js';
 import { registerRoutes } from './routes/index.js';
@@ -40,6 +40,7 @@ export interface AppOptions {
   /** Called after changes the scheduler reacts to (submit, cancel, quota and fleet changes). */
   readonly onStateChange?: () => void;
   readonly onCancelled?: (workloadId: string) => void;
+  readonly workdirRoot?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -49,6 +50,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimitBytes ?? 1024 * 1024,
     requestIdHeader: false,
+    // Path parameters as long as the longest the schemas accept (a project ref `org.project` is up
+    // to 127 characters); longer ones and URLs that are not valid percent-encoding are refused
+    // with the error envelope, not fastify's own body.
+    routerOptions: { maxParamLength: 200 },
+    frameworkErrors: (err, _req, reply) => {
+      const e =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new AppError('INVALID_ARGUMENT', 'a path parameter is longer than 200 characters')
+          : err.code === 'FST_ERR_BAD_URL'
+            ? new AppError('INVALID_ARGUMENT', 'the URL is not valid percent-encoded UTF-8')
+            : toAppError(err);
+      (reply as FastifyReply).status(e.status).send(e.toJSON());
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -136,6 +150,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         onKeyRevoked: (prefix) => auth.invalidate(prefix),
         onStateChange: opts.onStateChange,
         onCancelled: opts.onCancelled,
+        workdirRoot: opts.workdirRoot,
       });
     },
     { prefix: '/api/v1' },
@@ -194,6 +209,7 @@ function toAppError(err: FastifyError): AppError {
     return new AppError('INVALID_JSON', `request body is not valid JSON: ${err.message}`);
   }
   if (isUniqueViolation(err)) return new AppError('CONFLICT', 'a concurrent request changed the same resource; retry');
+  if (isUnstorableText(err)) return new AppError('INVALID_ARGUMENT', 'text in the request contains a NUL character');
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return new AppError('INVALID_ARGUMENT', err.message);
   }

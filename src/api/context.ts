@@ -10,6 +10,8 @@ export interface RouteDeps {
   readonly onStateChange?: () => void;
   /** A workload was cancelled: its executor stops it. */
   readonly onCancelled?: (workloadId: string) => void;
+  /** Root of workloads' working directories. */
+  readonly workdirRoot?: string;
 }
 
 export function ctxOf(req: FastifyRequest, deps: RouteDeps): Ctx {

@@ -2,7 +2,7 @@
 // org-wide role see that org's entries. Project-scoped grants see none (entries span projects).
 import { AppError } from '../domain/errors.js';
 import { orgRole } from '../policy/roles.js';
-import { type Page, type PageRequest, page } from '../store/paging.js';
+import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
 import type { AuditEntriesTable } from '../store/schema.js';
 import { type Ctx, findOrg } from '../tenancy/context.js';
 import type { AuditEntry } from './entry.js';
@@ -32,6 +32,8 @@ export async function listAuditEntries(
   filter: { org?: string; action?: string; resource?: string },
   req: PageRequest,
 ): Promise<Page<AuditEntryView>> {
+  // Ordered by sequence number: a cursor must hold one.
+  if (req.cursor !== undefined) decodeCursor(req.cursor, 'integer');
   let q = ctx.db.selectFrom('audit_entries').selectAll();
   if (filter.org) {
     const org = await findOrg(ctx, filter.org);

@@ -5,7 +5,7 @@
 // capacity so that longer work cannot take them. Backfill therefore never delays the reservation
 // (running work may end earlier than its max runtime, which only helps).
 import type { Capacity } from './capacity.js';
-import { findPlacement, type Plan } from './placement.js';
+import { findPlacement, nodeSuits, type Plan } from './placement.js';
 import type { QueueEntry } from './queue-order.js';
 import type { Shape } from './shape.js';
 import type { PoolTopo } from './topology.js';
@@ -27,8 +27,9 @@ export interface Reservation {
 }
 
 /**
- * Earliest time the shape fits as `releases` (sorted by end) come back, and where. Fitting only
- * gets easier as GPUs come back, so a binary search over the release times suffices.
+ * Earliest time the shape fits as `releases` (sorted by end) come back, and where. Releases are
+ * replayed in order; a placement is only looked for when a node that came back now suits the
+ * shape on its own, since a placement that is new at that moment must use such a node.
  */
 export function findReservation(
   cap: Capacity,
@@ -38,34 +39,25 @@ export function findReservation(
   releases: readonly Release[],
   now: number,
 ): { start: number; plan: Plan } | null {
-  // Group boundaries: releases[0..ends[g]) all end by times[g].
-  const times: number[] = [];
-  const ends: number[] = [];
-  for (let k = 0; k < releases.length; k++) {
+  const sim = cap.clone();
+  const topo = cap.topo;
+  let k = 0;
+  while (k < releases.length) {
     const t = Math.max(now, releases[k].end);
-    if (times.length > 0 && times[times.length - 1] === t) ends[ends.length - 1] = k + 1;
-    else {
-      times.push(t);
-      ends.push(k + 1);
+    let touched = false;
+    while (k < releases.length && Math.max(now, releases[k].end) === t) {
+      const r = releases[k++];
+      for (let j = 0; j < r.nodes.length; j++) {
+        const i = r.nodes[j];
+        sim.release(i, r.masks[j]);
+        if (!touched && topo.nodePool[i] === pool.index && nodeSuits(sim, i, shape, eligible)) touched = true;
+      }
     }
+    if (!touched) continue;
+    const plan = findPlacement(sim, pool, shape, eligible);
+    if (plan) return { start: t, plan };
   }
-  const probe = (g: number): Plan | null => {
-    const sim = cap.clone();
-    for (let k = 0; k < ends[g]; k++) {
-      const r = releases[k];
-      for (let j = 0; j < r.nodes.length; j++) sim.release(r.nodes[j], r.masks[j]);
-    }
-    return findPlacement(sim, pool, shape, eligible);
-  };
-  if (times.length === 0 || probe(times.length - 1) === null) return null;
-  let lo = 0;
-  let hi = times.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (probe(mid)) hi = mid;
-    else lo = mid + 1;
-  }
-  return { start: times[lo], plan: probe(lo) as Plan };
+  return null;
 }
 
 export function newReservation(holder: QueueEntry, start: number, plan: Plan): Reservation {

@@ -27,7 +27,7 @@ import {
   staticVerdict,
 } from './reasons.js';
 import type { Shape } from './shape.js';
-import { type PoolState, type RunningRec, runningByEnd, type SchedulerState } from './state.js';
+import { type PoolState, type RunningRec, runningByEnd, type SchedulerState, sortedQueues } from './state.js';
 import type { PoolTopo } from './topology.js';
 import type { Decisions, PendingDecision, PlaceDecision, PreemptDecision } from './types.js';
 
@@ -63,8 +63,8 @@ class Cycle {
   private readonly cap: Capacity;
   private readonly place: PlaceDecision[] = [];
   private readonly preempt: PreemptDecision[] = [];
-  private readonly usedBefore = new Map<Account, number>();
-  private readonly stops = new Map<string, Verdict>();
+  private readonly usedBefore = new Map<Account, [number, number]>();
+  private readonly interned = new Map<Verdict, Verdict>();
 
   constructor(
     private readonly st: SchedulerState,
@@ -74,13 +74,16 @@ class Cycle {
   }
 
   run(): Decisions {
-    const pools = [...this.st.pools.values()].filter((p) => p.queues.size > 0).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const pools = [...this.st.pools.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     try {
       for (const pool of pools) this.runPool(pool);
     } finally {
-      for (const [a, used] of this.usedBefore) a.used = used;
+      for (const [a, [used, base]] of this.usedBefore) {
+        a.used = used;
+        a.base = base;
+      }
     }
-    return { place: this.place, preempt: this.preempt, pending: this.pendingDecisions() };
+    return { place: this.place, preempt: this.preempt, pending: this.pendingDecisions(pools) };
   }
 
   private runPool(pool: PoolState): void {
@@ -97,14 +100,16 @@ class Cycle {
     if (st.policy === 'fabrik') {
       assignPenalties(st.ledger.accounts(pool.name), st.usage, st.options.fairShareHorizonS, st.ledger.enforced);
     }
-    const heap = new Heap<ShapeQueue>(queueBefore);
-    for (const q of pool.queues.values()) {
+    const live: ShapeQueue[] = [];
+    for (const q of sortedQueues(pool)) {
+      if (q.items.length === 0) continue;
       q.cursor = 0;
       q.stamp = stamp;
       q.verdict = null;
       refreshKey(q, st.policy, st.ledger);
-      heap.push(q);
+      live.push(q);
     }
+    const heap = Heap.from(live, queueBefore);
     for (;;) {
       const q = heap.peek();
       if (!q) break;
@@ -117,6 +122,7 @@ class Cycle {
       e.stamp = stamp;
       e.own = null;
       const out = this.examine(pc, q, e);
+      if (e.own) e.own = this.intern(e.own);
       q.cursor++;
       if (out !== 'placed') pc.blocked++;
       if (out !== 'drop' && q.cursor < q.items.length) {
@@ -129,7 +135,8 @@ class Cycle {
         break;
       }
     }
-    if (pc.stop) this.stops.set(pool.name, pc.stop);
+    const stop = pc.stop ? this.intern(pc.stop) : null;
+    for (const q of pool.sorted) q.rest = q.verdict ? this.intern(q.verdict) : stop;
     if (pc.res) letGo(this.cap, pc.res);
   }
 
@@ -291,8 +298,9 @@ class Cycle {
       v.victimStamp = this.stamp;
       for (let k = 0; k < v.nodes.length; k++) this.cap.release(v.nodes[k], v.masks[k]);
       this.touch(v.account);
-      const over = v.account.used - v.account.guaranteed;
+      const over = v.account.base - v.account.guaranteed;
       v.account.used -= v.shape.charge;
+      v.account.base -= v.shape.charge;
       const message =
         v.w.priority === 'preemptible' && claim.rank < v.rank
           ? `preemptible; yields to "${e.req.id}" (priority ${e.req.priority}) in pool ${pc.pool.name}`
@@ -302,7 +310,7 @@ class Cycle {
   }
 
   private touch(a: Account): void {
-    if (!this.usedBefore.has(a)) this.usedBefore.set(a, a.used);
+    if (!this.usedBefore.has(a)) this.usedBefore.set(a, [a.used, a.base]);
   }
 
   private fitsAfterTerminating(pc: PoolCycle, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null): boolean {
@@ -328,24 +336,86 @@ class Cycle {
     return out.sort((a, b) => a.end - b.end);
   }
 
-  private pendingDecisions(): PendingDecision[] {
-    const out: PendingDecision[] = [];
-    const stamp = this.stamp;
-    for (const e of this.st.pending.values()) {
-      if (e.placedStamp === stamp) continue;
-      let v: Verdict | null | undefined = e.stamp === stamp ? e.own : null;
-      if (!v) {
-        const q = e.queue;
-        v = (q.stamp === stamp ? q.verdict : null) ?? this.stops.get(q.pool) ?? scanBoundVerdict(q.pool, this.st.options.maxBlockedPerPool);
-      }
-      out.push(decisionFor(e, v));
+  /** One object per distinct verdict, so an unchanged answer is recognised by identity. */
+  private intern(v: Verdict): Verdict {
+    const seen = this.interned.get(v);
+    if (seen) return seen;
+    const canonical = this.internByContent(v);
+    this.interned.set(v, canonical);
+    return canonical;
+  }
+
+  private internByContent(v: Verdict): Verdict {
+    const key = `${v.reason}\u0000${v.estimatedStart ?? ''}\u0000${v.message}`;
+    const verdicts = this.st.verdicts;
+    let canonical = verdicts.get(key);
+    if (!canonical) {
+      // Bounded: messages carry counts that drift over a long run.
+      if (verdicts.size >= 50_000) verdicts.clear();
+      canonical = v;
+      verdicts.set(key, v);
     }
+    return canonical;
+  }
+
+  /**
+   * Every workload left pending, grouped by pool (by name) and queue (by project and shape), in
+   * queue order. A queue whose workloads and answers did not change since the last cycle hands
+   * back the same list, so an unchanged queue costs one comparison, not one per workload.
+   */
+  private pendingDecisions(pools: readonly PoolState[]): PendingDecision[] {
+    const segments: PendingDecision[][] = [];
+    const fallback = new Map<string, Verdict>();
+    for (const pool of pools) {
+      for (const q of sortedQueues(pool)) {
+        if (q.items.length === 0) continue;
+        let rest = q.stamp === this.stamp ? q.rest : null;
+        if (!rest) {
+          rest = fallback.get(q.pool) ?? this.intern(scanBoundVerdict(q.pool, this.st.options.maxBlockedPerPool));
+          fallback.set(q.pool, rest);
+        }
+        segments.push(this.segment(q, rest));
+      }
+    }
+    let total = 0;
+    for (const seg of segments) total += seg.length;
+    const out = new Array<PendingDecision>(total);
+    let k = 0;
+    for (const seg of segments) for (let j = 0; j < seg.length; j++) out[k++] = seg[j];
+    return out;
+  }
+
+  private segment(q: ShapeQueue, rest: Verdict): PendingDecision[] {
+    const stamp = this.stamp;
+    const examined = q.stamp === stamp ? q.cursor : 0;
+    const own = q.segOwn;
+    let same = q.segVersion === q.version && q.segRest === rest && own.length === examined;
+    for (let k = 0; same && k < examined; k++) {
+      const e = q.items[k];
+      same = own[k] === (e.placedStamp === stamp ? null : e.own);
+    }
+    if (same) return q.segment;
+    const out: PendingDecision[] = [];
+    const ownNow: (Verdict | null)[] = [];
+    for (let k = 0; k < q.items.length; k++) {
+      const e = q.items[k];
+      if (k < examined) {
+        const v = e.placedStamp === stamp ? null : e.own;
+        ownNow.push(v);
+        if (v) out.push(e.cachedVerdict === v ? (e.cached as PendingDecision) : decisionFor(e, v));
+      } else out.push(e.cachedVerdict === rest ? (e.cached as PendingDecision) : decisionFor(e, rest));
+    }
+    q.segment = out;
+    q.segVersion = q.version;
+    q.segOwn = ownNow;
+    q.segRest = rest;
     return out;
   }
 }
 
 function decisionFor(e: QueueEntry, v: Verdict): PendingDecision {
   const c = e.cached;
+  e.cachedVerdict = v;
   if (c && c.reason === v.reason && c.message === v.message && c.estimatedStart === v.estimatedStart) return c;
   const d: PendingDecision =
     v.estimatedStart === undefined

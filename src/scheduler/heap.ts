@@ -3,6 +3,14 @@ export class Heap<T> {
   private readonly a: T[] = [];
   constructor(private readonly before: (x: T, y: T) => boolean) {}
 
+  /** Builds from many items at once, in linear time. */
+  static from<T>(items: T[], before: (x: T, y: T) => boolean): Heap<T> {
+    const h = new Heap(before);
+    h.a.push(...items);
+    for (let i = (h.a.length >> 1) - 1; i >= 0; i--) h.down(i);
+    return h;
+  }
+
   get size(): number {
     return this.a.length;
   }

@@ -22,7 +22,8 @@ export function findPlacement(cap: Capacity, pool: PoolTopo, shape: Shape, eligi
   return multiNode(cap, pool, shape, eligible);
 }
 
-function fits(cap: Capacity, i: number, shape: Shape, eligible: Uint8Array | null): boolean {
+/** Node `i` could hold one member of the gang right now. */
+export function nodeSuits(cap: Capacity, i: number, shape: Shape, eligible: Uint8Array | null): boolean {
   const topo = cap.topo;
   if (topo.schedulable[i] === 0 || (eligible !== null && eligible[i] === 0)) return false;
   const g = topo.gpus[i];
@@ -42,7 +43,7 @@ function countersSuffice(pool: PoolTopo, shape: Shape, eligible: Uint8Array | nu
 function leafCount(cap: Capacity, leaf: LeafTopo, shape: Shape, eligible: Uint8Array | null, counters: boolean): number {
   if (counters) return cap.leafWhole[leaf.index];
   let c = 0;
-  for (let i = leaf.start; i < leaf.end; i++) if (fits(cap, i, shape, eligible)) c++;
+  for (let i = leaf.start; i < leaf.end; i++) if (nodeSuits(cap, i, shape, eligible)) c++;
   return c;
 }
 
@@ -83,7 +84,7 @@ function singleWhole(cap: Capacity, pool: PoolTopo, shape: Shape, eligible: Uint
   }
   if (!best) return null;
   for (let i = best.start; i < best.end; i++) {
-    if (fits(cap, i, shape, eligible)) return plan(cap.topo, [i], [maskFor(cap, i, shape)]);
+    if (nodeSuits(cap, i, shape, eligible)) return plan(cap.topo, [i], [maskFor(cap, i, shape)]);
   }
   return null;
 }
@@ -148,7 +149,7 @@ function multiNode(cap: Capacity, pool: PoolTopo, shape: Shape, eligible: Uint8A
 
 function pickNodes(cap: Capacity, leaf: LeafTopo, take: number, shape: Shape, eligible: Uint8Array | null): number[] {
   const usable: number[] = [];
-  for (let i = leaf.start; i < leaf.end; i++) if (fits(cap, i, shape, eligible)) usable.push(i);
+  for (let i = leaf.start; i < leaf.end; i++) if (nodeSuits(cap, i, shape, eligible)) usable.push(i);
   if (!shape.whole) usable.sort((a, b) => cap.freeCount[a] - cap.freeCount[b] || a - b);
   return usable.slice(0, take).sort((a, b) => a - b);
 }

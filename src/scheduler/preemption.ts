@@ -1,7 +1,8 @@
 // Victim selection. Two kinds of claim may preempt:
 //   - a claim within the claimant's guarantee takes back GPUs that other projects borrowed:
-//     only from projects above their own guarantee, and only while they stay above it, so no
-//     one's guarantee is taken to give someone more than theirs;
+//     only from projects whose running work is above their own guarantee, and only while it
+//     stays above it, so no one's guarantee is taken to give someone more than theirs (work
+//     placed in the same cycle does not count: it is not running yet);
 //   - any claim of a higher class than `preemptible` may take GPUs of preemptible workloads.
 // Victims are tried in order: priority class (preemptible first), how far the victim's project is
 // over its guarantee (most first), youngest first, id. They are released one by one on a copy of
@@ -33,14 +34,14 @@ export function canPreempt(c: Claim, pool: PoolState): boolean {
 
 function mayTake(c: Claim, v: RunningRec): boolean {
   if (v.rank === PREEMPTIBLE_RANK && c.rank < PREEMPTIBLE_RANK) return true;
-  return c.withinGuarantee && v.account !== c.account && v.account.used > v.account.guaranteed;
+  return c.withinGuarantee && v.account !== c.account && v.account.base > v.account.guaranteed;
 }
 
 export function findVictims(cap: Capacity, poolTopo: PoolTopo, pool: PoolState, c: Claim, stamp: number): Victims | null {
   const candidates: { rec: RunningRec; over: number }[] = [];
   for (const rec of pool.running) {
     if (rec.victimStamp === stamp || rec.w.terminating || rec.nodes.length === 0) continue;
-    if (mayTake(c, rec)) candidates.push({ rec, over: rec.account.used - rec.account.guaranteed });
+    if (mayTake(c, rec)) candidates.push({ rec, over: rec.account.base - rec.account.guaranteed });
   }
   if (candidates.length === 0) return null;
   candidates.sort(
@@ -57,7 +58,7 @@ export function findVictims(cap: Capacity, poolTopo: PoolTopo, pool: PoolState, 
     // A borrower gives back only while it stays above its guarantee (preemptible work always may).
     const preemptibleVictim = rec.rank === PREEMPTIBLE_RANK && c.rank < PREEMPTIBLE_RANK;
     const gone = released.get(rec.account) ?? 0;
-    if (!preemptibleVictim && rec.account.used - gone <= rec.account.guaranteed) continue;
+    if (!preemptibleVictim && rec.account.base - gone <= rec.account.guaranteed) continue;
     released.set(rec.account, gone + rec.shape.charge);
     for (let k = 0; k < rec.nodes.length; k++) sim.release(rec.nodes[k], rec.masks[k]);
     taken.push(rec);

@@ -36,8 +36,9 @@ export interface QueueEntry {
   stamp: number;
   own: Verdict | null;
   placedStamp: number;
-  /** Last pending decision handed out, reused while nothing in it changes. */
+  /** Last pending decision handed out and the verdict it came from, reused while unchanged. */
   cached: PendingDecision | null;
+  cachedVerdict: Verdict | null;
 }
 
 export function orderKeys(policy: PolicyName, req: WorkloadRequest, shape: Shape, opts: ResolvedOptions): [number, number] {
@@ -62,21 +63,35 @@ export function entryBefore(a: QueueEntry, b: QueueEntry): boolean {
 export class ShapeQueue {
   /** Sorted by entryBefore. */
   readonly items: QueueEntry[] = [];
+  /** Bumped by insert and remove. */
+  version = 0;
+  /** Pending decisions of the last cycle for this queue, and what they were made from. */
+  segment: PendingDecision[] = [];
+  segVersion = -1;
+  segOwn: (Verdict | null)[] = [];
+  segRest: Verdict | null = null;
   // Per-cycle state.
   cursor = 0;
   stamp = 0;
   verdict: Verdict | null = null;
+  /** After the cycle: the answer for every entry it did not examine. */
+  rest: Verdict | null = null;
   // Heap key of the head, refreshed by refreshKey.
   hk1 = 0;
   htier = 0;
   hk2 = 0;
+
+  /** Orders queues within a pool for the decisions' `pending` list. */
+  readonly key: string;
 
   constructor(
     readonly pool: string,
     readonly project: string,
     readonly shape: Shape,
     public account: Account,
-  ) {}
+  ) {
+    this.key = `${project}\u0000${shape.key}`;
+  }
 
   insert(e: QueueEntry): void {
     const items = this.items;
@@ -88,6 +103,7 @@ export class ShapeQueue {
       else hi = mid;
     }
     items.splice(lo, 0, e);
+    this.version++;
   }
 
   remove(e: QueueEntry): boolean {
@@ -101,6 +117,7 @@ export class ShapeQueue {
     }
     if (items[lo] !== e) return false;
     items.splice(lo, 1);
+    this.version++;
     return true;
   }
 

@@ -13,6 +13,8 @@ export interface Account {
   readonly hasRow: boolean;
   /** GPUs charged to running workloads (and, during a cycle, to those it places). */
   used: number;
+  /** GPUs of running workloads only, less this cycle's victims: what preemption may reclaim from. */
+  base: number;
   /** fabrik: seconds a borrowing workload of this project is pushed back this cycle. */
   penalty: number;
 }
@@ -33,6 +35,7 @@ export class QuotaLedger {
         weight: q.weight !== undefined && q.weight > 0 ? q.weight : 1,
         hasRow: true,
         used: 0,
+        base: 0,
         penalty: 0,
       };
       this.poolMap(q.pool).set(q.project, acct);
@@ -51,6 +54,7 @@ export class QuotaLedger {
         weight: 1,
         hasRow: false,
         used: 0,
+        base: 0,
         penalty: 0,
       };
       m.set(project, a);

@@ -4,7 +4,7 @@
 // it and works on copies. `schedule()` builds one from a snapshot; IncrementalScheduler keeps one.
 import { Capacity, fullMask } from './capacity.js';
 import { resolveOptions, type ResolvedOptions, PRIORITY_RANK } from './options.js';
-import { orderKeys, type QueueEntry, ShapeQueue } from './queue-order.js';
+import { entryBefore, orderKeys, type QueueEntry, ShapeQueue } from './queue-order.js';
 import { type Account, QuotaLedger } from './quota.js';
 import { type Shape, shapeOf } from './shape.js';
 import { Topology } from './topology.js';
@@ -36,6 +36,9 @@ export interface RunningRec {
 export interface PoolState {
   readonly name: string;
   readonly queues: Map<string, ShapeQueue>;
+  /** The same queues sorted by key (see sortedQueues); empty ones stay, they cost little and come back. */
+  readonly sorted: ShapeQueue[];
+  sortedDirty: boolean;
   readonly running: Set<RunningRec>;
   /** Running work sorted by (end, id); rebuilt lazily. */
   byEnd: RunningRec[] | null;
@@ -66,6 +69,8 @@ export class SchedulerState {
   /** Insertion order is the order of `pending` in decisions and snapshots. */
   readonly pending = new Map<string, QueueEntry>();
   readonly running = new Map<string, RunningRec>();
+  /** Verdicts by content, so that unchanged answers are the same object from cycle to cycle. */
+  readonly verdicts = new Map<string, import('./queue-order.js').Verdict>();
 
   constructor(init: StateInit) {
     this.topo = new Topology(init.nodes);
@@ -81,14 +86,24 @@ export class SchedulerState {
   static fromSnapshot(s: Snapshot): SchedulerState {
     const st = new SchedulerState({ nodes: s.nodes, quotas: s.quotas, policy: s.policy, usage: s.usage, options: s.options });
     for (const r of s.running) st.addRunning(r);
-    for (const p of s.pending) st.submit(p);
+    st.submitMany(s.pending);
     return st;
   }
 
   pool(name: string): PoolState {
     let p = this.pools.get(name);
     if (!p) {
-      p = { name, queues: new Map(), running: new Set(), byEnd: null, terminating: 0, preemptible: 0, staticVerdicts: new Map() };
+      p = {
+        name,
+        queues: new Map(),
+        sorted: [],
+        sortedDirty: false,
+        running: new Set(),
+        byEnd: null,
+        terminating: 0,
+        preemptible: 0,
+        staticVerdicts: new Map(),
+      };
       this.pools.set(name, p);
     }
     return p;
@@ -99,6 +114,25 @@ export class SchedulerState {
   }
 
   submit(req: WorkloadRequest): void {
+    this.queueEntry(req).queue.insert(this.pending.get(req.id) as QueueEntry);
+  }
+
+  /** Many at once: appended, then each touched queue sorted once. */
+  submitMany(reqs: readonly WorkloadRequest[]): void {
+    const touched = new Set<ShapeQueue>();
+    for (const req of reqs) {
+      const e = this.queueEntry(req);
+      e.queue.items.push(e);
+      touched.add(e.queue);
+    }
+    for (const q of touched) {
+      q.items.sort((a, b) => (entryBefore(a, b) ? -1 : entryBefore(b, a) ? 1 : 0));
+      q.version++;
+    }
+  }
+
+  /** Registers a pending workload and finds (or makes) its queue; the caller puts it in. */
+  private queueEntry(req: WorkloadRequest): QueueEntry {
     if (this.pending.has(req.id) || this.running.has(req.id)) throw new Error(`workload "${req.id}" is already known`);
     const shape = this.shapeFor(req);
     const pool = this.pool(req.pool);
@@ -107,11 +141,25 @@ export class SchedulerState {
     if (!q) {
       q = new ShapeQueue(req.pool, req.project, shape, this.ledger.account(req.pool, req.project));
       pool.queues.set(qkey, q);
+      pool.sorted.push(q);
+      pool.sortedDirty = true;
     }
     const [k1, k2] = orderKeys(this.policy, req, shape, this.options);
-    const e: QueueEntry = { req, shape, rank: PRIORITY_RANK[req.priority], k1, k2, queue: q, stamp: 0, own: null, placedStamp: 0, cached: null };
-    q.insert(e);
+    const e: QueueEntry = {
+      req,
+      shape,
+      rank: PRIORITY_RANK[req.priority],
+      k1,
+      k2,
+      queue: q,
+      stamp: 0,
+      own: null,
+      placedStamp: 0,
+      cached: null,
+      cachedVerdict: null,
+    };
     this.pending.set(req.id, e);
+    return e;
   }
 
   addRunning(w: RunningWorkload): void {
@@ -131,8 +179,9 @@ export class SchedulerState {
     };
     this.bindGpus(rec);
     rec.account.used += shape.charge;
+    rec.account.base += shape.charge;
     pool.running.add(rec);
-    pool.byEnd = null;
+    if (pool.byEnd) pool.byEnd.splice(endIndex(pool.byEnd, rec), 0, rec);
     if (w.terminating) pool.terminating++;
     if (w.priority === 'preemptible') pool.preemptible++;
     this.running.set(w.id, rec);
@@ -171,7 +220,6 @@ export class SchedulerState {
     if (!e) return false;
     this.pending.delete(id);
     e.queue.remove(e);
-    if (e.queue.items.length === 0) this.pool(e.req.pool).queues.delete(`${e.req.project}\u0000${e.shape.key}`);
     return true;
   }
 
@@ -181,8 +229,14 @@ export class SchedulerState {
     this.running.delete(id);
     for (let k = 0; k < rec.nodes.length; k++) this.cap.release(rec.nodes[k], rec.masks[k]);
     rec.account.used -= rec.shape.charge;
+    rec.account.base -= rec.shape.charge;
     rec.pool.running.delete(rec);
-    rec.pool.byEnd = null;
+    const byEnd = rec.pool.byEnd;
+    if (byEnd) {
+      const k = endIndex(byEnd, rec);
+      if (byEnd[k] === rec) byEnd.splice(k, 1);
+      else rec.pool.byEnd = null;
+    }
     if (rec.w.terminating) rec.pool.terminating--;
     if (rec.w.priority === 'preemptible') rec.pool.preemptible--;
     return true;
@@ -235,7 +289,7 @@ export class SchedulerState {
     this.running.clear();
     this.pending.clear();
     for (const r of running) this.addRunning(r);
-    for (const p of pending) this.submit(p);
+    this.submitMany(pending);
   }
 
   /** The equivalent snapshot: schedule(toSnapshot(now)) decides what a cycle at `now` decides. */
@@ -253,10 +307,33 @@ export class SchedulerState {
   }
 }
 
+function endBefore(a: RunningRec, b: RunningRec): boolean {
+  return a.end < b.end || (a.end === b.end && a.w.id < b.w.id);
+}
+
+/** Where `rec` is (or would go) in a list sorted by (end, id). */
+function endIndex(list: readonly RunningRec[], rec: RunningRec): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (endBefore(list[mid], rec)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The pool's queues in key order: the order of its workloads in the decisions' `pending`. */
+export function sortedQueues(pool: PoolState): readonly ShapeQueue[] {
+  if (pool.sortedDirty) {
+    pool.sorted.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    pool.sortedDirty = false;
+  }
+  return pool.sorted;
+}
+
 /** Running work of a pool by (end, id): the order GPUs come back in, for backfill reservations. */
 export function runningByEnd(pool: PoolState): RunningRec[] {
-  if (!pool.byEnd) {
-    pool.byEnd = [...pool.running].sort((a, b) => a.end - b.end || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0));
-  }
+  if (!pool.byEnd) pool.byEnd = [...pool.running].sort((a, b) => (endBefore(a, b) ? -1 : endBefore(b, a) ? 1 : 0));
   return pool.byEnd;
 }

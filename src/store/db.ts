@@ -81,3 +81,9 @@ export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
+
+/** Text PostgreSQL cannot store (a NUL character): bad input, where SQLite would take it. */
+export function isUnstorableText(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '22021' || e?.code === '22P05';
+}

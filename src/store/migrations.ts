@@ -201,6 +201,17 @@ migrations['0002_workloads'] = {
   },
 };
 
+migrations['0003_execution'] = {
+  async up(db: Kysely<any>) {
+    // Which executor runs the workload, and how to find it again after a restart.
+    await db.schema.alterTable('workloads').addColumn('executor', 'text').execute();
+    await db.schema.alterTable('workloads').addColumn('exec_handle', 'text').execute();
+    // Retries wait: a failed attempt is not scheduled again before this time.
+    await db.schema.alterTable('workloads').addColumn('not_before', 'text').execute();
+    await db.schema.alterTable('workloads').addColumn('exit_code', 'integer').execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

@@ -20,10 +20,18 @@ export function encodeCursor(value: string | number): string {
   return Buffer.from(JSON.stringify([value])).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): string | number {
+/**
+ * The value a cursor stands for: a string, or a safe integer (no ordering column holds anything
+ * else). `expect: 'integer'` for listings ordered by an integer column, whose database would
+ * otherwise fail on a string.
+ */
+export function decodeCursor(cursor: string, expect?: 'integer'): string | number {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 1 && (typeof v[0] === 'string' || typeof v[0] === 'number')) return v[0];
+    if (Array.isArray(v) && v.length === 1) {
+      if (typeof v[0] === 'string' && expect !== 'integer') return v[0];
+      if (Number.isSafeInteger(v[0])) return v[0];
+    }
   } catch {
     // falls through to the error below
   }

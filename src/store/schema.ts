@@ -158,6 +158,11 @@ export interface WorkloadsTable {
   finished_at: string | null;
   created_by: string;
   updated_at: string;
+  executor: string | null;
+  /** JSON ExecHandle while the executor holds processes or jobs for it. */
+  exec_handle: string | null;
+  not_before: string | null;
+  exit_code: number | null;
 }
 
 export interface WorkloadEventsTable {

@@ -65,6 +65,17 @@ export async function createKey(
     input.user === undefined && input.serviceAccount === undefined
       ? await ctx.db.selectFrom('principals').selectAll().where('id', '=', ctx.caller.principalId).executeTakeFirstOrThrow()
       : await resolvePrincipal(ctx.db, org, input);
+  // Users are platform-wide: one without a role in this org does not exist for it, so nobody
+  // learns which names exist in other orgs.
+  if (input.user !== undefined) {
+    const member = await ctx.db
+      .selectFrom('memberships')
+      .select('id')
+      .where('principal_id', '=', principal.id)
+      .where('org_id', '=', org.id)
+      .executeTakeFirst();
+    if (!member) throw notFound('user', input.user);
+  }
   let projectId = '';
   if (input.project) {
     const p = await ctx.db
@@ -73,7 +84,8 @@ export async function createKey(
       .where('org_id', '=', org.id)
       .where('name', '=', input.project)
       .executeTakeFirst();
-    if (!p) throw notFound('project', `${orgName}.${input.project}`);
+    // A project the caller holds no role on does not exist for it (as in findProject).
+    if (!p || !(ctx.caller.operator || projectRole(ctx.caller, org.id, p.id))) throw notFound('project', `${orgName}.${input.project}`);
     projectId = p.id;
   }
   // Keys for oneself need any role within the caller's own scope; keys for others need admin.

@@ -164,7 +164,11 @@ export async function removeMember(
   const spec = { action: 'member.remove', resource: `orgs/${orgName}/members/${who}`, orgId: org.id };
   await requireRole(ctx, spec, 'admin', 'managing members');
   await write(ctx, spec, async (trx) => {
-    const principal = await resolvePrincipal(trx, org, sel);
+    // Users are platform-wide: an unknown name and one without a role here read the same, so that
+    // nobody learns which names exist in other orgs.
+    const principal = await resolvePrincipal(trx, org, sel).catch((err: unknown) => {
+      throw err instanceof AppError && err.code === 'NOT_FOUND' ? notFound('membership', who) : err;
+    });
     const projectId = await projectIdByName(trx, org, sel.project);
     const m = await trx
       .selectFrom('memberships')

@@ -102,6 +102,17 @@ export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (key) throw new AppError('CONFLICT', `project "${ref}" still has active API keys (e.g. ${key.prefix}); revoke them first`);
+    const running = await trx
+      .selectFrom('workloads')
+      .select('name')
+      .where('project_id', '=', project.id)
+      .where('status', 'in', ['pending', 'running'])
+      .executeTakeFirst();
+    if (running) throw new AppError('CONFLICT', `project "${ref}" still has active workloads (e.g. "${running.name}"); cancel them first`);
+    // Ended workloads go with the project; the audit trail keeps their record.
+    const ended = trx.selectFrom('workloads').select('id').where('project_id', '=', project.id);
+    await trx.deleteFrom('workload_events').where('workload_id', 'in', ended).execute();
+    await trx.deleteFrom('workloads').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('quotas').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('memberships').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('api_keys').where('project_id', '=', project.id).execute();

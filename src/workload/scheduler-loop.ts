@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import { type ActorContext, mutate } from '../audit/journal.js';
 import { nowIso } from '../domain/ids.js';
+import { SerialLoop } from '../domain/serial-loop.js';
 import { decayUsage, schedule } from '../scheduler/index.js';
 import type { Decisions, PolicyName, PoolQuota, RunningWorkload, Snapshot, WorkloadRequest } from '../scheduler/types.js';
 import type { Database, WorkloadsTable } from '../store/schema.js';
@@ -53,56 +54,40 @@ function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
 }
 
 export class SchedulerLoop {
-  private running: Promise<void> | null = null;
-  private again = false;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly loop: SerialLoop;
   private usage: Record<string, number> = {};
   private usageAt = Date.now() / 1000;
-  private stopped = false;
   lastReport: CycleReport | null = null;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly opts: LoopOptions = {},
-  ) {}
-
-  start(): void {
-    this.stopped = false;
-    this.timer = setInterval(() => this.trigger(), this.opts.intervalMs ?? 5000);
-    this.timer.unref();
-    this.trigger();
+  ) {
+    this.loop = new SerialLoop(
+      async () => {
+        this.lastReport = await this.cycle();
+      },
+      opts.intervalMs ?? 5000,
+      (err) => process.emitWarning(`scheduling cycle failed: ${err.message}`),
+    );
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Asks for a cycle soon; calls during a cycle fold into one more cycle after it. */
   trigger(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          this.lastReport = await this.cycle();
-        } catch (err) {
-          // A failed cycle changes nothing (each change is its own transaction); the next one retries.
-          process.emitWarning(`scheduling cycle failed: ${(err as Error).message}`);
-        }
-      } while (this.again && !this.stopped);
-      this.running = null;
-    })();
+    this.loop.trigger();
   }
 
   /** Waits until no cycle is running or asked for (tests, shutdown). */
-  async settle(): Promise<void> {
-    while (this.running) await this.running;
+  settle(): Promise<void> {
+    return this.loop.settle();
   }
 
   /** One cycle, for tests and callers that want to wait for it. */
@@ -142,7 +127,10 @@ export class SchedulerLoop {
     const running: RunningWorkload[] = active
       .filter((r) => r.status === 'running' && r.placement)
       .map((r) => ({ ...request(r, refOf(r.project_id)), startedAt: toSeconds(r.started_at!), placement: JSON.parse(r.placement!), borrowed: r.borrowed === 1 }));
-    const pending = active.filter((r) => r.status === 'pending').map((r) => request(r, refOf(r.project_id)));
+    // Pending work whose previous attempt is still stopping, or that backs off after a failure, waits.
+    const pending = active
+      .filter((r) => r.status === 'pending' && !r.exec_handle && !(r.not_before && Date.parse(r.not_before) > now * 1000))
+      .map((r) => request(r, refOf(r.project_id)));
 
     // Fair share looks at recent usage: decay what was, add what ran since the last cycle.
     const allocated: Record<string, number> = {};

@@ -10,6 +10,7 @@ import { nodeView } from '../fleet/inventory.js';
 import { checkFeasible } from '../scheduler/index.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, WorkloadsTable } from '../store/schema.js';
+import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { type Ctx, findProject, requireRole, write } from '../tenancy/context.js';
 import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec, toWorkloadRequest } from './spec.js';
 
@@ -92,7 +93,14 @@ export async function loadSchedNodes(db: Kysely<Database> | Trx) {
   return { specs, nodes: toSchedNodes(specs, states) };
 }
 
-export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown, source = 'request body'): Promise<Workload> {
+export interface SubmitOptions {
+  /** Relative workdirs resolve inside this root; default: the server's working directory. */
+  readonly workdirRoot?: string;
+  readonly source?: string;
+}
+
+export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown, opts: SubmitOptions = {}): Promise<Workload> {
+  const source = opts.source ?? 'request body';
   const { org, project } = await findProject(ctx, projectRef);
   const ref = `${org.name}.${project.name}`;
   const spec0 = { action: 'workload.submit', resource: `projects/${ref}/workloads`, orgId: org.id };
@@ -111,6 +119,7 @@ export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown
     if (err instanceof WorkloadSpecError) throw new AppError('SPEC_INVALID', err.message, { path: err.path });
     throw err;
   }
+  checkRunnable(spec, opts.workdirRoot ?? process.cwd());
   const id = newId('wl');
   const request = toWorkloadRequest({ ...spec, project: undefined }, { id, project: project.id, submittedAt: Date.now() / 1000 });
   const feasible = checkFeasible(request, nodes);
@@ -151,12 +160,30 @@ export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown
       finished_at: null,
       created_by: ctx.caller.principal,
       updated_at: now,
+      executor: null,
+      exec_handle: null,
+      not_before: null,
+      exit_code: null,
     };
     await trx.insertInto('workloads').values(row).execute();
     await addEvent(trx, id, 'Normal', 'Submitted', `submitted by ${ctx.caller.principal}: ${spec.nodes}×${spec.gpusPerNode} GPUs in pool ${request.pool}`);
     const view = workloadView(row, ref);
     return { result: view, after: view };
   });
+}
+
+/** Refuses at submit time what could only fail at launch: a workdir outside the root, a missing program. */
+function checkRunnable(spec: WorkloadSpec, root: string): void {
+  let cwd: string;
+  try {
+    cwd = resolveWorkdir(root, spec.workdir);
+  } catch (err) {
+    throw new AppError('SPEC_INVALID', `workdir: ${(err as Error).message}`, { path: 'workdir' });
+  }
+  for (const [field, command] of [['setup', spec.setup], ['run', spec.run]] as const) {
+    const missing = command ? missingProgram(command, cwd) : undefined;
+    if (missing) throw new AppError('SPEC_INVALID', `${field}: program "${missing}" not found (looked in ${cwd} and PATH)`, { path: field });
+  }
 }
 
 /** A workload by id or by name (the newest with that name) inside a project. */

@@ -19,6 +19,9 @@ interface Fixture {
   readonly aResearchId: string;
   /** A's owner key (org-wide). */
   readonly aOwnerKey: { id: string; prefix: string };
+  /** A's workloads: `finetune` in acme.train, `survey` in acme.research. */
+  readonly aTrainJobId: string;
+  readonly aResearchJobId: string;
   /** A key of A's service account `trainer`, scoped to the project acme.train. */
   readonly aScopedKey: { id: string; prefix: string; token: string };
   /** Everything of A that B must never see unless B itself sent it: ids and names. */
@@ -50,6 +53,8 @@ interface RouteCases {
 
 const API = '/api/v1';
 const p = (url: string, expect: Expect, body?: unknown, note?: string): Probe => ({ url: `${API}${url}`, expect, body, note });
+/** A workload spec that fits SMALL_FLEET's b200 pool. */
+const job = (name: string) => ({ kind: 'training', name, resources: { gpu: 'B200:8', nodes: 1 }, max_duration: '2h', run: 'python train.py' });
 const operatorOnly = 'operator-only: every non-operator gets 403, so 403 says nothing about A';
 
 /**
@@ -222,6 +227,38 @@ const ROUTES: Record<string, RouteCases> = {
     viewer: () => [p('/fleet/nodes/b200-01/uncordon', 403)],
   },
 
+  'POST /api/v1/projects/{project}/workloads': {
+    crossTenant: (f) => [p('/projects/acme.train/workloads', 404, job('evil')), p(`/projects/${f.aTrainId}/workloads`, 404, job('evil'))],
+    viewer: () => [p('/projects/acme.train/workloads', 403, job('viewer-job'))],
+    scoped: (f) => [p('/projects/acme.research/workloads', 404, job('wider')), p(`/projects/${f.aResearchId}/workloads`, 404, job('wider'))],
+  },
+  'GET /api/v1/projects/{project}/workloads': {
+    crossTenant: (f) => [p('/projects/acme.train/workloads', 404), p(`/projects/${f.aResearchId}/workloads?all=true`, 404), p('/projects/globex.train/workloads?all=true', 'listing')],
+    scoped: () => [p('/projects/acme.research/workloads', 404), p('/projects/acme.train/workloads?all=true', 'listing')],
+  },
+  'GET /api/v1/workloads': {
+    crossTenant: () => [p('/workloads', 'listing'), p('/workloads?all=true', 'listing'), p('/workloads?status=pending', 'listing')],
+    scoped: () => [p('/workloads?all=true', 'listing')],
+  },
+  'GET /api/v1/projects/{project}/workloads/{workload}': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/workloads/finetune', 404),
+      p(`/projects/acme.train/workloads/${f.aTrainJobId}`, 404),
+      p(`/projects/globex.train/workloads/${f.aTrainJobId}`, 404, undefined, "A's workload under B's project"),
+      p('/projects/globex.train/workloads/finetune', 404, undefined, "A's workload name under B's project"),
+    ],
+    scoped: (f) => [p('/projects/acme.research/workloads/survey', 404), p(`/projects/acme.train/workloads/${f.aResearchJobId}`, 404, undefined, 'a workload of the other project under this one')],
+  },
+  'POST /api/v1/projects/{project}/workloads/{workload}/cancel': {
+    crossTenant: (f) => [
+      p(`/projects/acme.train/workloads/${f.aTrainJobId}/cancel`, 404),
+      p(`/projects/${f.aResearchId}/workloads/survey/cancel`, 404),
+      p(`/projects/globex.train/workloads/${f.aTrainJobId}/cancel`, 404, undefined, "A's workload under B's project"),
+    ],
+    viewer: () => [p('/projects/acme.train/workloads/finetune/cancel', 403)],
+    scoped: (f) => [p(`/projects/acme.research/workloads/${f.aResearchJobId}/cancel`, 404), p('/projects/acme.train/workloads/survey/cancel', 404)],
+  },
+
   'GET /api/v1/audit/entries': {
     crossTenant: () => [
       p('/audit/entries?org=acme', 404),
@@ -367,6 +404,8 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
   const scoped = await must('POST', '/orgs/acme/keys', { name: 'trainer-ci', serviceAccount: 'trainer', project: 'train' }, a.ownerToken);
   const dev = await must('POST', '/orgs/acme/keys', { name: 'dev', user: 'acme-dev' }, a.ownerToken);
   await must('PUT', '/projects/acme.research/quotas/rtxpro6000', { guaranteed: 4, limit: 8 });
+  const trainJob = await must('POST', '/projects/acme.train/workloads', job('finetune'), a.ownerToken);
+  const researchJob = await must('POST', '/projects/acme.research/workloads', { ...job('survey'), resources: { pool: 'rtxpro6000', gpu: 8 } }, a.ownerToken);
   const keys = (await must('GET', '/orgs/acme/keys', undefined, a.ownerToken)).items as { id: string; prefix: string; name: string }[];
   const owner = keys.find((k) => k.name === 'owner')!;
   const principals = await t.store.db
@@ -382,15 +421,21 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     ...principals.map((r) => r.id),
     ...keys.flatMap((k) => [k.id, k.prefix]),
     dev.id,
+    trainJob.id,
+    researchJob.id,
     'acme',
     'research',
     'trainer',
+    'finetune',
+    'survey',
   ];
   // A key prefix is 12 characters of [a-z0-9]; a stand-in has the same form.
   const ghostPrefix = () => newId('k').slice(2, 14);
   const researchGhosts: [string, string][] = [
     [research.id, newId('prj')],
+    [researchJob.id, newId('wl')],
     ['research', 'nosuchproj'],
+    ['survey', 'nosuchjob'],
   ];
   const ghosts: [string, string][] = [
     [org.id, newId('org')],
@@ -400,7 +445,9 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     [owner.prefix, ghostPrefix()],
     [scoped.id, newId('key')],
     [scoped.prefix, ghostPrefix()],
+    [trainJob.id, newId('wl')],
     ['trainer', 'ghostbot'],
+    ['finetune', 'ghostjob'],
     ['acme', 'zyxw'],
   ];
   for (const [, ghost] of ghosts) {
@@ -414,6 +461,8 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     aOrgId: org.id,
     aTrainId: train.id,
     aResearchId: research.id,
+    aTrainJobId: trainJob.id,
+    aResearchJobId: researchJob.id,
     aOwnerKey: { id: owner.id, prefix: owner.prefix },
     aScopedKey: { id: scoped.id, prefix: scoped.prefix, token: scoped.token },
     aSecrets,

@@ -33,7 +33,7 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       },
     },
     async (req, reply) => {
-      const w = await submitWorkload(ctxOf(req, deps), req.params.project, req.body);
+      const w = await submitWorkload(ctxOf(req, deps), req.params.project, req.body, { workdirRoot: deps.workdirRoot });
       deps.onStateChange?.();
       reply.status(201);
       return w;

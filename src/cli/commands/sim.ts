@@ -140,7 +140,13 @@ export function registerSimCommand(program: Command): void {
       .option('--median-duration <s>', 'median run time, seconds', '3600')
       .option('--out <file>', 'write there instead of standard output')
       .action(
-    action(async (opts) => {
+    action(async (local, cmd: Command) => {
+      // `sim` has --out and --seed too, and commander may hand them to it (when the program
+      // parses options anywhere): take whichever of the two commands saw them on the line.
+      const opts = { ...local };
+      for (const name of ['out', 'seed']) {
+        if (cmd.getOptionValueSource(name) !== 'cli' && sim.getOptionValueSource(name) === 'cli') opts[name] = sim.opts()[name];
+      }
       const int = (name: string, v: string) => num(name, v, (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer')!;
       let csv: string;
       try {

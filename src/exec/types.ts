@@ -1,0 +1,100 @@
+// The executor interface: what really runs a placed workload. The control plane keeps the desired
+// state in the database; executors report the engine's actual state, and the reconciler
+// (./reconciler.ts) makes the two agree, the engine's truth winning.
+import type { Placement } from '../scheduler/types.js';
+
+export type ExecutorName = 'local' | 'slurm';
+
+/** One task of a gang: one per node (torch.distributed's "node" level; ranks are per node here). */
+export interface TaskPlan {
+  readonly rank: number;
+  readonly node: string;
+  readonly gpuIndexes: readonly number[];
+}
+
+export interface LaunchRequest {
+  readonly workloadId: string;
+  /** 1 for the first run; retries and requeues count up. Logs and state are kept per attempt. */
+  readonly attempt: number;
+  readonly name: string;
+  /** `org.project` */
+  readonly project: string;
+  readonly run: string;
+  readonly setup?: string;
+  /** The spec's environment (reserved names were refused at submit time). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory, already resolved inside the allowed root. */
+  readonly workdir: string;
+  readonly placement: Placement;
+  readonly maxRuntimeS: number;
+}
+
+/** An opaque record of how to find a launched workload again after a restart, stored in the database. */
+export type ExecHandle = Record<string, unknown>;
+
+export type ObservedState = 'running' | 'succeeded' | 'failed' | 'lost';
+
+export interface Observation {
+  readonly state: ObservedState;
+  /** Exit code of the first failing task, or 0. */
+  readonly exitCode?: number;
+  /** A person-readable line from the engine (e.g. Slurm's reason, or "task 1 exited with 3"). */
+  readonly message: string;
+}
+
+export interface LogRequest {
+  readonly workloadId: string;
+  readonly attempt: number;
+  readonly task: number;
+  /** Only the last N lines. */
+  readonly tail?: number;
+}
+
+export interface Executor {
+  readonly name: ExecutorName;
+  /** Starts every task of the gang. Throws ExecError when the engine refuses. */
+  launch(req: LaunchRequest): Promise<ExecHandle>;
+  /** Stops a workload: SIGTERM (or the engine's equivalent), then SIGKILL after the grace period. */
+  stop(handle: ExecHandle, graceS: number): Promise<void>;
+  /** The engine's truth about launched workloads, keyed by workload id. */
+  observe(handles: ReadonlyMap<string, ExecHandle>): Promise<Map<string, Observation>>;
+  /** Path of a task's log file for an attempt, or undefined if there is none (yet). */
+  logPath(req: LogRequest): string | undefined;
+  close?(): Promise<void>;
+}
+
+export class ExecError extends Error {
+  constructor(
+    message: string,
+    /** Whether trying again later may work (engine unreachable) or not (engine rejected the job). */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'ExecError';
+  }
+}
+
+/** Environment names fabrik sets for every task; specs may not set them. */
+export function taskEnv(req: LaunchRequest, task: TaskPlan, masterAddr: string, masterPort: number): Record<string, string> {
+  const gpus = task.gpuIndexes.join(',');
+  return {
+    FABRIK_WORKLOAD_ID: req.workloadId,
+    FABRIK_WORKLOAD_NAME: req.name,
+    FABRIK_PROJECT: req.project,
+    FABRIK_ATTEMPT: String(req.attempt),
+    FABRIK_NUM_NODES: String(req.placement.nodes.length),
+    FABRIK_NODE_RANK: String(task.rank),
+    CUDA_VISIBLE_DEVICES: gpus,
+    NVIDIA_VISIBLE_DEVICES: gpus,
+    MASTER_ADDR: masterAddr,
+    MASTER_PORT: String(masterPort),
+    WORLD_SIZE: String(req.placement.nodes.length),
+    RANK: String(task.rank),
+    NODE_RANK: String(task.rank),
+    LOCAL_RANK: '0',
+  };
+}
+
+export function tasksOf(placement: Placement): TaskPlan[] {
+  return placement.nodes.map((n, rank) => ({ rank, node: n.node, gpuIndexes: n.gpuIndexes }));
+}

@@ -1,0 +1,264 @@
+// Bad input, property-based: every route of /openapi.json gets random and mutated requests, with
+// the operator's key and with a tenant owner's: random JSON, valid bodies with one field broken
+// (wrong type, huge or odd strings, extreme numbers, null, unknown fields, a required field
+// missing), malformed JSON, wrong content types, odd path parameters and query strings. Whatever
+// arrives, the server answers below 500, every error carries the {"error":{code,message}}
+// envelope, and a refused request (4xx) writes nothing. Valid requests may succeed.
+//
+// Reproduce a run with FABRIK_FUZZ_SEED=<seed printed at the start>; FABRIK_FUZZ_RUNS sets the
+// number of requests per route and key (default 25).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { DIALECTS, OPERATOR_TOKEN, SMALL_FLEET, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
+import { type StateSnapshot, snapshotState, stateDiff } from '../helpers/state.js';
+
+const SEED = Number(process.env.FABRIK_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const RUNS = Number(process.env.FABRIK_FUZZ_RUNS ?? 25);
+
+const job = (name: string) => ({ kind: 'training', name, resources: { gpu: 'B200:8', nodes: 1 }, max_duration: '1h', run: 'python train.py' });
+
+/** A valid body for every route that takes one; the fuzzer breaks them. A new route needs one. */
+const VALID_BODIES: Record<string, unknown> = {
+  'POST /api/v1/orgs': { name: 'fuzz-org', residency: 'de' },
+  'PATCH /api/v1/orgs/{org}': { displayName: 'Fuzzed' },
+  'POST /api/v1/orgs/{org}/projects': { name: 'fuzz' },
+  'PATCH /api/v1/projects/{project}': { displayName: 'Fuzzed' },
+  'POST /api/v1/users': { name: 'fuzz-user' },
+  'POST /api/v1/orgs/{org}/serviceaccounts': { name: 'fuzz-sa', role: 'viewer' },
+  'POST /api/v1/orgs/{org}/members': { user: 'fuzz-member', role: 'viewer' },
+  'POST /api/v1/orgs/{org}/keys': { name: 'fuzz', ttlDays: 1 },
+  'POST /api/v1/keys': { name: 'fuzz', user: 'admin', ttlDays: 1 },
+  'PUT /api/v1/projects/{project}/quotas/{pool}': { guaranteed: 1, limit: 2 },
+  'POST /api/v1/fleet/apply': { file: SMALL_FLEET, source: 'fuzz.yaml' },
+  'PATCH /api/v1/fleet/nodes/{node}': { state: 'cordoned' },
+  'POST /api/v1/projects/{project}/workloads': job('fuzz-job'),
+};
+
+interface Fixture {
+  readonly acme: Tenant;
+  /** Real values for each path parameter, so that mutations reach the handlers. */
+  readonly params: Record<string, string[]>;
+}
+
+interface Route {
+  readonly key: string;
+  readonly method: string;
+  readonly path: string;
+  readonly query: string[];
+  readonly bodyProps: string[];
+  readonly hasBody: boolean;
+}
+
+interface FuzzRequest {
+  readonly token: string;
+  readonly url: string;
+  readonly payload?: string;
+  readonly headers: Record<string, string>;
+}
+
+// Values that break a field: wrong types, extreme numbers, odd and huge strings.
+const oddString = fc.constantFrom(
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'a\udfffb',
+  '🧪',
+  'İß',
+  '\u202egnp.exe',
+  '../../etc/passwd',
+  "'; drop table orgs; --",
+  '%00',
+  '%',
+  '\\',
+  'a\\',
+  'x'.repeat(64),
+  'x'.repeat(5000),
+  '2026-02-30T25:61:00Z',
+  '9999-12-31T23:59:59Z',
+);
+const hugeString = fc.constantFrom('y'.repeat(200_000), 'z'.repeat(1_100_000));
+const extremeNumber = fc.constantFrom(-1, -0, 0.5, -1e308, 1e308, 2 ** 31, 2 ** 53, 2 ** 53 + 2, 1e21, Number.MIN_VALUE);
+const breaking = fc.oneof(
+  { weight: 3, arbitrary: oddString },
+  { weight: 3, arbitrary: extremeNumber },
+  { weight: 1, arbitrary: hugeString },
+  { weight: 2, arbitrary: fc.constantFrom(null, true, false, [], {}) },
+  { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+  { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+);
+const malformedJson = fc.oneof(
+  fc.constantFrom('{', '[', '{"a":', '{"a":1}}', "{'a':1}", 'nul', 'undefined', '\uFEFF{}', '{"a":1,}', '01', 'NaN', '"\\x"', '{"__proto__":{"x":1}}'),
+  fc.string({ unit: 'binary', maxLength: 60 }),
+);
+const wrongContentType = fc.constantFrom(
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/json; charset=utf-16',
+  'application/json; charset=latin1',
+  'application/jsonp',
+  'APPLICATION/JSON',
+  'application/xml',
+  '*/*',
+  'application/json, text/plain',
+);
+const oddPathSegment = fc.oneof(
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }).map(encodeURIComponent),
+  fc.constantFrom('%00', '..', '%2e%2e', '%2F', 'a%2Fb', '%25', '%', '%zz', '%ff', '%c0%ae', 'a%20b', '%E2%80%AE', 'x'.repeat(300), '~', '.', 'prj_', 'user:', 'user:%00'),
+);
+const oddQueryValue = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 30 }).map(encodeURIComponent),
+  fc.constantFrom('', '-1', '0', '1001', '1e3', '1.5', 'true', '%', '%zz', '%00', 'x'.repeat(600)),
+  // Cursors that decode, but to values of the wrong type or range for the column.
+  fc.constantFrom<unknown>('zzz', 1.5, -1, 1e300, 2 ** 63, '', '\u0000', true, null).map((v) => Buffer.from(JSON.stringify([v])).toString('base64url')),
+);
+
+function requestFor(route: Route, f: Fixture, ownerToken: string): fc.Arbitrary<FuzzRequest> {
+  const sample = VALID_BODIES[route.key];
+  const fields = [...new Set([...route.bodyProps, ...Object.keys((sample as object) ?? {})])];
+  const paramNames = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
+  const paramArbs = paramNames.map((name) =>
+    fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...f.params[name]!.map(encodeURIComponent)) }, { weight: 1, arbitrary: oddPathSegment }),
+  );
+  const queryArb = fc
+    .array(fc.tuple(fc.oneof(fc.constantFrom(...route.query, 'limit', 'cursor'), fc.string({ maxLength: 8 })), oddQueryValue), { maxLength: 3 })
+    .map((pairs) => (pairs.length ? `?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${v}`).join('&')}` : ''));
+
+  // The body as a JSON value (undefined: none), then how it is put on the wire.
+  const obj = (sample ?? {}) as Record<string, unknown>;
+  const bodyValue: fc.Arbitrary<unknown> = fc.oneof(
+    { weight: 2, arbitrary: fc.constant(sample) },
+    { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+    { weight: 5, arbitrary: fc.tuple(fc.constantFrom(...fields, 'unknownField'), breaking).map(([k, v]) => ({ ...obj, [k]: v })) },
+    { weight: 2, arbitrary: fc.constantFrom(...fields, 'none').map((k) => Object.fromEntries(Object.entries(obj).filter(([key]) => key !== k))) },
+    { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 10 }), breaking).map(([k, v]) => ({ ...obj, [k]: v })) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  );
+  const wire = fc.oneof(
+    { weight: 6, arbitrary: bodyValue.map((v) => ({ payload: v === undefined ? undefined : JSON.stringify(v), type: 'application/json' })) },
+    { weight: 2, arbitrary: malformedJson.map((payload) => ({ payload, type: 'application/json' })) },
+    { weight: 1, arbitrary: fc.constant({ payload: JSON.stringify(sample ?? {}).slice(0, -1), type: 'application/json' }) },
+    { weight: 2, arbitrary: fc.tuple(bodyValue, wrongContentType).map(([v, type]) => ({ payload: JSON.stringify(v ?? {}), type })) },
+    { weight: 1, arbitrary: fc.constant({ payload: JSON.stringify(sample ?? {}), type: '' }) },
+  );
+  const idempotencyKey = fc.option(fc.string({ unit: 'grapheme-ascii', maxLength: 300 }), { freq: 4 });
+
+  return fc
+    .record({
+      token: fc.constantFrom(OPERATOR_TOKEN, ownerToken),
+      params: fc.tuple(...paramArbs),
+      query: queryArb,
+      wire,
+      idempotencyKey,
+    })
+    .map(({ token, params, query, wire: w, idempotencyKey: idem }) => {
+      let i = 0;
+      const url = route.path.replace(/\{[^}]+\}/g, () => params[i++]!) + query;
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (w.payload !== undefined && w.type) headers['content-type'] = w.type;
+      if (idem !== null) headers['idempotency-key'] = idem;
+      return { token, url, payload: w.payload, headers };
+    });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`fuzzing every route on ${dialect}`, async () => {
+    const skip = await skipReason(dialect);
+    let t: TestApp;
+    let f: Fixture;
+    let routes: Route[];
+
+    before(async () => {
+      if (skip) return;
+      console.log(`# fuzz seed ${SEED} (replay: FABRIK_FUZZ_SEED=${SEED}), ${RUNS} requests per route and key`);
+      t = await startTestApp(dialect);
+      const acme = await seedTenant(t, 'acme');
+      await seedTenant(t, 'globex');
+      const must = async (method: string, url: string, body?: unknown) => {
+        const r = await t.call(method, url, { body });
+        if (r.status >= 300) throw new Error(`${method} ${url}: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body;
+      };
+      const train = await must('GET', '/api/v1/projects/acme.train');
+      await must('POST', '/api/v1/orgs/acme/serviceaccounts', { name: 'fuzz-sa', role: 'viewer' });
+      const key = await must('POST', '/api/v1/orgs/acme/keys', { name: 'disposable', serviceAccount: 'fuzz-sa' });
+      const wl = await must('POST', '/api/v1/projects/acme.train/workloads', job('fuzz-job'));
+      f = {
+        acme,
+        params: {
+          org: ['acme', 'globex'],
+          project: ['acme.train', train.id, 'globex.train'],
+          pool: ['b200', 'rtxpro6000'],
+          node: ['b200-01', 'rtx-02'],
+          member: ['user:acme-viewer', 'serviceaccount:fuzz-sa'],
+          key: [key.prefix, key.id],
+          workload: ['fuzz-job', wl.id],
+        },
+      };
+      routes = await openApiRoutes(t);
+    });
+    after(async () => {
+      if (!skip) await t.close();
+    });
+
+    it('has a valid body for every route that takes one, and values for every path parameter', { skip }, () => {
+      assert.deepEqual(routes.filter((r) => r.hasBody && !(r.key in VALID_BODIES)).map((r) => r.key), [], 'add a valid body to VALID_BODIES');
+      const params = routes.flatMap((r) => [...r.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!));
+      assert.deepEqual([...new Set(params.filter((p) => !f.params[p]?.length))], [], 'add values for these path parameters');
+    });
+
+    it('answers every route below 500, with the error envelope, and writes nothing when it refuses', { skip }, async (ctx) => {
+      // Destructive routes last, so that deletions leave the other routes something to work on.
+      const order = [...routes].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
+      let state = await snapshotState(t);
+      for (const [i, route] of order.entries()) {
+        await ctx.test(route.key, async () => {
+          await fc.assert(
+            fc.asyncProperty(requestFor(route, f, f.acme.ownerToken), async (req) => {
+              const res = await t.app.inject({ method: route.method as 'GET', url: req.url, headers: req.headers, payload: req.payload });
+              const what = `${route.method} ${req.url} ${req.headers['content-type'] ?? ''} ${req.payload?.slice(0, 200) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
+              const now: StateSnapshot = await snapshotState(t);
+              const before = state;
+              state = now;
+              assert.ok(res.statusCode < 500, `server error: ${what}`);
+              if (res.statusCode >= 400) {
+                let body: { error?: { code?: unknown; message?: unknown; details?: unknown } };
+                try {
+                  body = JSON.parse(res.body);
+                } catch {
+                  assert.fail(`error body is not JSON: ${what}`);
+                }
+                assert.equal(typeof body.error?.code, 'string', `no error code: ${what}`);
+                assert.equal(typeof body.error?.message, 'string', `no error message: ${what}`);
+                assert.deepEqual(now, before, `a refused request changed state: ${what}\n${JSON.stringify(stateDiff(before, now)).slice(0, 2000)}`);
+              }
+            }),
+            { numRuns: RUNS * 2, seed: SEED + i, endOnFailure: true },
+          );
+        });
+      }
+    });
+  });
+}
+
+async function openApiRoutes(t: TestApp): Promise<Route[]> {
+  const doc = (await t.call('GET', '/openapi.json', { token: null })).body as {
+    paths: Record<string, Record<string, { parameters?: { in: string; name: string }[]; requestBody?: { content: Record<string, { schema?: { properties?: object } }> } }>>;
+  };
+  const methods = new Set(['get', 'post', 'put', 'patch', 'delete']);
+  return Object.entries(doc.paths).flatMap(([path, ops]) =>
+    Object.entries(ops)
+      .filter(([m]) => methods.has(m))
+      .map(([m, op]) => ({
+        key: `${m.toUpperCase()} ${path}`,
+        method: m.toUpperCase(),
+        path,
+        query: (op.parameters ?? []).filter((x) => x.in === 'query').map((x) => x.name),
+        bodyProps: Object.keys(op.requestBody?.content['application/json']?.schema?.properties ?? {}),
+        hasBody: op.requestBody !== undefined,
+      })),
+  );
+}
