@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { rmSync } from 'node:fs';
 import { OPERATOR_TOKEN, freshDatabase, skipReason, type DialectName } from '../test/helpers/harness.js';
-import { type ServerProcess, startServerProcess } from '../test/helpers/server-process.js';
+import { type ServerProcess, startServerProcess } from '../test/helpers/child-server.js';
 
 /** The part of autocannon's API used here (it ships no types). */
 interface AutocannonRequest {
@@ -38,7 +38,10 @@ interface AutocannonResult {
   latency: { p50: number; p99: number };
 }
 interface AutocannonInstance extends PromiseLike<AutocannonResult> {
-  on(event: 'response', fn: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): void;
+  on(
+    event: 'response',
+    fn: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void,
+  ): void;
 }
 const autocannon = createRequire(import.meta.url)('autocannon') as (opts: AutocannonOptions) => AutocannonInstance;
 
@@ -91,7 +94,12 @@ async function measure(opts: AutocannonOptions): Promise<Measurement> {
  * connection sends its share of a second back to back at the top of the second, then idles, so
  * its "1,000 req/s" figure is the latency of a 1,000-request burst.
  */
-async function paced(url: string, headers: Record<string, string>, rate: number, seconds: number): Promise<Measurement> {
+async function paced(
+  url: string,
+  headers: Record<string, string>,
+  rate: number,
+  seconds: number,
+): Promise<Measurement> {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const samples: number[] = [];
   let non2xx = 0;
@@ -112,7 +120,8 @@ async function paced(url: string, headers: Record<string, string>, rate: number,
         const req = httpGet(url, { agent, headers }, (res) => {
           res.resume();
           res.on('end', () => {
-            if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) samples.push(performance.now() - scheduled);
+            if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300)
+              samples.push(performance.now() - scheduled);
             else non2xx++;
             settle();
           });
@@ -138,7 +147,13 @@ async function paced(url: string, headers: Record<string, string>, rate: number,
   };
 }
 
-async function call(server: ServerProcess, method: string, path: string, body: unknown, token = OPERATOR_TOKEN): Promise<any> {
+async function call(
+  server: ServerProcess,
+  method: string,
+  path: string,
+  body: unknown,
+  token = OPERATOR_TOKEN,
+): Promise<any> {
   const r = await fetch(server.url + path, {
     method,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -149,7 +164,11 @@ async function call(server: ServerProcess, method: string, path: string, body: u
   return json;
 }
 
-async function benchDialect(dialect: DialectName, seconds: number, connections: number): Promise<Record<string, unknown>> {
+async function benchDialect(
+  dialect: DialectName,
+  seconds: number,
+  connections: number,
+): Promise<Record<string, unknown>> {
   const skip = await skipReason(dialect);
   if (skip) return { skipped: skip };
   const db = await freshDatabase(dialect);
@@ -185,7 +204,13 @@ async function benchDialect(dialect: DialectName, seconds: number, connections: 
         },
       ],
     });
-    return { get: getResult, getAt1000, getPaced1000, post, database: dialect === 'sqlite' ? 'SQLite file (WAL)' : 'PostgreSQL (local, fresh database)' };
+    return {
+      get: getResult,
+      getAt1000,
+      getPaced1000,
+      post,
+      database: dialect === 'sqlite' ? 'SQLite file (WAL)' : 'PostgreSQL (local, fresh database)',
+    };
   } finally {
     await server.stop();
     rmSync(server.dataDir, { recursive: true, force: true });
@@ -205,6 +230,11 @@ export default async function (args: string[]): Promise<object> {
   }
   const cpu = cpus();
   result.machine = `${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores`;
-  result.config = { seconds, connections, getPath: 'GET /api/v1/projects/acme.train (tenant key)', postPath: 'POST /api/v1/orgs/acme/projects (tenant key, unique names)' };
+  result.config = {
+    seconds,
+    connections,
+    getPath: 'GET /api/v1/projects/acme.train (tenant key)',
+    postPath: 'POST /api/v1/orgs/acme/projects (tenant key, unique names)',
+  };
   return result;
 }

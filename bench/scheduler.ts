@@ -1,12 +1,15 @@
 // Scheduler benchmark: the Munich fleet (10,000 GPUs), 200 projects, 100,000 pending workloads
 // of mixed shapes. Measures
 //   - placementsPerSec: the first cycle on an empty fleet, placements over its wall time;
-//   - fullCycleMs: schedule(snapshot) from scratch on the full fleet (every index rebuilt);
+//   - fullCycleMs: a cycle with nothing cached: the first cycle of a scheduler just loaded with
+//     the busy fleet and the whole queue (every answer computed afresh);
+//   - pureScheduleMs: schedule(snapshot), i.e. the same plus building every index from the snapshot;
 //   - steadyCycleMs: a cycle of the incremental scheduler with nothing changed;
 //   - incrementalCycleMs: one workload finishes, then a cycle (the finish delta included);
 //   - peakHeapMiB: the most heap in use at any sample.
 // Options: --pending N (default 100000), --seed N, --runs N (default 40).
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseFleetFile, toSchedNodes } from '../src/fleet/fleet-file.js';
 import { checkFeasible, IncrementalScheduler, schedule } from '../src/scheduler/index.js';
@@ -32,7 +35,16 @@ function munichNodes(): { nodes: SchedNode[]; source: string } {
   }
 }
 
-const PRIORITIES: PriorityClass[] = ['critical', 'high', 'normal', 'normal', 'normal', 'normal', 'preemptible', 'preemptible'];
+const PRIORITIES: PriorityClass[] = [
+  'critical',
+  'high',
+  'normal',
+  'normal',
+  'normal',
+  'normal',
+  'preemptible',
+  'preemptible',
+];
 
 /** 1 GPU to 64 nodes, most of them small, as on real clusters. */
 function randomShape(r: Rng): { nodes: number; gpusPerNode: number } {
@@ -54,6 +66,11 @@ function quantiles(xs: number[]): { p50: number; p99: number } {
 
 const round = (x: number) => Math.round(x * 100) / 100;
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+// CPU time of this process: on a shared machine, what the cycle itself cost.
+const cpuMs = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+};
 
 export default async function (args: string[]): Promise<object> {
   const target = flag(args, 'pending', 100_000);
@@ -71,7 +88,8 @@ export default async function (args: string[]): Promise<object> {
   for (const pool of ['b200', 'rtxpro6000']) {
     const cap = nodes.filter((n) => n.pool === pool).reduce((s, n) => s + n.gpus, 0);
     const g = Math.floor(cap / projects.length);
-    for (const project of projects) quotas.push({ project, pool, guaranteed: g, limit: Math.max(g, Math.floor(cap / 4)), weight: int(r, 1, 3) });
+    for (const project of projects)
+      quotas.push({ project, pool, guaranteed: g, limit: Math.max(g, Math.floor(cap / 4)), weight: int(r, 1, 3) });
   }
 
   // The queue: only what submit-time checks accept (64-node gangs do not fit a 32-node pod).
@@ -97,7 +115,7 @@ export default async function (args: string[]): Promise<object> {
 
   // 1. Placements per second: the first cycle on an empty fleet.
   const inc = new IncrementalScheduler({ nodes, quotas, policy: 'fabrik' });
-  for (const w of pending) inc.submit(w);
+  inc.submitMany(pending);
   sample();
   let t0 = process.hrtime.bigint();
   const first = inc.cycle(now);
@@ -106,13 +124,21 @@ export default async function (args: string[]): Promise<object> {
   const placementsPerSec = Math.round(first.place.length / (firstMs / 1000));
   inc.apply(first, now);
 
-  // 2. Full cycles: schedule(snapshot) from scratch on the now busy fleet.
+  // 2. Full cycles: nothing cached, on the now busy fleet.
   const snap = inc.snapshot(now + 1);
   const full: number[] = [];
+  const fullCpu: number[] = [];
+  const pure: number[] = [];
   for (let k = 0; k < Math.max(5, Math.floor(runs / 4)); k++) {
+    const cold = IncrementalScheduler.fromSnapshot(snap);
+    t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
+    cold.cycle(now + 1);
+    full.push(ms(t0));
+    fullCpu.push(cpuMs(c0));
     t0 = process.hrtime.bigint();
     schedule(snap);
-    full.push(ms(t0));
+    pure.push(ms(t0));
     sample();
   }
 
@@ -128,14 +154,17 @@ export default async function (args: string[]): Promise<object> {
   // 4. One workload finishes, then a cycle; its decisions are applied before the next one.
   const running = snap.running.map((w) => w.id);
   const incremental: number[] = [];
+  const incrementalCpu: number[] = [];
   let placedAfterFinish = 0;
   let t = now + 2;
   for (let k = 0; k < runs && running.length > 0; k++) {
     const id = running.splice(int(r, 0, running.length - 1), 1)[0];
     t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     inc.remove(id);
     const d = inc.cycle(t);
     incremental.push(ms(t0));
+    incrementalCpu.push(cpuMs(c0));
     placedAfterFinish += d.place.length;
     inc.apply(d, t);
     for (const p of d.place) running.push(p.workloadId);
@@ -152,8 +181,11 @@ export default async function (args: string[]): Promise<object> {
     pending: pending.length,
     rejectedAtSubmit: rejected,
     fullCycleMs: quantiles(full),
+    pureScheduleMs: quantiles(pure),
     steadyCycleMs: quantiles(steady),
     incrementalCycleMs: quantiles(incremental),
+    cpuMs: { fullCycle: quantiles(fullCpu), incrementalCycle: quantiles(incrementalCpu) },
+    loadAverage: round(loadavg()[0]),
     placementsPerSec,
     firstCycle: { ms: round(firstMs), placed: first.place.length },
     placedAfterFinish,

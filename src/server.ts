@@ -74,6 +74,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const app = await buildApp({
     store,
     workdirRoot,
+    logs: (req) => executor.logPath(req),
     rateLimitPerMinute: opts.rateLimitPerMinute,
     onStateChange: () => scheduler.trigger(),
     onCancelled: () => reconciler?.trigger(),

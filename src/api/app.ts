@@ -15,6 +15,7 @@ import { Authenticator } from '../tenancy/authn.js';
 import { idempotencyGuard } from './idempotency.js';
 import { registerRoutes } from './routes/index.js';
 import type { IdempotencyRecord } from '../audit/journal.js';
+import type { LogLocator } from '../workload/logs.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,6 +42,7 @@ export interface AppOptions {
   readonly onStateChange?: () => void;
   readonly onCancelled?: (workloadId: string) => void;
   readonly workdirRoot?: string;
+  readonly logs?: LogLocator;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -151,6 +153,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         onStateChange: opts.onStateChange,
         onCancelled: opts.onCancelled,
         workdirRoot: opts.workdirRoot,
+        logs: opts.logs,
       });
     },
     { prefix: '/api/v1' },

@@ -2,6 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Store } from '../store/db.js';
 import type { Ctx } from '../tenancy/context.js';
+import type { LogLocator } from '../workload/logs.js';
 
 export interface RouteDeps {
   readonly store: Store;
@@ -10,6 +11,8 @@ export interface RouteDeps {
   readonly onStateChange?: () => void;
   /** A workload was cancelled: its executor stops it. */
   readonly onCancelled?: (workloadId: string) => void;
+  /** Where a task's log file is, per the executor. */
+  readonly logs?: LogLocator;
   /** Root of workloads' working directories. */
   readonly workdirRoot?: string;
 }

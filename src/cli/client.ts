@@ -57,6 +57,24 @@ export class ApiClient {
     return parsed as T;
   }
 
+  /** A streamed text response (logs), as chunks. */
+  async stream(path: string): Promise<AsyncIterable<Uint8Array>> {
+    let res: Response;
+    try {
+      res = await fetch(this.endpoint + path, { headers: { authorization: `Bearer ${this.config.apiKey ?? ''}` } });
+    } catch (err) {
+      const message = `cannot reach fabrik at ${this.endpoint}: ${(err as Error).cause ?? (err as Error).message}`;
+      throw new CliError(message, EXIT.unreachable, { error: { code: 'UNREACHABLE', message, details: {} } });
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      const parsed = safeJson(text) as CliError['body'] | undefined;
+      const envelope = parsed?.error ? parsed : { error: { code: `HTTP_${res.status}`, message: text || res.statusText, details: {} } };
+      throw new CliError(envelope.error.message, exitCodeForStatus(res.status), envelope);
+    }
+    return res.body as unknown as AsyncIterable<Uint8Array>;
+  }
+
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
   }

@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerServerCommands } from './commands/server.js';
-import { registerWorkloadCommands } from './commands/workloads.js';
+import { registerLogsCommand, registerWorkloadCommands } from './commands/workloads.js';
 import { EXIT } from './output.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -16,6 +16,7 @@ export async function main(argv: string[]): Promise<number> {
   registerServerCommands(program);
   registerAdminCommands(program);
   registerWorkloadCommands(program);
+  registerLogsCommand(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.
   const first = argv.slice(2).find((a) => !a.startsWith('-'));

@@ -231,7 +231,13 @@ class Cycle {
    * after the reservation starts sees only GPUs outside it; shorter work may also use reserved
    * GPUs, but takes outside ones first.
    */
-  private fitNow(pc: PoolCycle, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null, mayUseReserved: boolean): Plan | null {
+  private fitNow(
+    pc: PoolCycle,
+    topo: PoolTopo,
+    shape: Shape,
+    eligible: Uint8Array | null,
+    mayUseReserved: boolean,
+  ): Plan | null {
     const cap = this.cap;
     const m = this.memo(pc, shape);
     if (m.noFitOutside !== cap.grown) {

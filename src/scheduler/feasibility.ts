@@ -13,30 +13,75 @@ export const MAX_RUNTIME_S = 366 * 24 * 3600;
 const fail = (code: string, field: string, message: string): Feasibility => ({ ok: false, code, field, message });
 const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
 
+/** Per pool: its nodes, their largest GPU count. Cached per node list (the fleet changes rarely). */
+interface FleetIndex {
+  readonly pools: readonly string[];
+  readonly byPool: ReadonlyMap<string, { nodes: readonly SchedNode[]; biggest: number }>;
+  /** `pool|gpusPerNode|selector` → [nodes matching the selector, most usable nodes in one pod]. */
+  readonly fits: Map<string, [number, number]>;
+}
+const indexes = new WeakMap<readonly SchedNode[], FleetIndex>();
+
+function fleetIndex(nodes: readonly SchedNode[]): FleetIndex {
+  let ix = indexes.get(nodes);
+  if (!ix) {
+    const byPool = new Map<string, { nodes: SchedNode[]; biggest: number }>();
+    for (const n of nodes) {
+      const p = byPool.get(n.pool) ?? { nodes: [], biggest: 0 };
+      p.nodes.push(n);
+      p.biggest = Math.max(p.biggest, n.gpus);
+      byPool.set(n.pool, p);
+    }
+    ix = { pools: [...byPool.keys()].sort(), byPool, fits: new Map() };
+    indexes.set(nodes, ix);
+  }
+  return ix;
+}
+
 export function checkFeasible(req: WorkloadRequest, nodes: readonly SchedNode[]): Feasibility {
   if (typeof req.id !== 'string' || req.id === '') return fail('INVALID_VALUE', 'id', 'id must be a non-empty string');
-  if (typeof req.project !== 'string' || req.project === '') return fail('INVALID_VALUE', 'project', 'project must be a non-empty string');
+  if (typeof req.project !== 'string' || req.project === '')
+    return fail('INVALID_VALUE', 'project', 'project must be a non-empty string');
   if (!(PRIORITY_CLASSES as readonly string[]).includes(req.priority)) {
-    return fail('INVALID_VALUE', 'priority', `unknown priority class "${req.priority}"; use one of ${PRIORITY_CLASSES.join(', ')}`);
+    return fail(
+      'INVALID_VALUE',
+      'priority',
+      `unknown priority class "${req.priority}"; use one of ${PRIORITY_CLASSES.join(', ')}`,
+    );
   }
   if (!(WORKLOAD_KINDS as readonly string[]).includes(req.kind)) {
-    return fail('INVALID_VALUE', 'kind', `unknown workload kind "${req.kind}"; use one of ${WORKLOAD_KINDS.join(', ')}`);
+    return fail(
+      'INVALID_VALUE',
+      'kind',
+      `unknown workload kind "${req.kind}"; use one of ${WORKLOAD_KINDS.join(', ')}`,
+    );
   }
-  if (!Number.isInteger(req.nodes) || req.nodes < 1) return fail('INVALID_VALUE', 'nodes', `nodes must be a whole number of at least 1 (got ${req.nodes})`);
+  if (!Number.isInteger(req.nodes) || req.nodes < 1)
+    return fail('INVALID_VALUE', 'nodes', `nodes must be a whole number of at least 1 (got ${req.nodes})`);
   if (!Number.isInteger(req.gpusPerNode) || req.gpusPerNode < 1) {
-    return fail('INVALID_VALUE', 'gpusPerNode', `gpusPerNode must be a whole number of at least 1 (got ${req.gpusPerNode})`);
+    return fail(
+      'INVALID_VALUE',
+      'gpusPerNode',
+      `gpusPerNode must be a whole number of at least 1 (got ${req.gpusPerNode})`,
+    );
   }
   if (!Number.isFinite(req.maxRuntimeS) || req.maxRuntimeS <= 0 || req.maxRuntimeS > MAX_RUNTIME_S) {
-    return fail('INVALID_VALUE', 'maxRuntimeS', `maxRuntimeS must be more than 0 and at most ${MAX_RUNTIME_S} s (366 days); got ${req.maxRuntimeS}`);
+    return fail(
+      'INVALID_VALUE',
+      'maxRuntimeS',
+      `maxRuntimeS must be more than 0 and at most ${MAX_RUNTIME_S} s (366 days); got ${req.maxRuntimeS}`,
+    );
   }
-  if (!Number.isFinite(req.submittedAt)) return fail('INVALID_VALUE', 'submittedAt', 'submittedAt must be a finite number of seconds');
+  if (!Number.isFinite(req.submittedAt))
+    return fail('INVALID_VALUE', 'submittedAt', 'submittedAt must be a finite number of seconds');
 
-  const pools = [...new Set(nodes.map((n) => n.pool))].sort();
-  const inPool = nodes.filter((n) => n.pool === req.pool);
-  if (inPool.length === 0) {
-    return fail('POOL_NOT_FOUND', 'pool', `pool "${req.pool}" does not exist; pools: ${pools.join(', ') || 'none'}`);
+  const ix = fleetIndex(nodes);
+  const pool = ix.byPool.get(req.pool);
+  if (!pool) {
+    return fail('POOL_NOT_FOUND', 'pool', `pool "${req.pool}" does not exist; pools: ${ix.pools.join(', ') || 'none'}`);
   }
-  const biggest = Math.max(...inPool.map((n) => n.gpus));
+  const inPool = pool.nodes;
+  const biggest = pool.biggest;
   if (req.gpusPerNode > Math.min(biggest, MAX_GPUS_PER_NODE)) {
     return fail(
       'TOO_MANY_GPUS_PER_NODE',
@@ -45,18 +90,31 @@ export function checkFeasible(req: WorkloadRequest, nodes: readonly SchedNode[])
     );
   }
   if (req.nodes > inPool.length) {
-    return fail('TOO_MANY_NODES', 'nodes', `nodes ${req.nodes} is more than the ${plural(inPool.length, 'node')} of pool "${req.pool}"`);
+    return fail(
+      'TOO_MANY_NODES',
+      'nodes',
+      `nodes ${req.nodes} is more than the ${plural(inPool.length, 'node')} of pool "${req.pool}"`,
+    );
   }
   const selector = req.nodeSelector ?? {};
   const keys = Object.keys(selector);
-  const matching = inPool.filter((n) => keys.every((k) => n.labels[k] === selector[k]));
-  if (matching.length === 0) {
-    return fail('NO_MATCHING_NODES', 'nodeSelector', `no node of pool "${req.pool}" has the labels ${selectorKeyOf(selector)}`);
+  const fitKey = `${req.pool}|${req.gpusPerNode}|${selectorKeyOf(selector)}`;
+  let fit = ix.fits.get(fitKey);
+  if (!fit) {
+    const matching = inPool.filter((n) => keys.every((k) => n.labels[k] === selector[k]));
+    const perPod = new Map<string, number>();
+    for (const n of matching) if (n.gpus >= req.gpusPerNode) perPod.set(n.pod, (perPod.get(n.pod) ?? 0) + 1);
+    fit = [matching.length, Math.max(0, ...perPod.values())];
+    ix.fits.set(fitKey, fit);
   }
-  const usable = matching.filter((n) => n.gpus >= req.gpusPerNode);
-  const perPod = new Map<string, number>();
-  for (const n of usable) perPod.set(n.pod, (perPod.get(n.pod) ?? 0) + 1);
-  const bestPod = Math.max(0, ...perPod.values());
+  const [matching, bestPod] = fit;
+  if (matching === 0) {
+    return fail(
+      'NO_MATCHING_NODES',
+      'nodeSelector',
+      `no node of pool "${req.pool}" has the labels ${selectorKeyOf(selector)}`,
+    );
+  }
   if (req.nodes > bestPod) {
     return fail(
       'TOPOLOGY_UNSATISFIABLE',

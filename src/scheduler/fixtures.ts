@@ -63,7 +63,11 @@ export function running(
   return {
     ...req,
     startedAt: over.startedAt ?? 0,
-    placement: { pod: over.placement?.pod ?? '', nodes: nodes.map((node) => ({ node, gpuIndexes: [...idx] })), leaves: [] },
+    placement: {
+      pod: over.placement?.pod ?? '',
+      nodes: nodes.map((node) => ({ node, gpuIndexes: [...idx] })),
+      leaves: [],
+    },
     borrowed: over.borrowed ?? false,
     ...(over.terminating ? { terminating: true } : {}),
   };

@@ -34,7 +34,13 @@ describe('IncrementalScheduler', () => {
         const policy = s.policy ?? 'fabrik';
         const r = rng(seed ^ 0x2545f491);
         const pools = [...new Set(s.nodes.map((n) => n.pool))];
-        const m: Model = { nodes: [...s.nodes], quotas: [...s.quotas], running: [...s.running], pending: [...s.pending], usage: { ...s.usage } };
+        const m: Model = {
+          nodes: [...s.nodes],
+          quotas: [...s.quotas],
+          running: [...s.running],
+          pending: [...s.pending],
+          usage: { ...s.usage },
+        };
         const inc = IncrementalScheduler.fromSnapshot(s);
         let now = s.now;
         let next = 0;
@@ -69,7 +75,15 @@ describe('IncrementalScheduler', () => {
             inc.setUsage(m.usage);
           } else {
             now += int(r, 0, 600);
-            const snap: Snapshot = { now, nodes: m.nodes, quotas: m.quotas, running: m.running, pending: m.pending, usage: m.usage, policy };
+            const snap: Snapshot = {
+              now,
+              nodes: m.nodes,
+              quotas: m.quotas,
+              running: m.running,
+              pending: m.pending,
+              usage: m.usage,
+              policy,
+            };
             const d = inc.cycle(now);
             assert.deepEqual(d, schedule(snap), `seed ${seed}, step ${step}`);
             applyToModel(m, d, now);

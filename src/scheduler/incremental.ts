@@ -24,7 +24,13 @@ export class IncrementalScheduler {
   }
 
   static fromSnapshot(s: Snapshot): IncrementalScheduler {
-    const inc = new IncrementalScheduler({ nodes: s.nodes, quotas: s.quotas, policy: s.policy, usage: s.usage, options: s.options });
+    const inc = new IncrementalScheduler({
+      nodes: s.nodes,
+      quotas: s.quotas,
+      policy: s.policy,
+      usage: s.usage,
+      options: s.options,
+    });
     for (const r of s.running) inc.st.addRunning(r);
     inc.st.submitMany(s.pending);
     return inc;

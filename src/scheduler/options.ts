@@ -13,7 +13,7 @@ export interface ResolvedOptions {
  * bound waiting: see queue-order.ts.
  */
 export const DEFAULT_OPTIONS: ResolvedOptions = {
-  maxBlockedPerPool: 1000,
+  maxBlockedPerPool: 500,
   agingHorizonS: 4 * 3600,
   fairShareHorizonS: 3600,
 };

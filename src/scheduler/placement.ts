@@ -18,7 +18,8 @@ export interface Plan {
 export function findPlacement(cap: Capacity, pool: PoolTopo, shape: Shape, eligible: Uint8Array | null): Plan | null {
   if (cap.poolFree[pool.index] < shape.charge) return null;
   if (shape.whole && cap.poolWhole[pool.index] < shape.nodes) return null;
-  if (shape.nodes === 1) return shape.whole ? singleWhole(cap, pool, shape, eligible) : singlePartial(cap, pool, shape, eligible);
+  if (shape.nodes === 1)
+    return shape.whole ? singleWhole(cap, pool, shape, eligible) : singlePartial(cap, pool, shape, eligible);
   return multiNode(cap, pool, shape, eligible);
 }
 
@@ -40,7 +41,13 @@ function countersSuffice(pool: PoolTopo, shape: Shape, eligible: Uint8Array | nu
   return shape.whole && eligible === null && pool.homogeneous && pool.nodeGpus >= shape.gpusPerNode;
 }
 
-function leafCount(cap: Capacity, leaf: LeafTopo, shape: Shape, eligible: Uint8Array | null, counters: boolean): number {
+function leafCount(
+  cap: Capacity,
+  leaf: LeafTopo,
+  shape: Shape,
+  eligible: Uint8Array | null,
+  counters: boolean,
+): number {
   if (counters) return cap.leafWhole[leaf.index];
   let c = 0;
   for (let i = leaf.start; i < leaf.end; i++) if (nodeSuits(cap, i, shape, eligible)) c++;
@@ -164,7 +171,10 @@ export function toPlacement(topo: Topology, p: Plan, shape: Shape): Placement {
   return {
     pod: topo.pods[p.pod].name,
     nodes: p.nodes.map((i, k) => {
-      const m = shape.exclusive && popcount(p.masks[k]) > shape.gpusPerNode ? lowestBits(p.masks[k], shape.gpusPerNode) : p.masks[k];
+      const m =
+        shape.exclusive && popcount(p.masks[k]) > shape.gpusPerNode
+          ? lowestBits(p.masks[k], shape.gpusPerNode)
+          : p.masks[k];
       return { node: topo.nodes[i].name, gpuIndexes: bitIndexes(m) };
     }),
     leaves: p.leaves.map((l) => topo.leaves[l].name),

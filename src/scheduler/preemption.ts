@@ -37,7 +37,13 @@ function mayTake(c: Claim, v: RunningRec): boolean {
   return c.withinGuarantee && v.account !== c.account && v.account.base > v.account.guaranteed;
 }
 
-export function findVictims(cap: Capacity, poolTopo: PoolTopo, pool: PoolState, c: Claim, stamp: number): Victims | null {
+export function findVictims(
+  cap: Capacity,
+  poolTopo: PoolTopo,
+  pool: PoolState,
+  c: Claim,
+  stamp: number,
+): Victims | null {
   const candidates: { rec: RunningRec; over: number }[] = [];
   for (const rec of pool.running) {
     if (rec.victimStamp === stamp || rec.w.terminating || rec.nodes.length === 0) continue;

@@ -16,7 +16,12 @@ function after(s: Snapshot, d: Decisions): RunningWorkload[] {
   const byId = new Map(s.pending.map((p) => [p.id, p]));
   return [
     ...s.running.filter((r) => !gone.has(r.id)),
-    ...d.place.map((p) => ({ ...(byId.get(p.workloadId) as WorkloadRequest), startedAt: s.now, placement: p.placement, borrowed: p.borrowed })),
+    ...d.place.map((p) => ({
+      ...(byId.get(p.workloadId) as WorkloadRequest),
+      startedAt: s.now,
+      placement: p.placement,
+      borrowed: p.borrowed,
+    })),
   ];
 }
 
@@ -154,7 +159,11 @@ describe('scheduler invariants', () => {
         fc.pre(claims.length > 0);
         const s = { ...s0, pending: claims };
         const d = schedule(s);
-        assert.deepEqual(d.place.map((p) => p.workloadId).sort(), claims.map((c) => c.id).sort(), `seed ${seed}: ${JSON.stringify(d.pending)}`);
+        assert.deepEqual(
+          d.place.map((p) => p.workloadId).sort(),
+          claims.map((c) => c.id).sort(),
+          `seed ${seed}: ${JSON.stringify(d.pending)}`,
+        );
       }),
       { numRuns: RUNS },
     );
@@ -173,7 +182,11 @@ describe('scheduler invariants', () => {
           const t = p.estimatedStart;
           const still = work.filter((w) => Math.max(w.startedAt + w.maxRuntimeS, s.now) > t);
           const then = schedule({ ...s, now: t, running: still, pending: [holder], policy: 'fifo' });
-          assert.deepEqual(then.place.map((x) => x.workloadId), [holder.id], `seed ${seed} ${policy}: ${JSON.stringify(then.pending)}`);
+          assert.deepEqual(
+            then.place.map((x) => x.workloadId),
+            [holder.id],
+            `seed ${seed} ${policy}: ${JSON.stringify(then.pending)}`,
+          );
         }
       }),
       { numRuns: RUNS },
@@ -186,7 +199,12 @@ describe('scheduler invariants', () => {
         const s = randomSnapshot(seed);
         const d = schedule(s);
         assert.deepEqual(schedule(s), d);
-        const shuffled = { ...s, nodes: [...s.nodes].reverse(), quotas: [...s.quotas].reverse(), running: [...s.running].reverse() };
+        const shuffled = {
+          ...s,
+          nodes: [...s.nodes].reverse(),
+          quotas: [...s.quotas].reverse(),
+          running: [...s.running].reverse(),
+        };
         assert.deepEqual(schedule(shuffled), d);
       }),
       { numRuns: RUNS },

@@ -41,7 +41,12 @@ export interface QueueEntry {
   cachedVerdict: Verdict | null;
 }
 
-export function orderKeys(policy: PolicyName, req: WorkloadRequest, shape: Shape, opts: ResolvedOptions): [number, number] {
+export function orderKeys(
+  policy: PolicyName,
+  req: WorkloadRequest,
+  shape: Shape,
+  opts: ResolvedOptions,
+): [number, number] {
   switch (policy) {
     case 'fifo':
     case 'fifo-backfill':
@@ -49,7 +54,10 @@ export function orderKeys(policy: PolicyName, req: WorkloadRequest, shape: Shape
     case 'srtf-oracle':
       return [0, req.oracleRuntimeS ?? req.maxRuntimeS];
     case 'fabrik':
-      return [PRIORITY_RANK[req.priority], req.submittedAt + Math.min(opts.agingHorizonS, (shape.charge * req.maxRuntimeS) / 8)];
+      return [
+        PRIORITY_RANK[req.priority],
+        req.submittedAt + Math.min(opts.agingHorizonS, (shape.charge * req.maxRuntimeS) / 8),
+      ];
   }
 }
 

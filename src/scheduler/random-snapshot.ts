@@ -43,7 +43,10 @@ export interface RandomOptions {
 export function randomFleet(r: Rng, o: RandomOptions = {}): SchedNode[] {
   if (o.wholeNodesOnePod) return makeNodes({ pods: 1, leavesPerPod: int(r, 1, 3), nodesPerLeaf: int(r, 1, 4) });
   const b200 = makeNodes({ pool: 'b200', pods: int(r, 1, 3), leavesPerPod: int(r, 1, 3), nodesPerLeaf: int(r, 1, 3) });
-  const rtx = r() < 0.5 ? makeNodes({ pool: 'rtx', pods: int(r, 1, 2), leavesPerPod: 1, nodesPerLeaf: int(r, 1, 3), gpus: 4 }) : [];
+  const rtx =
+    r() < 0.5
+      ? makeNodes({ pool: 'rtx', pods: int(r, 1, 2), leavesPerPod: 1, nodesPerLeaf: int(r, 1, 3), gpus: 4 })
+      : [];
   return [...b200, ...rtx].map((n, k) => ({
     ...n,
     gpus: n.pool === 'b200' && r() < 0.1 ? 4 : n.gpus,
@@ -86,7 +89,13 @@ function randomQuotas(r: Rng, nodes: readonly SchedNode[], o: RandomOptions): Po
       // Guarantees add up to at most the pool (what an operator may promise).
       const guaranteed = Math.min(left, 8 * int(r, 0, Math.ceil(cap / 8 / 2)));
       left -= guaranteed;
-      out.push({ project, pool, guaranteed, limit: guaranteed + 8 * int(r, 0, Math.ceil(cap / 8)), weight: int(r, 1, 3) });
+      out.push({
+        project,
+        pool,
+        guaranteed,
+        limit: guaranteed + 8 * int(r, 0, Math.ceil(cap / 8)),
+        weight: int(r, 1, 3),
+      });
     }
   }
   return out;

@@ -121,11 +121,25 @@ describe('why pending', () => {
     assert.equal(p.reason, 'Priority');
     assert.match(p.message, /queued behind "big"/);
     // The same situation with backfill lets the small one run.
-    assert.deepEqual(placedIds(run({ pending: [request('big', { nodes: 2 }), request('small', { gpusPerNode: 1, submittedAt: 1, maxRuntimeS: 60 })], running: busy, policy: 'fifo-backfill' })), ['small']);
+    assert.deepEqual(
+      placedIds(
+        run({
+          pending: [
+            request('big', { nodes: 2 }),
+            request('small', { gpusPerNode: 1, submittedAt: 1, maxRuntimeS: 60 }),
+          ],
+          running: busy,
+          policy: 'fifo-backfill',
+        }),
+      ),
+      ['small'],
+    );
   });
 
   it('every pending workload gets exactly one decision', () => {
-    const pending = Array.from({ length: 30 }, (_, k) => request(`w${k}`, { gpusPerNode: 1 + (k % 8), submittedAt: k }));
+    const pending = Array.from({ length: 30 }, (_, k) =>
+      request(`w${k}`, { gpusPerNode: 1 + (k % 8), submittedAt: k }),
+    );
     const d = run({ pending });
     const ids = [...d.place.map((p) => p.workloadId), ...d.pending.map((p) => p.workloadId)].sort();
     assert.deepEqual(ids, pending.map((p) => p.id).sort());
@@ -139,7 +153,10 @@ describe('preemption (fabrik)', () => {
 
   it('an owner below its guarantee takes borrowed GPUs back in the same cycle, youngest borrower first', () => {
     const d = run({ pending: [request('a1', { project: 'alpha' })], running: betaAll, quotas });
-    assert.deepEqual(d.preempt.map((p) => p.workloadId), ['b7']);
+    assert.deepEqual(
+      d.preempt.map((p) => p.workloadId),
+      ['b7'],
+    );
     assert.equal(d.preempt[0].forWorkloadId, 'a1');
     assert.deepEqual(placedIds(d), ['a1']);
     assert.equal(d.place[0].placement.nodes[0].node, names[7]);
@@ -181,7 +198,10 @@ describe('preemption (fabrik)', () => {
   it('preemptible workloads yield to a higher class from anyone', () => {
     const r = names.map((n, k) => running(`p${k}`, [n], { project: 'beta', priority: 'preemptible', startedAt: k }));
     const d = run({ pending: [request('hi', { project: 'gamma', priority: 'high' })], running: r });
-    assert.deepEqual(d.preempt.map((p) => p.workloadId), ['p7']);
+    assert.deepEqual(
+      d.preempt.map((p) => p.workloadId),
+      ['p7'],
+    );
     assert.match(d.preempt[0].message, /preemptible/);
     assert.deepEqual(placedIds(d), ['hi']);
   });
@@ -197,7 +217,9 @@ describe('preemption (fabrik)', () => {
 describe('ordering', () => {
   it('priority classes: critical > high > normal > preemptible', () => {
     const one = NODES.slice(0, 1);
-    const pending = (['preemptible', 'normal', 'critical', 'high'] as const).map((priority, k) => request(priority, { priority, submittedAt: k }));
+    const pending = (['preemptible', 'normal', 'critical', 'high'] as const).map((priority, k) =>
+      request(priority, { priority, submittedAt: k }),
+    );
     const d = run({ pending, nodes: one });
     assert.deepEqual(placedIds(d), ['critical']);
   });
@@ -215,15 +237,29 @@ describe('ordering', () => {
 
   it('aging: work submitted more than the aging horizon later does not pass', () => {
     const one = NODES.slice(0, 1);
-    const pending = [request('old', { submittedAt: 0, maxRuntimeS: 100_000 }), request('new', { submittedAt: 4 * 3600 + 1, maxRuntimeS: 60 })];
+    const pending = [
+      request('old', { submittedAt: 0, maxRuntimeS: 100_000 }),
+      request('new', { submittedAt: 4 * 3600 + 1, maxRuntimeS: 60 }),
+    ];
     assert.deepEqual(placedIds(run({ pending, nodes: one, now: 5 * 3600 })), ['old']);
   });
 
   it('fair share: the borrower with less recent usage goes first', () => {
     const one = NODES.slice(0, 1);
     const quotas = [quota('heavy', 0, 64), quota('light', 0, 64)];
-    const pending = [request('h', { project: 'heavy', submittedAt: 0 }), request('l', { project: 'light', submittedAt: 60 })];
-    const d = schedule({ now: 100, nodes: one, quotas, running: [], pending, usage: { heavy: 1e6, light: 10 }, policy: 'fabrik' });
+    const pending = [
+      request('h', { project: 'heavy', submittedAt: 0 }),
+      request('l', { project: 'light', submittedAt: 60 }),
+    ];
+    const d = schedule({
+      now: 100,
+      nodes: one,
+      quotas,
+      running: [],
+      pending,
+      usage: { heavy: 1e6, light: 10 },
+      policy: 'fabrik',
+    });
     assert.deepEqual(placedIds(d), ['l']);
   });
 });

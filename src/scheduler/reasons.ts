@@ -10,7 +10,12 @@ import type { Topology } from './topology.js';
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 /** Reasons that hold whatever runs: the pool is gone or down, no node matches, the gang cannot fit in a pod. */
-export function staticVerdict(topo: Topology, poolName: string, shape: Shape, eligible: Uint8Array | null): Verdict | null {
+export function staticVerdict(
+  topo: Topology,
+  poolName: string,
+  shape: Shape,
+  eligible: Uint8Array | null,
+): Verdict | null {
   const pool = topo.poolByName.get(poolName);
   if (!pool) {
     const pools = topo.pools.map((p) => p.name).join(', ') || 'none';

@@ -84,7 +84,13 @@ export class SchedulerState {
   }
 
   static fromSnapshot(s: Snapshot): SchedulerState {
-    const st = new SchedulerState({ nodes: s.nodes, quotas: s.quotas, policy: s.policy, usage: s.usage, options: s.options });
+    const st = new SchedulerState({
+      nodes: s.nodes,
+      quotas: s.quotas,
+      policy: s.policy,
+      usage: s.usage,
+      options: s.options,
+    });
     for (const r of s.running) st.addRunning(r);
     st.submitMany(s.pending);
     return st;

@@ -151,7 +151,8 @@ export class Topology {
     const i = this.byName.get(node.name);
     if (i === undefined) return false;
     const old = this.nodes[i];
-    if (old.pool !== node.pool || old.pod !== node.pod || old.leaf !== node.leaf || old.gpus !== node.gpus) return false;
+    if (old.pool !== node.pool || old.pod !== node.pod || old.leaf !== node.leaf || old.gpus !== node.gpus)
+      return false;
     this.nodes[i] = node;
     this.eligibleBySelector.clear();
     return true;

@@ -11,7 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR_TOKEN, type TestDatabase, freshDatabase } from '../helpers/harness.js';
-import { ENTRY, REPO_ROOT, type ServerProcess, killAllServerProcesses, startServerProcess } from '../helpers/server-process.js';
+import {
+  ENTRY,
+  REPO_ROOT,
+  type ServerProcess,
+  killAllServerProcesses,
+  startServerProcess,
+} from '../helpers/child-server.js';
 
 interface Run {
   readonly code: number;
@@ -62,11 +68,20 @@ describe('the fabrik CLI against a real server on SQLite', () => {
 
   /** Runs `fabrik ARGS` as a child process with the temp config; `input` goes to its stdin. */
   function fabrik(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
-    const env: Record<string, string | undefined> = { ...process.env, FABRIK_CONFIG: config, NO_COLOR: '1', ...opts.env };
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      FABRIK_CONFIG: config,
+      NO_COLOR: '1',
+      ...opts.env,
+    };
     if (!opts.env?.FABRIK_API_KEY) delete env.FABRIK_API_KEY;
     if (!opts.env?.FABRIK_ENDPOINT) delete env.FABRIK_ENDPOINT;
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -172,25 +187,29 @@ describe('the fabrik CLI against a real server on SQLite', () => {
       parseTable((await ok(['project', 'list', '--org', 'acme'])).stdout).map((p) => p.NAME),
       ['acme.infer', 'acme.train'],
     );
-    assert.deepEqual(await json(['project', 'list', '--org', 'acme']), { items: (await api('/api/v1/orgs/acme/projects')).items });
+    assert.deepEqual(await json(['project', 'list', '--org', 'acme']), {
+      items: (await api('/api/v1/orgs/acme/projects')).items,
+    });
   });
 
   it('adds members and service accounts', async () => {
     await ok(['member', 'add', '--org', 'acme', '--user', 'alice', '--role', 'owner']);
     await ok(['member', 'add', '--org', 'acme', '--user', 'bob', '--role', 'viewer', '--project', 'train']);
-    assert.match((await ok(['sa', 'create', 'ci', '--org', 'acme', '--role', 'member', '--project', 'train'])).stdout, /serviceaccount\/ci created in acme/);
+    assert.match(
+      (await ok(['sa', 'create', 'ci', '--org', 'acme', '--role', 'member', '--project', 'train'])).stdout,
+      /serviceaccount\/ci created in acme/,
+    );
     await ok(['member', 'add', '--org', 'globex', '--user', 'carol', '--role', 'admin']);
 
     const members = parseTable((await ok(['member', 'list', '--org', 'acme'])).stdout);
-    assert.deepEqual(
-      members.map((m) => [m.PRINCIPAL, m.ROLE, m.PROJECT]).sort(),
-      [
-        ['serviceaccount:acme/ci', 'member', 'train'],
-        ['user:alice', 'owner', '(all)'],
-        ['user:bob', 'viewer', 'train'],
-      ],
-    );
-    assert.deepEqual(await json(['member', 'list', '--org', 'acme']), { items: (await api('/api/v1/orgs/acme/members')).items });
+    assert.deepEqual(members.map((m) => [m.PRINCIPAL, m.ROLE, m.PROJECT]).sort(), [
+      ['serviceaccount:acme/ci', 'member', 'train'],
+      ['user:alice', 'owner', '(all)'],
+      ['user:bob', 'viewer', 'train'],
+    ]);
+    assert.deepEqual(await json(['member', 'list', '--org', 'acme']), {
+      items: (await api('/api/v1/orgs/acme/members')).items,
+    });
     const sas = await json(['sa', 'list', '--org', 'acme']);
     assert.deepEqual(
       sas.items.map((s: any) => s.principal),
@@ -216,7 +235,10 @@ describe('the fabrik CLI against a real server on SQLite', () => {
     for (const t of Object.values(tokens)) assert.ok(!listed.stdout.includes(t), 'listings never show a token');
     const keys = parseTable(listed.stdout);
     assert.deepEqual(keys.map((k) => k.NAME).sort(), ['alice-laptop', 'ci-deploy']);
-    assert.ok(keys.some((k) => tokens.alice.startsWith(`fbk_${k.PREFIX}_`)), 'the prefix is shown');
+    assert.ok(
+      keys.some((k) => tokens.alice.startsWith(`fbk_${k.PREFIX}_`)),
+      'the prefix is shown',
+    );
 
     const asAlice = { FABRIK_API_KEY: tokens.alice };
     assert.equal((await json(['whoami'], { env: asAlice })).principal, 'user:alice');
@@ -229,8 +251,11 @@ describe('the fabrik CLI against a real server on SQLite', () => {
     assert.equal((await json(['project', 'get', 'acme.train'], { env: asCi })).ref, 'acme.train');
   });
 
-  it('sets quotas; one beyond capacity exits 5 with the server\'s message on stderr', async () => {
-    assert.match((await ok(['quota', 'set', 'acme.train', 'b200', '--guaranteed', '6000', '--limit', '8000'])).stdout, /guaranteed 6000, limit 8000/);
+  it("sets quotas; one beyond capacity exits 5 with the server's message on stderr", async () => {
+    assert.match(
+      (await ok(['quota', 'set', 'acme.train', 'b200', '--guaranteed', '6000', '--limit', '8000'])).stdout,
+      /guaranteed 6000, limit 8000/,
+    );
     await ok(['quota', 'set', 'acme.infer', 'rtxpro6000', '--guaranteed', '1000', '--limit', '2000']);
     await ok(['quota', 'set', 'globex.research', 'b200', '--guaranteed', '2000', '--limit', '4000']);
 
@@ -247,20 +272,28 @@ describe('the fabrik CLI against a real server on SQLite', () => {
     assert.match(envelope.error.message, /exceeds capacity by 500/);
     assert.ok(over.stderr.includes(envelope.error.message), `stderr carries the server's message:\n${over.stderr}`);
 
-    const overJson = await fabrik(['quota', 'set', 'acme.infer', 'b200', '--guaranteed', '500', '--limit', '8000', '-o', 'json']);
+    const overJson = await fabrik([
+      'quota',
+      'set',
+      'acme.infer',
+      'b200',
+      '--guaranteed',
+      '500',
+      '--limit',
+      '8000',
+      '-o',
+      'json',
+    ]);
     assert.equal(overJson.code, 5);
     assert.equal(overJson.stdout, '');
     assert.deepEqual(JSON.parse(overJson.stderr), envelope, 'JSON errors are the API envelope');
 
     const quotas = parseTable((await ok(['quota', 'list'])).stdout);
-    assert.deepEqual(
-      quotas.map((x) => [x.PROJECT, x.POOL, x.GUARANTEED, x.LIMIT]).sort(),
-      [
-        ['acme.infer', 'rtxpro6000', '1000', '2000'],
-        ['acme.train', 'b200', '6000', '8000'],
-        ['globex.research', 'b200', '2000', '4000'],
-      ],
-    );
+    assert.deepEqual(quotas.map((x) => [x.PROJECT, x.POOL, x.GUARANTEED, x.LIMIT]).sort(), [
+      ['acme.infer', 'rtxpro6000', '1000', '2000'],
+      ['acme.train', 'b200', '6000', '8000'],
+      ['globex.research', 'b200', '2000', '4000'],
+    ]);
     assert.deepEqual(await json(['quota', 'list']), { items: (await api('/api/v1/quotas')).items });
     const b200 = (await json(['fleet', 'pools'])).items.find((p: any) => p.name === 'b200');
     assert.equal(b200.guaranteed, 8000);
@@ -282,7 +315,17 @@ describe('the fabrik CLI against a real server on SQLite', () => {
   it('lists the audit trail of all of it, gap-free', async () => {
     const entries = parseTable((await ok(['audit', 'list'])).stdout);
     const actions = new Set(entries.map((e) => e.ACTION));
-    for (const a of ['bootstrap.operator', 'fleet.apply', 'org.create', 'project.create', 'member.add', 'serviceaccount.create', 'apikey.create', 'quota.set', 'node.cordon']) {
+    for (const a of [
+      'bootstrap.operator',
+      'fleet.apply',
+      'org.create',
+      'project.create',
+      'member.add',
+      'serviceaccount.create',
+      'apikey.create',
+      'quota.set',
+      'node.cordon',
+    ]) {
       assert.ok(actions.has(a), `audit list shows ${a}`);
     }
     assert.deepEqual(
@@ -294,10 +337,10 @@ describe('the fabrik CLI against a real server on SQLite', () => {
     for (const e of asJson.items) assert.deepEqual(JSON.parse(e.canonical).seq, e.seq);
 
     const acmeOnly = await json(['audit', 'list', '--org', 'acme', '--action', 'quota.set']);
-    assert.deepEqual(
-      acmeOnly.items.map((e: any) => e.resource).sort(),
-      ['projects/acme.infer/quotas/rtxpro6000', 'projects/acme.train/quotas/b200'],
-    );
+    assert.deepEqual(acmeOnly.items.map((e: any) => e.resource).sort(), [
+      'projects/acme.infer/quotas/rtxpro6000',
+      'projects/acme.train/quotas/b200',
+    ]);
   });
 
   it('answers with documented exit codes: 2 usage, 3 not found, 4 unauthenticated or forbidden, 5 conflict, 7 unreachable', async () => {
@@ -311,9 +354,14 @@ describe('the fabrik CLI against a real server on SQLite', () => {
       ['invalid name (400)', ['org', 'create', 'Not_A_DNS_Label', '--residency', 'de'], 2],
       ['missing project', ['project', 'get', 'acme.nope'], 3],
       ['missing node', ['fleet', 'cordon', 'b200-9999'], 3],
-      ['another tenant\'s project', ['project', 'get', 'globex.research'], 3, { FABRIK_API_KEY: tokens.alice }],
+      ["another tenant's project", ['project', 'get', 'globex.research'], 3, { FABRIK_API_KEY: tokens.alice }],
       ['unknown key', ['org', 'list'], 4, { FABRIK_API_KEY: `fbk_aaaaaaaaaaaa_${'A'.repeat(43)}` }],
-      ['forbidden: quotas are for operators', ['quota', 'set', 'acme.train', 'b200', '--guaranteed', '1', '--limit', '8'], 4, { FABRIK_API_KEY: tokens.alice }],
+      [
+        'forbidden: quotas are for operators',
+        ['quota', 'set', 'acme.train', 'b200', '--guaranteed', '1', '--limit', '8'],
+        4,
+        { FABRIK_API_KEY: tokens.alice },
+      ],
       ['name taken', ['org', 'create', 'acme', '--residency', 'de'], 5],
       ['server unreachable', ['org', 'list'], 7, { FABRIK_ENDPOINT: unreachable }],
     ];
@@ -337,12 +385,14 @@ describe('the fabrik CLI against a real server on SQLite', () => {
       const lines = text.split('\n');
       const start = lines.indexOf('Commands:');
       assert.ok(start > 0, `${GROUPS[i]} --help lists its commands`);
-      const commands = lines.slice(start + 1).filter((l) => /^  \S/.test(l) && !l.startsWith('  help '));
+      const commands = lines.slice(start + 1).filter((l) => /^ {2}\S/.test(l) && !l.startsWith('  help '));
       assert.ok(commands.length >= 1);
-      for (const line of commands) assert.match(line, /^ {2}\S.*\S {2,}[A-Z]\S* /, `${GROUPS[i]}: "${line.trim()}" has a description`);
+      for (const line of commands)
+        assert.match(line, /^ {2}\S.*\S {2,}[A-Z]\S* /, `${GROUPS[i]}: "${line.trim()}" has a description`);
     });
     const top = await ok(['--help']);
-    for (const g of GROUPS) assert.match(top.stdout, new RegExp(`^ {2}${g}(?: \\S+)* {2,}[A-Z]`, 'm'), `fabrik --help describes ${g}`);
+    for (const g of GROUPS)
+      assert.match(top.stdout, new RegExp(`^ {2}${g}(?: \\S+)* {2,}[A-Z]`, 'm'), `fabrik --help describes ${g}`);
     const set = await ok(['quota', 'set', '--help']);
     assert.match(set.stdout, /--guaranteed <gpus>\s+GPUs always available/);
     assert.match(set.stdout, /-o, --output <format>\s+table, wide or json/);

@@ -6,8 +6,15 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { canonicalJson } from '../../src/audit/entry.js';
 import { openStore } from '../../src/store/db.js';
-import { DIALECTS, OPERATOR_TOKEN, SMALL_FLEET, type TestDatabase, freshDatabase, skipReason } from '../helpers/harness.js';
-import { type ServerProcess, killAllServerProcesses, startServerProcess } from '../helpers/server-process.js';
+import {
+  DIALECTS,
+  OPERATOR_TOKEN,
+  SMALL_FLEET,
+  type TestDatabase,
+  freshDatabase,
+  skipReason,
+} from '../helpers/harness.js';
+import { type ServerProcess, killAllServerProcesses, startServerProcess } from '../helpers/child-server.js';
 
 const LOOPS = 8;
 /** Acknowledged writes after which the server is killed, while the loops keep firing. */
@@ -46,9 +53,12 @@ async function listAll(url: string, path: string): Promise<any[]> {
   let cursor: string | null = null;
   do {
     const sep = path.includes('?') ? '&' : '?';
-    const r: Response = await fetch(`${url}${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
-      headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
-    });
+    const r: Response = await fetch(
+      `${url}${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      {
+        headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
+      },
+    );
     assert.equal(r.status, 200, `GET ${path}`);
     const page = (await r.json()) as { items: any[]; nextCursor: string | null };
     items.push(...page.items);
@@ -67,7 +77,10 @@ for (const dialect of DIALECTS) {
       await db?.drop();
     });
 
-    it('keeps every acknowledged write, one audit entry per change, and nothing half-written', { skip, timeout: 60_000 }, async (t) => {
+    it('keeps every acknowledged write, one audit entry per change, and nothing half-written', {
+      skip,
+      timeout: 60_000,
+    }, async (t) => {
       db = await freshDatabase(dialect);
       const first: ServerProcess = await startServerProcess({ database: db.url, bootstrapToken: OPERATOR_TOKEN });
       await mustWrite(first.url, 'POST', '/api/v1/orgs', { name: 'acme', residency: 'de' });
@@ -92,13 +105,22 @@ for (const dialect of DIALECTS) {
         for (let j = 0; ; j++) {
           const project = `p-${i}-${j}`;
           const sa = `sa-${i}-${j}`;
-          const p = await track(write(first.url, 'POST', '/api/v1/orgs/acme/projects', { name: project }), `project ${project}`);
+          const p = await track(
+            write(first.url, 'POST', '/api/v1/orgs/acme/projects', { name: project }),
+            `project ${project}`,
+          );
           if (p.kind === 'cut') return;
           if (p.kind === 'ack') acked.projects.push(project);
-          const s = await track(write(first.url, 'POST', '/api/v1/orgs/acme/serviceaccounts', { name: sa, role: 'member', project }), `sa ${sa}`);
+          const s = await track(
+            write(first.url, 'POST', '/api/v1/orgs/acme/serviceaccounts', { name: sa, role: 'member', project }),
+            `sa ${sa}`,
+          );
           if (s.kind === 'cut') return;
           if (s.kind === 'ack') acked.serviceAccounts.push(sa);
-          const q = await track(write(first.url, 'PUT', `/api/v1/projects/acme.${project}/quotas/b200`, { guaranteed: 0, limit: 8 }), `quota ${project}`);
+          const q = await track(
+            write(first.url, 'PUT', `/api/v1/projects/acme.${project}/quotas/b200`, { guaranteed: 0, limit: 8 }),
+            `quota ${project}`,
+          );
           if (q.kind === 'cut') return;
           if (q.kind === 'ack') acked.quotas.push(`acme.${project}`);
         }
@@ -116,12 +138,22 @@ for (const dialect of DIALECTS) {
       assert.ok(inFlightAtKill > 0, 'the server was killed while writes were in flight');
 
       // Restart on the same database.
-      const second = await startServerProcess({ database: db.url, dataDir: first.dataDir, bootstrapToken: OPERATOR_TOKEN });
+      const second = await startServerProcess({
+        database: db.url,
+        dataDir: first.dataDir,
+        bootstrapToken: OPERATOR_TOKEN,
+      });
 
       // Every acknowledged write is there.
       const projects = new Set((await listAll(second.url, '/api/v1/orgs/acme/projects')).map((p) => p.name as string));
-      const sas = new Set((await listAll(second.url, '/api/v1/orgs/acme/serviceaccounts')).map((s) => s.name as string));
-      const quotas = new Set((await listAll(second.url, '/api/v1/quotas?org=acme')).filter((x) => x.pool === 'b200').map((x) => x.project as string));
+      const sas = new Set(
+        (await listAll(second.url, '/api/v1/orgs/acme/serviceaccounts')).map((s) => s.name as string),
+      );
+      const quotas = new Set(
+        (await listAll(second.url, '/api/v1/quotas?org=acme'))
+          .filter((x) => x.pool === 'b200')
+          .map((x) => x.project as string),
+      );
       t.diagnostic(
         `${ackCount} writes acknowledged, ${inFlightAtKill} in flight at the kill; after restart: ` +
           `${projects.size}/${acked.projects.length} projects, ${sas.size}/${acked.serviceAccounts.length} service accounts, ${quotas.size}/${acked.quotas.length} quotas (found/acknowledged)`,
@@ -136,7 +168,11 @@ for (const dialect of DIALECTS) {
       const store = await openStore(db.url, { migrate: false });
       try {
         const entries = await store.db.selectFrom('audit_entries').selectAll().orderBy('seq').execute();
-        const head = await store.db.selectFrom('audit_head').select('seq').where('id', '=', 1).executeTakeFirstOrThrow();
+        const head = await store.db
+          .selectFrom('audit_head')
+          .select('seq')
+          .where('id', '=', 1)
+          .executeTakeFirstOrThrow();
 
         // The audit trail is gap-free 1..N, its head agrees, and every entry is canonical JSON that
         // says what its columns say.
@@ -156,8 +192,10 @@ for (const dialect of DIALECTS) {
 
         // Each created resource has exactly one audit entry, and each create entry its resource.
         const byKey = new Map<string, number>();
-        for (const e of entries) byKey.set(`${e.action} ${e.resource}`, (byKey.get(`${e.action} ${e.resource}`) ?? 0) + 1);
-        const countOf = (action: string) => entries.filter((e) => e.action === action && e.outcome === 'success').length;
+        for (const e of entries)
+          byKey.set(`${e.action} ${e.resource}`, (byKey.get(`${e.action} ${e.resource}`) ?? 0) + 1);
+        const countOf = (action: string) =>
+          entries.filter((e) => e.action === action && e.outcome === 'success').length;
 
         const projectRows = await store.db
           .selectFrom('projects')
@@ -165,10 +203,19 @@ for (const dialect of DIALECTS) {
           .select('projects.name')
           .where('orgs.name', '=', 'acme')
           .execute();
-        for (const p of projectRows) assert.equal(byKey.get(`project.create orgs/acme/projects/${p.name}`), 1, `audit entries of project ${p.name}`);
+        for (const p of projectRows)
+          assert.equal(
+            byKey.get(`project.create orgs/acme/projects/${p.name}`),
+            1,
+            `audit entries of project ${p.name}`,
+          );
         assert.equal(countOf('project.create'), projectRows.length, 'project.create entries = projects');
 
-        const saRows = await store.db.selectFrom('principals').select(['id', 'name']).where('kind', '=', 'service_account').execute();
+        const saRows = await store.db
+          .selectFrom('principals')
+          .select(['id', 'name'])
+          .where('kind', '=', 'service_account')
+          .execute();
         const saMemberships = await store.db
           .selectFrom('memberships')
           .innerJoin('principals', 'principals.id', 'memberships.principal_id')
@@ -176,12 +223,20 @@ for (const dialect of DIALECTS) {
           .where('principals.kind', '=', 'service_account')
           .execute();
         for (const s of saRows) {
-          assert.equal(byKey.get(`serviceaccount.create orgs/acme/serviceaccounts/${s.name}`), 1, `audit entries of service account ${s.name}`);
+          assert.equal(
+            byKey.get(`serviceaccount.create orgs/acme/serviceaccounts/${s.name}`),
+            1,
+            `audit entries of service account ${s.name}`,
+          );
           const ms = saMemberships.filter((m) => m.name === s.name);
           assert.equal(ms.length, 1, `service account ${s.name} has exactly one membership`);
           assert.notEqual(ms[0].project_id, '', `service account ${s.name} is scoped to its project`);
         }
-        assert.equal(countOf('serviceaccount.create'), saRows.length, 'serviceaccount.create entries = service accounts');
+        assert.equal(
+          countOf('serviceaccount.create'),
+          saRows.length,
+          'serviceaccount.create entries = service accounts',
+        );
         assert.equal(saMemberships.length, saRows.length, 'no membership without its service account');
 
         const quotaRows = await store.db
@@ -189,7 +244,12 @@ for (const dialect of DIALECTS) {
           .innerJoin('projects', 'projects.id', 'quotas.project_id')
           .select(['projects.name', 'quotas.pool'])
           .execute();
-        for (const x of quotaRows) assert.equal(byKey.get(`quota.set projects/acme.${x.name}/quotas/${x.pool}`), 1, `audit entries of quota acme.${x.name}`);
+        for (const x of quotaRows)
+          assert.equal(
+            byKey.get(`quota.set projects/acme.${x.name}/quotas/${x.pool}`),
+            1,
+            `audit entries of quota acme.${x.name}`,
+          );
         assert.equal(countOf('quota.set'), quotaRows.length, 'quota.set entries = quotas');
       } finally {
         await store.close();

@@ -1,137 +1,80 @@
-// A real `fabrik server` in a child process (its own process group), for tests and benchmarks
-// that need what in-process inject cannot give: kill -9, the CLI over real HTTP, load generated
-// from another process. The server listens on port 0; its printed address tells the real port.
+// A real fabrik server as a child process (for crash, restart and executor tests), and a small
+// HTTP client for it. Children are killed with their process group when the test ends.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const ENTRY = join(REPO_ROOT, 'src/cli/entry.ts');
-
-/** Every process started here, so a hook can end the ones a failing test left behind. */
-const live = new Set<ServerProcess>();
-
-export interface ServerProcessOptions {
-  /** postgres://… or a SQLite file. */
-  readonly database: string;
-  /** Default: a new temp directory. */
-  readonly dataDir?: string;
-  readonly bootstrapToken: string;
-  readonly env?: Record<string, string>;
-  readonly startTimeoutMs?: number;
-}
+import { OPERATOR_TOKEN } from './harness.js';
 
 export interface ServerProcess {
   readonly url: string;
-  readonly dataDir: string;
   readonly child: ChildProcess;
-  /** Everything the server wrote to stderr so far. */
-  stderr(): string;
-  /** SIGKILL to the whole process group; resolves when the process is gone. */
+  /** kill -9, the way a crash or OOM kill ends it. */
   kill9(): Promise<void>;
-  /** SIGTERM (graceful shutdown), then SIGKILL after a grace period. */
-  stop(graceMs?: number): Promise<void>;
+  stop(): Promise<void>;
 }
 
-export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'fabrik-srv-'));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', ENTRY, 'server', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--database', opts.database, '--no-local-node'],
-    {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, FABRIK_BOOTSTRAP_TOKEN: opts.bootstrapToken, ...opts.env },
-    },
-  );
-  let err = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => {
-    err += d;
+export async function startServerProcess(args: { dataDir: string; database?: string; env?: Record<string, string>; localNode?: boolean; devGpus?: number }): Promise<ServerProcess> {
+  const argv = ['--import', 'tsx', 'src/cli/entry.ts', 'server', '--port', '0', '--data-dir', args.dataDir];
+  if (args.database) argv.push('--database', args.database);
+  if (args.localNode === false) argv.push('--no-local-node');
+  if (args.devGpus !== undefined) argv.push('--dev-gpus', String(args.devGpus));
+  const child = spawn(process.execPath, argv, {
+    env: { ...process.env, FABRIK_BOOTSTRAP_TOKEN: OPERATOR_TOKEN, FABRIK_RECONCILE_INTERVAL_MS: '300', FABRIK_SCHEDULER_INTERVAL_MS: '500', ...args.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-
-  const signal = async (sig: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    try {
-      process.kill(-(child.pid as number), sig);
-    } catch {
-      // already gone
-    }
-  };
-  const proc: ServerProcess = {
-    url: '',
-    dataDir,
-    child,
-    stderr: () => err,
-    async kill9() {
-      await signal('SIGKILL');
-      await exited;
-      live.delete(proc);
-    },
-    async stop(graceMs = 5000) {
-      await signal('SIGTERM');
-      const timer = setTimeout(() => void signal('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-      live.delete(proc);
-    },
-  };
-  live.add(proc);
-
-  const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`server did not start within ${opts.startTimeoutMs ?? 20_000} ms:\n${err}`)), opts.startTimeoutMs ?? 20_000);
-    const onData = () => {
-      const m = /fabrik listening on (http:\/\/\S+)/.exec(err);
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${stderr}`)), 30_000);
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
       if (m) {
         clearTimeout(timer);
-        child.stderr?.off('data', onData);
-        res(m[1]);
+        resolve(m[1]);
       }
-    };
-    child.stderr?.on('data', onData);
-    child.once('exit', (code, sig) => {
-      clearTimeout(timer);
-      rej(new Error(`server exited (${code ?? sig}) before listening:\n${err}`));
     });
-  }).catch(async (e) => {
-    await proc.kill9();
-    throw e;
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${stderr}`)));
   });
-  (proc as { url: string }).url = url;
-  await waitReady(url);
-  return proc;
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  return {
+    url,
+    child,
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
 }
 
-/** Polls /readyz until it answers 200. */
-export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
+export function api(url: string, token = OPERATOR_TOKEN) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed, text };
+  };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
   for (;;) {
-    try {
-      const r = await fetch(`${url}/readyz`);
-      if (r.status === 200) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > until) throw new Error(`${url}/readyz did not become ready within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
   }
 }
-
-/** Kills every server process still running (for `after` hooks and exit handlers). */
-export async function killAllServerProcesses(): Promise<void> {
-  await Promise.all([...live].map((p) => p.kill9()));
-}
-
-process.once('exit', () => {
-  for (const p of live) {
-    try {
-      process.kill(-(p.child.pid as number), 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});

@@ -2,6 +2,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../domain/errors.js';
+import { openLogs } from '../../workload/logs.js';
 import { cancelWorkload, getWorkload, listWorkloads, submitWorkload } from '../../workload/service.js';
 import { type RouteDeps, ctxOf } from '../context.js';
 import * as S from '../schemas.js';
@@ -49,6 +51,32 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   });
   r.get('/projects/:project/workloads/:workload', { schema: { tags: ['workloads'], summary: 'A workload (by name or id) with its events', params: WorkloadParams, response: { 200: S.WorkloadDetail, ...errors } } }, async (req) =>
     getWorkload(ctxOf(req, deps), req.params.project, req.params.workload),
+  );
+  r.get(
+    '/projects/:project/workloads/:workload/logs',
+    {
+      schema: {
+        tags: ['workloads'],
+        summary: 'A task\'s log as text; with follow=true, streamed while the attempt runs',
+        params: WorkloadParams,
+        querystring: T.Object(
+          {
+            task: T.Optional(T.Integer({ minimum: 0, maximum: 999 })),
+            attempt: T.Optional(T.Integer({ minimum: 1, maximum: 10000 })),
+            tail: T.Optional(T.Integer({ minimum: 0, maximum: 100000 })),
+            follow: T.Optional(T.Boolean()),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: T.String({ description: 'text/plain' }), ...errors },
+      },
+    },
+    async (req, reply) => {
+      if (!deps.logs) throw new AppError('UNAVAILABLE', 'this server has no executor, so there are no logs');
+      const stream = await openLogs(ctxOf(req, deps), deps.logs, req.params.project, req.params.workload, req.query);
+      reply.type('text/plain; charset=utf-8');
+      return reply.send(stream as never);
+    },
   );
   r.post('/projects/:project/workloads/:workload/cancel', { schema: { tags: ['workloads'], params: WorkloadParams, response: { 200: S.Workload, ...errors } } }, async (req) => {
     const w = await cancelWorkload(ctxOf(req, deps), req.params.project, req.params.workload);

@@ -16,6 +16,7 @@ export function registerServerCommands(program: Command): void {
     .option('--database <url>', 'postgres://… for PostgreSQL, or a SQLite file (default <data-dir>/fabrik.db)', process.env.FABRIK_DATABASE_URL)
     .option('--dev-gpus <n>', 'development GPUs to register when this machine has no NVIDIA GPU', process.env.FABRIK_DEV_GPUS ?? '4')
     .option('--no-local-node', 'do not register this machine as a node')
+    .option('--workdir-root <dir>', 'workloads\' working directories must lie inside this directory', process.env.FABRIK_WORKDIR_ROOT ?? '.')
     .option('--log-stdout', 'also write JSON logs to stdout')
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
     .action(
@@ -36,6 +37,9 @@ export function registerServerCommands(program: Command): void {
           logStdout: Boolean(opts.logStdout),
           logLevel: opts.logLevel,
           rateLimitPerMinute: process.env.FABRIK_RATE_LIMIT ? Number(process.env.FABRIK_RATE_LIMIT) : undefined,
+          workdirRoot: opts.workdirRoot,
+          schedulerIntervalMs: process.env.FABRIK_SCHEDULER_INTERVAL_MS ? Number(process.env.FABRIK_SCHEDULER_INTERVAL_MS) : undefined,
+          reconcileIntervalMs: process.env.FABRIK_RECONCILE_INTERVAL_MS ? Number(process.env.FABRIK_RECONCILE_INTERVAL_MS) : undefined,
         });
         process.stderr.write(`fabrik listening on ${server.url} (database: ${server.store.describe}; logs: ${opts.dataDir}/logs/fabrik.log)\n`);
         if (server.bootstrapToken) {

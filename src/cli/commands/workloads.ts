@@ -155,3 +155,24 @@ export function registerWorkloadCommands(program: Command): void {
     }),
   );
 }
+
+export function registerLogsCommand(program: Command): void {
+  program
+    .command('logs <workload>')
+    .description('Print a task\'s log; --follow streams it while the workload runs')
+    .option('-p, --project <project>', 'org.project')
+    .option('-f, --follow', 'keep streaming until the attempt ends')
+    .option('--task <n>', 'task (node rank) of a multi-node workload', '0')
+    .option('--tail <n>', 'only the last N lines')
+    .option('--attempt <n>', 'an earlier attempt (default: the latest)')
+    .action(
+      action(async (name, opts) => {
+        const params = new URLSearchParams({ task: String(opts.task) });
+        if (opts.tail !== undefined) params.set('tail', String(opts.tail));
+        if (opts.attempt !== undefined) params.set('attempt', String(opts.attempt));
+        if (opts.follow) params.set('follow', 'true');
+        const res = await client().stream(`/api/v1/projects/${q(projectOf(opts))}/workloads/${q(name)}/logs?${params}`);
+        for await (const chunk of res) process.stdout.write(chunk);
+      }),
+    );
+}

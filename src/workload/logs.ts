@@ -1,0 +1,95 @@
+// Reading a workload's task logs: the last N lines, or following the file while the attempt runs.
+// Tenants read their own logs; operators hold no implicit access (tenant data stays the tenant's).
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { AppError, notFound } from '../domain/errors.js';
+import type { LogRequest } from '../exec/types.js';
+import { projectRole } from '../policy/roles.js';
+import { type Ctx, findProject } from '../tenancy/context.js';
+
+export type LogLocator = (req: LogRequest) => string | undefined;
+
+export interface LogQuery {
+  readonly task?: number;
+  readonly attempt?: number;
+  readonly tail?: number;
+  readonly follow?: boolean;
+}
+
+export async function openLogs(ctx: Ctx, locate: LogLocator, projectRef: string, ref: string, q: LogQuery): Promise<Readable> {
+  const { org, project } = await findProject(ctx, projectRef);
+  if (!projectRole(ctx.caller, org.id, project.id)) {
+    throw new AppError('FORBIDDEN', 'logs are visible to the project\'s own members only; operators do not read tenant logs directly');
+  }
+  const row = await ctx.db
+    .selectFrom('workloads')
+    .selectAll()
+    .where('project_id', '=', project.id)
+    .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
+    .orderBy('submitted_at', 'desc')
+    .executeTakeFirst();
+  if (!row) throw notFound('workload', ref);
+  const attempt = q.attempt ?? Math.max(1, row.attempts);
+  const task = q.task ?? 0;
+  if (task >= row.nodes) throw new AppError('INVALID_ARGUMENT', `task ${task} does not exist: the workload has ${row.nodes} task(s), 0 to ${row.nodes - 1}`);
+  const path = locate({ workloadId: row.id, attempt, task });
+  if (!path || !existsSync(path)) {
+    if (!q.follow) return Readable.from([]);
+  }
+  const start = path && q.tail !== undefined ? await tailOffset(path, q.tail) : 0;
+  if (!q.follow) return path ? createReadStream(path, { start }) : Readable.from([]);
+
+  const isDone = async () => {
+    const cur = await ctx.db.selectFrom('workloads').select(['status', 'attempts']).where('id', '=', row.id).executeTakeFirst();
+    return !cur || cur.attempts !== attempt || !(cur.status === 'running' || cur.status === 'pending');
+  };
+  return Readable.from(follow(() => path ?? locate({ workloadId: row.id, attempt, task }), start, isDone));
+}
+
+/** Byte offset where the last `lines` lines of a file begin. */
+async function tailOffset(path: string, lines: number): Promise<number> {
+  const size = statSync(path).size;
+  const chunk = Math.min(size, Math.max(4096, lines * 200));
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(chunk);
+    await fh.read(buf, 0, chunk, size - chunk);
+    let seen = 0;
+    // A trailing newline ends the last line; it does not start a new one.
+    for (let i = buf.length - 2; i >= 0; i--) {
+      if (buf[i] === 10 && ++seen === lines) return size - chunk + i + 1;
+    }
+    return size - chunk;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function* follow(locate: () => string | undefined, start: number, isDone: () => Promise<boolean>): AsyncGenerator<Buffer> {
+  let offset = start;
+  for (;;) {
+    const path = locate();
+    if (path && existsSync(path)) {
+      const size = statSync(path).size;
+      if (size > offset) {
+        const fh = await open(path, 'r');
+        try {
+          const buf = Buffer.alloc(size - offset);
+          await fh.read(buf, 0, buf.length, offset);
+          offset = size;
+          yield buf;
+        } finally {
+          await fh.close();
+        }
+        continue;
+      }
+    }
+    if (await isDone()) {
+      // One last read: output written just before the end.
+      if (path && existsSync(path) && statSync(path).size > offset) continue;
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
