@@ -42,8 +42,20 @@ export default async function (args: string[]): Promise<object> {
   const perPolicy: Record<string, unknown> = {};
   for (const p of policies) {
     const m = result.policies[p]!;
-    const { avgJctS, p99JctS, avgQueueS, p99QueueS, avgBoundedSlowdown, utilization, jain, preemptions } = policyJson(m) as Record<string, number>;
-    perPolicy[p] = { avgJctS, p99JctS, avgQueueS, p99QueueS, avgBoundedSlowdown, utilization, jain, preemptions, maxQueueS: m.maxQueueS };
+    const { avgJctS, p99JctS, avgQueueS, p99QueueS, avgBoundedSlowdown, utilization, jain, preemptions } = policyJson(
+      m,
+    ) as Record<string, number>;
+    perPolicy[p] = {
+      avgJctS,
+      p99JctS,
+      avgQueueS,
+      p99QueueS,
+      avgBoundedSlowdown,
+      utilization,
+      jain,
+      preemptions,
+      maxQueueS: m.maxQueueS,
+    };
   }
   const fabrik = result.policies.fabrik;
   const round = (x: number, d = 4) => Math.round(x * 10 ** d) / 10 ** d;
@@ -56,7 +68,10 @@ export default async function (args: string[]): Promise<object> {
     // Measured on the fabrik policy's run alone (simulated span / wall time of that run).
     simHoursPerSec: fabrik ? Math.round(fabrik.simHoursPerSec) : null,
     ratiosToFifo: Object.fromEntries(
-      Object.entries(ratiosToFifo(result.policies)).map(([p, r]) => [p, Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v)]))]),
+      Object.entries(ratiosToFifo(result.policies)).map(([p, r]) => [
+        p,
+        Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v)])),
+      ]),
     ),
     capacityGpus: result.capacityGpus,
     simHours: fabrik ? Math.round(fabrik.simHours) : null,

@@ -146,6 +146,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         if (req.routeOptions.config.auth === false) return;
         req.caller = await auth.authenticate(req.headers.authorization);
       });
+      api.addHook('preValidation', async (req) => checkJsonBody(req.body));
       api.addHook('preHandler', idempotencyGuard(opts.store));
       await registerRoutes(api, {
         store: opts.store,
@@ -179,6 +180,36 @@ function createMetrics() {
     registers: [registry],
   });
   return { registry, requests, latency };
+}
+
+/** How deep a request body may nest: deeper is no resource of ours, and would overflow recursion. */
+const MAX_BODY_DEPTH = 64;
+/** With the u flag, a surrogate matches only when it is not half of a pair. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * What JSON.parse accepts but fabrik cannot take: nesting beyond MAX_BODY_DEPTH, and strings with
+ * lone UTF-16 surrogates (not Unicode, so not I-JSON, and audit entries are canonical I-JSON).
+ * Checked without recursion, before schema validation.
+ */
+function checkJsonBody(body: unknown): void {
+  if (body === null || typeof body !== 'object') {
+    if (typeof body === 'string' && LONE_SURROGATE.test(body)) throw loneSurrogate();
+    return;
+  }
+  const stack: [unknown, number][] = [[body, 1]];
+  while (stack.length) {
+    const [value, depth] = stack.pop()!;
+    if (depth > MAX_BODY_DEPTH) throw new AppError('INVALID_JSON', `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
+    for (const [k, v] of Object.entries(value as object)) {
+      if (LONE_SURROGATE.test(k) || (typeof v === 'string' && LONE_SURROGATE.test(v))) throw loneSurrogate();
+      if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
+    }
+  }
+}
+
+function loneSurrogate(): AppError {
+  return new AppError('INVALID_JSON', 'request body holds a lone UTF-16 surrogate (\\ud800–\\udfff); send valid Unicode');
 }
 
 /** Maps anything thrown while serving a request to a coded error. */

@@ -1,13 +1,12 @@
 // The local executor, the embedded default: every task of a workload is a process on this machine,
-// watched by a detached supervisor process (./supervisor.ts) in its own process group. The handle
+// watched by a detached supervisor (a small POSIX shell script, SUPERVISOR below) in its own
+// process group. The handle
 // records each supervisor's pid and start time, so after a restart of the control plane the tasks
 // are re-adopted when still alive, read from their exit files when finished, and reported lost
 // otherwise (a pid reused by another process has a different start time).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { ExitRecord, SupervisorConfig } from './supervisor.js';
+import { join } from 'node:path';
 import { type ExecHandle, type Executor, type LaunchRequest, type LogRequest, type Observation, taskEnv, tasksOf } from './types.js';
 
 export interface LocalExecutorOptions {
@@ -37,8 +36,36 @@ interface LocalHandle {
 const DEFAULT_LOG_CAP = 64 * 1024 * 1024;
 const SAFE_ENV = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL'];
 
-/** The supervisor module, as .ts under tsx (tests, dev) or .js when compiled. */
-const SUPERVISOR = fileURLToPath(new URL(`./supervisor${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+/** How a task ended, written by its supervisor. */
+export interface ExitRecord {
+  readonly code: number;
+  readonly endedAt: string;
+}
+
+/**
+ * The supervisor: `sh -c SUPERVISOR fabrik-task <log> <capBytes> <exitFile> <command>`.
+ * - It runs the command, copying its output into the log up to the cap; past the cap it writes a
+ *   note and keeps draining, so a chatty task never blocks on a full pipe.
+ * - SIGTERM to the group reaches the task; the supervisor and the log writer wait (a trap with a
+ *   handler is not inherited, so the task keeps the default; the writer ignores TERM outright) and
+ *   record the task's exit status atomically (write, then rename), for a restarted control plane.
+ * - A shell, not a Node process, because it costs a millisecond to start, not fifty.
+ */
+const SUPERVISOR = `
+log=$1; cap=$2; exitf=$3; cmd=$4
+trap 'stopping=1' TERM INT
+{ trap 'stopping=1' TERM INT; /bin/sh -c "$cmd" 2>&1 </dev/null; echo $? > "$exitf.code"; } |
+  ( trap '' TERM INT
+    head -c "$cap"
+    if [ "$(head -c 1 | wc -c)" -gt 0 ]; then
+      printf '\n[fabrik: log truncated at %s bytes; output after this point was discarded]\n' "$cap"
+      cat > /dev/null
+    fi ) > "$log"
+code=$(cat "$exitf.code" 2>/dev/null || echo 255)
+printf '{"code":%s,"endedAt":"%s"}' "$code" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$exitf.tmp"
+mv "$exitf.tmp" "$exitf"
+`;
 
 export function processStartTicks(pid: number): number | undefined {
   try {
@@ -73,17 +100,17 @@ export class LocalExecutor implements Executor {
     const tasks: TaskHandle[] = [];
     const masterPort = 29500 + (hash(req.workloadId) % 20000);
     for (const task of tasksOf(req.placement)) {
-      const cfg: SupervisorConfig = {
-        command: req.setup ? `${req.setup}\n${req.run}` : req.run,
+      const logFile = join(dir, `task-${task.rank}.log`);
+      const exitFile = join(dir, `task-${task.rank}.exit.json`);
+      const env = { ...base, ...req.env, ...taskEnv(req, task, '127.0.0.1', masterPort), FABRIK_WORKLOAD_DIR: workloadDir };
+      const command = req.setup ? `${req.setup}\n${req.run}` : req.run;
+      const cap = String(this.opts.logCapBytes ?? DEFAULT_LOG_CAP);
+      const child = spawn('/bin/sh', ['-c', SUPERVISOR, 'fabrik-task', logFile, cap, exitFile, command], {
         cwd: req.workdir,
-        env: { ...base, ...req.env, ...taskEnv(req, task, '127.0.0.1', masterPort), FABRIK_WORKLOAD_DIR: workloadDir },
-        logFile: join(dir, `task-${task.rank}.log`),
-        logCapBytes: this.opts.logCapBytes ?? DEFAULT_LOG_CAP,
-        exitFile: join(dir, `task-${task.rank}.exit.json`),
-      };
-      const cfgFile = join(dir, `task-${task.rank}.json`);
-      writeFileSync(cfgFile, JSON.stringify(cfg), { mode: 0o600 });
-      const child = spawn(process.execPath, [...loaderArgs(), SUPERVISOR, cfgFile], { detached: true, stdio: 'ignore' });
+        env,
+        detached: true,
+        stdio: 'ignore',
+      });
       child.unref();
       const pid = child.pid;
       if (pid === undefined) {
@@ -91,7 +118,7 @@ export class LocalExecutor implements Executor {
         await this.stop({ executor: 'local', workloadId: req.workloadId, attempt: req.attempt, tasks } as unknown as ExecHandle, 0);
         throw new Error(`could not start task ${task.rank} of ${req.name}`);
       }
-      tasks.push({ rank: task.rank, pid, startTicks: processStartTicks(pid) ?? -1, exitFile: cfg.exitFile });
+      tasks.push({ rank: task.rank, pid, startTicks: processStartTicks(pid) ?? -1, exitFile });
     }
     const handle: LocalHandle = { executor: 'local', workloadId: req.workloadId, attempt: req.attempt, tasks };
     return handle as unknown as ExecHandle;
@@ -116,8 +143,9 @@ export class LocalExecutor implements Executor {
       });
       const failed = states.find((s) => s.exit && s.exit.code !== 0);
       if (failed?.exit) {
-        const why = failed.exit.signal ? `was killed by ${failed.exit.signal}` : `exited with ${failed.exit.code}`;
-        out.set(id, { state: 'failed', exitCode: failed.exit.code ?? 128, message: `task ${failed.t.rank} ${why}` });
+        const code = failed.exit.code;
+        const why = code > 128 ? `exited with ${code} (signal ${code - 128})` : `exited with ${code}`;
+        out.set(id, { state: 'failed', exitCode: code, message: `task ${failed.t.rank} ${why}` });
       } else if (states.every((s) => s.exit)) {
         out.set(id, { state: 'succeeded', exitCode: 0, message: `all ${states.length} task(s) exited with 0` });
       } else if (states.some((s) => !s.exit && !s.alive)) {
@@ -134,17 +162,6 @@ export class LocalExecutor implements Executor {
     const p = join(attemptDir(this.opts.workloadsDir, req.workloadId, req.attempt), `task-${req.task}.log`);
     return existsSync(p) ? p : undefined;
   }
-}
-
-/** The module loaders this process runs with (tsx in development), without test-runner flags. */
-function loaderArgs(): string[] {
-  const out: string[] = [];
-  const a = process.execArgv;
-  for (let i = 0; i < a.length; i++) {
-    if ((a[i] === '--import' || a[i] === '--require' || a[i] === '--loader') && i + 1 < a.length) out.push(a[i], a[++i]);
-    else if (/^--(import|require|loader)=/.test(a[i])) out.push(a[i]);
-  }
-  return out;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -8,6 +8,7 @@
 //   command.sh            the spec's setup and run, verbatim, run with /bin/sh as on the local executor
 //   env                   NAME=VALUE entries separated by NUL: the spec's env, then fabrik's
 //   workdir               the working directory (NUL-terminated)
+//   tasks                 the number of tasks (nodes)
 //   job.id                Slurm's job id, written by fabrik right after sbatch
 //   batch.log             the batch script's own output (srun's messages)
 //   task-N.log            task N's stdout and stderr, capped
@@ -52,6 +53,8 @@ exit "$rc"
 
 /** Run by srun once per node: `task.sh <attempt dir> <log cap bytes>`. */
 export const TASK_SCRIPT = `#!/bin/bash
+# The task's own processes get SIGTERM from Slurm; this shell stays to write the exit record.
+trap 'true' TERM INT
 dir="$1"
 cap="$2"
 rank="$SLURM_PROCID"
@@ -65,8 +68,6 @@ export MASTER_ADDR="$FABRIK_MASTER_ADDR" MASTER_PORT="$FABRIK_MASTER_PORT"
 unset FABRIK_MASTER_ADDR FABRIK_MASTER_PORT
 # The GPUs Slurm allocated (gres); NVIDIA's container runtimes read the second name.
 export CUDA_VISIBLE_DEVICES="\${CUDA_VISIBLE_DEVICES-}" NVIDIA_VISIBLE_DEVICES="\${CUDA_VISIBLE_DEVICES-}"
-# The task's own processes get SIGTERM from Slurm; this shell stays to write the exit record.
-trap 'true' TERM INT
 IFS= read -r -d '' wd <"$dir/workdir"
 if ! cd -- "$wd" 2>/dev/null; then
   echo "[fabrik: cannot enter the working directory $wd on $SLURMD_NODENAME]" >>"$log"

@@ -71,7 +71,12 @@ export function parseYamlText(text: string): ParsedText {
     throw new InputProblem([], `YAML syntax error: ${e.message}`, false, at(e.pos[0]));
   }
   // maxAliasCount guards against "billion laughs" alias expansion.
-  const value: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    throw new InputProblem([], `YAML aliases: ${(err as Error).message}`);
+  }
   return {
     value,
     locate(path, atKey = false) {

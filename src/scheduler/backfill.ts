@@ -62,7 +62,7 @@ export function findReservation(
 
 export function newReservation(holder: QueueEntry, start: number, plan: Plan): Reservation {
   const reserved = new Map<number, number>();
-  plan.nodes.forEach((i, k) => reserved.set(i, plan.masks[k]));
+  for (let k = 0; k < plan.nodes.length; k++) reserved.set(plan.nodes[k], plan.masks[k]);
   return { holder, start, reserved, applied: new Map() };
 }
 

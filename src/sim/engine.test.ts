@@ -41,7 +41,11 @@ function job(id: string, submitS: number, durationS: number, gpus: number, extra
 function freeGpus(s: Snapshot): Map<string, number[]> {
   const free = new Map(s.nodes.map((n) => [n.name, Array.from({ length: n.gpus }, (_, g) => g)]));
   for (const r of s.running) {
-    for (const a of r.placement.nodes) free.set(a.node, free.get(a.node)!.filter((g) => !a.gpuIndexes.includes(g)));
+    for (const a of r.placement.nodes)
+      free.set(
+        a.node,
+        free.get(a.node)!.filter((g) => !a.gpuIndexes.includes(g)),
+      );
   }
   return free;
 }
@@ -55,7 +59,9 @@ function testOnlyFifo(s: Snapshot): Decisions {
   const place: PlaceDecision[] = [];
   const preempt: PreemptDecision[] = [];
   const high = (w: { priority: string }) => (w.priority === 'high' ? 0 : 1);
-  const queue = [...s.pending].sort((a, b) => high(a) - high(b) || a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1));
+  const queue = [...s.pending].sort(
+    (a, b) => high(a) - high(b) || a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1),
+  );
   for (const w of queue) {
     const fits = [...free].filter(([, g]) => g.length >= w.gpusPerNode).slice(0, w.nodes);
     if (fits.length === w.nodes) {

@@ -101,11 +101,16 @@ export function simulate(opts: EngineOptions): EngineResult {
 
   // GPU occupancy per node as a bitmask: cheap proof that the core never double-books a GPU.
   const nodeIdx = new Map<string, number>();
-  nodes.forEach((nd, i) => nodeIdx.set(nd.name, i));
+  for (const [i, nd] of nodes.entries()) nodeIdx.set(nd.name, i);
   const busy = new Float64Array(nodes.length);
   const capacity = nodes.reduce((s, nd) => s + nd.gpus, 0);
 
-  const outcomes: JobOutcome[] = jobs.map(() => ({ firstStartS: Number.NaN, endS: Number.NaN, preemptions: 0, leaves: [] }));
+  const outcomes: JobOutcome[] = jobs.map(() => ({
+    firstStartS: Number.NaN,
+    endS: Number.NaN,
+    preemptions: 0,
+    leaves: [],
+  }));
   const done = new Float64Array(n); // work kept across preemptions
   const gen = new Uint32Array(n);
   const runs = new Map<number, RunState & { placement: RunningWorkload['placement'] }>();
@@ -200,7 +205,8 @@ export function simulate(opts: EngineOptions): EngineResult {
       }
       const j = jobs[i];
       const gpus = p.placement.nodes.reduce((s, a) => s + a.gpuIndexes.length, 0);
-      if (gpus !== j.nodes * j.gpusPerNode) throw new Error(`core gave ${j.id} ${gpus} GPUs, it asked ${j.nodes * j.gpusPerNode}`);
+      if (gpus !== j.nodes * j.gpusPerNode)
+        throw new Error(`core gave ${j.id} ${gpus} GPUs, it asked ${j.nodes * j.gpusPerNode}`);
       setBusy(i, p.placement, true);
       const o = outcomes[i];
       if (Number.isNaN(o.firstStartS)) o.firstStartS = t;
@@ -255,9 +261,11 @@ export function simulate(opts: EngineOptions): EngineResult {
     recordAlloc(t);
     if (opts.onProgress && ++steps % progressEvery === 0) opts.onProgress({ simS: t - startS, finished, total: n });
   }
-  opts.onProgress?.({ simS: t === Number.POSITIVE_INFINITY ? 0 : t - startS, finished, total: n });
 
-  const endS = outcomes.reduce((m, o) => (o.endS > m ? o.endS : m), startS);
+  // Not Math.max: jobs that never finished carry NaN, which must not win.
+  let endS = startS;
+  for (const o of outcomes) if (o.endS > endS) endS = o.endS;
+  opts.onProgress?.({ simS: endS - startS, finished, total: n });
   return {
     policy,
     outcomes,

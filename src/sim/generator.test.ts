@@ -18,7 +18,10 @@ describe('synthetic trace generator', () => {
     }
     const d = jobs.map((j) => j.durationS).sort((a, b) => a - b);
     assert.ok(d[Math.floor(0.9 * d.length)] > 5 * d[Math.floor(0.5 * d.length)], 'p90 far above p50');
-    assert.ok(jobs.some((j) => j.nodes > 1), 'some multi-node jobs');
+    assert.ok(
+      jobs.some((j) => j.nodes > 1),
+      'some multi-node jobs',
+    );
     const counts = new Map<string, number>();
     for (const j of jobs) counts.set(j.project, (counts.get(j.project) ?? 0) + 1);
     assert.equal(counts.size, 6);

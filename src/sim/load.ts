@@ -57,7 +57,9 @@ export function compressToLoad<T extends TraceJob>(jobs: readonly T[], capacityG
   if (!(target > 0)) throw new SimInputError(`load: ${target} must be greater than 0`);
   const { first, span } = window(jobs);
   if (!(span > 0)) {
-    throw new SimInputError('load: the trace has no time span (all jobs submitted at once), so its load cannot be scaled');
+    throw new SimInputError(
+      'load: the trace has no time span (all jobs submitted at once), so its load cannot be scaled',
+    );
   }
   // As the factor shrinks to 0 every job outlasts the window: the load tends to this ceiling.
   let ceiling = 0;
@@ -82,7 +84,12 @@ export function compressToLoad<T extends TraceJob>(jobs: readonly T[], capacityG
   return jobs.map((j) => ({ ...j, submitS: first + (j.submitS - first) * f }));
 }
 
-export function replicateToLoad(jobs: readonly TraceJob[], capacityGpus: number, target: number, seed: number): TraceJob[] {
+export function replicateToLoad(
+  jobs: readonly TraceJob[],
+  capacityGpus: number,
+  target: number,
+  seed: number,
+): TraceJob[] {
   const current = offeredLoad(jobs, capacityGpus);
   if (!Number.isFinite(current) || current === 0) return compressToLoad(jobs, capacityGpus, target);
   const k = Math.max(1, Math.round(target / current));

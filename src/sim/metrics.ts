@@ -28,7 +28,10 @@ export function percentileSorted(sorted: readonly number[], p: number): number {
 }
 
 export function percentile(xs: readonly number[], p: number): number {
-  return percentileSorted([...xs].sort((a, b) => a - b), p);
+  return percentileSorted(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 }
 
 export function boundedSlowdown(jctS: number, runtimeS: number, floorS = SLOWDOWN_FLOOR_S): number {
@@ -140,7 +143,10 @@ export function computeMetrics(jobs: readonly SimJob[], r: EngineResult): Policy
     preemptions += o.preemptions;
     if (j.nodes > 1) for (const l of o.leaves) leafSwitches[l] = (leafSwitches[l] ?? 0) + 1;
     let p = perProject.get(j.project);
-    if (!p) perProject.set(j.project, (p = { jobs: 0, gpuS: 0, queue: [], slow: [] }));
+    if (!p) {
+      p = { jobs: 0, gpuS: 0, queue: [], slow: [] };
+      perProject.set(j.project, p);
+    }
     p.jobs++;
     p.gpuS += j.nodes * j.gpusPerNode * j.durationS;
     if (Number.isNaN(o.firstStartS)) {

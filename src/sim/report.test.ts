@@ -25,7 +25,11 @@ const nodes: SchedNode[] = Array.from({ length: 8 }, (_, i) => ({
 function testOnlyFirstFit(s: Snapshot): Decisions {
   const free = new Map(s.nodes.map((n) => [n.name, Array.from({ length: n.gpus }, (_, g) => g)]));
   for (const r of s.running) {
-    for (const a of r.placement.nodes) free.set(a.node, free.get(a.node)!.filter((g) => !a.gpuIndexes.includes(g)));
+    for (const a of r.placement.nodes)
+      free.set(
+        a.node,
+        free.get(a.node)!.filter((g) => !a.gpuIndexes.includes(g)),
+      );
   }
   const place = [];
   for (const w of [...s.pending].sort((a, b) => a.submittedAt - b.submittedAt)) {
@@ -36,13 +40,27 @@ function testOnlyFirstFit(s: Snapshot): Decisions {
       free.set(n.name, f.slice(w.gpusPerNode));
       return { node: n.name, gpuIndexes: f.slice(0, w.gpusPerNode) };
     });
-    place.push({ workloadId: w.id, borrowed: false, placement: { pod: 'pod1', nodes: assign, leaves: [...new Set(fit.map((n) => n.leaf))] } });
+    place.push({
+      workloadId: w.id,
+      borrowed: false,
+      placement: { pod: 'pod1', nodes: assign, leaves: [...new Set(fit.map((n) => n.leaf))] },
+    });
   }
   return { place, preempt: [], pending: [] };
 }
 
 describe('simulation and report', () => {
-  const jobs = generateTrace({ seed: 4, jobs: 300, projects: 3, sizes: [{ gpus: 1, weight: 3 }, { gpus: 8, weight: 1 }, { gpus: 16, weight: 1 }, { gpus: 128, weight: 1 }] });
+  const jobs = generateTrace({
+    seed: 4,
+    jobs: 300,
+    projects: 3,
+    sizes: [
+      { gpus: 1, weight: 3 },
+      { gpus: 8, weight: 1 },
+      { gpus: 16, weight: 1 },
+      { gpus: 128, weight: 1 },
+    ],
+  });
   const r = runSimulation({
     traceName: 'synthetic',
     jobs,
@@ -62,7 +80,10 @@ describe('simulation and report', () => {
   });
 
   it('writes the bench keys first in result.json', () => {
-    const j = resultJson(r) as { policies: Record<string, Record<string, unknown>>; ratiosToFifo: Record<string, Record<string, number>> };
+    const j = resultJson(r) as {
+      policies: Record<string, Record<string, unknown>>;
+      ratiosToFifo: Record<string, Record<string, number>>;
+    };
     assert.deepEqual(Object.keys(j.policies.fabrik).slice(0, 8), [
       'avgJctS',
       'p99JctS',

@@ -12,7 +12,9 @@ export function policyJson(m: PolicyMetrics): Record<string, unknown> {
 }
 
 /** Each policy's averages and p99s divided by FIFO's: below 1 is better than FIFO. */
-export function ratiosToFifo(policies: Partial<Record<PolicyName, PolicyMetrics>>): Record<string, Record<string, number>> {
+export function ratiosToFifo(
+  policies: Partial<Record<PolicyName, PolicyMetrics>>,
+): Record<string, Record<string, number>> {
   const fifo = policies.fifo;
   const out: Record<string, Record<string, number>> = {};
   if (!fifo) return out;
@@ -122,7 +124,13 @@ function queueCdfChart(r: SimulationResult): string {
     title: { text: 'CDF of queueing delay', left: 'center', textStyle: { fontSize: 14 } },
     legend: { top: 24 },
     grid: { left: 70, right: 30, top: 60, bottom: 50 },
-    xAxis: { type: 'log', name: 'queueing delay (s, log scale; 0 drawn at 1 s)', nameLocation: 'middle', nameGap: 30, min: 1 },
+    xAxis: {
+      type: 'log',
+      name: 'queueing delay (s, log scale; 0 drawn at 1 s)',
+      nameLocation: 'middle',
+      nameGap: 30,
+      min: 1,
+    },
     yAxis: { type: 'value', name: 'fraction of jobs', min: 0, max: 1 },
     series,
   });
@@ -181,7 +189,10 @@ function metricTable(r: SimulationResult): string {
   ];
   const head = `<tr><th>metric</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr>`;
   const body = rows
-    .map(([label, f]) => `<tr><td>${esc(label)}</td>${names.map((n) => `<td>${esc(f(r.policies[n]!, n))}</td>`).join('')}</tr>`)
+    .map(
+      ([label, f]) =>
+        `<tr><td>${esc(label)}</td>${names.map((n) => `<td>${esc(f(r.policies[n]!, n))}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   return `<table>${head}\n${body}</table>`;
 }

@@ -26,7 +26,17 @@ function fleet(n: number): SchedNode[] {
 
 function job(id: string, submitS: number, durationS: number, gpus: number, maxRuntimeS = durationS): SimJob {
   const nodes = gpus > 8 ? gpus / 8 : 1;
-  return { id, submitS, durationS, maxRuntimeS, nodes, gpusPerNode: gpus / nodes, project: 'a', pool: 'b200', priority: 'normal' };
+  return {
+    id,
+    submitS,
+    durationS,
+    maxRuntimeS,
+    nodes,
+    gpusPerNode: gpus / nodes,
+    project: 'a',
+    pool: 'b200',
+    priority: 'normal',
+  };
 }
 
 const run = (jobs: SimJob[], policy: PolicyName, nodes = fleet(2), snapshot = false) =>
@@ -73,8 +83,22 @@ describe('simulator scenarios on the real core', () => {
     const trace = generateTrace({ seed: 11, jobs: 250, projects: 4, spanS: 2 * 86400 });
     const nodes = fleet(16);
     for (const policy of ['fabrik', 'fifo-backfill'] as const) {
-      const a = runSimulation({ traceName: 't', jobs: trace, nodes, policies: [policy], load: 0.95, driver: realCore() });
-      const b = runSimulation({ traceName: 't', jobs: trace, nodes, policies: [policy], load: 0.95, driver: realCore({ snapshot: true }) });
+      const a = runSimulation({
+        traceName: 't',
+        jobs: trace,
+        nodes,
+        policies: [policy],
+        load: 0.95,
+        driver: realCore(),
+      });
+      const b = runSimulation({
+        traceName: 't',
+        jobs: trace,
+        nodes,
+        policies: [policy],
+        load: 0.95,
+        driver: realCore({ snapshot: true }),
+      });
       const strip = (m: NonNullable<(typeof a.policies)[typeof policy]>) => ({ ...m, wallS: 0, simHoursPerSec: 0 });
       assert.deepEqual(strip(a.policies[policy]!), strip(b.policies[policy]!));
       assert.ok(a.policies[policy]!.avgQueueS > 0, 'the load makes jobs queue');

@@ -82,10 +82,17 @@ export function runSimulation(input: SimulationInput): SimulationResult {
   const quotaRule = input.quotas ? 'tenants-file' : 'gpu-hour-share';
   const quotas = input.quotas
     ? input.quotas.filter((q) => pools.includes(q.pool))
-    : quotasFromTrace(withPool.filter((j) => fleetPools.has(j.pool)), capacityByPool);
+    : quotasFromTrace(
+        withPool.filter((j) => fleetPools.has(j.pool)),
+        capacityByPool,
+      );
   const limitOf = new Map(quotas.map((q) => [`${q.project}\u0000${q.pool}`, q.limit]));
   if (input.quotas) {
-    const missing = [...new Set(withPool.filter((j) => !limitOf.has(`${j.project}\u0000${j.pool}`)).map((j) => `${j.project} (${j.pool})`))];
+    const missing = [
+      ...new Set(
+        withPool.filter((j) => !limitOf.has(`${j.project}\u0000${j.pool}`)).map((j) => `${j.project} (${j.pool})`),
+      ),
+    ];
     if (missing.length > 0) {
       throw new SimInputError(
         `tenants: ${missing.length} project(s) of the trace have no quota in the pool they use: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`,

@@ -35,16 +35,24 @@ describe('tenants file', () => {
       err('projects:\n  - name: a\n    quotas:\n      b200: { guaranteed: -1 }\n'),
       'tenants.yaml:4: projects[0].quotas.b200.guaranteed: -1 is not a non-negative integer',
     );
-    assert.match(err('projects:\n  - name: a\n    quotas:\n      h100: {}\n'), /^tenants\.yaml:4: projects\[0\]\.quotas: pool "h100" is not in the fleet/);
+    assert.match(
+      err('projects:\n  - name: a\n    quotas:\n      h100: {}\n'),
+      /^tenants\.yaml:4: projects\[0\]\.quotas: pool "h100" is not in the fleet/,
+    );
     assert.equal(
       err('projects:\n  - name: a\n    quotas:\n      b200: { guaranteed: 9, limit: 5 }\n'),
       'tenants.yaml:4: projects[0].quotas.b200: guaranteed 9 is above limit 5',
     );
-    assert.match(err('projects:\n  - name: a\n    quotas: {}\n  - name: a\n    quotas: {}\n'), /^tenants\.yaml:4: projects\[1\]\.name: "a" appears twice/);
+    assert.match(
+      err('projects:\n  - name: a\n    quotas: {}\n  - name: a\n    quotas: {}\n'),
+      /^tenants\.yaml:4: projects\[1\]\.name: "a" appears twice/,
+    );
     assert.match(err('projects: [\n'), /^tenants\.yaml:\d+: /);
     assert.equal(err('nothing: 1\n'), 'tenants.yaml:1: projects: expected a list of projects');
     assert.match(
-      err('projects:\n  - name: a\n    quotas: { b200: { guaranteed: 5000 } }\n  - name: b\n    quotas: { b200: { guaranteed: 5000 } }\n'),
+      err(
+        'projects:\n  - name: a\n    quotas: { b200: { guaranteed: 5000 } }\n  - name: b\n    quotas: { b200: { guaranteed: 5000 } }\n',
+      ),
       /sum to 10000, more than its 8000 GPUs/,
     );
   });

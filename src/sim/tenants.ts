@@ -16,7 +16,11 @@ import type { PoolQuota } from '../scheduler/types.js';
 import { SimInputError } from './errors.js';
 
 /** Reads a tenants file. `poolGpus` lists the fleet's pools and their GPU counts. */
-export function parseTenantsFile(text: string, poolGpus: ReadonlyMap<string, number>, source = 'tenants.yaml'): PoolQuota[] {
+export function parseTenantsFile(
+  text: string,
+  poolGpus: ReadonlyMap<string, number>,
+  source = 'tenants.yaml',
+): PoolQuota[] {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -35,7 +39,8 @@ export function parseTenantsFile(text: string, poolGpus: ReadonlyMap<string, num
   const names = new Set<string>();
   projects.items.forEach((item, i) => {
     const where = `projects[${i}]`;
-    if (!isMap(item)) throw new SimInputError(`${lineOf(item as Node)}: ${where}: expected a mapping with name and quotas`);
+    if (!isMap(item))
+      throw new SimInputError(`${lineOf(item as Node)}: ${where}: expected a mapping with name and quotas`);
     const nameNode = item.get('name', true);
     const name = isScalar(nameNode) ? String(nameNode.value ?? '').trim() : '';
     if (name === '') throw new SimInputError(`${lineOf(item)}: ${where}.name: missing`);
@@ -48,7 +53,9 @@ export function parseTenantsFile(text: string, poolGpus: ReadonlyMap<string, num
       const at = lineOf(pair.key as Node);
       const cap = poolGpus.get(pool);
       if (cap === undefined) {
-        throw new SimInputError(`${at}: ${where}.quotas: pool "${pool}" is not in the fleet (${[...poolGpus.keys()].join(', ')})`);
+        throw new SimInputError(
+          `${at}: ${where}.quotas: pool "${pool}" is not in the fleet (${[...poolGpus.keys()].join(', ')})`,
+        );
       }
       const q = pair.value;
       if (!isMap(q)) throw new SimInputError(`${at}: ${where}.quotas.${pool}: expected { guaranteed, limit, weight }`);
@@ -61,7 +68,9 @@ export function parseTenantsFile(text: string, poolGpus: ReadonlyMap<string, num
         const v = isScalar(n) ? n.value : undefined;
         if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
           const what = integer ? 'a non-negative integer' : 'a non-negative number';
-          throw new SimInputError(`${lineOf(n)}: ${where}.quotas.${pool}.${key}: ${JSON.stringify(v ?? null)} is not ${what}`);
+          throw new SimInputError(
+            `${lineOf(n)}: ${where}.quotas.${pool}.${key}: ${JSON.stringify(v ?? null)} is not ${what}`,
+          );
         }
         return v;
       };
@@ -69,7 +78,9 @@ export function parseTenantsFile(text: string, poolGpus: ReadonlyMap<string, num
       const limit = field('limit', cap, true);
       const weight = field('weight', 1, false);
       if (guaranteed > limit) {
-        throw new SimInputError(`${lineOf(q)}: ${where}.quotas.${pool}: guaranteed ${guaranteed} is above limit ${limit}`);
+        throw new SimInputError(
+          `${lineOf(q)}: ${where}.quotas.${pool}: guaranteed ${guaranteed} is above limit ${limit}`,
+        );
       }
       if (weight <= 0) throw new SimInputError(`${lineOf(q)}: ${where}.quotas.${pool}.weight: must be greater than 0`);
       out.push({ project: name, pool, guaranteed, limit, weight });
@@ -78,7 +89,9 @@ export function parseTenantsFile(text: string, poolGpus: ReadonlyMap<string, num
   for (const [pool, cap] of poolGpus) {
     const sum = out.filter((q) => q.pool === pool).reduce((s, q) => s + q.guaranteed, 0);
     if (sum > cap) {
-      throw new SimInputError(`${source}: guaranteed quotas in pool "${pool}" sum to ${sum}, more than its ${cap} GPUs`);
+      throw new SimInputError(
+        `${source}: guaranteed quotas in pool "${pool}" sum to ${sum}, more than its ${cap} GPUs`,
+      );
     }
   }
   return out;
@@ -96,7 +109,10 @@ export function quotasFromTrace(jobs: readonly JobDemand[], poolGpus: ReadonlyMa
   const byPool = new Map<string, Map<string, number>>();
   for (const j of jobs) {
     let m = byPool.get(j.pool);
-    if (!m) byPool.set(j.pool, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      byPool.set(j.pool, m);
+    }
     m.set(j.project, (m.get(j.project) ?? 0) + j.gpus * j.durationS);
   }
   const out: PoolQuota[] = [];

@@ -36,11 +36,17 @@ describe('trace parsing', () => {
 
   it('uses nodes and gpus_per_node when given, and checks them against gpus', () => {
     const t = parseTrace('submit_s,duration_s,gpus,project,nodes,gpus_per_node\n0,1,12,p,3,4\n0,1,4,p,,2\n');
-    assert.deepEqual(t.jobs.map((j) => [j.nodes, j.gpusPerNode]), [
-      [3, 4],
-      [2, 2],
-    ]);
-    assert.match(parseErr('submit_s,duration_s,gpus,project,nodes,gpus_per_node\n0,1,12,p,2,4\n'), /trace\.csv:2: gpus: 12 is not nodes × gpus_per_node \(2 × 4\)/);
+    assert.deepEqual(
+      t.jobs.map((j) => [j.nodes, j.gpusPerNode]),
+      [
+        [3, 4],
+        [2, 2],
+      ],
+    );
+    assert.match(
+      parseErr('submit_s,duration_s,gpus,project,nodes,gpus_per_node\n0,1,12,p,2,4\n'),
+      /trace\.csv:2: gpus: 12 is not nodes × gpus_per_node \(2 × 4\)/,
+    );
   });
 
   it('names the line and the field of every error', () => {
@@ -51,9 +57,18 @@ describe('trace parsing', () => {
     assert.equal(parseErr(`${h}0,0,1,p\n`), 'trace.csv:2: duration_s: 0 must be greater than 0');
     assert.equal(parseErr(`${h}0,10,1,\n`), 'trace.csv:2: project: empty');
     assert.equal(parseErr(`${h}0,10,1`), 'trace.csv:2: project: empty');
-    assert.equal(parseErr('submit_s,duration_s,project\n0,1,p\n'), 'trace.csv:1: header lacks the required column "gpus"');
-    assert.match(parseErr('submit_s,duration_s,gpus,project,priority\n0,1,1,p,urgent\n'), /trace\.csv:2: priority: "urgent" is not one of critical/);
-    assert.equal(parseErr('job_id,submit_s,duration_s,gpus,project\nx,0,1,1,p\nx,0,1,1,p\n'), 'trace.csv:3: job_id: "x" appears twice');
+    assert.equal(
+      parseErr('submit_s,duration_s,project\n0,1,p\n'),
+      'trace.csv:1: header lacks the required column "gpus"',
+    );
+    assert.match(
+      parseErr('submit_s,duration_s,gpus,project,priority\n0,1,1,p,urgent\n'),
+      /trace\.csv:2: priority: "urgent" is not one of critical/,
+    );
+    assert.equal(
+      parseErr('job_id,submit_s,duration_s,gpus,project\nx,0,1,1,p\nx,0,1,1,p\n'),
+      'trace.csv:3: job_id: "x" appears twice',
+    );
     assert.equal(parseErr(''), 'trace.csv: empty file, expected a CSV header');
     assert.equal(parseErr(h), 'trace.csv: no jobs after the header');
   });
@@ -80,6 +95,9 @@ describe('trace parsing', () => {
   it('round-trips through formatTrace', () => {
     const t = parseTrace('submit_s,duration_s,gpus,project,pool\n5,10,16,p,b200\n0,3,2,q,\n');
     const again = parseTrace(formatTrace(t.jobs));
-    assert.deepEqual(again.jobs, t.jobs.map((j) => ({ ...j })));
+    assert.deepEqual(
+      again.jobs,
+      t.jobs.map((j) => ({ ...j })),
+    );
   });
 });

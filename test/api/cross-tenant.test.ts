@@ -249,6 +249,14 @@ const ROUTES: Record<string, RouteCases> = {
     ],
     scoped: (f) => [p('/projects/acme.research/workloads/survey', 404), p(`/projects/acme.train/workloads/${f.aResearchJobId}`, 404, undefined, 'a workload of the other project under this one')],
   },
+  'GET /api/v1/projects/{project}/workloads/{workload}/logs': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/workloads/finetune/logs', 404),
+      p(`/projects/${f.aTrainId}/workloads/${f.aTrainJobId}/logs?tail=10`, 404),
+      p(`/projects/globex.train/workloads/${f.aTrainJobId}/logs`, 404, undefined, "A's workload under B's project"),
+    ],
+    scoped: (f) => [p('/projects/acme.research/workloads/survey/logs', 404), p(`/projects/acme.train/workloads/${f.aResearchJobId}/logs`, 404, undefined, 'a workload of the other project under this one')],
+  },
   'POST /api/v1/projects/{project}/workloads/{workload}/cancel': {
     crossTenant: (f) => [
       p(`/projects/acme.train/workloads/${f.aTrainJobId}/cancel`, 404),
@@ -279,7 +287,8 @@ for (const dialect of DIALECTS) {
 
     before(async () => {
       if (skip) return;
-      t = await startTestApp(dialect);
+      // As a server with an executor, whose log files are not there yet.
+      t = await startTestApp(dialect, { logs: () => undefined });
       f = await seedFixture(t);
       baseline = await snapshotState(t);
     });

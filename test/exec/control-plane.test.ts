@@ -6,7 +6,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type ServerProcess, api, eventually, startServerProcess } from '../helpers/server-process.js';
+import { type ServerProcess, api as apiFor, eventually, killAllServerProcesses, startServerProcess } from '../helpers/child-server.js';
+import { OPERATOR_TOKEN } from '../helpers/harness.js';
+
+const api = (url: string, token = OPERATOR_TOKEN) => apiFor(url, token);
+const start = () => startServerProcess({ dataDir, database: join(dataDir, 'fabrik.db'), bootstrapToken: OPERATOR_TOKEN, devGpus: 4 });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fabrik-cp-'));
 let server: ServerProcess;
@@ -36,7 +40,7 @@ const reach = (project: string, name: string, want: string, ms = 30_000) =>
 
 describe('workloads under the control plane (local executor)', () => {
   before(async () => {
-    server = await startServerProcess({ dataDir, devGpus: 4 });
+    server = await start();
     call = api(server.url);
     for (const [org, g] of [['acme', 0], ['globex', 4]] as const) {
       assert.equal((await call('POST', '/api/v1/orgs', { name: org, residency: 'de' })).status, 201);
@@ -48,7 +52,7 @@ describe('workloads under the control plane (local executor)', () => {
     globexKey = (await call('POST', '/api/v1/orgs/globex/keys', { name: 'gina', user: 'gina' })).body.token;
   });
   after(async () => {
-    await server?.stop();
+    await killAllServerProcesses();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -83,7 +87,7 @@ describe('workloads under the control plane (local executor)', () => {
       return w.events.some((e: any) => e.reason === 'Started') ? w : undefined;
     });
     await server.kill9();
-    server = await startServerProcess({ dataDir, devGpus: 4 });
+    server = await start();
     call = api(server.url);
     await new Promise((res) => setTimeout(res, 1500));
     const after = await status('globex.train', 'survivor');

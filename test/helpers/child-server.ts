@@ -23,6 +23,8 @@ export interface ServerProcessOptions {
   /** Extra node flags, e.g. ['--cpu-prof']. */
   readonly nodeArgs?: readonly string[];
   readonly startTimeoutMs?: number;
+  /** Register this machine as a node with this many development GPUs (default: no local node). */
+  readonly devGpus?: number;
 }
 
 export interface ServerProcess {
@@ -55,13 +57,20 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
       dataDir,
       '--database',
       opts.database,
-      '--no-local-node',
+      ...(opts.devGpus === undefined ? ['--no-local-node'] : ['--dev-gpus', String(opts.devGpus)]),
     ],
     {
       cwd: REPO_ROOT,
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, FABRIK_BOOTSTRAP_TOKEN: opts.bootstrapToken, ...opts.env },
+      // Short loop intervals: tests and benchmarks should not wait on timers.
+      env: {
+        ...process.env,
+        FABRIK_BOOTSTRAP_TOKEN: opts.bootstrapToken,
+        FABRIK_RECONCILE_INTERVAL_MS: '300',
+        FABRIK_SCHEDULER_INTERVAL_MS: '500',
+        ...opts.env,
+      },
     },
   );
   let err = '';
@@ -155,3 +164,33 @@ process.once('exit', () => {
     }
   }
 });
+
+/** A JSON client for a server process: `call(method, path, body?)`. */
+export function api(url: string, token: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed, text };
+  };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}

@@ -10,6 +10,7 @@ import { buildApp } from '../../src/api/app.js';
 import { newId } from '../../src/domain/ids.js';
 import { type Store, openStore } from '../../src/store/db.js';
 import { bootstrapOperator } from '../../src/tenancy/bootstrap.js';
+import type { LogLocator } from '../../src/workload/logs.js';
 import { SchedulerLoop } from '../../src/workload/scheduler-loop.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -92,12 +93,12 @@ export interface Reply {
 
 export async function startTestApp(
   dialect: DialectName,
-  opts: { rateLimitPerMinute?: number; authCacheTtlMs?: number } = {},
+  opts: { rateLimitPerMinute?: number; authCacheTtlMs?: number; logs?: LogLocator } = {},
 ): Promise<TestApp> {
   const db = await freshDatabase(dialect);
   const store = await openStore(db.url);
   await bootstrapOperator(store, OPERATOR_TOKEN);
-  const app = await buildApp({ store, rateLimitPerMinute: opts.rateLimitPerMinute, authCacheTtlMs: opts.authCacheTtlMs });
+  const app = await buildApp({ store, rateLimitPerMinute: opts.rateLimitPerMinute, authCacheTtlMs: opts.authCacheTtlMs, logs: opts.logs });
   await app.ready();
   return {
     app,

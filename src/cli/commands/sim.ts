@@ -37,7 +37,8 @@ function policies(v: string): PolicyName[] {
   if (v === 'all') return [...POLICIES];
   const names = v.split(',').map((s) => s.trim());
   for (const n of names) {
-    if (!(POLICIES as readonly string[]).includes(n)) throw CliError.usage(`--policy: "${n}" is not one of all, ${POLICIES.join(', ')}`);
+    if (!(POLICIES as readonly string[]).includes(n))
+      throw CliError.usage(`--policy: "${n}" is not one of all, ${POLICIES.join(', ')}`);
   }
   return names as PolicyName[];
 }
@@ -46,18 +47,34 @@ export function registerSimCommand(program: Command): void {
   const sim = addOutputOption(
     program
       .command('sim')
-      .description('Replay a job trace through the scheduler on a virtual clock; compare fabrik with FIFO, FIFO+backfill and an SRTF oracle')
+      .description(
+        'Replay a job trace through the scheduler on a virtual clock; compare fabrik with FIFO, FIFO+backfill and an SRTF oracle',
+      )
       .option('--fleet <file>', 'fleet file (YAML)')
-      .option('--trace <file>', 'job trace (CSV: submit_s,duration_s,gpus,project[,job_id,nodes,gpus_per_node,priority,pool])')
-      .option('--tenants <file>', 'per-project quotas (YAML); default: guarantees in proportion to GPU-hours in the trace')
+      .option(
+        '--trace <file>',
+        'job trace (CSV: submit_s,duration_s,gpus,project[,job_id,nodes,gpus_per_node,priority,pool])',
+      )
+      .option(
+        '--tenants <file>',
+        'per-project quotas (YAML); default: guarantees in proportion to GPU-hours in the trace',
+      )
       .option('--policy <name>', `all, or a comma-separated list of ${POLICIES.join(', ')}`, 'all')
       .option('--out <dir>', 'write result.json and report.html there')
       .option('--load <x>', 'reach this offered load of the pools used (e.g. 0.85) by rescaling arrivals')
-      .option('--load-mode <mode>', 'compress (scale inter-arrival times) or replicate (overlay shifted copies, then scale)', 'compress')
+      .option(
+        '--load-mode <mode>',
+        'compress (scale inter-arrival times) or replicate (overlay shifted copies, then scale)',
+        'compress',
+      )
       .option('--seed <n>', 'seed for --load-mode replicate', '1')
       .option('--pool <name>', 'pool for jobs whose trace row names none (default: the first pool of the fleet)')
       .option('--usage-half-life <s>', 'half-life of the usage that fair share reads, seconds', '86400')
-      .option('--checkpoint-interval <s>', 'a preempted job loses the work since its last checkpoint; 0 = none lost', '0'),
+      .option(
+        '--checkpoint-interval <s>',
+        'a preempted job loses the work since its last checkpoint; 0 = none lost',
+        '0',
+      ),
   );
   sim.action(
     action(async (opts) => {
@@ -131,41 +148,43 @@ export function registerSimCommand(program: Command): void {
   );
 
   sim
-      .command('generate')
-      .description('Write a seeded synthetic trace (CSV) with heavy-tailed run times and arrival bursts')
-      .option('--jobs <n>', 'number of jobs', '2000')
-      .option('--projects <n>', 'number of projects', '8')
-      .option('--seed <n>', 'random seed', '1')
-      .option('--span-hours <h>', 'hours over which submissions are spread', '168')
-      .option('--median-duration <s>', 'median run time, seconds', '3600')
-      .option('--out <file>', 'write there instead of standard output')
-      .action(
-    action(async (local, cmd: Command) => {
-      // `sim` has --out and --seed too, and commander may hand them to it (when the program
-      // parses options anywhere): take whichever of the two commands saw them on the line.
-      const opts = { ...local };
-      for (const name of ['out', 'seed']) {
-        if (cmd.getOptionValueSource(name) !== 'cli' && sim.getOptionValueSource(name) === 'cli') opts[name] = sim.opts()[name];
-      }
-      const int = (name: string, v: string) => num(name, v, (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer')!;
-      let csv: string;
-      try {
-        csv = formatTrace(
-          generateTrace({
-            jobs: int('--jobs', opts.jobs),
-            projects: int('--projects', opts.projects),
-            seed: int('--seed', opts.seed),
-            spanS: num('--span-hours', opts.spanHours, (x) => x > 0, 'a positive number')! * 3600,
-            medianDurationS: num('--median-duration', opts.medianDuration, (x) => x > 0, 'a positive number')!,
-          }),
-        );
-      } catch (err) {
-        badInput(err);
-      }
-      if (opts.out) {
-        writeFileSync(opts.out, csv);
-        process.stderr.write(`wrote ${opts.out}\n`);
-      } else process.stdout.write(csv);
-    }),
-  );
+    .command('generate')
+    .description('Write a seeded synthetic trace (CSV) with heavy-tailed run times and arrival bursts')
+    .option('--jobs <n>', 'number of jobs', '2000')
+    .option('--projects <n>', 'number of projects', '8')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--span-hours <h>', 'hours over which submissions are spread', '168')
+    .option('--median-duration <s>', 'median run time, seconds', '3600')
+    .option('--out <file>', 'write there instead of standard output')
+    .action(
+      action(async (local, cmd: Command) => {
+        // `sim` has --out and --seed too, and commander may hand them to it (when the program
+        // parses options anywhere): take whichever of the two commands saw them on the line.
+        const opts = { ...local };
+        for (const name of ['out', 'seed']) {
+          if (cmd.getOptionValueSource(name) !== 'cli' && sim.getOptionValueSource(name) === 'cli')
+            opts[name] = sim.opts()[name];
+        }
+        const int = (name: string, v: string) =>
+          num(name, v, (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer')!;
+        let csv: string;
+        try {
+          csv = formatTrace(
+            generateTrace({
+              jobs: int('--jobs', opts.jobs),
+              projects: int('--projects', opts.projects),
+              seed: int('--seed', opts.seed),
+              spanS: num('--span-hours', opts.spanHours, (x) => x > 0, 'a positive number')! * 3600,
+              medianDurationS: num('--median-duration', opts.medianDuration, (x) => x > 0, 'a positive number')!,
+            }),
+          );
+        } catch (err) {
+          badInput(err);
+        }
+        if (opts.out) {
+          writeFileSync(opts.out, csv);
+          process.stderr.write(`wrote ${opts.out}\n`);
+        } else process.stdout.write(csv);
+      }),
+    );
 }
