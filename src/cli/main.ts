@@ -4,6 +4,7 @@ import { registerAdminCommands } from './commands/admin.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerLogsCommand, registerWorkloadCommands } from './commands/workloads.js';
 import { EXIT } from './output.js';
+import { expandAliases, GET_RESOURCES } from './aliases.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command()
@@ -22,8 +23,16 @@ export async function main(argv: string[]): Promise<number> {
   const first = argv.slice(2).find((a) => !a.startsWith('-'));
   if (first === undefined || first === 'sim' || first === 'help') await registerOptional(program);
 
+  program
+    .command('get <resource> [name]')
+    .description(`List resources (kubectl-style): ${GET_RESOURCES.join(', ')}; with a name, show one`);
+  program.command('get-unknown <resource>', { hidden: true }).action((resource: string) => {
+    process.stderr.write(`error: unknown resource type "${resource}"; known: ${GET_RESOURCES.join(', ')}\n`);
+    process.exitCode = EXIT.usage;
+  });
+
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(expandAliases(argv));
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here with exit code 0; usage errors with 2.

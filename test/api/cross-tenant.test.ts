@@ -7,7 +7,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newId } from '../../src/domain/ids.js';
-import { DIALECTS, type Reply, SMALL_FLEET, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
+import {
+  DIALECTS,
+  type Reply,
+  SMALL_FLEET,
+  type TestApp,
+  type Tenant,
+  seedTenant,
+  skipReason,
+  startTestApp,
+} from '../helpers/harness.js';
 import { type StateSnapshot, snapshotState, stateDiff } from '../helpers/state.js';
 
 /** A's resources, as B might name them. */
@@ -52,9 +61,20 @@ interface RouteCases {
 }
 
 const API = '/api/v1';
-const p = (url: string, expect: Expect, body?: unknown, note?: string): Probe => ({ url: `${API}${url}`, expect, body, note });
+const p = (url: string, expect: Expect, body?: unknown, note?: string): Probe => ({
+  url: `${API}${url}`,
+  expect,
+  body,
+  note,
+});
 /** A workload spec that fits SMALL_FLEET's b200 pool. */
-const job = (name: string) => ({ kind: 'training', name, resources: { gpu: 'B200:8', nodes: 1 }, max_duration: '2h', run: 'python train.py' });
+const job = (name: string) => ({
+  kind: 'training',
+  name,
+  resources: { gpu: 'B200:8', nodes: 1 },
+  max_duration: '2h',
+  run: 'python train.py',
+});
 const operatorOnly = 'operator-only: every non-operator gets 403, so 403 says nothing about A';
 
 /**
@@ -97,9 +117,15 @@ const ROUTES: Record<string, RouteCases> = {
     scoped: (f) => [p('/projects/acme.research', 404), p(`/projects/${f.aResearchId}`, 404)],
   },
   'PATCH /api/v1/projects/{project}': {
-    crossTenant: (f) => [p('/projects/acme.train', 404, { displayName: 'pwned' }), p(`/projects/${f.aResearchId}`, 404, { displayName: 'pwned' })],
+    crossTenant: (f) => [
+      p('/projects/acme.train', 404, { displayName: 'pwned' }),
+      p(`/projects/${f.aResearchId}`, 404, { displayName: 'pwned' }),
+    ],
     viewer: () => [p('/projects/acme.train', 403, { displayName: 'renamed' })],
-    scoped: (f) => [p('/projects/acme.research', 404, { displayName: 'x' }), p(`/projects/${f.aResearchId}`, 404, { displayName: 'x' })],
+    scoped: (f) => [
+      p('/projects/acme.research', 404, { displayName: 'x' }),
+      p(`/projects/${f.aResearchId}`, 404, { displayName: 'x' }),
+    ],
   },
   'DELETE /api/v1/projects/{project}': {
     crossTenant: (f) => [p('/projects/acme.research', 404), p(`/projects/${f.aResearchId}`, 404)],
@@ -116,10 +142,22 @@ const ROUTES: Record<string, RouteCases> = {
   'POST /api/v1/orgs/{org}/serviceaccounts': {
     crossTenant: () => [
       p('/orgs/acme/serviceaccounts', 404, { name: 'evil', role: 'owner' }),
-      p('/orgs/globex/serviceaccounts', 404, { name: 'evil', role: 'viewer', project: 'research' }, "A's project name in B's org"),
+      p(
+        '/orgs/globex/serviceaccounts',
+        404,
+        { name: 'evil', role: 'viewer', project: 'research' },
+        "A's project name in B's org",
+      ),
     ],
     viewer: () => [p('/orgs/acme/serviceaccounts', 403, { name: 'bot', role: 'viewer' })],
-    scoped: () => [p('/orgs/acme/serviceaccounts', 403, { name: 'bot', role: 'viewer', project: 'research' }, 'needs an org-wide admin role before any lookup')],
+    scoped: () => [
+      p(
+        '/orgs/acme/serviceaccounts',
+        403,
+        { name: 'bot', role: 'viewer', project: 'research' },
+        'needs an org-wide admin role before any lookup',
+      ),
+    ],
   },
   'GET /api/v1/orgs/{org}/serviceaccounts': {
     crossTenant: () => [p('/orgs/acme/serviceaccounts', 404), p('/orgs/globex/serviceaccounts', 'listing')],
@@ -128,10 +166,22 @@ const ROUTES: Record<string, RouteCases> = {
     crossTenant: () => [
       p('/orgs/acme/members', 404, { user: 'globex-owner', role: 'owner' }, 'B adding itself to A'),
       p('/orgs/globex/members', 404, { serviceAccount: 'trainer', role: 'viewer' }, "A's service account in B's org"),
-      p('/orgs/globex/members', 404, { user: 'globex-newbie', role: 'viewer', project: 'research' }, "A's project name in B's org"),
+      p(
+        '/orgs/globex/members',
+        404,
+        { user: 'globex-newbie', role: 'viewer', project: 'research' },
+        "A's project name in B's org",
+      ),
     ],
     viewer: () => [p('/orgs/acme/members', 403, { user: 'globex-owner', role: 'viewer' })],
-    scoped: () => [p('/orgs/acme/members', 403, { user: 'someone', role: 'viewer', project: 'research' }, 'needs an org-wide admin role before any lookup')],
+    scoped: () => [
+      p(
+        '/orgs/acme/members',
+        403,
+        { user: 'someone', role: 'viewer', project: 'research' },
+        'needs an org-wide admin role before any lookup',
+      ),
+    ],
   },
   'GET /api/v1/orgs/{org}/members': {
     crossTenant: () => [p('/orgs/acme/members', 404), p('/orgs/globex/members', 'listing')],
@@ -145,7 +195,14 @@ const ROUTES: Record<string, RouteCases> = {
       p('/orgs/globex/members/user:globex-viewer?project=research', 404, undefined, "A's project name in B's org"),
     ],
     viewer: () => [p('/orgs/acme/members/user:acme-dev', 403)],
-    scoped: () => [p('/orgs/acme/members/user:acme-dev?project=research', 403, undefined, 'needs an org-wide admin role before any lookup')],
+    scoped: () => [
+      p(
+        '/orgs/acme/members/user:acme-dev?project=research',
+        403,
+        undefined,
+        'needs an org-wide admin role before any lookup',
+      ),
+    ],
   },
 
   'POST /api/v1/orgs/{org}/keys': {
@@ -153,11 +210,23 @@ const ROUTES: Record<string, RouteCases> = {
       p('/orgs/acme/keys', 404, { name: 'evil' }),
       p('/orgs/acme/keys', 404, { name: 'evil', user: 'acme-owner' }),
       p('/orgs/globex/keys', 404, { name: 'evil', serviceAccount: 'trainer' }, "A's service account in B's org"),
-      p('/orgs/globex/keys', 404, { name: 'evil', user: 'acme-dev' }, "A's user is no member of B: same as no such user"),
+      p(
+        '/orgs/globex/keys',
+        404,
+        { name: 'evil', user: 'acme-dev' },
+        "A's user is no member of B: same as no such user",
+      ),
       p('/orgs/globex/keys', 404, { name: 'evil', project: 'research' }, "A's project name in B's org"),
     ],
     viewer: () => [p('/orgs/acme/keys', 403, { name: 'for-dev', user: 'acme-dev' })],
-    scoped: () => [p('/orgs/acme/keys', 404, { name: 'wider', project: 'research' }, 'a project the key cannot see does not exist for it')],
+    scoped: () => [
+      p(
+        '/orgs/acme/keys',
+        404,
+        { name: 'wider', project: 'research' },
+        'a project the key cannot see does not exist for it',
+      ),
+    ],
   },
   'GET /api/v1/orgs/{org}/keys': {
     crossTenant: () => [p('/orgs/acme/keys', 404), p('/orgs/globex/keys', 'listing')],
@@ -169,7 +238,14 @@ const ROUTES: Record<string, RouteCases> = {
       p(`/orgs/globex/keys/${f.aScopedKey.prefix}`, 404, undefined, "A's key under B's org"),
       p(`/orgs/globex/keys/${f.aOwnerKey.id}`, 404, undefined, "A's key under B's org"),
     ],
-    viewer: (f) => [p(`/orgs/acme/keys/${f.aOwnerKey.prefix}`, 404, undefined, "others' keys are invisible to non-admins, in listings and here")],
+    viewer: (f) => [
+      p(
+        `/orgs/acme/keys/${f.aOwnerKey.prefix}`,
+        404,
+        undefined,
+        "others' keys are invisible to non-admins, in listings and here",
+      ),
+    ],
   },
   'POST /api/v1/keys': {
     crossTenant: () => [p('/keys', 403, { name: 'evil', user: 'acme-owner' }, operatorOnly)],
@@ -194,7 +270,10 @@ const ROUTES: Record<string, RouteCases> = {
     scoped: () => [p('/projects/acme.research/quotas/rtxpro6000', 404, { guaranteed: 0, limit: 0 })],
   },
   'DELETE /api/v1/projects/{project}/quotas/{pool}': {
-    crossTenant: (f) => [p('/projects/acme.research/quotas/rtxpro6000', 404), p(`/projects/${f.aTrainId}/quotas/b200`, 404)],
+    crossTenant: (f) => [
+      p('/projects/acme.research/quotas/rtxpro6000', 404),
+      p(`/projects/${f.aTrainId}/quotas/b200`, 404),
+    ],
     viewer: () => [p('/projects/acme.train/quotas/b200', 403)],
     scoped: () => [p('/projects/acme.research/quotas/rtxpro6000', 404)],
   },
@@ -228,16 +307,33 @@ const ROUTES: Record<string, RouteCases> = {
   },
 
   'POST /api/v1/projects/{project}/workloads': {
-    crossTenant: (f) => [p('/projects/acme.train/workloads', 404, job('evil')), p(`/projects/${f.aTrainId}/workloads`, 404, job('evil'))],
+    crossTenant: (f) => [
+      p('/projects/acme.train/workloads', 404, job('evil')),
+      p(`/projects/${f.aTrainId}/workloads`, 404, job('evil')),
+    ],
     viewer: () => [p('/projects/acme.train/workloads', 403, job('viewer-job'))],
-    scoped: (f) => [p('/projects/acme.research/workloads', 404, job('wider')), p(`/projects/${f.aResearchId}/workloads`, 404, job('wider'))],
+    scoped: (f) => [
+      p('/projects/acme.research/workloads', 404, job('wider')),
+      p(`/projects/${f.aResearchId}/workloads`, 404, job('wider')),
+    ],
   },
   'GET /api/v1/projects/{project}/workloads': {
-    crossTenant: (f) => [p('/projects/acme.train/workloads', 404), p(`/projects/${f.aResearchId}/workloads?all=true`, 404), p('/projects/globex.train/workloads?all=true', 'listing')],
-    scoped: () => [p('/projects/acme.research/workloads', 404), p('/projects/acme.train/workloads?all=true', 'listing')],
+    crossTenant: (f) => [
+      p('/projects/acme.train/workloads', 404),
+      p(`/projects/${f.aResearchId}/workloads?all=true`, 404),
+      p('/projects/globex.train/workloads?all=true', 'listing'),
+    ],
+    scoped: () => [
+      p('/projects/acme.research/workloads', 404),
+      p('/projects/acme.train/workloads?all=true', 'listing'),
+    ],
   },
   'GET /api/v1/workloads': {
-    crossTenant: () => [p('/workloads', 'listing'), p('/workloads?all=true', 'listing'), p('/workloads?status=pending', 'listing')],
+    crossTenant: () => [
+      p('/workloads', 'listing'),
+      p('/workloads?all=true', 'listing'),
+      p('/workloads?status=pending', 'listing'),
+    ],
     scoped: () => [p('/workloads?all=true', 'listing')],
   },
   'GET /api/v1/projects/{project}/workloads/{workload}': {
@@ -247,7 +343,15 @@ const ROUTES: Record<string, RouteCases> = {
       p(`/projects/globex.train/workloads/${f.aTrainJobId}`, 404, undefined, "A's workload under B's project"),
       p('/projects/globex.train/workloads/finetune', 404, undefined, "A's workload name under B's project"),
     ],
-    scoped: (f) => [p('/projects/acme.research/workloads/survey', 404), p(`/projects/acme.train/workloads/${f.aResearchJobId}`, 404, undefined, 'a workload of the other project under this one')],
+    scoped: (f) => [
+      p('/projects/acme.research/workloads/survey', 404),
+      p(
+        `/projects/acme.train/workloads/${f.aResearchJobId}`,
+        404,
+        undefined,
+        'a workload of the other project under this one',
+      ),
+    ],
   },
   'GET /api/v1/projects/{project}/workloads/{workload}/logs': {
     crossTenant: (f) => [
@@ -255,7 +359,15 @@ const ROUTES: Record<string, RouteCases> = {
       p(`/projects/${f.aTrainId}/workloads/${f.aTrainJobId}/logs?tail=10`, 404),
       p(`/projects/globex.train/workloads/${f.aTrainJobId}/logs`, 404, undefined, "A's workload under B's project"),
     ],
-    scoped: (f) => [p('/projects/acme.research/workloads/survey/logs', 404), p(`/projects/acme.train/workloads/${f.aResearchJobId}/logs`, 404, undefined, 'a workload of the other project under this one')],
+    scoped: (f) => [
+      p('/projects/acme.research/workloads/survey/logs', 404),
+      p(
+        `/projects/acme.train/workloads/${f.aResearchJobId}/logs`,
+        404,
+        undefined,
+        'a workload of the other project under this one',
+      ),
+    ],
   },
   'POST /api/v1/projects/{project}/workloads/{workload}/cancel': {
     crossTenant: (f) => [
@@ -264,7 +376,10 @@ const ROUTES: Record<string, RouteCases> = {
       p(`/projects/globex.train/workloads/${f.aTrainJobId}/cancel`, 404, undefined, "A's workload under B's project"),
     ],
     viewer: () => [p('/projects/acme.train/workloads/finetune/cancel', 403)],
-    scoped: (f) => [p(`/projects/acme.research/workloads/${f.aResearchJobId}/cancel`, 404), p('/projects/acme.train/workloads/survey/cancel', 404)],
+    scoped: (f) => [
+      p(`/projects/acme.research/workloads/${f.aResearchJobId}/cancel`, 404),
+      p('/projects/acme.train/workloads/survey/cancel', 404),
+    ],
   },
 
   'GET /api/v1/audit/entries': {
@@ -303,7 +418,11 @@ for (const dialect of DIALECTS) {
       if (probe.expect === 'listing') {
         assert.equal(r.status, 200, `${what}: ${JSON.stringify(r.body)}`);
       } else {
-        assert.equal(r.status, probe.expect, `${what}${probe.note ? ` (${probe.note})` : ''}: ${JSON.stringify(r.body)}`);
+        assert.equal(
+          r.status,
+          probe.expect,
+          `${what}${probe.note ? ` (${probe.note})` : ''}: ${JSON.stringify(r.body)}`,
+        );
         assert.equal(typeof r.body?.error?.code, 'string', what);
         assert.equal(typeof r.body?.error?.message, 'string', what);
       }
@@ -325,7 +444,9 @@ for (const dialect of DIALECTS) {
         const c = ROUTES[r];
         return n + c.crossTenant(f).length + (c.viewer?.(f).length ?? 0) + (c.scoped?.(f).length ?? 0);
       }, 0);
-      console.log(`# cross-tenant matrix on ${dialect}: ${routes.length} routes, ${total} route×case probes (+ a stand-in twin for each refusal)`);
+      console.log(
+        `# cross-tenant matrix on ${dialect}: ${routes.length} routes, ${total} route×case probes (+ a stand-in twin for each refusal)`,
+      );
     });
 
     for (const [route, cases] of Object.entries(ROUTES)) {
@@ -344,8 +465,16 @@ for (const dialect of DIALECTS) {
           }
           // The same request about things that exist nowhere reads the same, name for name.
           const ghost = await run(substitute(probe, f.ghosts), method, f.b.ownerToken, route);
-          assert.equal(ghost.status, r.status, `${method} ${probe.url}: A's resource and a missing one answer differently`);
-          assert.deepEqual(unsubstitute(ghost.body, f.ghosts), r.body, `${method} ${probe.url}: A's resource and a missing one answer differently`);
+          assert.equal(
+            ghost.status,
+            r.status,
+            `${method} ${probe.url}: A's resource and a missing one answer differently`,
+          );
+          assert.deepEqual(
+            unsubstitute(ghost.body, f.ghosts),
+            r.body,
+            `${method} ${probe.url}: A's resource and a missing one answer differently`,
+          );
         }
       });
 
@@ -364,7 +493,10 @@ for (const dialect of DIALECTS) {
             const r = await run(probe, method, f.aScopedKey.token, route);
             const text = JSON.stringify(r.body);
             if (probe.expect === 'listing') {
-              assert.ok(!text.includes('research') && !text.includes(f.aResearchId), `${method} ${probe.url} lists acme.research: ${text}`);
+              assert.ok(
+                !text.includes('research') && !text.includes(f.aResearchId),
+                `${method} ${probe.url} lists acme.research: ${text}`,
+              );
               continue;
             }
             if (probe.expect !== 404) continue;
@@ -378,14 +510,23 @@ for (const dialect of DIALECTS) {
 
     it("keeps A's listings whole: the matrix changed nothing A sees", { skip }, async () => {
       const projects = await t.call('GET', `${API}/orgs/acme/projects`, { token: f.a.ownerToken });
-      assert.deepEqual(projects.body.items.map((x: { name: string }) => x.name), ['research', 'train']);
+      assert.deepEqual(
+        projects.body.items.map((x: { name: string }) => x.name),
+        ['research', 'train'],
+      );
       const keys = await t.call('GET', `${API}/orgs/acme/keys`, { token: f.a.ownerToken });
       assert.ok(keys.body.items.every((k: { state: string }) => k.state === 'active'));
       const scoped = await t.call('GET', `${API}/orgs/acme/projects`, { token: f.aScopedKey.token });
-      assert.deepEqual(scoped.body.items.map((x: { name: string }) => x.name), ['train']);
+      assert.deepEqual(
+        scoped.body.items.map((x: { name: string }) => x.name),
+        ['train'],
+      );
       const denied = await t.call('GET', `${API}/audit/entries?org=acme&limit=1000`);
       assert.ok(
-        denied.body.items.some((e: { outcome: string; actor: { principal: string } }) => e.outcome === 'denied' && e.actor.principal === 'user:acme-viewer'),
+        denied.body.items.some(
+          (e: { outcome: string; actor: { principal: string } }) =>
+            e.outcome === 'denied' && e.actor.principal === 'user:acme-viewer',
+        ),
         "the viewer's refused mutations are on A's record",
       );
       assert.ok(
@@ -408,14 +549,33 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
   const org = await must('GET', '/orgs/acme', undefined, a.ownerToken);
   const train = await must('GET', '/projects/acme.train', undefined, a.ownerToken);
   const research = await must('POST', '/orgs/acme/projects', { name: 'research' }, a.ownerToken);
-  const sa = await must('POST', '/orgs/acme/serviceaccounts', { name: 'trainer', role: 'member', project: 'train' }, a.ownerToken);
+  const sa = await must(
+    'POST',
+    '/orgs/acme/serviceaccounts',
+    { name: 'trainer', role: 'member', project: 'train' },
+    a.ownerToken,
+  );
   await must('POST', '/orgs/acme/members', { user: 'acme-dev', role: 'member' }, a.ownerToken);
-  const scoped = await must('POST', '/orgs/acme/keys', { name: 'trainer-ci', serviceAccount: 'trainer', project: 'train' }, a.ownerToken);
+  const scoped = await must(
+    'POST',
+    '/orgs/acme/keys',
+    { name: 'trainer-ci', serviceAccount: 'trainer', project: 'train' },
+    a.ownerToken,
+  );
   const dev = await must('POST', '/orgs/acme/keys', { name: 'dev', user: 'acme-dev' }, a.ownerToken);
   await must('PUT', '/projects/acme.research/quotas/rtxpro6000', { guaranteed: 4, limit: 8 });
   const trainJob = await must('POST', '/projects/acme.train/workloads', job('finetune'), a.ownerToken);
-  const researchJob = await must('POST', '/projects/acme.research/workloads', { ...job('survey'), resources: { pool: 'rtxpro6000', gpu: 8 } }, a.ownerToken);
-  const keys = (await must('GET', '/orgs/acme/keys', undefined, a.ownerToken)).items as { id: string; prefix: string; name: string }[];
+  const researchJob = await must(
+    'POST',
+    '/projects/acme.research/workloads',
+    { ...job('survey'), resources: { pool: 'rtxpro6000', gpu: 8 } },
+    a.ownerToken,
+  );
+  const keys = (await must('GET', '/orgs/acme/keys', undefined, a.ownerToken)).items as {
+    id: string;
+    prefix: string;
+    name: string;
+  }[];
   const owner = keys.find((k) => k.name === 'owner')!;
   const principals = await t.store.db
     .selectFrom('principals')
@@ -460,7 +620,10 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     ['acme', 'zyxw'],
   ];
   for (const [, ghost] of ghosts) {
-    if (aSecrets.some((s) => s.includes(ghost)) || (await t.store.db.selectFrom('api_keys').select('id').where('prefix', '=', ghost).executeTakeFirst())) {
+    if (
+      aSecrets.some((s) => s.includes(ghost)) ||
+      (await t.store.db.selectFrom('api_keys').select('id').where('prefix', '=', ghost).executeTakeFirst())
+    ) {
       throw new Error(`stand-in ${ghost} exists`);
     }
   }
@@ -481,7 +644,9 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
 }
 
 async function openApiRoutes(t: TestApp): Promise<string[]> {
-  const doc = (await t.call('GET', '/openapi.json', { token: null })).body as { paths: Record<string, Record<string, unknown>> };
+  const doc = (await t.call('GET', '/openapi.json', { token: null })).body as {
+    paths: Record<string, Record<string, unknown>>;
+  };
   const methods = new Set(['get', 'post', 'put', 'patch', 'delete']);
   return Object.entries(doc.paths).flatMap(([path, ops]) =>
     Object.keys(ops)
@@ -498,7 +663,11 @@ function templateRegex(route: string): RegExp {
 
 function substitute(probe: Probe, pairs: readonly (readonly [string, string])[]): Probe {
   const swap = (s: string) => pairs.reduce((acc, [from, to]) => acc.split(from).join(to), s);
-  return { ...probe, url: swap(probe.url), body: probe.body === undefined ? undefined : JSON.parse(swap(JSON.stringify(probe.body))) };
+  return {
+    ...probe,
+    url: swap(probe.url),
+    body: probe.body === undefined ? undefined : JSON.parse(swap(JSON.stringify(probe.body))),
+  };
 }
 
 function unsubstitute(body: unknown, pairs: readonly (readonly [string, string])[]): unknown {

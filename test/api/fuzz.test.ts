@@ -10,13 +10,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DIALECTS, OPERATOR_TOKEN, SMALL_FLEET, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
+import {
+  DIALECTS,
+  OPERATOR_TOKEN,
+  SMALL_FLEET,
+  type TestApp,
+  type Tenant,
+  seedTenant,
+  skipReason,
+  startTestApp,
+} from '../helpers/harness.js';
 import { type StateSnapshot, snapshotState, stateDiff } from '../helpers/state.js';
 
 const SEED = Number(process.env.FABRIK_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.FABRIK_FUZZ_RUNS ?? 25);
 
-const job = (name: string) => ({ kind: 'training', name, resources: { gpu: 'B200:8', nodes: 1 }, max_duration: '1h', run: 'python train.py' });
+const job = (name: string) => ({
+  kind: 'training',
+  name,
+  resources: { gpu: 'B200:8', nodes: 1 },
+  max_duration: '1h',
+  run: 'python train.py',
+});
 
 /** A valid body for every route that takes one; the fuzzer breaks them. A new route needs one. */
 const VALID_BODIES: Record<string, unknown> = {
@@ -84,7 +99,18 @@ const oddString = fc.constantFrom(
   '<<: *x',
 );
 const hugeString = fc.constantFrom('y'.repeat(200_000), 'z'.repeat(1_100_000));
-const extremeNumber = fc.constantFrom(-1, -0, 0.5, -1e308, 1e308, 2 ** 31, 2 ** 53, 2 ** 53 + 2, 1e21, Number.MIN_VALUE);
+const extremeNumber = fc.constantFrom(
+  -1,
+  -0,
+  0.5,
+  -1e308,
+  1e308,
+  2 ** 31,
+  2 ** 53,
+  2 ** 53 + 2,
+  1e21,
+  Number.MIN_VALUE,
+);
 const breaking = fc.oneof(
   { weight: 3, arbitrary: oddString },
   { weight: 3, arbitrary: extremeNumber },
@@ -94,7 +120,21 @@ const breaking = fc.oneof(
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
 );
 const malformedJson = fc.oneof(
-  fc.constantFrom('{', '[', '{"a":', '{"a":1}}', "{'a':1}", 'nul', 'undefined', '\uFEFF{}', '{"a":1,}', '01', 'NaN', '"\\x"', '{"__proto__":{"x":1}}'),
+  fc.constantFrom(
+    '{',
+    '[',
+    '{"a":',
+    '{"a":1}}',
+    "{'a':1}",
+    'nul',
+    'undefined',
+    '\uFEFF{}',
+    '{"a":1,}',
+    '01',
+    'NaN',
+    '"\\x"',
+    '{"__proto__":{"x":1}}',
+  ),
   fc.string({ unit: 'binary', maxLength: 60 }),
 );
 const wrongContentType = fc.constantFrom(
@@ -111,13 +151,34 @@ const wrongContentType = fc.constantFrom(
 );
 const oddPathSegment = fc.oneof(
   fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }).map(encodeURIComponent),
-  fc.constantFrom('%00', '..', '%2e%2e', '%2F', 'a%2Fb', '%25', '%', '%zz', '%ff', '%c0%ae', 'a%20b', '%E2%80%AE', 'x'.repeat(300), '~', '.', 'prj_', 'user:', 'user:%00'),
+  fc.constantFrom(
+    '%00',
+    '..',
+    '%2e%2e',
+    '%2F',
+    'a%2Fb',
+    '%25',
+    '%',
+    '%zz',
+    '%ff',
+    '%c0%ae',
+    'a%20b',
+    '%E2%80%AE',
+    'x'.repeat(300),
+    '~',
+    '.',
+    'prj_',
+    'user:',
+    'user:%00',
+  ),
 );
 const oddQueryValue = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 30 }).map(encodeURIComponent),
   fc.constantFrom('', '-1', '0', '1001', '1e3', '1.5', 'true', '%', '%zz', '%00', 'x'.repeat(600)),
   // Cursors that decode, but to values of the wrong type or range for the column.
-  fc.constantFrom<unknown>('zzz', 1.5, -1, 1e300, 2 ** 63, '', '\u0000', true, null).map((v) => Buffer.from(JSON.stringify([v])).toString('base64url')),
+  fc
+    .constantFrom<unknown>('zzz', 1.5, -1, 1e300, 2 ** 63, '', '\u0000', true, null)
+    .map((v) => Buffer.from(JSON.stringify([v])).toString('base64url')),
 );
 
 function requestFor(route: Route, f: Fixture, ownerToken: string): fc.Arbitrary<FuzzRequest> {
@@ -125,10 +186,19 @@ function requestFor(route: Route, f: Fixture, ownerToken: string): fc.Arbitrary<
   const fields = [...new Set([...route.bodyProps, ...Object.keys((sample as object) ?? {})])];
   const paramNames = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
   const paramArbs = paramNames.map((name) =>
-    fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...f.params[name]!.map(encodeURIComponent)) }, { weight: 1, arbitrary: oddPathSegment }),
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...f.params[name]!.map(encodeURIComponent)) },
+      { weight: 1, arbitrary: oddPathSegment },
+    ),
   );
   const queryArb = fc
-    .array(fc.tuple(fc.oneof(fc.constantFrom(...route.query, 'limit', 'cursor'), fc.string({ maxLength: 8 })), oddQueryValue), { maxLength: 3 })
+    .array(
+      fc.tuple(
+        fc.oneof(fc.constantFrom(...route.query, 'limit', 'cursor'), fc.string({ maxLength: 8 })),
+        oddQueryValue,
+      ),
+      { maxLength: 3 },
+    )
     .map((pairs) => (pairs.length ? `?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${v}`).join('&')}` : ''));
 
   // The body as a JSON value (undefined: none), then how it is put on the wire.
@@ -136,16 +206,36 @@ function requestFor(route: Route, f: Fixture, ownerToken: string): fc.Arbitrary<
   const bodyValue: fc.Arbitrary<unknown> = fc.oneof(
     { weight: 2, arbitrary: fc.constant(sample) },
     { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
-    { weight: 5, arbitrary: fc.tuple(fc.constantFrom(...fields, 'unknownField'), breaking).map(([k, v]) => ({ ...obj, [k]: v })) },
-    { weight: 2, arbitrary: fc.constantFrom(...fields, 'none').map((k) => Object.fromEntries(Object.entries(obj).filter(([key]) => key !== k))) },
+    {
+      weight: 5,
+      arbitrary: fc.tuple(fc.constantFrom(...fields, 'unknownField'), breaking).map(([k, v]) => ({ ...obj, [k]: v })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .constantFrom(...fields, 'none')
+        .map((k) => Object.fromEntries(Object.entries(obj).filter(([key]) => key !== k))),
+    },
     { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 10 }), breaking).map(([k, v]) => ({ ...obj, [k]: v })) },
     { weight: 1, arbitrary: fc.constant(undefined) },
   );
   const wire = fc.oneof(
-    { weight: 6, arbitrary: bodyValue.map((v) => ({ payload: v === undefined ? undefined : JSON.stringify(v), type: 'application/json' })) },
+    {
+      weight: 6,
+      arbitrary: bodyValue.map((v) => ({
+        payload: v === undefined ? undefined : JSON.stringify(v),
+        type: 'application/json',
+      })),
+    },
     { weight: 2, arbitrary: malformedJson.map((payload) => ({ payload, type: 'application/json' })) },
-    { weight: 1, arbitrary: fc.constant({ payload: JSON.stringify(sample ?? {}).slice(0, -1), type: 'application/json' }) },
-    { weight: 2, arbitrary: fc.tuple(bodyValue, wrongContentType).map(([v, type]) => ({ payload: JSON.stringify(v ?? {}), type })) },
+    {
+      weight: 1,
+      arbitrary: fc.constant({ payload: JSON.stringify(sample ?? {}).slice(0, -1), type: 'application/json' }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(bodyValue, wrongContentType).map(([v, type]) => ({ payload: JSON.stringify(v ?? {}), type })),
+    },
     { weight: 1, arbitrary: fc.constant({ payload: JSON.stringify(sample ?? {}), type: '' }) },
   );
   const idempotencyKey = fc.option(fc.string({ unit: 'grapheme-ascii', maxLength: 300 }), { freq: 4 });
@@ -210,9 +300,17 @@ for (const dialect of DIALECTS) {
     });
 
     it('has a valid body for every route that takes one, and values for every path parameter', { skip }, () => {
-      assert.deepEqual(routes.filter((r) => r.hasBody && !(r.key in VALID_BODIES)).map((r) => r.key), [], 'add a valid body to VALID_BODIES');
+      assert.deepEqual(
+        routes.filter((r) => r.hasBody && !(r.key in VALID_BODIES)).map((r) => r.key),
+        [],
+        'add a valid body to VALID_BODIES',
+      );
       const params = routes.flatMap((r) => [...r.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!));
-      assert.deepEqual([...new Set(params.filter((p) => !f.params[p]?.length))], [], 'add values for these path parameters');
+      assert.deepEqual(
+        [...new Set(params.filter((p) => !f.params[p]?.length))],
+        [],
+        'add values for these path parameters',
+      );
     });
 
     it('routes the longest valid names: a project ref of 63 + 1 + 63 characters', { skip }, async () => {
@@ -228,7 +326,9 @@ for (const dialect of DIALECTS) {
       assert.equal(tooLong.body.error.code, 'INVALID_ARGUMENT');
     });
 
-    it('answers every route below 500, with the error envelope, and writes nothing when it refuses', { skip }, async (ctx) => {
+    it('answers every route below 500, with the error envelope, and writes nothing when it refuses', {
+      skip,
+    }, async (ctx) => {
       // Destructive routes last, so that deletions leave the other routes something to work on.
       const order = [...routes].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
       let state = await snapshotState(t);
@@ -236,7 +336,12 @@ for (const dialect of DIALECTS) {
         await ctx.test(route.key, async () => {
           await fc.assert(
             fc.asyncProperty(requestFor(route, f, f.acme.ownerToken), async (req) => {
-              const res = await t.app.inject({ method: route.method as 'GET', url: req.url, headers: req.headers, payload: req.payload });
+              const res = await t.app.inject({
+                method: route.method as 'GET',
+                url: req.url,
+                headers: req.headers,
+                payload: req.payload,
+              });
               const what = `${route.method} ${req.url} ${req.headers['content-type'] ?? ''} ${req.payload?.slice(0, 200) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
               const now: StateSnapshot = await snapshotState(t);
               const before = state;
@@ -251,7 +356,11 @@ for (const dialect of DIALECTS) {
                 }
                 assert.equal(typeof body.error?.code, 'string', `no error code: ${what}`);
                 assert.equal(typeof body.error?.message, 'string', `no error message: ${what}`);
-                assert.deepEqual(now, before, `a refused request changed state: ${what}\n${JSON.stringify(stateDiff(before, now)).slice(0, 2000)}`);
+                assert.deepEqual(
+                  now,
+                  before,
+                  `a refused request changed state: ${what}\n${JSON.stringify(stateDiff(before, now)).slice(0, 2000)}`,
+                );
               }
             }),
             { numRuns: RUNS * 2, seed: SEED + i, endOnFailure: true },
@@ -264,7 +373,16 @@ for (const dialect of DIALECTS) {
 
 async function openApiRoutes(t: TestApp): Promise<Route[]> {
   const doc = (await t.call('GET', '/openapi.json', { token: null })).body as {
-    paths: Record<string, Record<string, { parameters?: { in: string; name: string }[]; requestBody?: { content: Record<string, { schema?: { properties?: object } }> } }>>;
+    paths: Record<
+      string,
+      Record<
+        string,
+        {
+          parameters?: { in: string; name: string }[];
+          requestBody?: { content: Record<string, { schema?: { properties?: object } }> };
+        }
+      >
+    >;
   };
   const methods = new Set(['get', 'post', 'put', 'patch', 'delete']);
   return Object.entries(doc.paths).flatMap(([path, ops]) =>

@@ -18,9 +18,12 @@ const tablesOf = new WeakMap<TestApp, Promise<string[]>>();
 function trackedTables(t: TestApp): Promise<string[]> {
   let tables = tablesOf.get(t);
   if (!tables) {
-    tables = t.store.db.introspection
-      .getTables()
-      .then((all) => all.map((x) => x.name).filter((n) => !n.startsWith('kysely_') && !UNTRACKED_TABLES.has(n)).sort());
+    tables = t.store.db.introspection.getTables().then((all) =>
+      all
+        .map((x) => x.name)
+        .filter((n) => !n.startsWith('kysely_') && !UNTRACKED_TABLES.has(n))
+        .sort(),
+    );
     tablesOf.set(t, tables);
   }
   return tables;
@@ -48,7 +51,10 @@ export async function snapshotState(t: TestApp): Promise<StateSnapshot> {
 }
 
 /** The tables whose rows differ between two snapshots, with the rows added and removed. */
-export function stateDiff(before: StateSnapshot, after: StateSnapshot): Record<string, { added: string[]; removed: string[] }> {
+export function stateDiff(
+  before: StateSnapshot,
+  after: StateSnapshot,
+): Record<string, { added: string[]; removed: string[] }> {
   const diff: Record<string, { added: string[]; removed: string[] }> = {};
   for (const table of new Set([...Object.keys(before), ...Object.keys(after)])) {
     const b = new Set(before[table] ?? []);

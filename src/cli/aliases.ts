@@ -1,0 +1,53 @@
+// kubectl-style verbs over the command groups: `fabrik get nodes` is `fabrik fleet nodes`,
+// `fabrik describe node b200-0001` is `fabrik fleet get b200-0001`. Rewriting argv keeps one
+// implementation per command.
+
+const GET: Record<string, { list: string[]; one?: string[] }> = {
+  workloads: { list: ['ps'], one: ['describe'] },
+  nodes: { list: ['fleet', 'nodes'], one: ['fleet', 'get'] },
+  pools: { list: ['fleet', 'pools'] },
+  orgs: { list: ['org', 'list'], one: ['org', 'get'] },
+  projects: { list: ['project', 'list'], one: ['project', 'get'] },
+  quotas: { list: ['quota', 'list'] },
+  keys: { list: ['key', 'list'] },
+  members: { list: ['member', 'list'] },
+  serviceaccounts: { list: ['sa', 'list'] },
+  users: { list: ['user', 'list'] },
+  audit: { list: ['audit', 'list'] },
+};
+
+const SINGULAR: Record<string, string> = {
+  workload: 'workloads',
+  wl: 'workloads',
+  node: 'nodes',
+  pool: 'pools',
+  org: 'orgs',
+  organization: 'orgs',
+  project: 'projects',
+  quota: 'quotas',
+  key: 'keys',
+  member: 'members',
+  sa: 'serviceaccounts',
+  serviceaccount: 'serviceaccounts',
+  user: 'users',
+};
+
+export const GET_RESOURCES = Object.keys(GET);
+
+/** Rewrites `get RESOURCE [NAME] …` and `describe RESOURCE NAME …`; other argv pass unchanged. */
+export function expandAliases(argv: string[]): string[] {
+  const [node, script, verb, resource, ...rest] = argv;
+  if ((verb !== 'get' && verb !== 'describe') || !resource || resource.startsWith('-')) return argv;
+  const kind = GET[resource] ? resource : SINGULAR[resource];
+  if (!kind) {
+    // `describe NAME` (a workload) stays as it is; `get` of an unknown kind gets a usage error.
+    return verb === 'describe' ? argv : [node, script, 'get-unknown', resource];
+  }
+  const name = rest[0] && !rest[0].startsWith('-') ? rest[0] : undefined;
+  const target = GET[kind];
+  if (name && (verb === 'describe' || target.one)) {
+    if (!target.one) return [node, script, 'get-unknown', resource];
+    return [node, script, ...target.one, ...rest];
+  }
+  return [node, script, ...target.list, ...rest];
+}
