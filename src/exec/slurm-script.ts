@@ -75,8 +75,9 @@ if ! cd -- "$wd" 2>/dev/null; then
 else
   /bin/sh "$dir/command.sh" </dev/null 2>&1 | {
     # The log keeps flowing while the task handles SIGTERM (a checkpoint's last words).
+    # stdbuf: head writes each chunk at once, so fabrik logs --follow sees output as it comes.
     trap '' TERM INT
-    head -c "$cap"
+    stdbuf -o0 head -c "$cap"
     # Past the cap: say so once, then keep draining so the task never blocks on a full pipe.
     if IFS= read -r -n 1 _; then
       printf '\\n[fabrik: log truncated at %s bytes; output after this point was discarded]\\n' "$cap"

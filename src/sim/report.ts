@@ -218,7 +218,8 @@ figure { margin: 1.5rem 0; }
 Pools ${esc(r.pools.join(', '))}, ${r.capacityGpus} GPUs. Offered load: <b>${esc(load)}</b>.
 Quotas: ${r.quotaRule === 'tenants-file' ? 'from the tenants file' : 'guaranteed = floor(share of the trace’s GPU-hours × pool GPUs), limit = pool GPUs'}.</p>
 ${metricTable(r)}
-<p class="note">JCT = end − submit; queueing delay = first start − submit; bounded slowdown = JCT / max(run time, 10 s);
+<p class="note">Offered load = GPU-seconds asked for inside the arrival window (each job as if started on arrival) / (GPUs × window).
+JCT = end − submit; queueing delay = first start − submit; bounded slowdown = JCT / max(run time, 10 s);
 utilization over the arrival window; Jain’s index over projects of 1 / average bounded slowdown.
 srtf-oracle knows true run times: a bound, not a deployable policy.</p>
 <figure>${allocationChart(r)}</figure>
