@@ -128,15 +128,22 @@ export function parseSinfoJson(text: string, opts: SlurmFleetOptions = {}): Slur
     const partitions = Array.isArray(n.partitions) ? n.partitions.map(String) : [];
     const partition = partitions[0];
     if (!partition || !dnsish(partition)) {
-      skipped.push({ node: name, reason: partition ? `partition "${partition}" cannot be a pool name` : 'in no partition' });
+      skipped.push({
+        node: name,
+        reason: partition ? `partition "${partition}" cannot be a pool name` : 'in no partition',
+      });
       continue;
     }
     const f = features(String(n.active_features ?? n.features ?? ''));
     const region = (f.get('region') && dnsish(f.get('region')!)) || opts.region || DEFAULT_REGION;
     const pod = (f.get('pod') && dnsish(f.get('pod')!)) || 'slurm';
     const featureModel = f.get('gpu');
-    const model = (featureModel && MODEL.test(featureModel) ? featureModel : gres.type?.toUpperCase()) ?? opts.gpuModel ?? DEFAULT_MODEL;
-    const gpuMem = Number(f.get('gpumem')) || GPU_MEMORY_GIB[model.toUpperCase()] || opts.gpuMemoryGiB || DEFAULT_GPU_MEMORY_GIB;
+    const model =
+      (featureModel && MODEL.test(featureModel) ? featureModel : gres.type?.toUpperCase()) ??
+      opts.gpuModel ??
+      DEFAULT_MODEL;
+    const gpuMem =
+      Number(f.get('gpumem')) || GPU_MEMORY_GIB[model.toUpperCase()] || opts.gpuMemoryGiB || DEFAULT_GPU_MEMORY_GIB;
     const labels: Record<string, string> = {};
     for (const [k, v] of f) {
       if (TOPOLOGY_FEATURES.has(k.toLowerCase())) continue;
@@ -153,8 +160,11 @@ export function parseSinfoJson(text: string, opts: SlurmFleetOptions = {}): Slur
       pod,
       // Defaults that keep the topology a tree: a rack and a leaf within their pod.
       rack: (f.get('rack') && dnsish(f.get('rack')!)) || `${pod}-rack`,
-      ibLeaf: (f.get('leaf') ?? f.get('ibleaf') ? dnsish(f.get('leaf') ?? f.get('ibleaf')!) : undefined) || `${pod}-leaf`,
-      ibSpine: (f.get('spine') ?? f.get('ibspine') ? dnsish(f.get('spine') ?? f.get('ibspine')!) : undefined) || 'slurm-spine',
+      ibLeaf:
+        ((f.get('leaf') ?? f.get('ibleaf')) ? dnsish(f.get('leaf') ?? f.get('ibleaf')!) : undefined) || `${pod}-leaf`,
+      ibSpine:
+        ((f.get('spine') ?? f.get('ibspine')) ? dnsish(f.get('spine') ?? f.get('ibspine')!) : undefined) ||
+        'slurm-spine',
       cpu: Math.max(1, Number(n.cpus) || 1),
       ramGiB: Math.max(1, Math.floor((Number(n.real_memory) || 1024) / 1024)),
       labels,

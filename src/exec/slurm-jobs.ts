@@ -131,24 +131,40 @@ export function observeJob(jobId: string, job: SlurmJob | undefined, rec: JobRec
   if (job) {
     // Slurm still lists the finished job: its state is the truth, the records add detail.
     if (job.state === 'COMPLETED') {
-      return { state: 'succeeded', exitCode: 0, message: `all ${rec.tasks.length} task(s) exited with 0 (Slurm job ${jobId})` };
+      return {
+        state: 'succeeded',
+        exitCode: 0,
+        message: `all ${rec.tasks.length} task(s) exited with 0 (Slurm job ${jobId})`,
+      };
     }
     const code = failedTask >= 0 ? rec.tasks[failedTask]!.code : (job.exitCode ?? 128 + (job.signal ?? 0));
-    const what = taskLine ?? (job.signal ? `killed by signal ${job.signal}` : `exited with ${job.exitCode}`);
+    const what = taskLine ?? (job.signal ? `killed by signal ${job.signal}` : exitedWith(job.exitCode ?? 0));
     return { state: 'failed', exitCode: code, message: `${what}; Slurm job ${jobId} ${job.state}${reasonOf(job)}` };
   }
   if (rec.exit) {
     if (rec.exit.code === 0 && failedTask < 0) {
-      return { state: 'succeeded', exitCode: 0, message: `all ${rec.tasks.length} task(s) exited with 0 (Slurm job ${jobId})` };
+      return {
+        state: 'succeeded',
+        exitCode: 0,
+        message: `all ${rec.tasks.length} task(s) exited with 0 (Slurm job ${jobId})`,
+      };
     }
     const code = failedTask >= 0 ? rec.tasks[failedTask]!.code : rec.exit.code;
     const term = rec.exit.signal ? ` after ${rec.exit.signal} (cancelled or time limit)` : '';
-    return { state: 'failed', exitCode: code, message: `${taskLine ?? `exited with ${code}`}${term} (Slurm job ${jobId})` };
+    return { state: 'failed', exitCode: code, message: `${taskLine ?? exitedWith(code)}${term} (Slurm job ${jobId})` };
   }
   if (rec.started) {
-    return { state: 'lost', message: `Slurm job ${jobId} started but ended without an exit record (killed, or its node failed)` };
+    return {
+      state: 'lost',
+      message: `Slurm job ${jobId} started but ended without an exit record (killed, or its node failed)`,
+    };
   }
   return { state: 'lost', message: `Slurm job ${jobId} is unknown to Slurm and never started` };
+}
+
+/** Shells and srun report a task killed by signal N as 128 + N. */
+function exitedWith(code: number): string {
+  return code > 128 && code < 160 ? `exited with ${code} (signal ${code - 128})` : `exited with ${code}`;
 }
 
 function reasonOf(job: SlurmJob): string {

@@ -7,8 +7,10 @@
 // exit records the job wrote next to its logs. So the attempt directories must be on a filesystem
 // that fabrik and the compute nodes share, as the logs already require. No accounting database.
 //
-// Stop: SIGTERM to the job's steps (`scancel --signal=TERM`), wait up to the grace period while
-// the job winds down, then `scancel --signal=KILL --full` and `scancel` for what is left.
+// Stop: SIGTERM to the job's tasks (`scancel --signal=TERM <job>`, which spares the batch script),
+// up to the grace period for the job to end, then SIGKILL to the task step (`<job>.0`), and
+// Slurm's own `scancel <job>` only if that did not end it. stop() returns when the job has ended
+// or the grace period is over, like the local executor's.
 //
 // Crash safety: fabrik:<workload>:<attempt> in the job's comment, and the job id in the attempt
 // directory, find a job again when the database lost its handle (crash between sbatch and commit).
@@ -72,6 +74,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const STOP_POLL_MS = 250;
+const KILL_WAIT_MS = 3000;
 
 export function attemptDir(logDir: string, workloadId: string, attempt: number): string {
   return join(logDir, workloadId, `attempt-${attempt}`);
@@ -90,8 +93,10 @@ export class SlurmExecutor implements Executor {
   }
 
   async launch(req: LaunchRequest): Promise<ExecHandle> {
-    if (!SAFE_ID.test(req.workloadId)) throw new ExecError(`workload id ${JSON.stringify(req.workloadId)} is not usable as a directory name`, false);
-    if (!Number.isInteger(req.attempt) || req.attempt < 1) throw new ExecError(`attempt must be a positive integer, got ${req.attempt}`, false);
+    if (!SAFE_ID.test(req.workloadId))
+      throw new ExecError(`workload id ${JSON.stringify(req.workloadId)} is not usable as a directory name`, false);
+    if (!Number.isInteger(req.attempt) || req.attempt < 1)
+      throw new ExecError(`attempt must be a positive integer, got ${req.attempt}`, false);
     const nodes = req.placement.nodes.map((n) => n.node);
     if (nodes.length === 0) throw new ExecError('the placement has no nodes', false);
     const dir = attemptDir(this.opts.logDir, req.workloadId, req.attempt);
@@ -138,26 +143,33 @@ export class SlurmExecutor implements Executor {
   async stop(h: ExecHandle, graceS: number): Promise<void> {
     const handle = asHandle(h);
     const state = await this.jobState(handle.jobId);
-    if (!state || !isActive(state)) return;
+    if (!state || !isActive(state) || state === 'COMPLETING') return;
     if (state === 'PENDING') {
       await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
       return;
     }
-    if (graceS <= 0) {
-      await this.slurm('scancel', ['--signal=KILL', '--full', handle.jobId]).catch(ignoreFinished);
-      await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
-      return;
+    // Only the steps (the tasks) get the signals; the batch script stays to write the exit record.
+    if (graceS > 0) {
+      await this.slurm('scancel', ['--signal=TERM', handle.jobId]).catch(ignoreFinished);
+      if (await this.ended(handle.jobId, graceS * 1000)) return;
     }
-    // Only the steps (the tasks) get SIGTERM; the batch script stays to write the exit record.
-    await this.slurm('scancel', ['--signal=TERM', handle.jobId]).catch(ignoreFinished);
-    const deadline = Date.now() + graceS * 1000;
+    // KILL to the job itself would also kill srun and leave the step waiting on it for
+    // MessageTimeout; KILL to the step ends it at once and the job with it.
+    await this.slurm('scancel', ['--signal=KILL', `${handle.jobId}.0`]).catch(ignoreFinished);
+    if (await this.ended(handle.jobId, KILL_WAIT_MS)) return;
+    // No step yet, or the batch script itself hangs: Slurm's own cancel (TERM, KillWait, KILL).
+    await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
+  }
+
+  /** Waits up to ms for the job to stop running; true if it did. */
+  private async ended(jobId: string, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
       await sleep(STOP_POLL_MS);
-      const s = await this.jobState(handle.jobId);
-      if (!s || !isActive(s) || s === 'COMPLETING') return;
+      const s = await this.jobState(jobId);
+      if (!s || !isActive(s) || s === 'COMPLETING') return true;
     }
-    await this.slurm('scancel', ['--signal=KILL', '--full', handle.jobId]).catch(ignoreFinished);
-    await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
+    return false;
   }
 
   async observe(handles: ReadonlyMap<string, ExecHandle>): Promise<Map<string, Observation>> {
@@ -188,7 +200,10 @@ export class SlurmExecutor implements Executor {
     for (const j of (await this.squeue()).values()) {
       const c = parseComment(j.comment);
       if (c?.workloadId !== workloadId) continue;
-      found.set(j.jobId, { handle: { executor: 'slurm', jobId: j.jobId, workloadId, attempt: c.attempt }, state: j.state });
+      found.set(j.jobId, {
+        handle: { executor: 'slurm', jobId: j.jobId, workloadId, attempt: c.attempt },
+        state: j.state,
+      });
     }
     if (SAFE_ID.test(workloadId)) {
       const root = join(this.opts.logDir, workloadId);
@@ -215,7 +230,8 @@ export class SlurmExecutor implements Executor {
       FABRIK_WORKLOAD_DIR: join(this.opts.logDir, req.workloadId),
     };
     for (const [k, v] of Object.entries(env)) {
-      if (!ENV_NAME.test(k)) throw new ExecError(`environment name ${JSON.stringify(k)} is not a shell variable name`, false);
+      if (!ENV_NAME.test(k))
+        throw new ExecError(`environment name ${JSON.stringify(k)} is not a shell variable name`, false);
       if (v.includes('\0')) throw new ExecError(`environment value of ${k} contains a NUL byte`, false);
     }
     if (req.workdir.includes('\0')) throw new ExecError('the working directory contains a NUL byte', false);
@@ -277,7 +293,13 @@ export class SlurmExecutor implements Executor {
 
 function asHandle(h: ExecHandle): SlurmHandle {
   const x = h as Partial<SlurmHandle>;
-  if (x.executor !== 'slurm' || typeof x.jobId !== 'string' || !/^\d+$/.test(x.jobId) || typeof x.workloadId !== 'string' || typeof x.attempt !== 'number') {
+  if (
+    x.executor !== 'slurm' ||
+    typeof x.jobId !== 'string' ||
+    !/^\d+$/.test(x.jobId) ||
+    typeof x.workloadId !== 'string' ||
+    typeof x.attempt !== 'number'
+  ) {
     throw new ExecError(`not a Slurm handle: ${JSON.stringify(h)}`, false);
   }
   return x as SlurmHandle;
@@ -322,7 +344,11 @@ function writeAtomic(path: string, text: string): void {
 
 /** scancel of a job that ended meanwhile is not an error for stop(). */
 function ignoreFinished(e: unknown): void {
-  if (e instanceof ExecError && /already (completing|completed|finished)|invalid job id|job has already finished/i.test(e.message)) return;
+  if (
+    e instanceof ExecError &&
+    /already (completing|completed|finished)|invalid job id|job has already finished/i.test(e.message)
+  )
+    return;
   throw e;
 }
 

@@ -45,11 +45,37 @@ export async function openStore(url: string, opts: { migrate?: boolean } = {}): 
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     store = { db, dialect: 'sqlite', describe: `sqlite:${file}`, close: () => db.destroy() };
   }
   if (opts.migrate !== false) await migrate(store);
   return store;
+}
+
+/**
+ * better-sqlite3 compiles a statement on every prepare(); Kysely prepares every query. Reusing
+ * compiled statements by SQL text saves that work on hot paths (auth, lookups). Safe because
+ * Kysely runs one query at a time on its single SQLite connection.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 1000): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  return new Proxy(sqlite, {
+    get(target, prop, receiver) {
+      if (prop !== 'prepare') {
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      }
+      return (sql: string) => {
+        let stmt = cache.get(sql);
+        if (!stmt) {
+          stmt = target.prepare(sql);
+          if (cache.size >= max) cache.delete(cache.keys().next().value!);
+          cache.set(sql, stmt);
+        }
+        return stmt;
+      };
+    },
+  });
 }
 
 export async function migrate(store: Store): Promise<void> {

@@ -61,24 +61,37 @@ export async function findProject(
   ref: string,
   db: Kysely<Database> | Trx = ctx.db,
 ): Promise<{ org: OrgsTable; project: ProjectsTable }> {
-  let row: (ProjectsTable & { org_name: string }) | undefined;
+  // One query for both rows: this lookup sits on the path of most tenant requests.
   const base = db
     .selectFrom('projects')
     .innerJoin('orgs', 'orgs.id', 'projects.org_id')
     .selectAll('projects')
-    .select('orgs.name as org_name');
+    .select([
+      'orgs.name as o_name',
+      'orgs.display_name as o_display_name',
+      'orgs.residency as o_residency',
+      'orgs.status as o_status',
+      'orgs.created_at as o_created_at',
+      'orgs.updated_at as o_updated_at',
+    ]);
   const dot = ref.indexOf('.');
-  if (dot > 0) {
-    row = await base
-      .where('orgs.name', '=', ref.slice(0, dot))
-      .where('projects.name', '=', ref.slice(dot + 1))
-      .executeTakeFirst();
-  } else if (ref.startsWith('prj_')) {
-    row = await base.where('projects.id', '=', ref).executeTakeFirst();
-  }
+  const row =
+    dot > 0
+      ? await base.where('orgs.name', '=', ref.slice(0, dot)).where('projects.name', '=', ref.slice(dot + 1)).executeTakeFirst()
+      : ref.startsWith('prj_')
+        ? await base.where('projects.id', '=', ref).executeTakeFirst()
+        : undefined;
   if (!row || !(ctx.caller.operator || projectRole(ctx.caller, row.org_id, row.id))) throw notFound('project', ref);
-  const org = await db.selectFrom('orgs').selectAll().where('id', '=', row.org_id).executeTakeFirstOrThrow();
-  const { org_name: _, ...project } = row;
+  const { o_name, o_display_name, o_residency, o_status, o_created_at, o_updated_at, ...project } = row;
+  const org: OrgsTable = {
+    id: row.org_id,
+    name: o_name,
+    display_name: o_display_name,
+    residency: o_residency,
+    status: o_status,
+    created_at: o_created_at,
+    updated_at: o_updated_at,
+  };
   return { org, project };
 }
 

@@ -26,7 +26,10 @@ describe('slurm fleet import (recorded sinfo --json)', () => {
       ['n1', 'n2', 'n3', 'n4'].map((n) => [n, 'gpu', 8, 16, 62]),
     );
     // Features pod=slurm,rack=rack1 on the dev nodes; leaf and spine default within the pod.
-    assert.deepEqual([f.spec.nodes[0]!.pod, f.spec.nodes[0]!.rack, f.spec.nodes[0]!.ibLeaf], ['slurm', 'rack1', 'slurm-leaf']);
+    assert.deepEqual(
+      [f.spec.nodes[0]!.pod, f.spec.nodes[0]!.rack, f.spec.nodes[0]!.ibLeaf],
+      ['slurm', 'rack1', 'slurm-leaf'],
+    );
     assert.deepEqual([...f.states.values()], ['ready', 'ready', 'ready', 'ready']);
     assert.equal(f.partitionOf.get('n3'), 'gpu');
     assert.deepEqual(f.skipped, []);
@@ -53,7 +56,16 @@ describe('slurm fleet import (recorded sinfo --json)', () => {
   });
 
   it('takes model, topology and labels from features; skips nodes fabrik cannot use', () => {
-    const node = (name: string, gres: string, feats: string, partitions = ['big']) => ({ name, gres, active_features: feats, partitions, cpus: 112, real_memory: 2_097_152, state: 'idle', state_flags: [] });
+    const node = (name: string, gres: string, feats: string, partitions = ['big']) => ({
+      name,
+      gres,
+      active_features: feats,
+      partitions,
+      cpus: 112,
+      real_memory: 2_097_152,
+      state: 'idle',
+      state_flags: [],
+    });
     const text = JSON.stringify({
       nodes: [
         node('b1', 'gpu:b200:8', 'pod=su1,rack=r01,leaf=l1,spine=s1,nvlink=5,ib'),
@@ -63,11 +75,23 @@ describe('slurm fleet import (recorded sinfo --json)', () => {
       ],
     });
     const f = parseSinfoJson(text, { region: 'eu-1' });
-    assert.deepEqual(f.spec.pools.map((p) => [p.name, p.gpuModel, p.gpuMemoryGiB]), [['big-b200', 'B200', 180], ['big-h100', 'H100', 80]]);
+    assert.deepEqual(
+      f.spec.pools.map((p) => [p.name, p.gpuModel, p.gpuMemoryGiB]),
+      [
+        ['big-b200', 'B200', 180],
+        ['big-h100', 'H100', 80],
+      ],
+    );
     const b1 = f.spec.nodes[0]!;
-    assert.deepEqual([b1.region, b1.pod, b1.rack, b1.ibLeaf, b1.ibSpine, b1.ramGiB], ['eu-1', 'su1', 'r01', 'l1', 's1', 2048]);
+    assert.deepEqual(
+      [b1.region, b1.pod, b1.rack, b1.ibLeaf, b1.ibSpine, b1.ramGiB],
+      ['eu-1', 'su1', 'r01', 'l1', 's1', 2048],
+    );
     assert.deepEqual(b1.labels, { nvlink: '5', ib: 'true' });
-    assert.deepEqual(f.skipped.map((s) => s.node), ['cpu1', 'GPU_01']);
+    assert.deepEqual(
+      f.skipped.map((s) => s.node),
+      ['cpu1', 'GPU_01'],
+    );
     assert.equal(f.partitionOf.get('h1'), 'big');
   });
 });
@@ -77,7 +101,10 @@ describe('slurm job observation (recorded squeue --json)', () => {
   const none = { started: false, tasks: [] };
 
   it('reads states, comments and raw wait statuses', () => {
-    assert.deepEqual([...jobs.values()].map((j) => j.state), ['PENDING', 'RUNNING', 'PENDING', 'FAILED', 'FAILED', 'COMPLETED', 'CANCELLED']);
+    assert.deepEqual(
+      [...jobs.values()].map((j) => j.state),
+      ['PENDING', 'RUNNING', 'PENDING', 'FAILED', 'FAILED', 'COMPLETED', 'CANCELLED'],
+    );
     assert.equal(jobs.get('221')!.exitCode, 3);
     assert.equal(jobs.get('222')!.signal, 9);
     assert.deepEqual(parseComment(jobs.get('219')!.comment), { workloadId: 'wl_run', attempt: 2 });
@@ -106,7 +133,11 @@ describe('slurm job observation (recorded squeue --json)', () => {
     };
     const o = observeJob('5', undefined, rec);
     assert.deepEqual([o.state, o.exitCode, o.message], ['failed', 3, 'task 1 exited with 3 (Slurm job 5)']);
-    const ok = observeJob('6', undefined, { started: true, exit: { jobId: '6', code: 0, signal: null }, tasks: [{ jobId: '6', code: 0, signal: null }] });
+    const ok = observeJob('6', undefined, {
+      started: true,
+      exit: { jobId: '6', code: 0, signal: null },
+      tasks: [{ jobId: '6', code: 0, signal: null }],
+    });
     assert.equal(ok.state, 'succeeded');
     assert.match(observeJob('7', undefined, { started: true, tasks: [] }).message, /without an exit record/);
     assert.equal(observeJob('8', undefined, none).state, 'lost');
@@ -123,11 +154,22 @@ describe('slurm executor against a fake runner', () => {
     env: {},
     workdir: dir,
     maxRuntimeS: 61,
-    placement: { pod: 'p', leaves: [], nodes: [{ node: 'n2', gpuIndexes: [0, 1] }, { node: 'n3', gpuIndexes: [0, 1] }] },
+    placement: {
+      pod: 'p',
+      leaves: [],
+      nodes: [
+        { node: 'n2', gpuIndexes: [0, 1] },
+        { node: 'n3', gpuIndexes: [0, 1] },
+      ],
+    },
   };
   const fake = (code: number, stderr: string, stdout = ''): { runner: CommandRunner; calls: string[][] } => {
     const calls: string[][] = [];
-    return { calls, runner: async (cmd, args) => (calls.push([cmd, ...args]), { code, stdout, stderr }) };
+    const runner: CommandRunner = async (cmd, args) => {
+      calls.push([cmd, ...args]);
+      return { code, stdout, stderr };
+    };
+    return { calls, runner };
   };
 
   it('pins sbatch to the placement: nodelist, nodes, gres, time in minutes, comment', async () => {
@@ -136,18 +178,42 @@ describe('slurm executor against a fake runner', () => {
     const h = await ex.launch(req);
     assert.deepEqual(h, { executor: 'slurm', jobId: '42', workloadId: 'wl_fake', attempt: 1 });
     const args = f.calls[0]!;
-    for (const a of ['--nodelist=n2,n3', '--nodes=2', '--ntasks-per-node=1', '--gres=gpu:2', '--time=2', '--comment=fabrik:wl_fake:1', '--partition=gpu', '--no-requeue']) {
+    for (const a of [
+      '--nodelist=n2,n3',
+      '--nodes=2',
+      '--ntasks-per-node=1',
+      '--gres=gpu:2',
+      '--time=2',
+      '--comment=fabrik:wl_fake:1',
+      '--partition=gpu',
+      '--no-requeue',
+    ]) {
       assert.ok(args.includes(a), `${a} in ${args.join(' ')}`);
     }
   });
 
-  it('a rejection is final, an unreachable controller retryable, both with Slurm\'s words', async () => {
-    const bad = new SlurmExecutor({ logDir: join(dir, 'b'), commandRunner: fake(1, 'sbatch: error: Batch job submission failed: Invalid node name specified\n').runner });
-    await assert.rejects(bad.launch(req), (e: unknown) => e instanceof ExecError && !e.retryable && e.message === 'sbatch: Invalid node name specified');
-    const down = new SlurmExecutor({ logDir: join(dir, 'c'), commandRunner: fake(1, 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n').runner });
+  it("a rejection is final, an unreachable controller retryable, both with Slurm's words", async () => {
+    const bad = new SlurmExecutor({
+      logDir: join(dir, 'b'),
+      commandRunner: fake(1, 'sbatch: error: Batch job submission failed: Invalid node name specified\n').runner,
+    });
+    await assert.rejects(
+      bad.launch(req),
+      (e: unknown) => e instanceof ExecError && !e.retryable && e.message === 'sbatch: Invalid node name specified',
+    );
+    const down = new SlurmExecutor({
+      logDir: join(dir, 'c'),
+      commandRunner: fake(
+        1,
+        'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n',
+      ).runner,
+    });
     await assert.rejects(down.launch(req), (e: unknown) => e instanceof ExecError && e.retryable);
     // An outage never reads as "lost": observe throws instead.
-    await assert.rejects(down.observe(new Map([['wl_fake', { executor: 'slurm', jobId: '42', workloadId: 'wl_fake', attempt: 1 }]])), ExecError);
+    await assert.rejects(
+      down.observe(new Map([['wl_fake', { executor: 'slurm', jobId: '42', workloadId: 'wl_fake', attempt: 1 }]])),
+      ExecError,
+    );
     assert.equal(slurmMessage('squeue: error: Invalid job id specified\n'), 'Invalid job id specified');
     assert.ok(isTransient('Socket timed out on send/recv operation'));
   });

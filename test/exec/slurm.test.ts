@@ -3,7 +3,7 @@
 // exit codes (from squeue and from the jobs' own exit records), stop with SIGTERM, Slurm's
 // refusal, re-finding a job whose handle was lost, fleet import.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -38,11 +38,20 @@ function request(id: string, cmd: string, nodes: string[], gpus = 2): LaunchRequ
     env: { GREETING: 'hello, slurm' },
     workdir: process.cwd(),
     maxRuntimeS: 120,
-    placement: { pod: 'slurm', leaves: [], nodes: nodes.map((node) => ({ node, gpuIndexes: Array.from({ length: gpus }, (_, i) => i) })) },
+    placement: {
+      pod: 'slurm',
+      leaves: [],
+      nodes: nodes.map((node) => ({ node, gpuIndexes: Array.from({ length: gpus }, (_, i) => i) })),
+    },
   };
 }
 
-async function until(ex: SlurmExecutor, h: ExecHandle, done: (o: Observation) => boolean, ms = 30_000): Promise<Observation> {
+async function until(
+  ex: SlurmExecutor,
+  h: ExecHandle,
+  done: (o: Observation) => boolean,
+  ms = 30_000,
+): Promise<Observation> {
   const deadline = Date.now() + ms;
   for (;;) {
     const o = (await ex.observe(new Map([['w', h]]))).get('w')!;
@@ -56,9 +65,16 @@ describe('slurm executor on the dev cluster', { skip: skip && 'SLURM_CONF is not
   const ex = new SlurmExecutor({ logDir: dir, partition: 'gpu' });
 
   before(async () => {
-    if (!conf) throw new Error('CI=true but SLURM_CONF is not set: .ci/run must run scripts/slurm-dev up and export SLURM_CONF');
-    const r = await execFileRunner('sinfo', ['-h', '-o', '%D %T'], { env: { PATH: process.env.PATH ?? '', SLURM_CONF: conf }, timeoutMs: 15_000 });
-    if (r.code !== 0) throw new Error(`the Slurm dev cluster does not answer (${r.spawnError ?? r.stderr.trim()}); run scripts/slurm-dev up`);
+    if (!conf)
+      throw new Error('CI=true but SLURM_CONF is not set: .ci/run must run scripts/slurm-dev up and export SLURM_CONF');
+    const r = await execFileRunner('sinfo', ['-h', '-o', '%D %T'], {
+      env: { PATH: process.env.PATH ?? '', SLURM_CONF: conf },
+      timeoutMs: 15_000,
+    });
+    if (r.code !== 0)
+      throw new Error(
+        `the Slurm dev cluster does not answer (${r.spawnError ?? r.stderr.trim()}); run scripts/slurm-dev up`,
+      );
   });
 
   it('runs a 1-node job with its GPUs, rank and spec environment, and keeps its log', async () => {
@@ -67,7 +83,16 @@ describe('slurm executor on the dev cluster', { skip: skip && 'SLURM_CONF is not
     const o = await until(ex, h, ended);
     assert.equal(o.state, 'succeeded', o.message);
     const log = readFileSync(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: 0 })!, 'utf8');
-    for (const line of ['CUDA_VISIBLE_DEVICES=0,1', 'NVIDIA_VISIBLE_DEVICES=0,1', 'RANK=0', 'WORLD_SIZE=1', 'LOCAL_RANK=0', `FABRIK_WORKLOAD_ID=${req.workloadId}`, 'GREETING=hello, slurm', 'SLURMD_NODENAME=n1']) {
+    for (const line of [
+      'CUDA_VISIBLE_DEVICES=0,1',
+      'NVIDIA_VISIBLE_DEVICES=0,1',
+      'RANK=0',
+      'WORLD_SIZE=1',
+      'LOCAL_RANK=0',
+      `FABRIK_WORKLOAD_ID=${req.workloadId}`,
+      'GREETING=hello, slurm',
+      'SLURMD_NODENAME=n1',
+    ]) {
       assert.ok(log.split('\n').includes(line), `${line} in the log:\n${log}`);
     }
     assert.equal(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: 1 }), undefined);
@@ -78,14 +103,22 @@ describe('slurm executor on the dev cluster', { skip: skip && 'SLURM_CONF is not
     const h = await ex.launch(req);
     const o = await until(ex, h, ended);
     assert.equal(o.state, 'succeeded', o.message);
-    const logs = [0, 1].map((t) => readFileSync(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: t })!, 'utf8'));
+    const logs = [0, 1].map((t) =>
+      readFileSync(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: t })!, 'utf8'),
+    );
     const envs = logs.map((l) => JSON.parse(l.split('\n')[0]!));
     assert.deepEqual(envs.map((e) => e.RANK).sort(), ['0', '1']);
     assert.deepEqual(envs.map((e) => e.NODE_RANK).sort(), ['0', '1']);
     assert.equal(envs[0].MASTER_ADDR, envs[1].MASTER_ADDR);
     assert.equal(envs[0].MASTER_PORT, envs[1].MASTER_PORT);
     assert.ok(envs[0].MASTER_ADDR, 'MASTER_ADDR is set');
-    assert.deepEqual(envs.map((e) => [e.WORLD_SIZE, e.FABRIK_NUM_NODES, e.CUDA_VISIBLE_DEVICES]), [['2', '2', '0,1,2,3,4,5,6,7'], ['2', '2', '0,1,2,3,4,5,6,7']]);
+    assert.deepEqual(
+      envs.map((e) => [e.WORLD_SIZE, e.FABRIK_NUM_NODES, e.CUDA_VISIBLE_DEVICES]),
+      [
+        ['2', '2', '0,1,2,3,4,5,6,7'],
+        ['2', '2', '0,1,2,3,4,5,6,7'],
+      ],
+    );
     assert.deepEqual(logs.map((l) => /node=(n\d)/.exec(l)?.[1]).sort(), ['n2', 'n3']);
   });
 
@@ -106,10 +139,16 @@ describe('slurm executor on the dev cluster', { skip: skip && 'SLURM_CONF is not
   });
 
   it('stops a job with SIGTERM first: its trap runs, then it is no longer running', async () => {
-    const req = request('stop', 'trap "echo terminated > term.marker; exit 143" TERM; echo started; while :; do sleep 0.2; done', ['n1'], 1);
+    const req = request(
+      'stop',
+      'trap "echo terminated > term.marker; exit 143" TERM; echo started; while :; do sleep 0.2; done',
+      ['n1'],
+      1,
+    );
     const wd = mkdtempSync(join(dir, 'wd-'));
     const h = await ex.launch({ ...req, workdir: wd });
-    const log = () => readFileSync(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: 0 }) ?? '/dev/null', 'utf8');
+    const log = () =>
+      readFileSync(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: 0 }) ?? '/dev/null', 'utf8');
     for (let i = 0; i < 150 && !log().includes('started'); i++) await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     await ex.stop(h, 20);
@@ -122,14 +161,15 @@ describe('slurm executor on the dev cluster', { skip: skip && 'SLURM_CONF is not
   it('kills a job that ignores SIGTERM after the grace period', async () => {
     const req = request('stubborn', 'trap "" TERM; echo started; while :; do sleep 0.2; done', ['n4'], 1);
     const h = await ex.launch(req);
-    const log = () => readFileSync(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: 0 }) ?? '/dev/null', 'utf8');
+    const log = () =>
+      readFileSync(ex.logPath({ workloadId: req.workloadId, attempt: 1, task: 0 }) ?? '/dev/null', 'utf8');
     for (let i = 0; i < 150 && !log().includes('started'); i++) await new Promise((r) => setTimeout(r, 100));
     await ex.stop(h, 1);
     const o = await until(ex, h, ended, 20_000);
     assert.notEqual(o.state, 'running', o.message);
   });
 
-  it('passes on Slurm\'s refusal of an unknown node as a final ExecError', async () => {
+  it("passes on Slurm's refusal of an unknown node as a final ExecError", async () => {
     await assert.rejects(ex.launch(request('bad', 'true', ['n1', 'n9'])), (e: unknown) => {
       assert.ok(e instanceof ExecError);
       assert.equal(e.retryable, false);
@@ -142,7 +182,10 @@ describe('slurm executor on the dev cluster', { skip: skip && 'SLURM_CONF is not
     const req = request('refind', 'sleep 2', ['n3'], 1);
     const h = (await ex.launch(req)) as { jobId: string };
     const found = await ex.findByComment(req.workloadId);
-    assert.deepEqual(found.map((f) => [f.handle.jobId, f.handle.attempt]), [[h.jobId, 1]]);
+    assert.deepEqual(
+      found.map((f) => [f.handle.jobId, f.handle.attempt]),
+      [[h.jobId, 1]],
+    );
     const again = (await ex.launch(req)) as { jobId: string };
     assert.equal(again.jobId, h.jobId, 'no second job for the same attempt');
     const o = await until(ex, again as unknown as ExecHandle, ended);
@@ -151,7 +194,18 @@ describe('slurm executor on the dev cluster', { skip: skip && 'SLURM_CONF is not
 
   it('imports the fleet from the live cluster: 4 nodes with 8 GPUs', async () => {
     const f = await importSlurmFleet();
-    assert.deepEqual(f.spec.nodes.map((n) => [n.name, n.gpuCount]), [['n1', 8], ['n2', 8], ['n3', 8], ['n4', 8]]);
-    assert.deepEqual(f.spec.pools.map((p) => p.name), ['gpu']);
+    assert.deepEqual(
+      f.spec.nodes.map((n) => [n.name, n.gpuCount]),
+      [
+        ['n1', 8],
+        ['n2', 8],
+        ['n3', 8],
+        ['n4', 8],
+      ],
+    );
+    assert.deepEqual(
+      f.spec.pools.map((p) => p.name),
+      ['gpu'],
+    );
   });
 });
