@@ -58,7 +58,64 @@ export interface ParsedText {
 }
 
 /** Parses YAML (JSON is YAML too). Syntax errors become an InputProblem carrying the position. */
+/** Deeper than any fleet file or spec needs; deep nesting exhausts the YAML parser's stack and memory. */
+const MAX_NESTING = 64;
+
+/**
+ * A cheap scan before parsing: flow nesting (`[`/`{` outside quotes) and block nesting (indentation
+ * plus `- ` sequence markers) must stay within MAX_NESTING. Returns the 1-based line that goes too deep.
+ */
+export function tooDeep(text: string, max = MAX_NESTING): number | undefined {
+  let flow = 0;
+  let quote: string | null = null;
+  let line = 1;
+  let lineStart = true;
+  let indent = 0;
+  let dashes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') {
+      line++;
+      lineStart = true;
+      indent = 0;
+      dashes = 0;
+      if (quote === "'" || quote === '"') continue;
+      continue;
+    }
+    if (quote) {
+      if (c === quote && text[i - 1] !== '\\') quote = null;
+      continue;
+    }
+    if (lineStart) {
+      if (c === ' ') {
+        indent++;
+        continue;
+      }
+      if (c === '-' && (text[i + 1] === ' ' || text[i + 1] === '\n')) {
+        dashes++;
+        indent++;
+        continue;
+      }
+      lineStart = false;
+      if (indent / 2 + dashes > max) return line;
+    }
+    if (c === '#') {
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '[' || c === '{') {
+      if (++flow > max) return line;
+    } else if (c === ']' || c === '}') flow = Math.max(0, flow - 1);
+  }
+  return undefined;
+}
+
 export function parseYamlText(text: string): ParsedText {
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    throw new InputProblem([], `nested more than ${MAX_NESTING} levels deep`, false, { line: deep, column: 1 });
+  }
   const lines = new LineCounter();
   // merge: `<<: *defaults` lets a fleet file share settings between node groups.
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
