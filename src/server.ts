@@ -13,6 +13,10 @@ import { bootstrapOperator } from './tenancy/bootstrap.js';
 import { SchedulerLoop } from './workload/scheduler-loop.js';
 import { LocalExecutor } from './exec/local.js';
 import { Reconciler } from './exec/reconciler.js';
+import { SlurmExecutor } from './exec/slurm.js';
+import { importSlurmFleet } from './exec/slurm-fleet.js';
+import { syncSlurmFleet } from './exec/slurm-sync.js';
+import { SerialLoop } from './domain/serial-loop.js';
 
 export interface ServerOptions {
   host: string;
@@ -35,6 +39,10 @@ export interface ServerOptions {
   workdirRoot?: string;
   /** Reconciliation with the executor on a timer (also after every placement, cancel and finish). */
   reconcileIntervalMs?: number;
+  /** `local` (the embedded default) or `slurm` (the fleet then comes from Slurm and is kept in sync). */
+  executor?: 'local' | 'slurm';
+  /** slurm.conf for the Slurm clients (default: $SLURM_CONF). */
+  slurmConf?: string;
 }
 
 export interface RunningServer {
@@ -58,7 +66,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logFile = join(dataDir, 'logs', 'fabrik.log');
   const level = opts.logLevel ?? 'info';
   const workdirRoot = resolve(opts.workdirRoot ?? '.');
-  const executor = new LocalExecutor({ workloadsDir: join(dataDir, 'workloads') });
+  const slurm = opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts.slurmConf) : undefined;
+  const executor = slurm?.executor ?? new LocalExecutor({ workloadsDir: join(dataDir, 'workloads') });
   // The scheduler places, the reconciler launches and stops; each wakes the other.
   let reconciler: Reconciler | undefined;
   const scheduler = new SchedulerLoop(store.db, {
@@ -94,6 +103,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await reconciler.reconcile();
   reconciler.start();
   scheduler.start();
+  slurm?.sync.start();
   return {
     app,
     store,
@@ -102,12 +112,38 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     scheduler,
     reconciler,
     close: async () => {
+      await slurm?.sync.stop();
       await scheduler.stop();
       await reconciler.stop();
       await app.close();
       await store.close();
     },
   };
+}
+
+/**
+ * The Slurm executor and the fleet sync that goes with it: the fleet is read from Slurm now (so
+ * placements name real Slurm nodes) and every 30 s after.
+ */
+async function connectSlurm(store: Store, logDir: string, slurmConf?: string) {
+  const conf = slurmConf ?? process.env.SLURM_CONF;
+  const read = () => importSlurmFleet({ slurmConf: conf });
+  let fleet = await read();
+  await syncSlurmFleet(store.db, fleet);
+  const executor = new SlurmExecutor({
+    logDir,
+    slurmConf: conf,
+    partition: (req) => fleet.partitionOf.get(req.placement.nodes[0]?.node ?? ''),
+  });
+  const sync = new SerialLoop(
+    async () => {
+      fleet = await read();
+      await syncSlurmFleet(store.db, fleet);
+    },
+    Number(process.env.FABRIK_SLURM_SYNC_MS ?? 30_000),
+    (err) => process.emitWarning(`Slurm fleet sync failed: ${err.message}`),
+  );
+  return { executor, sync };
 }
 
 /** Registers (or refreshes) this machine as a node; audited only when something changed. */

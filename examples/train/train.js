@@ -2,6 +2,8 @@
 // A CPU training job in plain Node: a two-layer perceptron learns a noisy XOR-like function of
 // generated data. It checkpoints to $FABRIK_WORKLOAD_DIR (kept across attempts), resumes from the
 // last checkpoint after a preemption or retry, saves on SIGTERM, and writes the final model file.
+// In a multi-node gang every rank computes the same steps (a stand-in for data parallelism) and
+// rank 0 alone writes checkpoints and the model, as in torch.distributed training.
 //   STEPS=2000 node examples/train/train.js
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +48,9 @@ function evaluate() {
   }
   return { loss: loss / data.length, accuracy: correct / data.length };
 }
+const writer = (process.env.RANK ?? '0') === '0';
 function save(file, obj) {
+  if (!writer) return;
   writeFileSync(`${file}.tmp`, JSON.stringify(obj));
   renameSync(`${file}.tmp`, file);
 }

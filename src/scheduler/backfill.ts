@@ -1,4 +1,4 @@
-// EASY backfill. The first workload of a pool that cannot start gets a reservation: the
+// EASY backfill (fabrik: for the first K blocked workloads). The first workload of a pool that cannot start gets a reservation: the
 // earliest time it fits if every running workload ends at startedAt + maxRuntimeS, and the GPUs
 // it would get then. Later workloads may start if they end before that time, or if they use
 // none of the reserved GPUs; the reserved GPUs that are free now are "held back" in the cycle's
@@ -20,6 +20,8 @@ export interface Release {
 export interface Reservation {
   readonly holder: QueueEntry;
   readonly start: number;
+  /** When the holder would end if it starts at `start`. */
+  readonly end: number;
   /** Node → GPUs the holder will get at `start`. */
   readonly reserved: ReadonlyMap<number, number>;
   /** Node → reserved GPUs currently held back from other work. */
@@ -27,43 +29,134 @@ export interface Reservation {
 }
 
 /**
- * Earliest time the shape fits as `releases` (sorted by end) come back, and where. Releases are
+ * GPUs coming back, in end order: merges sorted sources lazily (running work is kept sorted by
+ * the state, this cycle's placements are few), skipping what `skip` says is gone. A reservation
+ * is usually found among the first releases, so the whole timeline is rarely walked.
+ */
+export class Timeline {
+  private readonly at: number[];
+  constructor(
+    private readonly sources: readonly (readonly Release[])[],
+    private readonly skip: (r: Release) => boolean,
+  ) {
+    this.at = sources.map(() => 0);
+  }
+
+  next(): Release | null {
+    let best = -1;
+    let bestEnd = Number.POSITIVE_INFINITY;
+    for (let s = 0; s < this.sources.length; s++) {
+      const src = this.sources[s];
+      let k = this.at[s];
+      while (k < src.length && this.skip(src[k])) k++;
+      this.at[s] = k;
+      if (k < src.length && (best < 0 || src[k].end < bestEnd)) {
+        best = s;
+        bestEnd = src[k].end;
+      }
+    }
+    if (best < 0) return null;
+    return this.sources[best][this.at[best]++];
+  }
+
+  peekEnd(): number {
+    let bestEnd = Number.POSITIVE_INFINITY;
+    for (let s = 0; s < this.sources.length; s++) {
+      const src = this.sources[s];
+      let k = this.at[s];
+      while (k < src.length && this.skip(src[k])) k++;
+      this.at[s] = k;
+      if (k < src.length && src[k].end < bestEnd) bestEnd = src[k].end;
+    }
+    return bestEnd;
+  }
+}
+
+/**
+ * Earliest time the shape fits as the timeline's releases come back, and where. Releases are
  * replayed in order; a placement is only looked for when a node that came back now suits the
  * shape on its own, since a placement that is new at that moment must use such a node.
+ * `earlier` reservations (conservative backfill for the first K blocked workloads): their GPUs
+ * that are free now are already held back in `cap`; those that come back later stay taken until
+ * the reservation's holder would end, so a later reservation never plans on them before then.
  */
 export function findReservation(
   cap: Capacity,
   pool: PoolTopo,
   shape: Shape,
   eligible: Uint8Array | null,
-  releases: readonly Release[],
+  timeline: Timeline,
   now: number,
+  earlier: readonly Reservation[] = [],
 ): { start: number; plan: Plan } | null {
   const sim = cap.clone();
-  const topo = cap.topo;
-  let k = 0;
-  while (k < releases.length) {
-    const t = Math.max(now, releases[k].end);
-    let touched = false;
-    while (k < releases.length && Math.max(now, releases[k].end) === t) {
-      const r = releases[k++];
-      for (let j = 0; j < r.nodes.length; j++) {
-        const i = r.nodes[j];
-        sim.release(i, r.masks[j]);
-        if (!touched && topo.nodePool[i] === pool.index && nodeSuits(sim, i, shape, eligible)) touched = true;
+  // Node → GPUs promised to earlier reservations, and when each comes back (latest holder end).
+  let blocked: Map<number, number> | null = null;
+  const comeBack: Release[] = [];
+  if (earlier.length > 0) {
+    blocked = new Map();
+    for (const r of earlier) for (const [i, m] of r.reserved) blocked.set(i, ((blocked.get(i) ?? 0) | m) >>> 0);
+    for (const r of earlier) {
+      const nodes: number[] = [];
+      const masks: number[] = [];
+      for (const [i, m0] of r.reserved) {
+        let m = m0;
+        for (const o of earlier) {
+          if (o === r || !(o.end > r.end || (o.end === r.end && earlier.indexOf(o) > earlier.indexOf(r)))) continue;
+          m = (m & ~(o.reserved.get(i) ?? 0)) >>> 0;
+        }
+        if (m !== 0) {
+          nodes.push(i);
+          masks.push(m);
+        }
       }
+      if (nodes.length > 0) comeBack.push({ nodes, masks, end: r.end });
+    }
+    comeBack.sort((a, b) => a.end - b.end);
+  }
+  let c = 0;
+  for (;;) {
+    const tEnd = Math.min(timeline.peekEnd(), c < comeBack.length ? comeBack[c].end : Number.POSITIVE_INFINITY);
+    if (tEnd === Number.POSITIVE_INFINITY) return null;
+    const t = Math.max(now, tEnd);
+    let touched = false;
+    while (Math.max(now, timeline.peekEnd()) === t) {
+      if (replay(sim, timeline.next() as Release, blocked, pool, shape, eligible)) touched = true;
+    }
+    while (c < comeBack.length && Math.max(now, comeBack[c].end) === t) {
+      if (replay(sim, comeBack[c++], null, pool, shape, eligible)) touched = true;
     }
     if (!touched) continue;
     const plan = findPlacement(sim, pool, shape, eligible);
     if (plan) return { start: t, plan };
   }
-  return null;
+}
+
+/** Gives back one release's GPUs (less those promised to earlier reservations); true when a node of the pool that came back suits the shape. */
+function replay(
+  sim: Capacity,
+  r: Release,
+  blocked: Map<number, number> | null,
+  pool: PoolTopo,
+  shape: Shape,
+  eligible: Uint8Array | null,
+): boolean {
+  const topo = sim.topo;
+  let touched = false;
+  for (let j = 0; j < r.nodes.length; j++) {
+    const i = r.nodes[j];
+    const m = blocked ? (r.masks[j] & ~(blocked.get(i) ?? 0)) >>> 0 : r.masks[j];
+    if (m === 0) continue;
+    sim.release(i, m);
+    if (!touched && topo.nodePool[i] === pool.index && nodeSuits(sim, i, shape, eligible)) touched = true;
+  }
+  return touched;
 }
 
 export function newReservation(holder: QueueEntry, start: number, plan: Plan): Reservation {
   const reserved = new Map<number, number>();
   for (let k = 0; k < plan.nodes.length; k++) reserved.set(plan.nodes[k], plan.masks[k]);
-  return { holder, start, reserved, applied: new Map() };
+  return { holder, start, end: start + holder.req.maxRuntimeS, reserved, applied: new Map() };
 }
 
 /** Takes the reserved GPUs that are free now out of the cycle's capacity. */

@@ -8,12 +8,12 @@
 //   4. after maxBlockedPerPool blocked heads the pool stops: the rest get a cheap Priority reason.
 // Preemption and placement happen in the same cycle: the placement is valid once the preempted
 // workloads have stopped, so callers apply `preempt` before `place`.
-import { findReservation, holdBack, letGo, newReservation, type Release, type Reservation } from './backfill.js';
+import { findReservation, holdBack, letGo, newReservation, type Release, type Reservation, Timeline } from './backfill.js';
 import type { Capacity } from './capacity.js';
 import { assignPenalties } from './fair-share.js';
 import { Heap } from './heap.js';
 import { findPlacement, type Plan, toPlacement } from './placement.js';
-import { type Claim, canPreempt, findVictims } from './preemption.js';
+import { type Claim, canPreempt, findVictims, VictimSearch } from './preemption.js';
 import { type QueueEntry, queueBefore, refreshKey, type ShapeQueue, type Verdict } from './queue-order.js';
 import { type Account, exceedsLimit, withinGuarantee } from './quota.js';
 import {
@@ -44,7 +44,11 @@ interface Memo {
 interface PoolCycle {
   readonly pool: PoolState;
   readonly topo: PoolTopo | undefined;
-  res: Reservation | null;
+  /** Reservations in the order they were made; `minStart` is the earliest start among them. */
+  readonly resv: Reservation[];
+  minStart: number;
+  readonly maxResv: number;
+  readonly victims: VictimSearch;
   blocked: number;
   stop: Verdict | null;
   readonly placed: Release[];
@@ -91,7 +95,10 @@ class Cycle {
     const pc: PoolCycle = {
       pool,
       topo: st.topo.poolByName.get(pool.name),
-      res: null,
+      resv: [],
+      minStart: Number.POSITIVE_INFINITY,
+      maxResv: st.policy === 'fabrik' ? st.options.reservationsPerPool : 1,
+      victims: new VictimSearch(pool, stamp, this.now, st.options.preemptionCooldownS),
       blocked: 0,
       stop: null,
       placed: [],
@@ -100,20 +107,21 @@ class Cycle {
     if (st.policy === 'fabrik') {
       assignPenalties(st.ledger.accounts(pool.name), st.usage, st.options.fairShareHorizonS, st.ledger.enforced);
     }
+    const cutoff = st.policy === 'fabrik' ? this.now - st.options.overdueAfterS : Number.NEGATIVE_INFINITY;
     const live: ShapeQueue[] = [];
     for (const q of sortedQueues(pool)) {
       if (q.items.length === 0) continue;
       q.cursor = 0;
       q.stamp = stamp;
       q.verdict = null;
-      refreshKey(q, st.policy, st.ledger);
+      refreshKey(q, st.policy, st.ledger, cutoff);
       live.push(q);
     }
     const heap = Heap.from(live, queueBefore);
     for (;;) {
       const q = heap.peek();
       if (!q) break;
-      if (refreshKey(q, st.policy, st.ledger)) {
+      if (refreshKey(q, st.policy, st.ledger, cutoff)) {
         heap.fixTop();
         continue;
       }
@@ -126,7 +134,7 @@ class Cycle {
       q.cursor++;
       if (out !== 'placed') pc.blocked++;
       if (out !== 'drop' && q.cursor < q.items.length) {
-        refreshKey(q, st.policy, st.ledger);
+        refreshKey(q, st.policy, st.ledger, cutoff);
         heap.push(q);
       }
       if (pc.stop) break;
@@ -137,7 +145,7 @@ class Cycle {
     }
     const stop = pc.stop ? this.intern(pc.stop) : null;
     for (const q of pool.sorted) q.rest = q.verdict ? this.intern(q.verdict) : stop;
-    if (pc.res) letGo(this.cap, pc.res);
+    for (const r of pc.resv) letGo(this.cap, r);
   }
 
   private examine(pc: PoolCycle, q: ShapeQueue, e: QueueEntry): Outcome {
@@ -149,14 +157,16 @@ class Cycle {
     const topo = pc.topo as PoolTopo;
     if (exceedsLimit(account, shape.charge)) return this.drop(q, e, quotaVerdict(account, shape, st.ledger.enforced));
 
-    const long = pc.res !== null && now + e.req.maxRuntimeS > pc.res.start;
+    // Work may use reserved GPUs only if it ends before every reservation starts.
+    const long = pc.resv.length > 0 && now + e.req.maxRuntimeS > pc.minStart;
     const plan = this.fitNow(pc, topo, shape, eligible, !long);
     if (plan) {
       this.commit(pc, q, e, plan);
       return 'placed';
     }
-    if (long && pc.res && this.fitsFull(pc, topo, shape, eligible)) {
-      e.own = backfillVerdict(pc.res.holder, pc.res.start, pc.pool.name);
+    if (long && this.fitsFull(pc, topo, shape, eligible)) {
+      const first = this.earliest(pc);
+      e.own = backfillVerdict(first.holder, first.start, pc.pool.name);
       return 'single';
     }
 
@@ -169,7 +179,7 @@ class Cycle {
         eligible,
       };
       if (canPreempt(claim, pc.pool)) {
-        const found = findVictims(this.cap, topo, pc.pool, claim, this.stamp);
+        const found = findVictims(this.cap, topo, pc.victims, claim);
         if (found) {
           this.evict(pc, e, claim, found.victims);
           this.commit(pc, q, e, found.plan);
@@ -183,11 +193,13 @@ class Cycle {
       return this.drop(q, e, preemptingVerdict(pc.pool.name));
     }
     const missing = this.missing(pc, shape);
-    if ((st.policy === 'fabrik' || st.policy === 'fifo-backfill') && pc.res === null) {
-      const r = findReservation(this.cap, topo, shape, eligible, this.releases(pc), now);
+    if ((st.policy === 'fabrik' || st.policy === 'fifo-backfill') && pc.resv.length < pc.maxResv) {
+      const r = findReservation(this.cap, topo, shape, eligible, this.timeline(pc), now, pc.resv);
       if (r) {
-        pc.res = newReservation(e, r.start, r.plan);
-        holdBack(this.cap, pc.res);
+        const res = newReservation(e, r.start, r.plan);
+        pc.resv.push(res);
+        pc.minStart = Math.min(pc.minStart, res.start);
+        holdBack(this.cap, res);
       }
       this.drop(q, e, missing);
       if (r) e.own = reservedVerdict(missing, r.start);
@@ -244,27 +256,39 @@ class Cycle {
       const p = findPlacement(cap, topo, shape, eligible);
       if (p) return p;
       m.noFitOutside = cap.grown;
-      if (!pc.res) m.noFitFull = cap.grown;
+      if (pc.resv.length === 0) m.noFitFull = cap.grown;
     }
-    if (!pc.res || !mayUseReserved) return null;
-    return this.tryFull(pc.res, topo, shape, eligible, m);
+    if (pc.resv.length === 0 || !mayUseReserved) return null;
+    return this.tryFull(pc.resv, topo, shape, eligible, m);
+  }
+
+  private earliest(pc: PoolCycle): Reservation {
+    let best = pc.resv[0];
+    for (const r of pc.resv) if (r.start < best.start) best = r;
+    return best;
   }
 
   private fitsFull(pc: PoolCycle, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null): boolean {
     const m = this.memo(pc, shape);
     if (m.fitFullAt === this.cap.version) return true;
-    return this.tryFull(pc.res as Reservation, topo, shape, eligible, m) !== null;
+    return this.tryFull(pc.resv, topo, shape, eligible, m) !== null;
   }
 
   /** Looks with the held-back GPUs given back, then holds them back again: a net no-op. */
-  private tryFull(res: Reservation, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null, m: Memo): Plan | null {
+  private tryFull(
+    resv: readonly Reservation[],
+    topo: PoolTopo,
+    shape: Shape,
+    eligible: Uint8Array | null,
+    m: Memo,
+  ): Plan | null {
     const cap = this.cap;
     if (m.noFitFull === cap.grown) return null;
     const version = cap.version;
     const grown = cap.grown;
-    letGo(cap, res);
+    for (const r of resv) letGo(cap, r);
     const p = findPlacement(cap, topo, shape, eligible);
-    holdBack(cap, res);
+    for (const r of resv) holdBack(cap, r);
     cap.version = version;
     cap.grown = grown;
     if (p) m.fitFullAt = version;
@@ -274,12 +298,12 @@ class Cycle {
 
   private commit(pc: PoolCycle, q: ShapeQueue, e: QueueEntry, plan: Plan): void {
     const { cap, st } = this;
-    const res = pc.res;
     const grown = cap.grown;
     for (let k = 0; k < plan.nodes.length; k++) {
       const i = plan.nodes[k];
-      const held = res?.applied.get(i) ?? 0;
-      if (res && (held & plan.masks[k]) !== 0) {
+      for (const res of pc.resv) {
+        const held = res.applied.get(i) ?? 0;
+        if ((held & plan.masks[k]) === 0) continue;
         cap.release(i, held & plan.masks[k]);
         const left = (held & ~plan.masks[k]) >>> 0;
         if (left) res.applied.set(i, left);
@@ -289,7 +313,7 @@ class Cycle {
     }
     cap.grown = grown;
     // Reserved GPUs freed by preemption are held back too.
-    if (res) holdBack(cap, res);
+    for (const res of pc.resv) holdBack(cap, res);
     const a = q.account;
     this.touch(a);
     const borrowed = st.ledger.enforced && a.used + q.shape.charge > a.guaranteed;
@@ -300,6 +324,7 @@ class Cycle {
   }
 
   private evict(pc: PoolCycle, e: QueueEntry, claim: Claim, victims: readonly RunningRec[]): void {
+    pc.victims.invalidate();
     for (const v of victims) {
       v.victimStamp = this.stamp;
       for (let k = 0; k < v.nodes.length; k++) this.cap.release(v.nodes[k], v.masks[k]);
@@ -334,12 +359,14 @@ class Cycle {
     return m.missing;
   }
 
-  /** GPUs coming back, by time: running work (less this cycle's victims) and this cycle's placements. */
-  private releases(pc: PoolCycle): Release[] {
-    const out: Release[] = [];
-    for (const r of runningByEnd(pc.pool)) if (r.victimStamp !== this.stamp) out.push(r);
-    out.push(...pc.placed);
-    return out.sort((a, b) => a.end - b.end);
+  /**
+   * GPUs coming back, by time: running work (kept sorted by end in the state, less this cycle's
+   * victims) merged lazily with this cycle's placements; no per-call sort of everything running.
+   */
+  private timeline(pc: PoolCycle): Timeline {
+    const stamp = this.stamp;
+    const placed = pc.placed.length > 1 ? [...pc.placed].sort((a, b) => a.end - b.end) : pc.placed;
+    return new Timeline([runningByEnd(pc.pool), placed], (r) => (r as RunningRec).victimStamp === stamp);
   }
 
   /** One object per distinct verdict, so an unchanged answer is recognised by identity. */

@@ -16,7 +16,9 @@ export interface Plan {
 }
 
 export function findPlacement(cap: Capacity, pool: PoolTopo, shape: Shape, eligible: Uint8Array | null): Plan | null {
-  if (cap.poolFree[pool.index] < shape.charge) return null;
+  // Not `charge`: an exclusive gang is charged whole nodes of the pool's biggest model, yet may
+  // fit on smaller nodes of a mixed pool.
+  if (cap.poolFree[pool.index] < shape.nodes * shape.gpusPerNode) return null;
   if (shape.whole && cap.poolWhole[pool.index] < shape.nodes) return null;
   if (shape.nodes === 1)
     return shape.whole ? singleWhole(cap, pool, shape, eligible) : singlePartial(cap, pool, shape, eligible);

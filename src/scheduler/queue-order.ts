@@ -10,7 +10,11 @@
 //      yet nothing is passed by work submitted more than agingHorizonS after it (aging);
 //      borrowers add their fair-share push-back (fair-share.ts, at most fairShareHorizonS).
 //   So within a class, a workload is ranked ahead of everything submitted more than
-//   agingHorizonS + fairShareHorizonS after it: the bound on how long others may pass it.
+//   agingHorizonS + fairShareHorizonS after it.
+//   Overdue: once now ≥ submittedAt + size push-back + overdueAfterS (at most agingHorizonS +
+//   overdueAfterS after submission) a workload moves to the front tier of its class, ordered by
+//   its static key: waiting beats the size and fair-share push-backs (Slurm's age factor, with
+//   a cap), and the first blocked ones hold backfill reservations (cycle.ts).
 // fifo, fifo-backfill: submittedAt. srtf-oracle: oracleRuntimeS (maxRuntimeS if absent).
 // Ties: submittedAt, then id.
 import type { ResolvedOptions } from './options.js';
@@ -137,14 +141,21 @@ export class ShapeQueue {
 /**
  * Recomputes the head's heap key from the project's current usage. Returns true when it changed:
  * a project that just placed work may have left its guarantee, so its other queues move back.
+ * fabrik tiers within a class: 0 overdue (k2 ≤ overdueCutoff: waited overdueAfterS past its key;
+ * goes first, by key, without fair-share push-back: the wait bound), 1 claims within the
+ * guarantee, 2 borrowing claims (key + fair-share push-back). A queue is sorted by k2, so its
+ * overdue entries are a prefix and its head is always the right one to look at.
  */
-export function refreshKey(q: ShapeQueue, policy: PolicyName, ledger: QuotaLedger): boolean {
+export function refreshKey(q: ShapeQueue, policy: PolicyName, ledger: QuotaLedger, overdueCutoff: number): boolean {
   const h = q.head();
   let tier = 0;
   let k2 = h.k2;
-  if (policy === 'fabrik' && !withinGuarantee(ledger, q.account, q.shape.charge)) {
-    tier = 1;
-    k2 += q.account.penalty;
+  if (policy === 'fabrik' && k2 > overdueCutoff) {
+    if (withinGuarantee(ledger, q.account, q.shape.charge)) tier = 1;
+    else {
+      tier = 2;
+      k2 += q.account.penalty;
+    }
   }
   const changed = q.hk1 !== h.k1 || q.htier !== tier || q.hk2 !== k2;
   q.hk1 = h.k1;

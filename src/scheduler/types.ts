@@ -82,6 +82,11 @@ export interface RunningWorkload extends WorkloadRequest {
    * never picks it as a victim again, and reports `PreemptingVictims` for work waiting on it.
    */
   readonly terminating?: boolean;
+  /**
+   * Times it was preempted before this run. With `preemptionCooldownS`, work preempted before is
+   * not preempted again by a higher class until it has run that long (no thrashing).
+   */
+  readonly preemptions?: number;
 }
 
 /** Knobs of the core. All optional; defaults in `options.ts` (DEFAULT_OPTIONS). */
@@ -92,6 +97,18 @@ export interface ScheduleOptions {
   readonly agingHorizonS?: number;
   /** fabrik: the most a borrower's rank is pushed back for its recent usage (seconds of aging). */
   readonly fairShareHorizonS?: number;
+  /**
+   * fabrik: a workload is overdue once `now ≥ submittedAt + size push-back + overdueAfterS`; overdue
+   * work goes first in its class, oldest key first (the wait bound).
+   */
+  readonly overdueAfterS?: number;
+  /** fabrik: blocked workloads per pool that hold a backfill reservation (fifo-backfill: always 1). */
+  readonly reservationsPerPool?: number;
+  /**
+   * fabrik: seconds a preemptible workload that was preempted before (`preemptions` > 0) runs
+   * before a higher class may preempt it again. Claims within their guarantee ignore it.
+   */
+  readonly preemptionCooldownS?: number;
 }
 
 export interface Snapshot {

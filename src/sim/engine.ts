@@ -215,7 +215,9 @@ export function simulate(opts: EngineOptions): EngineResult {
       allocated += gpus;
       runningGpus.set(j.project, runningGpus.get(j.project)! + gpus);
       const req = request(i);
-      driver.started({ ...req, startedAt: t, placement: p.placement, borrowed: p.borrowed });
+      // The core's preemption cooldown applies to work that was preempted before.
+      const again = o.preemptions > 0 ? { preemptions: o.preemptions } : {};
+      driver.started({ ...req, startedAt: t, placement: p.placement, borrowed: p.borrowed, ...again });
       heap.push({ t: t + (j.durationS - done[i]), job: i, gen: gen[i] });
     }
     return d.preempt.length;

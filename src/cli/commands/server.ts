@@ -17,6 +17,8 @@ export function registerServerCommands(program: Command): void {
     .option('--dev-gpus <n>', 'development GPUs to register when this machine has no NVIDIA GPU', process.env.FABRIK_DEV_GPUS ?? '4')
     .option('--no-local-node', 'do not register this machine as a node')
     .option('--workdir-root <dir>', 'workloads\' working directories must lie inside this directory', process.env.FABRIK_WORKDIR_ROOT ?? '.')
+    .option('--executor <name>', 'local (processes on this machine) or slurm (sbatch; the fleet is read from Slurm)', process.env.FABRIK_EXECUTOR ?? 'local')
+    .option('--slurm-conf <file>', 'slurm.conf for the Slurm clients (default: $SLURM_CONF)')
     .option('--log-stdout', 'also write JSON logs to stdout')
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
     .action(
@@ -25,13 +27,17 @@ export function registerServerCommands(program: Command): void {
         const devGpus = Number(opts.devGpus);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw CliError.usage(`--port: "${opts.port}" is not a port number`);
         if (!Number.isInteger(devGpus) || devGpus < 0 || devGpus > 16) throw CliError.usage('--dev-gpus: an integer from 0 to 16');
+        if (opts.executor !== 'local' && opts.executor !== 'slurm') throw CliError.usage(`--executor: "${opts.executor}" is not local or slurm`);
         const { startServer } = await import('../../server.js');
         const server = await startServer({
           host: opts.host,
           port,
           dataDir: opts.dataDir,
           database: opts.database,
-          localNode: opts.localNode !== false && !/^(0|false|no)$/i.test(process.env.FABRIK_LOCAL_NODE ?? ''),
+          // Under Slurm the fleet is Slurm's; this machine is not a node of it.
+          localNode: opts.executor === 'local' && opts.localNode !== false && !/^(0|false|no)$/i.test(process.env.FABRIK_LOCAL_NODE ?? ''),
+          executor: opts.executor,
+          slurmConf: opts.slurmConf,
           devGpus,
           bootstrapToken: process.env.FABRIK_BOOTSTRAP_TOKEN || undefined,
           logStdout: Boolean(opts.logStdout),
