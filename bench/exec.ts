@@ -42,7 +42,10 @@ async function measure(target: Target, count: number, concurrency: number) {
     const call = api(server.url, OPERATOR_TOKEN);
     await call('POST', '/api/v1/orgs', { name: 'bench', residency: 'de' });
     await call('POST', '/api/v1/orgs/bench/projects', { name: 'exec' });
-    await call('PUT', `/api/v1/projects/bench.exec/quotas/${target.pool}`, { guaranteed: target.gpus, limit: target.gpus });
+    await call('PUT', `/api/v1/projects/bench.exec/quotas/${target.pool}`, {
+      guaranteed: target.gpus,
+      limit: target.gpus,
+    });
     const store = await openStore(join(dataDir, 'fabrik.db'), { migrate: false });
     try {
       // Work is submitted in rounds no larger than the GPUs (one each), and a round starts when the
@@ -73,13 +76,23 @@ async function measure(target: Target, count: number, concurrency: number) {
         );
         await eventually(
           async () => {
-            const row = await store.db.selectFrom('workloads').select((eb) => eb.fn.countAll<number>().as('n')).where('id', 'in', ids).where('status', '=', 'succeeded').executeTakeFirstOrThrow();
+            const row = await store.db
+              .selectFrom('workloads')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('id', 'in', ids)
+              .where('status', '=', 'succeeded')
+              .executeTakeFirstOrThrow();
             return Number(row.n) >= ids.length ? true : undefined;
           },
           600_000,
           'the round to finish',
         );
-        const events = await store.db.selectFrom('workload_events').select(['workload_id', 'reason', 'time']).where('workload_id', 'in', ids).where('reason', 'in', ['Submitted', 'Started']).execute();
+        const events = await store.db
+          .selectFrom('workload_events')
+          .select(['workload_id', 'reason', 'time'])
+          .where('workload_id', 'in', ids)
+          .where('reason', 'in', ['Submitted', 'Started'])
+          .execute();
         const submitted = new Map<string, number>();
         const started = new Map<string, number>();
         for (const e of events) (e.reason === 'Submitted' ? submitted : started).set(e.workload_id, Date.parse(e.time));
@@ -109,7 +122,11 @@ export default async function (args: string[]) {
   const count = arg(args, '--count', 1000);
   const concurrency = arg(args, '--concurrency', 8);
   const local = await measure({ executor: 'local', pool: 'dev', gpus: 16 }, count, concurrency);
-  const result: Record<string, unknown> = { bench: 'exec', machine: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`, local };
+  const result: Record<string, unknown> = {
+    bench: 'exec',
+    machine: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
+    local,
+  };
   if (process.env.SLURM_CONF) {
     // Same count through Slurm (4 nodes × 8 GPUs of the dev cluster), and raw sbatch in the same run.
     const slurm = await measure({ executor: 'slurm', pool: 'gpu', gpus: 32 }, count, concurrency);

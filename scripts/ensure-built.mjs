@@ -15,5 +15,7 @@ function newest(dir) {
 const stamp = 'dist/cli/main.js';
 if (!existsSync(stamp) || statSync(stamp).mtimeMs < newest('src')) {
   process.stderr.write('fabrik: building (tsc)...\n');
-  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+    stdio: 'inherit',
+  });
 }

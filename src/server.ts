@@ -66,7 +66,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logFile = join(dataDir, 'logs', 'fabrik.log');
   const level = opts.logLevel ?? 'info';
   const workdirRoot = resolve(opts.workdirRoot ?? '.');
-  const slurm = opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts.slurmConf) : undefined;
+  const slurm =
+    opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts.slurmConf) : undefined;
   const executor = slurm?.executor ?? new LocalExecutor({ workloadsDir: join(dataDir, 'workloads') });
   // The scheduler places, the reconciler launches and stops; each wakes the other.
   let reconciler: Reconciler | undefined;
@@ -156,11 +157,15 @@ async function registerLocalNode(store: Store, devGpus: number): Promise<void> {
     const { state: _s, devGpus: _d, createdAt: _c, updatedAt: _u, ...was } = nodeView(current);
     if (canonicalJson(was) === canonicalJson(spec)) return;
   }
-  await mutate(store.db, SYSTEM_ACTOR, { action: 'fleet.register-local-node', resource: `fleet/nodes/${spec.name}`, orgId: '' }, (trx) =>
-    applyInTrx(
-      trx,
-      { pools: [{ name: spec.pool, gpuModel: spec.gpuModel, gpuMemoryGiB: spec.gpuMemoryGiB }], nodes: [spec] },
-      { devGpus: isDev },
-    ),
+  await mutate(
+    store.db,
+    SYSTEM_ACTOR,
+    { action: 'fleet.register-local-node', resource: `fleet/nodes/${spec.name}`, orgId: '' },
+    (trx) =>
+      applyInTrx(
+        trx,
+        { pools: [{ name: spec.pool, gpuModel: spec.gpuModel, gpuMemoryGiB: spec.gpuMemoryGiB }], nodes: [spec] },
+        { devGpus: isDev },
+      ),
   );
 }

@@ -6,7 +6,12 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerOptions,
+} from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AppError } from '../domain/errors.js';
 import type { Caller } from '../policy/roles.js';
@@ -76,8 +81,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: {} },
   });
 
-  const strictAjv = addFormats.default(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, allErrors: true }));
-  const looseAjv = addFormats.default(new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, allErrors: true }));
+  const strictAjv = addFormats.default(
+    new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, allErrors: true }),
+  );
+  const looseAjv = addFormats.default(
+    new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, allErrors: true }),
+  );
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : looseAjv).compile(schema));
 
   const auth = new Authenticator(opts.store.db, opts.authCacheTtlMs ?? 1000);
@@ -88,7 +97,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onResponse', async (req, reply) => {
     req.log.info(
-      { method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, key: req.caller?.keyPrefix },
+      {
+        method: req.method,
+        url: req.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        key: req.caller?.keyPrefix,
+      },
       'request',
     );
     const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
@@ -130,10 +145,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return typeof h === 'string' && h.startsWith('Bearer ') ? `key:${h.slice(7, 23)}` : `ip:${req.ip}`;
     },
     errorResponseBuilder: (_req, ctx) =>
-      Object.assign(new AppError('RATE_LIMITED', `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`), {
-        statusCode: 429,
-        retryAfter: Math.ceil(ctx.ttl / 1000),
-      }),
+      Object.assign(
+        new AppError(
+          'RATE_LIMITED',
+          `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+        ),
+        {
+          statusCode: 429,
+          retryAfter: Math.ceil(ctx.ttl / 1000),
+        },
+      ),
   });
 
   app.get('/healthz', { schema: { hide: true }, config: { auth: false } }, async () => ({ status: 'ok' }));
@@ -206,7 +227,8 @@ function checkJsonBody(body: unknown): void {
   const stack: [unknown, number][] = [[body, 1]];
   while (stack.length) {
     const [value, depth] = stack.pop()!;
-    if (depth > MAX_BODY_DEPTH) throw new AppError('INVALID_JSON', `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
+    if (depth > MAX_BODY_DEPTH)
+      throw new AppError('INVALID_JSON', `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
     for (const [k, v] of Object.entries(value as object)) {
       if (LONE_SURROGATE.test(k) || (typeof v === 'string' && LONE_SURROGATE.test(v))) throw loneSurrogate();
       if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
@@ -215,7 +237,10 @@ function checkJsonBody(body: unknown): void {
 }
 
 function loneSurrogate(): AppError {
-  return new AppError('INVALID_JSON', 'request body holds a lone UTF-16 surrogate (\\ud800–\\udfff); send valid Unicode');
+  return new AppError(
+    'INVALID_JSON',
+    'request body holds a lone UTF-16 surrogate (\\ud800–\\udfff); send valid Unicode',
+  );
 }
 
 /** Maps anything thrown while serving a request to a coded error. */
@@ -225,14 +250,19 @@ function toAppError(err: FastifyError): AppError {
     const problems = err.validation.map((v) => {
       const where = `${err.validationContext ?? 'body'}${v.instancePath || ''}`;
       const p = v.params as Record<string, unknown>;
-      if (v.keyword === 'additionalProperties') return { path: `${where}/${p.additionalProperty}`, message: 'unknown field' };
+      if (v.keyword === 'additionalProperties')
+        return { path: `${where}/${p.additionalProperty}`, message: 'unknown field' };
       if (v.keyword === 'required') return { path: `${where}/${p.missingProperty}`, message: 'required' };
       return { path: where, message: v.message ?? 'invalid' };
     });
     const first = problems[0];
-    return new AppError('VALIDATION_FAILED', `${first.path}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, {
-      errors: problems,
-    });
+    return new AppError(
+      'VALIDATION_FAILED',
+      `${first.path}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+      {
+        errors: problems,
+      },
+    );
   }
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -26,9 +26,13 @@ export function idempotencyGuard(store: Store) {
       .executeTakeFirst();
     if (prior) {
       if (prior.method !== req.method || prior.path !== path || prior.body_hash !== bodyHash) {
-        throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request; use a new key', {
-          firstRequest: `${prior.method} ${prior.path}`,
-        });
+        throw new AppError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'this Idempotency-Key was used for a different request; use a new key',
+          {
+            firstRequest: `${prior.method} ${prior.path}`,
+          },
+        );
       }
       reply.header('idempotent-replayed', 'true');
       reply.status(prior.status).type('application/json').send(prior.response);

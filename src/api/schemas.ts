@@ -6,7 +6,12 @@ import { ORG_ROLES } from '../policy/roles.js';
 
 const strict = { additionalProperties: false } as const;
 
-export const DnsLabel = T.String({ pattern: DNS_LABEL_PATTERN, minLength: 1, maxLength: 63, description: 'a DNS label' });
+export const DnsLabel = T.String({
+  pattern: DNS_LABEL_PATTERN,
+  minLength: 1,
+  maxLength: 63,
+  description: 'a DNS label',
+});
 const DisplayName = T.String({ minLength: 1, maxLength: 200 });
 const Role = T.Union(ORG_ROLES.map((r) => T.Literal(r)));
 const Time = T.String({ format: 'date-time' });
@@ -39,7 +44,7 @@ export const Org = T.Object({
   id: T.String(),
   name: T.String(),
   displayName: T.String(),
-  residency: T.String({ description: 'where the org\'s data must stay: de or eu' }),
+  residency: T.String({ description: "where the org's data must stay: de or eu" }),
   status: T.String(),
   createdAt: Time,
   updatedAt: Time,
@@ -228,7 +233,10 @@ export const WhoAmI = T.Object({
 // Workloads
 export const WorkloadSpecBody = T.Object(
   {},
-  { additionalProperties: true, description: 'a workload spec (see docs/workloads.md); validated field by field with paths in errors' },
+  {
+    additionalProperties: true,
+    description: 'a workload spec (see docs/workloads.md); validated field by field with paths in errors',
+  },
 );
 const PlacementSchema = T.Object({
   pod: T.String(),

@@ -69,7 +69,9 @@ export class ApiClient {
     if (!res.ok || !res.body) {
       const text = await res.text();
       const parsed = safeJson(text) as CliError['body'] | undefined;
-      const envelope = parsed?.error ? parsed : { error: { code: `HTTP_${res.status}`, message: text || res.statusText, details: {} } };
+      const envelope = parsed?.error
+        ? parsed
+        : { error: { code: `HTTP_${res.status}`, message: text || res.statusText, details: {} } };
       throw new CliError(envelope.error.message, exitCodeForStatus(res.status), envelope);
     }
     return res.body as unknown as AsyncIterable<Uint8Array>;
@@ -85,7 +87,9 @@ export class ApiClient {
     let cursor: string | null = null;
     do {
       const sep = path.includes('?') ? '&' : '?';
-      const url: string = cursor ? `${path}${sep}limit=1000&cursor=${encodeURIComponent(cursor)}` : `${path}${sep}limit=1000`;
+      const url: string = cursor
+        ? `${path}${sep}limit=1000&cursor=${encodeURIComponent(cursor)}`
+        : `${path}${sep}limit=1000`;
       const page: { items: T[]; nextCursor: string | null } = await this.get(url);
       items.push(...page.items);
       cursor = page.nextCursor;

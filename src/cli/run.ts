@@ -15,7 +15,8 @@ export function addOutputOption(cmd: Command): Command {
 
 export function outputFormat(opts: OutputOpts): OutputFormat {
   const f = opts.output ?? 'table';
-  if (f !== 'table' && f !== 'wide' && f !== 'json') throw CliError.usage(`unknown output format "${f}": use table, wide or json`);
+  if (f !== 'table' && f !== 'wide' && f !== 'json')
+    throw CliError.usage(`unknown output format "${f}": use table, wide or json`);
   return f;
 }
 
@@ -45,7 +46,9 @@ export function printOne(opts: OutputOpts, obj: unknown, render?: () => string):
   const o = obj as Record<string, unknown>;
   const width = Math.max(...Object.keys(o).map((k) => k.length));
   for (const [k, v] of Object.entries(o)) {
-    process.stdout.write(`${`${k}:`.padEnd(width + 2)}${v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+    process.stdout.write(
+      `${`${k}:`.padEnd(width + 2)}${v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : v}\n`,
+    );
   }
 }
 
@@ -59,7 +62,10 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
       const json = typeof cmd?.opts === 'function' && cmd.opts().output === 'json';
       if (err instanceof CliError) {
         if (json) process.stderr.write(`${JSON.stringify(err.body)}\n`);
-        else process.stderr.write(`error: ${err.message}${err.body.error.code && !err.body.error.code.startsWith('HTTP_') ? ` (${err.body.error.code})` : ''}\n`);
+        else
+          process.stderr.write(
+            `error: ${err.message}${err.body.error.code && !err.body.error.code.startsWith('HTTP_') ? ` (${err.body.error.code})` : ''}\n`,
+          );
         process.exitCode = err.exitCode;
       } else {
         process.stderr.write(`error: ${(err as Error).message}\n`);

@@ -1,13 +1,20 @@
 // The local executor, the embedded default: every task of a workload is a process on this machine,
 // watched by a detached supervisor (a small POSIX shell script, SUPERVISOR below) in its own
-// process group. The handle
-// records each supervisor's pid and start time, so after a restart of the control plane the tasks
-// are re-adopted when still alive, read from their exit files when finished, and reported lost
-// otherwise (a pid reused by another process has a different start time).
+// process group. The handle records each supervisor's pid and start time, so after a restart of
+// the control plane the tasks are re-adopted when still alive, read from their exit files when
+// finished, and reported lost otherwise (a pid reused by another process has a different start time).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ExecHandle, type Executor, type LaunchRequest, type LogRequest, type Observation, taskEnv, tasksOf } from './types.js';
+import {
+  type ExecHandle,
+  type Executor,
+  type LaunchRequest,
+  type LogRequest,
+  type Observation,
+  taskEnv,
+  tasksOf,
+} from './types.js';
 
 export interface LocalExecutorOptions {
   /** Per-workload directories (logs, exit files, checkpoints) live under here. */
@@ -35,7 +42,6 @@ interface LocalHandle {
 
 const DEFAULT_LOG_CAP = 64 * 1024 * 1024;
 const SAFE_ENV = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL'];
-
 
 /** How a task ended, written by its supervisor. */
 export interface ExitRecord {
@@ -96,13 +102,19 @@ export class LocalExecutor implements Executor {
     mkdirSync(dir, { recursive: true });
     // Survives attempts: where a training job keeps its checkpoints.
     const workloadDir = join(this.opts.workloadsDir, req.workloadId);
-    const base = this.opts.baseEnv ?? Object.fromEntries(SAFE_ENV.filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
+    const base =
+      this.opts.baseEnv ?? Object.fromEntries(SAFE_ENV.filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
     const tasks: TaskHandle[] = [];
     const masterPort = 29500 + (hash(req.workloadId) % 20000);
     for (const task of tasksOf(req.placement)) {
       const logFile = join(dir, `task-${task.rank}.log`);
       const exitFile = join(dir, `task-${task.rank}.exit.json`);
-      const env = { ...base, ...req.env, ...taskEnv(req, task, '127.0.0.1', masterPort), FABRIK_WORKLOAD_DIR: workloadDir };
+      const env = {
+        ...base,
+        ...req.env,
+        ...taskEnv(req, task, '127.0.0.1', masterPort),
+        FABRIK_WORKLOAD_DIR: workloadDir,
+      };
       const command = req.setup ? `${req.setup}\n${req.run}` : req.run;
       const cap = String(this.opts.logCapBytes ?? DEFAULT_LOG_CAP);
       const child = spawn('/bin/sh', ['-c', SUPERVISOR, 'fabrik-task', logFile, cap, exitFile, command], {
@@ -115,7 +127,10 @@ export class LocalExecutor implements Executor {
       const pid = child.pid;
       if (pid === undefined) {
         // Take down what was already started: a gang runs whole or not at all.
-        await this.stop({ executor: 'local', workloadId: req.workloadId, attempt: req.attempt, tasks } as unknown as ExecHandle, 0);
+        await this.stop(
+          { executor: 'local', workloadId: req.workloadId, attempt: req.attempt, tasks } as unknown as ExecHandle,
+          0,
+        );
         throw new Error(`could not start task ${task.rank} of ${req.name}`);
       }
       tasks.push({ rank: task.rank, pid, startTicks: processStartTicks(pid) ?? -1, exitFile });
@@ -150,7 +165,10 @@ export class LocalExecutor implements Executor {
         out.set(id, { state: 'succeeded', exitCode: 0, message: `all ${states.length} task(s) exited with 0` });
       } else if (states.some((s) => !s.exit && !s.alive)) {
         const lost = states.find((s) => !s.exit && !s.alive)!;
-        out.set(id, { state: 'lost', message: `task ${lost.t.rank} (pid ${lost.t.pid}) is gone without an exit record` });
+        out.set(id, {
+          state: 'lost',
+          message: `task ${lost.t.rank} (pid ${lost.t.pid}) is gone without an exit record`,
+        });
       } else {
         out.set(id, { state: 'running', message: `${states.filter((s) => !s.exit).length} task(s) running` });
       }

@@ -40,7 +40,11 @@ export class Reconciler {
     private readonly executor: Executor,
     private readonly opts: ReconcilerOptions,
   ) {
-    this.loop = new SerialLoop(() => this.reconcile(), opts.intervalMs ?? 2000, (err) => process.emitWarning(`reconcile failed: ${err.message}`));
+    this.loop = new SerialLoop(
+      () => this.reconcile(),
+      opts.intervalMs ?? 2000,
+      (err) => process.emitWarning(`reconcile failed: ${err.message}`),
+    );
   }
 
   start(): void {
@@ -77,7 +81,14 @@ export class Reconciler {
         // Cancelled, preempted (perhaps requeued), or failed while processes remain: stop them.
         if (handle) {
           await this.executor.stop(handle, specOf(row).gracePeriodS ?? 30);
-          await this.transition(row, 'workload.stopped', { exec_handle: null }, 'Normal', 'Stopped', `${this.executor.name} executor stopped the ${row.status === 'pending' ? 'preempted attempt' : `${row.status} workload`}`);
+          await this.transition(
+            row,
+            'workload.stopped',
+            { exec_handle: null },
+            'Normal',
+            'Stopped',
+            `${this.executor.name} executor stopped the ${row.status === 'pending' ? 'preempted attempt' : `${row.status} workload`}`,
+          );
           freed = true;
         }
         continue;
@@ -90,7 +101,13 @@ export class Reconciler {
       if (!o || o.state === 'running') {
         if (row.started_at && Date.parse(row.started_at) + row.max_runtime_s * 1000 < Date.now()) {
           await this.executor.stop(handle, specOf(row).gracePeriodS ?? 30);
-          await this.finish(row, 'failed', 'MaxRuntimeExceeded', `ran longer than its max runtime of ${row.max_runtime_s} s and was stopped`, null);
+          await this.finish(
+            row,
+            'failed',
+            'MaxRuntimeExceeded',
+            `ran longer than its max runtime of ${row.max_runtime_s} s and was stopped`,
+            null,
+          );
           freed = true;
         }
         continue;
@@ -133,7 +150,19 @@ export class Reconciler {
       return;
     }
     this.reported.delete(row.id);
-    await this.transition(row, 'workload.start', { exec_handle: JSON.stringify(handle), executor: this.executor.name, reason: 'Running', message: `running on ${this.executor.name} executor` }, 'Normal', 'Started', `started attempt ${row.attempts} on the ${this.executor.name} executor`);
+    await this.transition(
+      row,
+      'workload.start',
+      {
+        exec_handle: JSON.stringify(handle),
+        executor: this.executor.name,
+        reason: 'Running',
+        message: `running on ${this.executor.name} executor`,
+      },
+      'Normal',
+      'Started',
+      `started attempt ${row.attempts} on the ${this.executor.name} executor`,
+    );
   }
 
   /** A failed run is retried with backoff while retries remain, else the workload fails. */
@@ -145,7 +174,15 @@ export class Reconciler {
       await this.transition(
         row,
         'workload.retry',
-        { status: 'pending', reason: 'BackOff', message: `${o.message}; retry ${retriesUsed + 1} of ${spec.retries} in ${wait} s`, placement: null, exec_handle: null, not_before: new Date(Date.now() + wait * 1000).toISOString(), exit_code: o.exitCode ?? null },
+        {
+          status: 'pending',
+          reason: 'BackOff',
+          message: `${o.message}; retry ${retriesUsed + 1} of ${spec.retries} in ${wait} s`,
+          placement: null,
+          exec_handle: null,
+          not_before: new Date(Date.now() + wait * 1000).toISOString(),
+          exit_code: o.exitCode ?? null,
+        },
         'Warning',
         'BackOff',
         `${o.message}; retrying in ${wait} s`,
@@ -158,30 +195,66 @@ export class Reconciler {
   /** Gone without a trace (the machine rebooted, someone killed it): requeue or fail, by the spec. */
   private async lost(row: WorkloadsTable, o: Observation): Promise<void> {
     if (specOf(row).requeue) {
-      await this.transition(row, 'workload.requeue', { status: 'pending', reason: 'Lost', message: `${o.message}; requeued`, placement: null, exec_handle: null }, 'Warning', 'Lost', `${o.message}; requeued (requeue: true)`);
+      await this.transition(
+        row,
+        'workload.requeue',
+        { status: 'pending', reason: 'Lost', message: `${o.message}; requeued`, placement: null, exec_handle: null },
+        'Warning',
+        'Lost',
+        `${o.message}; requeued (requeue: true)`,
+      );
     } else {
       await this.finish(row, 'failed', 'Lost', `${o.message}; not requeued (requeue: false)`, null);
     }
   }
 
-  private finish(row: WorkloadsTable, status: 'succeeded' | 'failed', reason: string, message: string, exitCode: number | null): Promise<void> {
-    return this.transition(row, `workload.${status === 'succeeded' ? 'succeed' : 'fail'}`, { status, reason, message, exec_handle: null, finished_at: nowIso(), exit_code: exitCode }, status === 'succeeded' ? 'Normal' : 'Warning', reason, message);
+  private finish(
+    row: WorkloadsTable,
+    status: 'succeeded' | 'failed',
+    reason: string,
+    message: string,
+    exitCode: number | null,
+  ): Promise<void> {
+    return this.transition(
+      row,
+      `workload.${status === 'succeeded' ? 'succeed' : 'fail'}`,
+      { status, reason, message, exec_handle: null, finished_at: nowIso(), exit_code: exitCode },
+      status === 'succeeded' ? 'Normal' : 'Warning',
+      reason,
+      message,
+    );
   }
 
   /** One audited state change of one workload, guarded against a concurrent change (e.g. a cancel). */
-  private async transition(row: WorkloadsTable, action: string, set: Partial<WorkloadsTable>, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    await mutate(this.db, EXECUTOR_ACTOR, { action, resource: `workloads/${row.id}`, orgId: row.org_id }, async (trx) => {
-      const res = await trx
-        .updateTable('workloads')
-        .set({ ...set, updated_at: nowIso() })
-        .where('id', '=', row.id)
-        .where('status', '=', row.status)
-        .where('updated_at', '=', row.updated_at)
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) return { result: undefined };
-      await addEvent(trx, row.id, type, reason, message);
-      return { result: undefined, before: { status: row.status }, after: { status: set.status ?? row.status, reason } };
-    });
+  private async transition(
+    row: WorkloadsTable,
+    action: string,
+    set: Partial<WorkloadsTable>,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    await mutate(
+      this.db,
+      EXECUTOR_ACTOR,
+      { action, resource: `workloads/${row.id}`, orgId: row.org_id },
+      async (trx) => {
+        const res = await trx
+          .updateTable('workloads')
+          .set({ ...set, updated_at: nowIso() })
+          .where('id', '=', row.id)
+          .where('status', '=', row.status)
+          .where('updated_at', '=', row.updated_at)
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) === 0) return { result: undefined };
+        await addEvent(trx, row.id, type, reason, message);
+        return {
+          result: undefined,
+          before: { status: row.status },
+          after: { status: set.status ?? row.status, reason },
+        };
+      },
+    );
   }
 
   private async projectRef(projectId: string): Promise<string> {

@@ -28,7 +28,12 @@ export async function syncSlurmFleet(db: Kysely<Database>, fleet: SlurmFleet): P
   await mutate(db, SYNC_ACTOR, { action: 'fleet.sync-slurm', resource: 'fleet', orgId: '' }, async (trx) => {
     const change = await applyInTrx(trx, fleet.spec, { prune: true });
     for (const n of wanted) {
-      await trx.updateTable('nodes').set({ state: n.state, updated_at: nowIso() }).where('name', '=', n.name).where('state', '!=', n.state).execute();
+      await trx
+        .updateTable('nodes')
+        .set({ state: n.state, updated_at: nowIso() })
+        .where('name', '=', n.name)
+        .where('state', '!=', n.state)
+        .execute();
     }
     return { result: undefined, before: change.before, after: wanted };
   });

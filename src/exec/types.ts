@@ -75,7 +75,12 @@ export class ExecError extends Error {
 }
 
 /** Environment names fabrik sets for every task; specs may not set them. */
-export function taskEnv(req: LaunchRequest, task: TaskPlan, masterAddr: string, masterPort: number): Record<string, string> {
+export function taskEnv(
+  req: LaunchRequest,
+  task: TaskPlan,
+  masterAddr: string,
+  masterPort: number,
+): Record<string, string> {
   const gpus = task.gpuIndexes.join(',');
   return {
     FABRIK_WORKLOAD_ID: req.workloadId,

@@ -14,8 +14,36 @@ export function resolveWorkdir(root: string, workdir: string | undefined): strin
 
 /** Shell words that are not programs on PATH. */
 const SHELL_WORDS = new Set([
-  'cd', 'echo', 'exec', 'exit', 'export', 'for', 'if', 'printf', 'read', 'set', 'sleep', 'test', 'true', 'false', 'trap',
-  'wait', 'while', 'until', 'case', '[', '.', ':', 'eval', 'ulimit', 'umask', 'unset', 'kill', 'source', '{', '(',
+  'cd',
+  'echo',
+  'exec',
+  'exit',
+  'export',
+  'for',
+  'if',
+  'printf',
+  'read',
+  'set',
+  'sleep',
+  'test',
+  'true',
+  'false',
+  'trap',
+  'wait',
+  'while',
+  'until',
+  'case',
+  '[',
+  '.',
+  ':',
+  'eval',
+  'ulimit',
+  'umask',
+  'unset',
+  'kill',
+  'source',
+  '{',
+  '(',
 ]);
 
 /**

@@ -287,7 +287,11 @@ describe('toSchedNodes', () => {
 });
 
 it('refuses absurdly deep nesting before the YAML parser sees it (it would exhaust the stack)', () => {
-  for (const text of ['- '.repeat(5000) + 'x', `${'['.repeat(1000)}${']'.repeat(1000)}`, `a:\n${'  '.repeat(200)}b: 1\n`]) {
+  for (const text of [
+    '- '.repeat(5000) + 'x',
+    `${'['.repeat(1000)}${']'.repeat(1000)}`,
+    `a:\n${'  '.repeat(200)}b: 1\n`,
+  ]) {
     assert.throws(() => parseFleetFile(text, 'deep.yaml'), /deep\.yaml:\d+:1: nested more than 64 levels deep/);
   }
 });

@@ -8,7 +8,15 @@
 //   4. after maxBlockedPerPool blocked heads the pool stops: the rest get a cheap Priority reason.
 // Preemption and placement happen in the same cycle: the placement is valid once the preempted
 // workloads have stopped, so callers apply `preempt` before `place`.
-import { findReservation, holdBack, letGo, newReservation, type Release, type Reservation, Timeline } from './backfill.js';
+import {
+  findReservation,
+  holdBack,
+  letGo,
+  newReservation,
+  type Release,
+  type Reservation,
+  Timeline,
+} from './backfill.js';
 import type { Capacity } from './capacity.js';
 import { assignPenalties } from './fair-share.js';
 import { Heap } from './heap.js';

@@ -166,12 +166,7 @@ function mayTake(s: VictimSearch, c: Claim, v: RunningRec): boolean {
   return c.withinGuarantee && v.account !== c.account && v.account.base > v.account.guaranteed;
 }
 
-export function findVictims(
-  cap: Capacity,
-  poolTopo: PoolTopo,
-  search: VictimSearch,
-  c: Claim,
-): Victims | null {
+export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSearch, c: Claim): Victims | null {
   // Memo: a claim of this kind found no victims, and no GPUs came back since (placements only
   // make it harder; an eviction invalidates the search).
   const key = `${c.shape.key}\u0000${c.account.project}\u0000${c.rank}\u0000${c.withinGuarantee ? 1 : 0}`;

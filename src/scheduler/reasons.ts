@@ -111,13 +111,17 @@ export function capacityVerdict(cap: Capacity, poolName: string, shape: Shape): 
 }
 
 export function reservedVerdict(base: Verdict, start: number): Verdict {
-  return { reason: base.reason, message: `${base.message}; reserved to start by t=${start}`, estimatedStart: start };
+  return {
+    reason: base.reason,
+    message: `${base.message}; the next GPUs to free up are reserved for it (see estimated start)`,
+    estimatedStart: start,
+  };
 }
 
-export function backfillVerdict(holder: QueueEntry, start: number, poolName: string): Verdict {
+export function backfillVerdict(holder: QueueEntry, _start: number, poolName: string): Verdict {
   return {
     reason: 'BackfillReservation',
-    message: `would fit now, but its max runtime ends after t=${start}, when GPUs in pool ${poolName} are reserved for "${holder.req.id}"`,
+    message: `would fit now, but its max runtime ends after the time GPUs in pool ${poolName} are reserved for "${holder.req.id}"`,
   };
 }
 

@@ -197,7 +197,11 @@ migrations['0002_workloads'] = {
       .addColumn('reason', 'text', (c) => c.notNull())
       .addColumn('message', 'text', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('workload_events_workload').on('workload_events').columns(['workload_id', 'time']).execute();
+    await db.schema
+      .createIndex('workload_events_workload')
+      .on('workload_events')
+      .columns(['workload_id', 'time'])
+      .execute();
   },
 };
 

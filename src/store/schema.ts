@@ -2,7 +2,6 @@
 // (RFC 3339), integers, JSON as text. '' stands for "none" in key columns so that unique
 // indexes behave the same in both dialects.
 
-
 export interface OrgsTable {
   id: string;
   name: string;
@@ -191,4 +190,3 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   fabrik_meta: { key: string; value: string };
 }
-

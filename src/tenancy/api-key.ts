@@ -12,7 +12,11 @@ export interface MintedKey {
 const TOKEN = /^fbk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
 export function mintKey(): MintedKey {
-  const prefix = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+  const prefix = randomBytes(9)
+    .toString('base64url')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '0')
+    .slice(0, 12);
   const secret = randomBytes(32).toString('base64url');
   return { token: `fbk_${prefix}_${secret}`, prefix, secretHash: hashSecret(secret) };
 }

@@ -39,7 +39,8 @@ export class Authenticator {
       if (entry) this.cache.set(parsed.prefix, entry);
       else this.cache.delete(parsed.prefix);
     }
-    if (!entry || !secretMatches(parsed.secret, entry.secretHash)) throw new AppError('UNAUTHENTICATED', 'invalid API key');
+    if (!entry || !secretMatches(parsed.secret, entry.secretHash))
+      throw new AppError('UNAUTHENTICATED', 'invalid API key');
     if (entry.expiresAt !== null && entry.expiresAt <= now) throw new AppError('UNAUTHENTICATED', 'API key expired');
     this.touch(entry.caller.keyId, now);
     return entry.caller;
@@ -60,7 +61,13 @@ export class Authenticator {
     const principal = await this.db
       .selectFrom('principals')
       .leftJoin('orgs', 'orgs.id', 'principals.org_id')
-      .select(['principals.id', 'principals.kind', 'principals.name', 'principals.platform_role', 'orgs.name as org_name'])
+      .select([
+        'principals.id',
+        'principals.kind',
+        'principals.name',
+        'principals.platform_role',
+        'orgs.name as org_name',
+      ])
       .where('principals.id', '=', key.principal_id)
       .executeTakeFirstOrThrow();
     const rows = await this.db

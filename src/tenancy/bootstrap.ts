@@ -24,31 +24,36 @@ export async function bootstrapOperator(store: Store, envToken?: string): Promis
     throw new Error('FABRIK_BOOTSTRAP_TOKEN must be 32–256 printable characters without spaces');
   }
   const key = fromEnv ?? mintKey();
-  await mutate(store.db, SYSTEM_ACTOR, { action: 'bootstrap.operator', resource: 'users/admin', orgId: '' }, async (trx) => {
-    const now = nowIso();
-    const userId = newId('usr');
-    await trx
-      .insertInto('principals')
-      .values({ id: userId, kind: 'user', name: 'admin', org_id: '', platform_role: 'operator', created_at: now })
-      .execute();
-    await trx
-      .insertInto('api_keys')
-      .values({
-        id: newId('key'),
-        prefix: key.prefix,
-        secret_hash: key.secretHash,
-        name: 'bootstrap',
-        principal_id: userId,
-        org_id: '',
-        project_id: '',
-        created_at: now,
-        created_by: SYSTEM_ACTOR.principal,
-        expires_at: null,
-        revoked_at: null,
-        last_used_at: null,
-      })
-      .execute();
-    return { result: undefined, after: { user: 'admin', operator: true, keyPrefix: key.prefix } };
-  });
+  await mutate(
+    store.db,
+    SYSTEM_ACTOR,
+    { action: 'bootstrap.operator', resource: 'users/admin', orgId: '' },
+    async (trx) => {
+      const now = nowIso();
+      const userId = newId('usr');
+      await trx
+        .insertInto('principals')
+        .values({ id: userId, kind: 'user', name: 'admin', org_id: '', platform_role: 'operator', created_at: now })
+        .execute();
+      await trx
+        .insertInto('api_keys')
+        .values({
+          id: newId('key'),
+          prefix: key.prefix,
+          secret_hash: key.secretHash,
+          name: 'bootstrap',
+          principal_id: userId,
+          org_id: '',
+          project_id: '',
+          created_at: now,
+          created_by: SYSTEM_ACTOR.principal,
+          expires_at: null,
+          revoked_at: null,
+          last_used_at: null,
+        })
+        .execute();
+      return { result: undefined, after: { user: 'admin', operator: true, keyPrefix: key.prefix } };
+    },
+  );
   return { created: true, mintedToken: fromEnv ? undefined : key.token };
 }

@@ -1,7 +1,14 @@
 // What every service call carries: the database, who is calling, and for which request.
 // Services authorise and validate; the HTTP routes and CLI only adapt.
 import type { Kysely } from 'kysely';
-import { type Change, type IdempotencyRecord, type MutationSpec, type Trx, mutate, recordDenied } from '../audit/journal.js';
+import {
+  type Change,
+  type IdempotencyRecord,
+  type MutationSpec,
+  type Trx,
+  mutate,
+  recordDenied,
+} from '../audit/journal.js';
 import { AppError, notFound } from '../domain/errors.js';
 import { type Caller, type OrgRole, canSeeOrg, orgRole, projectRole, roleRank } from '../policy/roles.js';
 import type { Database, OrgsTable, ProjectsTable } from '../store/schema.js';
@@ -29,7 +36,11 @@ export function write<T>(ctx: Ctx, spec: MutationSpec, fn: (trx: Trx) => Promise
 
 /** Refuses with 403 and leaves a `denied` audit entry. Only for callers who may see the resource. */
 export async function deny(ctx: Ctx, spec: MutationSpec, what: string): Promise<never> {
-  await recordDenied(ctx.db, { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId }, spec);
+  await recordDenied(
+    ctx.db,
+    { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId },
+    spec,
+  );
   throw new AppError('FORBIDDEN', `your role does not allow ${what}`, { action: spec.action });
 }
 
@@ -41,7 +52,11 @@ export function requireOperator(ctx: Ctx, what: string): void {
 /** For mutations: only operators may, and a refusal is on the audit record. */
 export async function requireOperatorTo(ctx: Ctx, spec: MutationSpec, what: string): Promise<void> {
   if (ctx.caller.operator) return;
-  await recordDenied(ctx.db, { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId }, spec);
+  await recordDenied(
+    ctx.db,
+    { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId },
+    spec,
+  );
   throw new AppError('FORBIDDEN', `only platform operators may ${what}`, { action: spec.action });
 }
 
@@ -77,7 +92,10 @@ export async function findProject(
   const dot = ref.indexOf('.');
   const row =
     dot > 0
-      ? await base.where('orgs.name', '=', ref.slice(0, dot)).where('projects.name', '=', ref.slice(dot + 1)).executeTakeFirst()
+      ? await base
+          .where('orgs.name', '=', ref.slice(0, dot))
+          .where('projects.name', '=', ref.slice(dot + 1))
+          .executeTakeFirst()
       : ref.startsWith('prj_')
         ? await base.where('projects.id', '=', ref).executeTakeFirst()
         : undefined;

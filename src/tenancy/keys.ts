@@ -42,10 +42,14 @@ function keyState(r: ApiKeysTable, now = Date.now()): ApiKey['state'] {
 function expiry(input: { ttlDays?: number; expiresAt?: string }): string | null {
   if (input.expiresAt !== undefined) {
     const t = Date.parse(input.expiresAt);
-    if (Number.isNaN(t)) throw new AppError('VALIDATION_FAILED', 'expiresAt: not an RFC 3339 time', { field: 'expiresAt' });
-    if (t <= Date.now()) throw new AppError('VALIDATION_FAILED', 'expiresAt: must be in the future', { field: 'expiresAt' });
+    if (Number.isNaN(t))
+      throw new AppError('VALIDATION_FAILED', 'expiresAt: not an RFC 3339 time', { field: 'expiresAt' });
+    if (t <= Date.now())
+      throw new AppError('VALIDATION_FAILED', 'expiresAt: must be in the future', { field: 'expiresAt' });
     if (t > Date.now() + MAX_KEY_TTL_DAYS * 86_400_000)
-      throw new AppError('VALIDATION_FAILED', `expiresAt: at most ${MAX_KEY_TTL_DAYS} days ahead`, { field: 'expiresAt' });
+      throw new AppError('VALIDATION_FAILED', `expiresAt: at most ${MAX_KEY_TTL_DAYS} days ahead`, {
+        field: 'expiresAt',
+      });
     return new Date(t).toISOString();
   }
   const days = input.ttlDays ?? DEFAULT_KEY_TTL_DAYS;
@@ -63,7 +67,11 @@ export async function createKey(
   // Authorise before the transaction: a denial writes its own audit entry.
   const principal =
     input.user === undefined && input.serviceAccount === undefined
-      ? await ctx.db.selectFrom('principals').selectAll().where('id', '=', ctx.caller.principalId).executeTakeFirstOrThrow()
+      ? await ctx.db
+          .selectFrom('principals')
+          .selectAll()
+          .where('id', '=', ctx.caller.principalId)
+          .executeTakeFirstOrThrow()
       : await resolvePrincipal(ctx.db, org, input);
   // Users are platform-wide: one without a role in this org does not exist for it, so nobody
   // learns which names exist in other orgs.
@@ -85,13 +93,18 @@ export async function createKey(
       .where('name', '=', input.project)
       .executeTakeFirst();
     // A project the caller holds no role on does not exist for it (as in findProject).
-    if (!p || !(ctx.caller.operator || projectRole(ctx.caller, org.id, p.id))) throw notFound('project', `${orgName}.${input.project}`);
+    if (!p || !(ctx.caller.operator || projectRole(ctx.caller, org.id, p.id)))
+      throw notFound('project', `${orgName}.${input.project}`);
     projectId = p.id;
   }
   // Keys for oneself need any role within the caller's own scope; keys for others need admin.
   const forSelf = principal.id === ctx.caller.principalId;
   if (!forSelf && !hasRole(ctx, org.id, 'admin')) await deny(ctx, spec, 'creating keys for other principals');
-  if (forSelf && !ctx.caller.operator && !(projectId ? projectRole(ctx.caller, org.id, projectId) : orgRole(ctx.caller, org.id))) {
+  if (
+    forSelf &&
+    !ctx.caller.operator &&
+    !(projectId ? projectRole(ctx.caller, org.id, projectId) : orgRole(ctx.caller, org.id))
+  ) {
     await deny(ctx, spec, 'creating a key beyond your own scope');
   }
   return write(ctx, spec, async (trx) => {
@@ -102,7 +115,10 @@ export async function createKey(
       .where('org_id', '=', org.id)
       .execute();
     if (!grants.some((g) => g.project_id === '' || g.project_id === projectId)) {
-      throw new AppError('UNPROCESSABLE', `${principalRef(principal.kind, principal.name, org.name)} has no role in ${input.project ? `project ${input.project}` : `organization ${orgName}`}; add it as a member first`);
+      throw new AppError(
+        'UNPROCESSABLE',
+        `${principalRef(principal.kind, principal.name, org.name)} has no role in ${input.project ? `project ${input.project}` : `organization ${orgName}`}; add it as a member first`,
+      );
     }
     const minted = mintKey();
     const row: ApiKeysTable = {
@@ -143,7 +159,10 @@ export async function createPlatformKey(
       .executeTakeFirst();
     if (!user) throw notFound('user', input.user);
     if (user.platform_role !== 'operator') {
-      throw new AppError('UNPROCESSABLE', `user "${input.user}" is not an operator; platform keys are for operators only`);
+      throw new AppError(
+        'UNPROCESSABLE',
+        `user "${input.user}" is not an operator; platform keys are for operators only`,
+      );
     }
     const minted = mintKey();
     const row: ApiKeysTable = {
@@ -171,7 +190,9 @@ export async function listKeys(ctx: Ctx, orgName: string, req: PageRequest): Pro
   let q = keyQuery(ctx).where('api_keys.org_id', '=', org.id);
   // Admins see every key of the org; everyone else only their own.
   if (!hasRole(ctx, org.id, 'admin')) q = q.where('api_keys.principal_id', '=', ctx.caller.principalId);
-  return page(q, 'api_keys.id', req, (r) => keyView(r, principalRef(r.p_kind, r.p_name, org.name), org.name, r.project_name ?? null));
+  return page(q, 'api_keys.id', req, (r) =>
+    keyView(r, principalRef(r.p_kind, r.p_name, org.name), org.name, r.project_name ?? null),
+  );
 }
 
 export async function listPlatformKeys(ctx: Ctx, req: PageRequest): Promise<Page<ApiKey>> {

@@ -72,13 +72,25 @@ export async function resolvePrincipal(
   if (user) return user;
   if (!createUser) throw notFound('user', name);
   // Inviting a person by name creates their platform identity; whether it existed stays invisible.
-  const row: PrincipalsTable = { id: newId('usr'), kind: 'user', name, org_id: '', platform_role: '', created_at: nowIso() };
+  const row: PrincipalsTable = {
+    id: newId('usr'),
+    kind: 'user',
+    name,
+    org_id: '',
+    platform_role: '',
+    created_at: nowIso(),
+  };
   await db.insertInto('principals').values(row).execute();
   return row;
 }
 
 /** Only an owner may hand out `owner`; nobody hands out more than they hold. */
-async function requireMayGrant(ctx: Ctx, org: OrgsTable, spec: { action: string; resource: string; orgId: string }, role: OrgRole) {
+async function requireMayGrant(
+  ctx: Ctx,
+  org: OrgsTable,
+  spec: { action: string; resource: string; orgId: string },
+  role: OrgRole,
+) {
   await requireRole(ctx, spec, 'admin', 'managing members');
   if (!ctx.caller.operator && roleRank(role) > roleRank(orgRole(ctx.caller, org.id))) {
     await deny(ctx, spec, `granting the role "${role}"`);
@@ -120,7 +132,14 @@ export async function addMember(
     const created_at = nowIso();
     await trx
       .insertInto('memberships')
-      .values({ id: newId('mbr'), principal_id: principal.id, org_id: org.id, project_id: projectId, role: input.role, created_at })
+      .values({
+        id: newId('mbr'),
+        principal_id: principal.id,
+        org_id: org.id,
+        project_id: projectId,
+        role: input.role,
+        created_at,
+      })
       .execute();
     const member = memberView(principal, org, input.role, input.project ?? null, created_at);
     return { result: member, after: member };
@@ -129,7 +148,8 @@ export async function addMember(
 
 export async function listMembers(ctx: Ctx, orgName: string, req: PageRequest): Promise<Page<Member>> {
   const org = await findOrg(ctx, orgName);
-  if (!ctx.caller.operator && !orgRole(ctx.caller, org.id)) throw new AppError('FORBIDDEN', 'listing members needs an org-wide role');
+  if (!ctx.caller.operator && !orgRole(ctx.caller, org.id))
+    throw new AppError('FORBIDDEN', 'listing members needs an org-wide role');
   const q = ctx.db
     .selectFrom('memberships')
     .innerJoin('principals', 'principals.id', 'memberships.principal_id')
@@ -189,14 +209,25 @@ export async function removeMember(
         .where('project_id', '=', '')
         .where('role', '=', 'owner')
         .execute();
-      if (owners.length <= 1) throw new AppError('CONFLICT', `${who} is the last owner of "${orgName}"; add another owner first`);
+      if (owners.length <= 1)
+        throw new AppError('CONFLICT', `${who} is the last owner of "${orgName}"; add another owner first`);
     }
     await trx.deleteFrom('memberships').where('id', '=', m.id).execute();
-    return { result: undefined, before: memberView(principal, org, m.role, sel.project ?? null, m.created_at), after: null };
+    return {
+      result: undefined,
+      before: memberView(principal, org, m.role, sel.project ?? null, m.created_at),
+      after: null,
+    };
   });
 }
 
-function memberView(p: PrincipalsTable, org: OrgsTable, role: string, project: string | null, createdAt: string): Member {
+function memberView(
+  p: PrincipalsTable,
+  org: OrgsTable,
+  role: string,
+  project: string | null,
+  createdAt: string,
+): Member {
   return {
     principal: principalRef(p.kind, p.name, org.name),
     kind: p.kind as Member['kind'],
@@ -213,7 +244,11 @@ export async function createServiceAccount(
   input: { name: string; role: OrgRole; project?: string },
 ): Promise<ServiceAccount> {
   const org = await findOrg(ctx, orgName);
-  const spec = { action: 'serviceaccount.create', resource: `orgs/${orgName}/serviceaccounts/${input.name}`, orgId: org.id };
+  const spec = {
+    action: 'serviceaccount.create',
+    resource: `orgs/${orgName}/serviceaccounts/${input.name}`,
+    orgId: org.id,
+  };
   await requireMayGrant(ctx, org, spec, input.role);
   return write(ctx, spec, async (trx) => {
     const exists = await trx
@@ -236,7 +271,14 @@ export async function createServiceAccount(
     await trx.insertInto('principals').values(row).execute();
     await trx
       .insertInto('memberships')
-      .values({ id: newId('mbr'), principal_id: row.id, org_id: org.id, project_id: projectId, role: input.role, created_at: row.created_at })
+      .values({
+        id: newId('mbr'),
+        principal_id: row.id,
+        org_id: org.id,
+        project_id: projectId,
+        role: input.role,
+        created_at: row.created_at,
+      })
       .execute();
     const sa = saView(row, org);
     return { result: sa, after: { ...sa, role: input.role, project: input.project ?? null } };
@@ -245,20 +287,36 @@ export async function createServiceAccount(
 
 export async function listServiceAccounts(ctx: Ctx, orgName: string, req: PageRequest): Promise<Page<ServiceAccount>> {
   const org = await findOrg(ctx, orgName);
-  if (!ctx.caller.operator && !orgRole(ctx.caller, org.id)) throw new AppError('FORBIDDEN', 'listing service accounts needs an org-wide role');
-  const q = ctx.db.selectFrom('principals').selectAll().where('kind', '=', 'service_account').where('org_id', '=', org.id);
+  if (!ctx.caller.operator && !orgRole(ctx.caller, org.id))
+    throw new AppError('FORBIDDEN', 'listing service accounts needs an org-wide role');
+  const q = ctx.db
+    .selectFrom('principals')
+    .selectAll()
+    .where('kind', '=', 'service_account')
+    .where('org_id', '=', org.id);
   return page(q, 'name', req, (r) => saView(r, org));
 }
 
 function saView(r: PrincipalsTable, org: OrgsTable): ServiceAccount {
-  return { id: r.id, org: org.name, name: r.name, principal: principalRef(r.kind, r.name, org.name), createdAt: r.created_at };
+  return {
+    id: r.id,
+    org: org.name,
+    name: r.name,
+    principal: principalRef(r.kind, r.name, org.name),
+    createdAt: r.created_at,
+  };
 }
 
 export async function createUser(ctx: Ctx, input: { name: string; operator?: boolean }): Promise<User> {
   const spec = { action: 'user.create', resource: `users/${input.name}`, orgId: '' };
   await requireOperatorTo(ctx, spec, 'create users');
   return write(ctx, spec, async (trx) => {
-    const exists = await trx.selectFrom('principals').select('id').where('kind', '=', 'user').where('name', '=', input.name).executeTakeFirst();
+    const exists = await trx
+      .selectFrom('principals')
+      .select('id')
+      .where('kind', '=', 'user')
+      .where('name', '=', input.name)
+      .executeTakeFirst();
     if (exists) throw alreadyExists('user', input.name);
     const row: PrincipalsTable = {
       id: newId('usr'),

@@ -105,7 +105,10 @@ export async function deleteOrg(ctx: Ctx, name: string): Promise<void> {
   await write(ctx, spec, async (trx) => {
     const project = await trx.selectFrom('projects').select('name').where('org_id', '=', org.id).executeTakeFirst();
     if (project)
-      throw new AppError('CONFLICT', `organization "${name}" still has projects (e.g. "${project.name}"); delete them first`);
+      throw new AppError(
+        'CONFLICT',
+        `organization "${name}" still has projects (e.g. "${project.name}"); delete them first`,
+      );
     const key = await trx
       .selectFrom('api_keys')
       .select('id')

@@ -85,7 +85,11 @@ export async function updateProject(ctx: Ctx, ref: string, patch: { displayName?
     const before = await trx.selectFrom('projects').selectAll().where('id', '=', project.id).executeTakeFirstOrThrow();
     const next = { ...before, display_name: patch.displayName ?? before.display_name, updated_at: nowIso() };
     await trx.updateTable('projects').set(next).where('id', '=', project.id).execute();
-    return { result: projectView(next, org.name), before: projectView(before, org.name), after: projectView(next, org.name) };
+    return {
+      result: projectView(next, org.name),
+      before: projectView(before, org.name),
+      after: projectView(next, org.name),
+    };
   });
 }
 
@@ -101,14 +105,22 @@ export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
       .where('project_id', '=', project.id)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
-    if (key) throw new AppError('CONFLICT', `project "${ref}" still has active API keys (e.g. ${key.prefix}); revoke them first`);
+    if (key)
+      throw new AppError(
+        'CONFLICT',
+        `project "${ref}" still has active API keys (e.g. ${key.prefix}); revoke them first`,
+      );
     const running = await trx
       .selectFrom('workloads')
       .select('name')
       .where('project_id', '=', project.id)
       .where('status', 'in', ['pending', 'running'])
       .executeTakeFirst();
-    if (running) throw new AppError('CONFLICT', `project "${ref}" still has active workloads (e.g. "${running.name}"); cancel them first`);
+    if (running)
+      throw new AppError(
+        'CONFLICT',
+        `project "${ref}" still has active workloads (e.g. "${running.name}"); cancel them first`,
+      );
     // Ended workloads go with the project; the audit trail keeps their record.
     const ended = trx.selectFrom('workloads').select('id').where('project_id', '=', project.id);
     await trx.deleteFrom('workload_events').where('workload_id', 'in', ended).execute();

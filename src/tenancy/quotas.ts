@@ -18,7 +18,11 @@ export interface Quota {
 }
 
 /** Pure rule: can a pool of `capacity` GPUs guarantee `others` GPUs plus `guaranteed` more? */
-export function quotaFits(capacity: number, others: number, guaranteed: number): { ok: true } | { ok: false; over: number } {
+export function quotaFits(
+  capacity: number,
+  others: number,
+  guaranteed: number,
+): { ok: true } | { ok: false; over: number } {
   const over = others + guaranteed - capacity;
   return over > 0 ? { ok: false, over } : { ok: true };
 }
@@ -34,7 +38,11 @@ export async function poolCapacity(db: Kysely<Database> | Trx, pool: string): Pr
   return Number(row.gpus);
 }
 
-export async function guaranteedInPool(db: Kysely<Database> | Trx, pool: string, exceptProjectId = ''): Promise<number> {
+export async function guaranteedInPool(
+  db: Kysely<Database> | Trx,
+  pool: string,
+  exceptProjectId = '',
+): Promise<number> {
   const row = await db
     .selectFrom('quotas')
     .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('guaranteed'), eb.lit(0)).as('gpus'))
@@ -63,11 +71,15 @@ export async function setQuota(
     const capacity = await poolCapacity(trx, pool);
     if (capacity === undefined) throw notFound('pool', pool);
     if (input.limit > capacity) {
-      throw new AppError('QUOTA_EXCEEDS_CAPACITY', `limit ${input.limit} exceeds the capacity of pool "${pool}" (${capacity} GPUs)`, {
-        pool,
-        capacity,
-        limit: input.limit,
-      });
+      throw new AppError(
+        'QUOTA_EXCEEDS_CAPACITY',
+        `limit ${input.limit} exceeds the capacity of pool "${pool}" (${capacity} GPUs)`,
+        {
+          pool,
+          capacity,
+          limit: input.limit,
+        },
+      );
     }
     const others = await guaranteedInPool(trx, pool, project.id);
     const fit = quotaFits(capacity, others, input.guaranteed);
@@ -93,7 +105,8 @@ export async function setQuota(
       created_at: before?.created_at ?? now,
       updated_at: now,
     };
-    if (before) await trx.updateTable('quotas').set(row).where('project_id', '=', project.id).where('pool', '=', pool).execute();
+    if (before)
+      await trx.updateTable('quotas').set(row).where('project_id', '=', project.id).where('pool', '=', pool).execute();
     else await trx.insertInto('quotas').values(row).execute();
     const after = quotaView(row, ref);
     return { result: after, before: before ? quotaView(before, ref) : null, after };
@@ -120,12 +133,21 @@ export async function deleteQuota(ctx: Ctx, projectRef: string, pool: string): P
 
 export async function listProjectQuotas(ctx: Ctx, projectRef: string): Promise<Quota[]> {
   const { org, project } = await findProject(ctx, projectRef);
-  const rows = await ctx.db.selectFrom('quotas').selectAll().where('project_id', '=', project.id).orderBy('pool').execute();
+  const rows = await ctx.db
+    .selectFrom('quotas')
+    .selectAll()
+    .where('project_id', '=', project.id)
+    .orderBy('pool')
+    .execute();
   return rows.map((r) => quotaView(r, `${org.name}.${project.name}`));
 }
 
 /** All quotas the caller may see: every one for operators, else those of the org's visible projects. */
-export async function listQuotas(ctx: Ctx, filter: { org?: string; pool?: string }, req: PageRequest): Promise<Page<Quota>> {
+export async function listQuotas(
+  ctx: Ctx,
+  filter: { org?: string; pool?: string },
+  req: PageRequest,
+): Promise<Page<Quota>> {
   let q = ctx.db
     .selectFrom('quotas')
     .innerJoin('projects', 'projects.id', 'quotas.project_id')
@@ -152,7 +174,9 @@ export async function listQuotas(ctx: Ctx, filter: { org?: string; pool?: string
   }
   if (filter.pool) q = q.where('quotas.pool', '=', filter.pool);
   // Paged by org.project/pool, a unique key computed in a subquery so both dialects can filter on it.
-  return page(ctx.db.selectFrom(q.as('q')).selectAll(), 'qkey', req, (r) => quotaView(r, `${r.org_name}.${r.project_name}`));
+  return page(ctx.db.selectFrom(q.as('q')).selectAll(), 'qkey', req, (r) =>
+    quotaView(r, `${r.org_name}.${r.project_name}`),
+  );
 }
 
 function quotaView(r: QuotasTable, projectRef: string): Quota {

@@ -17,10 +17,19 @@ export interface LogQuery {
   readonly follow?: boolean;
 }
 
-export async function openLogs(ctx: Ctx, locate: LogLocator, projectRef: string, ref: string, q: LogQuery): Promise<Readable> {
+export async function openLogs(
+  ctx: Ctx,
+  locate: LogLocator,
+  projectRef: string,
+  ref: string,
+  q: LogQuery,
+): Promise<Readable> {
   const { org, project } = await findProject(ctx, projectRef);
   if (!projectRole(ctx.caller, org.id, project.id)) {
-    throw new AppError('FORBIDDEN', 'logs are visible to the project\'s own members only; operators do not read tenant logs directly');
+    throw new AppError(
+      'FORBIDDEN',
+      "logs are visible to the project's own members only; operators do not read tenant logs directly",
+    );
   }
   const row = await ctx.db
     .selectFrom('workloads')
@@ -32,7 +41,11 @@ export async function openLogs(ctx: Ctx, locate: LogLocator, projectRef: string,
   if (!row) throw notFound('workload', ref);
   const attempt = q.attempt ?? Math.max(1, row.attempts);
   const task = q.task ?? 0;
-  if (task >= row.nodes) throw new AppError('INVALID_ARGUMENT', `task ${task} does not exist: the workload has ${row.nodes} task(s), 0 to ${row.nodes - 1}`);
+  if (task >= row.nodes)
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      `task ${task} does not exist: the workload has ${row.nodes} task(s), 0 to ${row.nodes - 1}`,
+    );
   const path = locate({ workloadId: row.id, attempt, task });
   if (!path || !existsSync(path)) {
     if (!q.follow) return Readable.from([]);
@@ -41,7 +54,11 @@ export async function openLogs(ctx: Ctx, locate: LogLocator, projectRef: string,
   if (!q.follow) return path ? createReadStream(path, { start }) : Readable.from([]);
 
   const isDone = async () => {
-    const cur = await ctx.db.selectFrom('workloads').select(['status', 'attempts']).where('id', '=', row.id).executeTakeFirst();
+    const cur = await ctx.db
+      .selectFrom('workloads')
+      .select(['status', 'attempts'])
+      .where('id', '=', row.id)
+      .executeTakeFirst();
     return !cur || cur.attempts !== attempt || !(cur.status === 'running' || cur.status === 'pending');
   };
   return Readable.from(follow(() => path ?? locate({ workloadId: row.id, attempt, task }), start, isDone));
@@ -66,7 +83,11 @@ async function tailOffset(path: string, lines: number): Promise<number> {
   }
 }
 
-async function* follow(locate: () => string | undefined, start: number, isDone: () => Promise<boolean>): AsyncGenerator<Buffer> {
+async function* follow(
+  locate: () => string | undefined,
+  start: number,
+  isDone: () => Promise<boolean>,
+): AsyncGenerator<Buffer> {
   let offset = start;
   for (;;) {
     const path = locate();

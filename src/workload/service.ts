@@ -78,8 +78,17 @@ export function workloadView(r: WorkloadsTable, projectRef: string): Workload {
   };
 }
 
-export async function addEvent(trx: Trx | Kysely<Database>, workloadId: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-  await trx.insertInto('workload_events').values({ id: newId('ev'), workload_id: workloadId, time: nowIso(), type, reason, message }).execute();
+export async function addEvent(
+  trx: Trx | Kysely<Database>,
+  workloadId: string,
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+): Promise<void> {
+  await trx
+    .insertInto('workload_events')
+    .values({ id: newId('ev'), workload_id: workloadId, time: nowIso(), type, reason, message })
+    .execute();
 }
 
 /** Loads the fleet as the scheduler sees it (with node states). */
@@ -99,7 +108,12 @@ export interface SubmitOptions {
   readonly source?: string;
 }
 
-export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown, opts: SubmitOptions = {}): Promise<Workload> {
+export async function submitWorkload(
+  ctx: Ctx,
+  projectRef: string,
+  body: unknown,
+  opts: SubmitOptions = {},
+): Promise<Workload> {
   const source = opts.source ?? 'request body';
   const { org, project } = await findProject(ctx, projectRef);
   const ref = `${org.name}.${project.name}`;
@@ -107,13 +121,20 @@ export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown
   await requireRole(ctx, spec0, 'member', 'submitting workloads', project.id);
   if (org.status !== 'active') throw new AppError('CONFLICT', `organization "${org.name}" is ${org.status}`);
 
-  const pools = (await ctx.db.selectFrom('pools').selectAll().execute()).map((p) => ({ name: p.name, gpuModel: p.gpu_model, gpuMemoryGiB: p.gpu_memory_gib }));
+  const pools = (await ctx.db.selectFrom('pools').selectAll().execute()).map((p) => ({
+    name: p.name,
+    gpuModel: p.gpu_model,
+    gpuMemoryGiB: p.gpu_memory_gib,
+  }));
   const { specs, nodes } = await loadSchedNodes(ctx.db);
   let spec: WorkloadSpec;
   try {
     spec = parseWorkloadSpec(body as object, { pools, capacity: fleetCapacity(specs), source });
     if (spec.project !== undefined && spec.project !== project.name && spec.project !== ref) {
-      throw new WorkloadSpecError(`project: the spec names project "${spec.project}" but was submitted to "${ref}"`, 'project');
+      throw new WorkloadSpecError(
+        `project: the spec names project "${spec.project}" but was submitted to "${ref}"`,
+        'project',
+      );
     }
   } catch (err) {
     if (err instanceof WorkloadSpecError) throw new AppError('SPEC_INVALID', err.message, { path: err.path });
@@ -121,9 +142,13 @@ export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown
   }
   checkRunnable(spec, opts.workdirRoot ?? process.cwd());
   const id = newId('wl');
-  const request = toWorkloadRequest({ ...spec, project: undefined }, { id, project: project.id, submittedAt: Date.now() / 1000 });
+  const request = toWorkloadRequest(
+    { ...spec, project: undefined },
+    { id, project: project.id, submittedAt: Date.now() / 1000 },
+  );
   const feasible = checkFeasible(request, nodes);
-  if (!feasible.ok) throw new AppError('WORKLOAD_INFEASIBLE', feasible.message, { field: feasible.field, reason: feasible.code });
+  if (!feasible.ok)
+    throw new AppError('WORKLOAD_INFEASIBLE', feasible.message, { field: feasible.field, reason: feasible.code });
 
   return write(ctx, { ...spec0, resource: `projects/${ref}/workloads/${spec.name}` }, async (trx) => {
     const active = await trx
@@ -133,7 +158,12 @@ export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown
       .where('name', '=', spec.name)
       .where('status', 'in', [...ACTIVE_STATUSES])
       .executeTakeFirst();
-    if (active) throw new AppError('ALREADY_EXISTS', `workload "${spec.name}" is already active in ${ref}; cancel it or choose another name`, { kind: 'workload', name: spec.name });
+    if (active)
+      throw new AppError(
+        'ALREADY_EXISTS',
+        `workload "${spec.name}" is already active in ${ref}; cancel it or choose another name`,
+        { kind: 'workload', name: spec.name },
+      );
     const now = nowIso();
     const row: WorkloadsTable = {
       id,
@@ -166,7 +196,13 @@ export async function submitWorkload(ctx: Ctx, projectRef: string, body: unknown
       exit_code: null,
     };
     await trx.insertInto('workloads').values(row).execute();
-    await addEvent(trx, id, 'Normal', 'Submitted', `submitted by ${ctx.caller.principal}: ${spec.nodes}×${spec.gpusPerNode} GPUs in pool ${request.pool}`);
+    await addEvent(
+      trx,
+      id,
+      'Normal',
+      'Submitted',
+      `submitted by ${ctx.caller.principal}: ${spec.nodes}×${spec.gpusPerNode} GPUs in pool ${request.pool}`,
+    );
     const view = workloadView(row, ref);
     return { result: view, after: view };
   });
@@ -180,9 +216,15 @@ function checkRunnable(spec: WorkloadSpec, root: string): void {
   } catch (err) {
     throw new AppError('SPEC_INVALID', `workdir: ${(err as Error).message}`, { path: 'workdir' });
   }
-  for (const [field, command] of [['setup', spec.setup], ['run', spec.run]] as const) {
+  for (const [field, command] of [
+    ['setup', spec.setup],
+    ['run', spec.run],
+  ] as const) {
     const missing = command ? missingProgram(command, cwd) : undefined;
-    if (missing) throw new AppError('SPEC_INVALID', `${field}: program "${missing}" not found (looked in ${cwd} and PATH)`, { path: field });
+    if (missing)
+      throw new AppError('SPEC_INVALID', `${field}: program "${missing}" not found (looked in ${cwd} and PATH)`, {
+        path: field,
+      });
   }
 }
 
@@ -200,7 +242,11 @@ async function findWorkload(ctx: Ctx, projectRef: string, ref: string) {
   return { org, project, row, projectRef: `${org.name}.${project.name}` };
 }
 
-export async function getWorkload(ctx: Ctx, projectRef: string, ref: string): Promise<Workload & { events: WorkloadEvent[] }> {
+export async function getWorkload(
+  ctx: Ctx,
+  projectRef: string,
+  ref: string,
+): Promise<Workload & { events: WorkloadEvent[] }> {
   const w = await findWorkload(ctx, projectRef, ref);
   const events = await ctx.db
     .selectFrom('workload_events')
@@ -230,7 +276,12 @@ export async function listWorkloads(
     const wide = [...new Set(ctx.caller.grants.filter((g) => !g.projectId).map((g) => g.orgId))];
     const projects = ctx.caller.grants.filter((g) => g.projectId).map((g) => g.projectId);
     if (!wide.length && !projects.length) return { items: [], nextCursor: null };
-    q = q.where((eb) => eb.or([eb('workloads.org_id', 'in', wide.length ? wide : ['']), eb('workloads.project_id', 'in', projects.length ? projects : [''])]));
+    q = q.where((eb) =>
+      eb.or([
+        eb('workloads.org_id', 'in', wide.length ? wide : ['']),
+        eb('workloads.project_id', 'in', projects.length ? projects : ['']),
+      ]),
+    );
   }
   if (filter.status) q = q.where('workloads.status', '=', filter.status);
   else if (!filter.all) q = q.where('workloads.status', 'in', [...ACTIVE_STATUSES]);
@@ -240,7 +291,11 @@ export async function listWorkloads(
 /** Cancels a pending or running workload. Running work is stopped by its executor. */
 export async function cancelWorkload(ctx: Ctx, projectRef: string, ref: string): Promise<Workload> {
   const w = await findWorkload(ctx, projectRef, ref);
-  const spec = { action: 'workload.cancel', resource: `projects/${w.projectRef}/workloads/${w.row.name}`, orgId: w.org.id };
+  const spec = {
+    action: 'workload.cancel',
+    resource: `projects/${w.projectRef}/workloads/${w.row.name}`,
+    orgId: w.org.id,
+  };
   await requireRole(ctx, spec, 'member', 'cancelling workloads', w.project.id);
   return write(ctx, spec, async (trx) => {
     const now = nowIso();
@@ -248,7 +303,15 @@ export async function cancelWorkload(ctx: Ctx, projectRef: string, ref: string):
     if (!(ACTIVE_STATUSES as readonly string[]).includes(cur.status)) {
       throw new AppError('CONFLICT', `workload "${cur.name}" already ended (${cur.status})`);
     }
-    const next: WorkloadsTable = { ...cur, status: 'cancelled', reason: 'Cancelled', message: `cancelled by ${ctx.caller.principal}`, finished_at: now, updated_at: now, estimated_start: null };
+    const next: WorkloadsTable = {
+      ...cur,
+      status: 'cancelled',
+      reason: 'Cancelled',
+      message: `cancelled by ${ctx.caller.principal}`,
+      finished_at: now,
+      updated_at: now,
+      estimated_start: null,
+    };
     await trx.updateTable('workloads').set(next).where('id', '=', cur.id).execute();
     await addEvent(trx, cur.id, 'Normal', 'Cancelled', `cancelled by ${ctx.caller.principal} while ${cur.status}`);
     return { result: workloadView(next, w.projectRef), before: { status: cur.status }, after: { status: 'cancelled' } };

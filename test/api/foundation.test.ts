@@ -3,7 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { DIALECTS, SMALL_FLEET, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
+import {
+  DIALECTS,
+  SMALL_FLEET,
+  type TestApp,
+  type Tenant,
+  seedTenant,
+  skipReason,
+  startTestApp,
+} from '../helpers/harness.js';
 
 for (const dialect of DIALECTS) {
   describe(`foundation API on ${dialect}`, async () => {
@@ -35,14 +43,21 @@ for (const dialect of DIALECTS) {
       assert.equal(doc.openapi, '3.1.0');
       const result = await new Validator().validate(doc);
       assert.equal(result.valid, true, JSON.stringify(result.errors));
-      for (const path of ['/api/v1/orgs', '/api/v1/projects/{project}/quotas/{pool}', '/api/v1/fleet/apply', '/api/v1/audit/entries']) {
+      for (const path of [
+        '/api/v1/orgs',
+        '/api/v1/projects/{project}/quotas/{pool}',
+        '/api/v1/fleet/apply',
+        '/api/v1/audit/entries',
+      ]) {
         assert.ok(doc.paths[path], `missing ${path}`);
       }
     });
 
     it('requires a valid key and says so with 401', { skip }, async () => {
       assert.equal((await t.call('GET', '/api/v1/orgs', { token: null })).body.error.code, 'UNAUTHENTICATED');
-      const r = await t.call('GET', '/api/v1/orgs', { token: 'fbk_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+      const r = await t.call('GET', '/api/v1/orgs', {
+        token: 'fbk_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      });
       assert.equal(r.status, 401);
       assert.equal(r.body.error.message, 'invalid API key');
     });
@@ -58,7 +73,10 @@ for (const dialect of DIALECTS) {
     });
 
     it('creates orgs only for operators and rejects duplicates with 409', { skip }, async () => {
-      const r = await t.call('POST', '/api/v1/orgs', { token: acme.ownerToken, body: { name: 'evil', residency: 'de' } });
+      const r = await t.call('POST', '/api/v1/orgs', {
+        token: acme.ownerToken,
+        body: { name: 'evil', residency: 'de' },
+      });
       assert.equal(r.status, 403);
       const dup = await t.call('POST', '/api/v1/orgs', { body: { name: 'acme', residency: 'eu' } });
       assert.equal(dup.status, 409);
@@ -110,7 +128,9 @@ for (const dialect of DIALECTS) {
     });
 
     it('reports fleet file errors with line and column', { skip }, async () => {
-      const r = await t.call('POST', '/api/v1/fleet/apply', { body: { file: 'pools:\n  - name: [unclosed\n', source: 'bad.yaml' } });
+      const r = await t.call('POST', '/api/v1/fleet/apply', {
+        body: { file: 'pools:\n  - name: [unclosed\n', source: 'bad.yaml' },
+      });
       assert.equal(r.status, 422);
       assert.equal(r.body.error.code, 'FLEET_FILE_INVALID');
       assert.equal(typeof r.body.error.details.line, 'number');
@@ -125,7 +145,10 @@ for (const dialect of DIALECTS) {
       assert.equal((await t.call('POST', '/api/v1/fleet/nodes/b200-01/cordon')).body.state, 'cordoned');
       assert.equal((await t.call('POST', '/api/v1/fleet/nodes/b200-01/drain')).body.state, 'draining');
       assert.equal((await t.call('POST', '/api/v1/fleet/nodes/b200-01/uncordon')).body.state, 'ready');
-      assert.equal((await t.call('POST', '/api/v1/fleet/nodes/b200-01/cordon', { token: acme.ownerToken })).status, 403);
+      assert.equal(
+        (await t.call('POST', '/api/v1/fleet/nodes/b200-01/cordon', { token: acme.ownerToken })).status,
+        403,
+      );
       assert.equal((await t.call('POST', '/api/v1/fleet/nodes/nope/cordon')).status, 404);
       const audit = await t.call('GET', '/api/v1/audit/entries?resource=fleet/nodes/b200-01');
       assert.deepEqual(
@@ -137,7 +160,10 @@ for (const dialect of DIALECTS) {
     it('writes one canonical audit entry per change, gap-free, visible per org', { skip }, async () => {
       const all = await t.call('GET', '/api/v1/audit/entries?limit=1000');
       const seqs = all.body.items.map((e: any) => e.seq);
-      assert.deepEqual(seqs, seqs.map((_: number, i: number) => i + 1));
+      assert.deepEqual(
+        seqs,
+        seqs.map((_: number, i: number) => i + 1),
+      );
       for (const e of all.body.items) {
         const { canonical, ...entry } = e;
         assert.equal(canonical, JSON.stringify(sortKeys(entry)));
@@ -157,25 +183,42 @@ for (const dialect of DIALECTS) {
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const r: any = await t.call('GET', `/api/v1/orgs/acme/projects?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: acme.viewerToken });
+        const r: any = await t.call('GET', `/api/v1/orgs/acme/projects?limit=2${cursor ? `&cursor=${cursor}` : ''}`, {
+          token: acme.viewerToken,
+        });
         assert.ok(r.body.items.length <= 2);
         seen.push(...r.body.items.map((p: any) => p.name));
         cursor = r.body.nextCursor;
       } while (cursor);
       assert.deepEqual(seen, [...seen].sort());
       assert.ok(['p1', 'p2', 'p3', 'p4', 'p5', 'train'].every((n) => seen.includes(n)));
-      assert.equal((await t.call('GET', '/api/v1/orgs/acme/projects?cursor=garbage', { token: acme.viewerToken })).status, 400);
+      assert.equal(
+        (await t.call('GET', '/api/v1/orgs/acme/projects?cursor=garbage', { token: acme.viewerToken })).status,
+        400,
+      );
     });
 
     it('honours Idempotency-Key on creates', { skip }, async () => {
       const headers = { 'idempotency-key': 'create-proj-idem-1' };
-      const a = await t.call('POST', '/api/v1/orgs/acme/projects', { token: acme.ownerToken, body: { name: 'idem' }, headers });
-      const b = await t.call('POST', '/api/v1/orgs/acme/projects', { token: acme.ownerToken, body: { name: 'idem' }, headers });
+      const a = await t.call('POST', '/api/v1/orgs/acme/projects', {
+        token: acme.ownerToken,
+        body: { name: 'idem' },
+        headers,
+      });
+      const b = await t.call('POST', '/api/v1/orgs/acme/projects', {
+        token: acme.ownerToken,
+        body: { name: 'idem' },
+        headers,
+      });
       assert.equal(a.status, 201);
       assert.equal(b.status, 201);
       assert.deepEqual(b.body, a.body);
       assert.equal(b.headers['idempotent-replayed'], 'true');
-      const c = await t.call('POST', '/api/v1/orgs/acme/projects', { token: acme.ownerToken, body: { name: 'other' }, headers });
+      const c = await t.call('POST', '/api/v1/orgs/acme/projects', {
+        token: acme.ownerToken,
+        body: { name: 'other' },
+        headers,
+      });
       assert.equal(c.status, 422);
       assert.equal(c.body.error.code, 'IDEMPOTENCY_KEY_REUSED');
       const entries = await t.call('GET', '/api/v1/audit/entries?resource=orgs/acme/projects/idem');
@@ -183,7 +226,11 @@ for (const dialect of DIALECTS) {
     });
 
     it('returns the request id in a header and in audit entries', { skip }, async () => {
-      const r = await t.call('POST', '/api/v1/orgs/acme/projects', { token: acme.ownerToken, body: { name: 'rid' }, headers: { 'x-request-id': 'req-12345' } });
+      const r = await t.call('POST', '/api/v1/orgs/acme/projects', {
+        token: acme.ownerToken,
+        body: { name: 'rid' },
+        headers: { 'x-request-id': 'req-12345' },
+      });
       assert.equal(r.headers['x-request-id'], 'req-12345');
       const e = await t.call('GET', '/api/v1/audit/entries?resource=orgs/acme/projects/rid');
       assert.equal(e.body.items[0].requestId, 'req-12345');
@@ -197,7 +244,10 @@ for (const dialect of DIALECTS) {
       assert.equal(rev.body.state, 'revoked');
       assert.equal((await t.call('GET', '/api/v1/whoami', { token: k.body.token })).status, 401);
       // Expiry: a key whose expiry has passed is refused.
-      const e = await t.call('POST', '/api/v1/orgs/acme/keys', { token: acme.ownerToken, body: { name: 'exp', expiresAt: new Date(Date.now() + 1500).toISOString() } });
+      const e = await t.call('POST', '/api/v1/orgs/acme/keys', {
+        token: acme.ownerToken,
+        body: { name: 'exp', expiresAt: new Date(Date.now() + 1500).toISOString() },
+      });
       assert.equal((await t.call('GET', '/api/v1/whoami', { token: e.body.token })).status, 200);
       await new Promise((r) => setTimeout(r, 1600));
       const late = await t.call('GET', '/api/v1/whoami', { token: e.body.token });
@@ -206,14 +256,26 @@ for (const dialect of DIALECTS) {
     });
 
     it('lets project-scoped keys see only their project', { skip }, async () => {
-      await t.call('POST', '/api/v1/orgs/acme/serviceaccounts', { token: acme.ownerToken, body: { name: 'ci', role: 'member', project: 'train' } });
-      const k = await t.call('POST', '/api/v1/orgs/acme/keys', { token: acme.ownerToken, body: { name: 'ci', serviceAccount: 'ci', project: 'train' } });
+      await t.call('POST', '/api/v1/orgs/acme/serviceaccounts', {
+        token: acme.ownerToken,
+        body: { name: 'ci', role: 'member', project: 'train' },
+      });
+      const k = await t.call('POST', '/api/v1/orgs/acme/keys', {
+        token: acme.ownerToken,
+        body: { name: 'ci', serviceAccount: 'ci', project: 'train' },
+      });
       assert.equal(k.status, 201, JSON.stringify(k.body));
       const list = await t.call('GET', '/api/v1/orgs/acme/projects', { token: k.body.token });
-      assert.deepEqual(list.body.items.map((p: any) => p.name), ['train']);
+      assert.deepEqual(
+        list.body.items.map((p: any) => p.name),
+        ['train'],
+      );
       assert.equal((await t.call('GET', '/api/v1/projects/acme.p1', { token: k.body.token })).status, 404);
       assert.equal((await t.call('GET', '/api/v1/projects/acme.train/quotas', { token: k.body.token })).status, 200);
-      assert.equal((await t.call('POST', '/api/v1/orgs/acme/projects', { token: k.body.token, body: { name: 'nope' } })).status, 403);
+      assert.equal(
+        (await t.call('POST', '/api/v1/orgs/acme/projects', { token: k.body.token, body: { name: 'nope' } })).status,
+        403,
+      );
     });
 
     it('rate-limits per key with 429', { skip }, async () => {
@@ -235,7 +297,11 @@ for (const dialect of DIALECTS) {
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
   }
   return v;
 }

@@ -32,8 +32,10 @@ for (const dialect of DIALECTS) {
       if (!skip) await t.close();
     });
 
-    const submit = (who: Tenant, body: unknown) => t.call('POST', `/api/v1/projects/${who.ref}/workloads`, { token: who.ownerToken, body });
-    const get = (who: Tenant, name: string) => t.call('GET', `/api/v1/projects/${who.ref}/workloads/${name}`, { token: who.viewerToken });
+    const submit = (who: Tenant, body: unknown) =>
+      t.call('POST', `/api/v1/projects/${who.ref}/workloads`, { token: who.ownerToken, body });
+    const get = (who: Tenant, name: string) =>
+      t.call('GET', `/api/v1/projects/${who.ref}/workloads/${name}`, { token: who.viewerToken });
 
     it('refuses specs that could never run, writing nothing', { skip }, async () => {
       const cases: [unknown, number, RegExp][] = [
@@ -64,7 +66,10 @@ for (const dialect of DIALECTS) {
       assert.equal(w.body.placement.nodes.length, 1);
       assert.deepEqual(w.body.placement.nodes[0].gpuIndexes, [0, 1, 2, 3, 4, 5, 6, 7]);
       assert.equal(w.body.placement.leaves.length, 1);
-      assert.deepEqual(w.body.events.map((e: any) => e.reason), ['Submitted', 'Scheduled']);
+      assert.deepEqual(
+        w.body.events.map((e: any) => e.reason),
+        ['Submitted', 'Scheduled'],
+      );
       const audit = await t.call('GET', `/api/v1/audit/entries?action=workload.place`);
       assert.equal(audit.body.items.length, 1);
       assert.equal(audit.body.items[0].actor.principal, 'system:scheduler');
@@ -75,7 +80,10 @@ for (const dialect of DIALECTS) {
       for (const n of ['g1', 'g2', 'g3']) assert.equal((await submit(globex, job(n))).status, 201);
       await t.scheduler.cycle();
       const states = await Promise.all(['g1', 'g2', 'g3'].map((n) => get(globex, n)));
-      assert.deepEqual(states.map((s) => s.body.status), ['running', 'running', 'pending']);
+      assert.deepEqual(
+        states.map((s) => s.body.status),
+        ['running', 'running', 'pending'],
+      );
       assert.equal(states[2].body.reason, 'QuotaLimit');
       assert.match(states[2].body.message, /limit/i);
       const ps = await t.call('GET', `/api/v1/projects/${globex.ref}/workloads`, { token: globex.viewerToken });
@@ -83,15 +91,25 @@ for (const dialect of DIALECTS) {
     });
 
     it('cancels pending and running workloads; a second cancel is a conflict', { skip }, async () => {
-      const c1 = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g3/cancel`, { token: globex.ownerToken });
+      const c1 = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g3/cancel`, {
+        token: globex.ownerToken,
+      });
       assert.equal(c1.body.status, 'cancelled');
-      const c2 = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g2/cancel`, { token: globex.ownerToken });
+      const c2 = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g2/cancel`, {
+        token: globex.ownerToken,
+      });
       assert.equal(c2.body.status, 'cancelled');
-      const again = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g2/cancel`, { token: globex.ownerToken });
+      const again = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g2/cancel`, {
+        token: globex.ownerToken,
+      });
       assert.equal(again.status, 409);
-      const viewer = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g1/cancel`, { token: globex.viewerToken });
+      const viewer = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g1/cancel`, {
+        token: globex.viewerToken,
+      });
       assert.equal(viewer.status, 403);
-      const other = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g1/cancel`, { token: acme.ownerToken });
+      const other = await t.call('POST', `/api/v1/projects/${globex.ref}/workloads/g1/cancel`, {
+        token: acme.ownerToken,
+      });
       assert.equal(other.status, 404);
     });
 
@@ -119,7 +137,8 @@ for (const dialect of DIALECTS) {
       // Nothing exceeds the capacity of a node.
       const running = (await t.call('GET', '/api/v1/workloads?status=running')).body.items;
       const used = new Map<string, number>();
-      for (const w of running) for (const n of w.placement.nodes) used.set(n.node, (used.get(n.node) ?? 0) + n.gpuIndexes.length);
+      for (const w of running)
+        for (const n of w.placement.nodes) used.set(n.node, (used.get(n.node) ?? 0) + n.gpuIndexes.length);
       assert.ok([...used.values()].every((g) => g <= 8));
     });
   });

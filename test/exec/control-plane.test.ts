@@ -6,11 +6,18 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type ServerProcess, api as apiFor, eventually, killAllServerProcesses, startServerProcess } from '../helpers/child-server.js';
+import {
+  type ServerProcess,
+  api as apiFor,
+  eventually,
+  killAllServerProcesses,
+  startServerProcess,
+} from '../helpers/child-server.js';
 import { OPERATOR_TOKEN } from '../helpers/harness.js';
 
 const api = (url: string, token = OPERATOR_TOKEN) => apiFor(url, token);
-const start = () => startServerProcess({ dataDir, database: join(dataDir, 'fabrik.db'), bootstrapToken: OPERATOR_TOKEN, devGpus: 4 });
+const start = () =>
+  startServerProcess({ dataDir, database: join(dataDir, 'fabrik.db'), bootstrapToken: OPERATOR_TOKEN, devGpus: 4 });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fabrik-cp-'));
 let server: ServerProcess;
@@ -33,16 +40,23 @@ async function status(project: string, name: string) {
   return (await call('GET', `/api/v1/projects/${project}/workloads/${name}`)).body;
 }
 const reach = (project: string, name: string, want: string, ms = 30_000) =>
-  eventually(async () => {
-    const w = await status(project, name);
-    return w.status === want ? w : undefined;
-  }, ms, `${name} to be ${want}`);
+  eventually(
+    async () => {
+      const w = await status(project, name);
+      return w.status === want ? w : undefined;
+    },
+    ms,
+    `${name} to be ${want}`,
+  );
 
 describe('workloads under the control plane (local executor)', () => {
   before(async () => {
     server = await start();
     call = api(server.url);
-    for (const [org, g] of [['acme', 0], ['globex', 4]] as const) {
+    for (const [org, g] of [
+      ['acme', 0],
+      ['globex', 4],
+    ] as const) {
       assert.equal((await call('POST', '/api/v1/orgs', { name: org, residency: 'de' })).status, 201);
       assert.equal((await call('POST', `/api/v1/orgs/${org}/projects`, { name: 'train' })).status, 201);
       const q = await call('PUT', `/api/v1/projects/${org}.train/quotas/dev`, { guaranteed: g, limit: 4 });
@@ -60,7 +74,10 @@ describe('workloads under the control plane (local executor)', () => {
     const r = await call('POST', '/api/v1/projects/globex.train/workloads', train('first'));
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const w = await reach('globex.train', 'first', 'succeeded');
-    assert.deepEqual(w.events.map((e: any) => e.reason), ['Submitted', 'Scheduled', 'Started', 'Completed']);
+    assert.deepEqual(
+      w.events.map((e: any) => e.reason),
+      ['Submitted', 'Scheduled', 'Started', 'Completed'],
+    );
     assert.ok(existsSync(join(dataDir, 'workloads', w.id, 'model.json')));
     const logs = await api(server.url, globexKey)('GET', '/api/v1/projects/globex.train/workloads/first/logs?tail=1');
     assert.match(logs.text, /^done: 400 steps/);
@@ -71,7 +88,11 @@ describe('workloads under the control plane (local executor)', () => {
   });
 
   it('refuses at submit time a missing program and a workdir outside the root', async () => {
-    const a = await call('POST', '/api/v1/projects/globex.train/workloads', train('bad1', { run: 'no-such-program --x' }));
+    const a = await call(
+      'POST',
+      '/api/v1/projects/globex.train/workloads',
+      train('bad1', { run: 'no-such-program --x' }),
+    );
     assert.equal(a.status, 400);
     assert.match(a.body.error.message, /no-such-program/);
     const b = await call('POST', '/api/v1/projects/globex.train/workloads', train('bad2', { workdir: '../..' }));
@@ -80,7 +101,11 @@ describe('workloads under the control plane (local executor)', () => {
   });
 
   it('survives kill -9 of the control plane: the running job is re-adopted and runs once', async () => {
-    const r = await call('POST', '/api/v1/projects/globex.train/workloads', train('survivor', {}, { STEPS: '100000', STEP_DELAY_MS: '2' }));
+    const r = await call(
+      'POST',
+      '/api/v1/projects/globex.train/workloads',
+      train('survivor', {}, { STEPS: '100000', STEP_DELAY_MS: '2' }),
+    );
     assert.equal(r.status, 201);
     const running = await eventually(async () => {
       const w = await status('globex.train', 'survivor');
@@ -93,10 +118,15 @@ describe('workloads under the control plane (local executor)', () => {
     const after = await status('globex.train', 'survivor');
     assert.equal(after.status, 'running');
     assert.equal(after.attempts, 1, 'not launched again');
-    assert.deepEqual(readdirSync(join(dataDir, 'workloads', running.id)).filter((d) => d.startsWith('attempt-')), ['attempt-1']);
+    assert.deepEqual(
+      readdirSync(join(dataDir, 'workloads', running.id)).filter((d) => d.startsWith('attempt-')),
+      ['attempt-1'],
+    );
     const c = await call('POST', '/api/v1/projects/globex.train/workloads/survivor/cancel');
     assert.equal(c.body.status, 'cancelled');
-    await eventually(async () => ((await status('globex.train', 'survivor')).events.some((e: any) => e.reason === 'Stopped') ? true : undefined));
+    await eventually(async () =>
+      (await status('globex.train', 'survivor')).events.some((e: any) => e.reason === 'Stopped') ? true : undefined,
+    );
     const log = readFileSync(join(dataDir, 'workloads', running.id, 'attempt-1', 'task-0.log'), 'utf8');
     assert.match(log, /SIGTERM: checkpoint saved/);
   });
@@ -104,14 +134,35 @@ describe('workloads under the control plane (local executor)', () => {
   it('preempts a borrower for the owner, requeues it, and it resumes from its checkpoint', async () => {
     // acme has no guarantee: it borrows all 4 dev GPUs with a preemptible job.
     const slow = { STEPS: '3000', STEP_DELAY_MS: '3' };
-    assert.equal((await call('POST', '/api/v1/projects/acme.train/workloads', train('borrower', { priority: 'preemptible', resources: { pool: 'dev', gpu: 4 } }, slow))).status, 201);
+    assert.equal(
+      (
+        await call(
+          'POST',
+          '/api/v1/projects/acme.train/workloads',
+          train('borrower', { priority: 'preemptible', resources: { pool: 'dev', gpu: 4 } }, slow),
+        )
+      ).status,
+      201,
+    );
     const b = await eventually(async () => {
       const w = await status('acme.train', 'borrower');
-      return w.events.some((e: any) => e.reason === 'Started') && existsSync(join(dataDir, 'workloads', w.id, 'checkpoint.json')) ? w : undefined;
+      return w.events.some((e: any) => e.reason === 'Started') &&
+        existsSync(join(dataDir, 'workloads', w.id, 'checkpoint.json'))
+        ? w
+        : undefined;
     });
     assert.equal(b.borrowed, true);
     // globex claims its guaranteed 4 GPUs.
-    assert.equal((await call('POST', '/api/v1/projects/globex.train/workloads', train('owner', { resources: { pool: 'dev', gpu: 4 } }))).status, 201);
+    assert.equal(
+      (
+        await call(
+          'POST',
+          '/api/v1/projects/globex.train/workloads',
+          train('owner', { resources: { pool: 'dev', gpu: 4 } }),
+        )
+      ).status,
+      201,
+    );
     await reach('globex.train', 'owner', 'succeeded', 60_000);
     const done = await reach('acme.train', 'borrower', 'succeeded', 90_000);
     assert.equal(done.preemptions, 1);
@@ -122,13 +173,26 @@ describe('workloads under the control plane (local executor)', () => {
   });
 
   it('stops work past its max runtime', async () => {
-    assert.equal((await call('POST', '/api/v1/projects/globex.train/workloads', train('sleepy', { run: 'sleep 60', max_duration: '2s' }))).status, 201);
+    assert.equal(
+      (
+        await call(
+          'POST',
+          '/api/v1/projects/globex.train/workloads',
+          train('sleepy', { run: 'sleep 60', max_duration: '2s' }),
+        )
+      ).status,
+      201,
+    );
     const w = await reach('globex.train', 'sleepy', 'failed');
     assert.equal(w.reason, 'MaxRuntimeExceeded');
   });
 
   it('retries a failing job with backoff up to its limit, then fails it with the exit code', async () => {
-    assert.equal((await call('POST', '/api/v1/projects/globex.train/workloads', train('flaky', { run: 'exit 7', retries: 1 }))).status, 201);
+    assert.equal(
+      (await call('POST', '/api/v1/projects/globex.train/workloads', train('flaky', { run: 'exit 7', retries: 1 })))
+        .status,
+      201,
+    );
     const w = await reach('globex.train', 'flaky', 'failed', 40_000);
     assert.equal(w.attempts, 2);
     assert.ok(w.events.some((e: any) => e.reason === 'BackOff'));

@@ -29,7 +29,13 @@ function request(id: string, run: string, nodes = 1): LaunchRequest {
   };
 }
 
-async function until(exec: LocalExecutor, id: string, handle: ExecHandle, done: (o: Observation) => boolean, ms = 15_000): Promise<Observation> {
+async function until(
+  exec: LocalExecutor,
+  id: string,
+  handle: ExecHandle,
+  done: (o: Observation) => boolean,
+  ms = 15_000,
+): Promise<Observation> {
   const deadline = Date.now() + ms;
   for (;;) {
     const o = (await exec.observe(new Map([[id, handle]]))).get(id)!;
@@ -45,11 +51,22 @@ describe('local executor', () => {
     const h = await exec.launch(request('wl_gang', 'node examples/gang/rendezvous.js && echo $GREETING', 2));
     const o = await until(exec, 'wl_gang', h, (x) => x.state !== 'running');
     assert.equal(o.state, 'succeeded', o.message);
-    const ranks = [0, 1].map((r) => readFileSync(exec.logPath({ workloadId: 'wl_gang', attempt: 1, task: r })!, 'utf8'));
+    const ranks = [0, 1].map((r) =>
+      readFileSync(exec.logPath({ workloadId: 'wl_gang', attempt: 1, task: r })!, 'utf8'),
+    );
     const envs = ranks.map((log) => JSON.parse(log.split('\n')[0]));
-    assert.deepEqual(envs.map((e) => e.RANK), ['0', '1']);
-    assert.deepEqual(envs.map((e) => e.WORLD_SIZE), ['2', '2']);
-    assert.deepEqual(envs.map((e) => e.CUDA_VISIBLE_DEVICES), ['0,1', '2,3']);
+    assert.deepEqual(
+      envs.map((e) => e.RANK),
+      ['0', '1'],
+    );
+    assert.deepEqual(
+      envs.map((e) => e.WORLD_SIZE),
+      ['2', '2'],
+    );
+    assert.deepEqual(
+      envs.map((e) => e.CUDA_VISIBLE_DEVICES),
+      ['0,1', '2,3'],
+    );
     assert.equal(envs[0].MASTER_ADDR, envs[1].MASTER_ADDR);
     assert.equal(envs[0].MASTER_PORT, envs[1].MASTER_PORT);
     assert.equal(envs[0].FABRIK_PROJECT, 'acme.train');
@@ -65,7 +82,10 @@ describe('local executor', () => {
   });
 
   it('stops gracefully: SIGTERM first, so a training job saves its checkpoint', async () => {
-    const req = { ...request('wl_train', 'node examples/train/train.js'), env: { STEPS: '100000', STEP_DELAY_MS: '5', CHECKPOINT_EVERY: '1000000' } };
+    const req = {
+      ...request('wl_train', 'node examples/train/train.js'),
+      env: { STEPS: '100000', STEP_DELAY_MS: '5', CHECKPOINT_EVERY: '1000000' },
+    };
     const h = await exec.launch(req);
     await new Promise((r) => setTimeout(r, 1500));
     await exec.stop(h, 10);

@@ -7,7 +7,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type ServerProcess, api as apiFor, eventually, killAllServerProcesses, startServerProcess } from '../helpers/child-server.js';
+import {
+  type ServerProcess,
+  api as apiFor,
+  eventually,
+  killAllServerProcesses,
+  startServerProcess,
+} from '../helpers/child-server.js';
 import { OPERATOR_TOKEN } from '../helpers/harness.js';
 
 const conf = process.env.SLURM_CONF;
@@ -36,16 +42,23 @@ const spec = (name: string, extra: Record<string, unknown> = {}) => ({
   run: 'node examples/train/train.js',
   ...extra,
 });
-const get = async (name: string, project = 'acme.train') => (await call('GET', `/api/v1/projects/${project}/workloads/${name}`)).body;
+const get = async (name: string, project = 'acme.train') =>
+  (await call('GET', `/api/v1/projects/${project}/workloads/${name}`)).body;
 const reach = async (name: string, want: string, ms = 60_000, project = 'acme.train') => {
   try {
-    return await eventually(async () => {
-      const w = await get(name, project);
-      return w.status === want ? w : undefined;
-    }, ms, `${name} to be ${want}`);
+    return await eventually(
+      async () => {
+        const w = await get(name, project);
+        return w.status === want ? w : undefined;
+      },
+      ms,
+      `${name} to be ${want}`,
+    );
   } catch (err) {
     const w = await get(name, project);
-    throw new Error(`${(err as Error).message}; it is ${w.status}: ${w.events.map((e: any) => `${e.reason}: ${e.message}`).join(' | ')}`);
+    throw new Error(
+      `${(err as Error).message}; it is ${w.status}: ${w.events.map((e: any) => `${e.reason}: ${e.message}`).join(' | ')}`,
+    );
   }
 };
 
@@ -59,7 +72,10 @@ describe('control plane with the Slurm executor', { skip }, () => {
     assert.equal(q.status, 200, JSON.stringify(q.body));
     assert.equal((await call('POST', '/api/v1/orgs', { name: 'globex', residency: 'de' })).status, 201);
     assert.equal((await call('POST', '/api/v1/orgs/globex/projects', { name: 'train' })).status, 201);
-    assert.equal((await call('PUT', '/api/v1/projects/globex.train/quotas/gpu', { guaranteed: 16, limit: 16 })).status, 200);
+    assert.equal(
+      (await call('PUT', '/api/v1/projects/globex.train/quotas/gpu', { guaranteed: 16, limit: 16 })).status,
+      200,
+    );
     await call('POST', '/api/v1/orgs/acme/members', { user: 'ada', role: 'member' });
     acmeKey = (await call('POST', '/api/v1/orgs/acme/keys', { name: 'ada', user: 'ada' })).body.token;
   });
@@ -70,7 +86,10 @@ describe('control plane with the Slurm executor', { skip }, () => {
 
   it('imports the fleet from Slurm', async () => {
     const nodes = (await call('GET', '/api/v1/fleet/nodes')).body.items;
-    assert.deepEqual(nodes.map((n: any) => `${n.name}:${n.gpuCount}:${n.state}`), ['n1:8:ready', 'n2:8:ready', 'n3:8:ready', 'n4:8:ready']);
+    assert.deepEqual(
+      nodes.map((n: any) => `${n.name}:${n.gpuCount}:${n.state}`),
+      ['n1:8:ready', 'n2:8:ready', 'n3:8:ready', 'n4:8:ready'],
+    );
   });
 
   it('runs the training example through sbatch to its model file', async () => {
@@ -81,18 +100,44 @@ describe('control plane with the Slurm executor', { skip }, () => {
   });
 
   it('runs a 2-node gang with one rank per placed node and a shared rendezvous', async () => {
-    const r = await call('POST', '/api/v1/projects/acme.train/workloads', spec('slurm-gang', { kind: 'batch', resources: { pool: 'gpu', gpu: 8, nodes: 2 }, run: 'node examples/gang/rendezvous.js' }));
+    const r = await call(
+      'POST',
+      '/api/v1/projects/acme.train/workloads',
+      spec('slurm-gang', {
+        kind: 'batch',
+        resources: { pool: 'gpu', gpu: 8, nodes: 2 },
+        run: 'node examples/gang/rendezvous.js',
+      }),
+    );
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const w = await reach('slurm-gang', 'succeeded');
-    const envs = [0, 1].map((t) => JSON.parse(readFileSync(join(dataDir, 'workloads', w.id, 'attempt-1', `task-${t}.log`), 'utf8').trim().split('\n')[0]));
+    const envs = [0, 1].map((t) =>
+      JSON.parse(
+        readFileSync(join(dataDir, 'workloads', w.id, 'attempt-1', `task-${t}.log`), 'utf8')
+          .trim()
+          .split('\n')[0],
+      ),
+    );
     assert.deepEqual(envs.map((e) => e.RANK).sort(), ['0', '1']);
-    assert.deepEqual(envs.map((e) => e.WORLD_SIZE), ['2', '2']);
+    assert.deepEqual(
+      envs.map((e) => e.WORLD_SIZE),
+      ['2', '2'],
+    );
     assert.equal(envs[0].MASTER_ADDR, envs[1].MASTER_ADDR);
     assert.equal(envs[0].CUDA_VISIBLE_DEVICES.split(',').length, 8);
   });
 
   it('survives kill -9 of the control plane: the Slurm job is re-adopted and runs once', async () => {
-    assert.equal((await call('POST', '/api/v1/projects/acme.train/workloads', spec('slurm-survivor', { env: { STEPS: '4000', STEP_DELAY_MS: '2' } }))).status, 201);
+    assert.equal(
+      (
+        await call(
+          'POST',
+          '/api/v1/projects/acme.train/workloads',
+          spec('slurm-survivor', { env: { STEPS: '4000', STEP_DELAY_MS: '2' } }),
+        )
+      ).status,
+      201,
+    );
     const w = await eventually(async () => {
       const x = await get('slurm-survivor');
       return x.events.some((e: any) => e.reason === 'Started') ? x : undefined;
@@ -107,25 +152,63 @@ describe('control plane with the Slurm executor', { skip }, () => {
   });
 
   it('cancels a running Slurm job gracefully and serves its log to the tenant', async () => {
-    assert.equal((await call('POST', '/api/v1/projects/acme.train/workloads', spec('slurm-cancel', { env: { STEPS: '100000', STEP_DELAY_MS: '2', CHECKPOINT_EVERY: '100' } }))).status, 201);
-    await eventually(async () => ((await get('slurm-cancel')).events.some((e: any) => e.reason === 'Started') ? true : undefined));
+    assert.equal(
+      (
+        await call(
+          'POST',
+          '/api/v1/projects/acme.train/workloads',
+          spec('slurm-cancel', { env: { STEPS: '100000', STEP_DELAY_MS: '2', CHECKPOINT_EVERY: '100' } }),
+        )
+      ).status,
+      201,
+    );
+    await eventually(async () =>
+      (await get('slurm-cancel')).events.some((e: any) => e.reason === 'Started') ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 1500));
-    assert.equal((await call('POST', '/api/v1/projects/acme.train/workloads/slurm-cancel/cancel')).body.status, 'cancelled');
-    await eventually(async () => ((await get('slurm-cancel')).events.some((e: any) => e.reason === 'Stopped') ? true : undefined), 30_000, 'stop');
+    assert.equal(
+      (await call('POST', '/api/v1/projects/acme.train/workloads/slurm-cancel/cancel')).body.status,
+      'cancelled',
+    );
+    await eventually(
+      async () => ((await get('slurm-cancel')).events.some((e: any) => e.reason === 'Stopped') ? true : undefined),
+      30_000,
+      'stop',
+    );
     const log = await apiFor(server.url, acmeKey)('GET', '/api/v1/projects/acme.train/workloads/slurm-cancel/logs');
     assert.match(log.text, /SIGTERM: checkpoint saved at step \d+/);
   });
 
   it('preempts a borrower on Slurm for the owner, requeues it, and it resumes from its checkpoint', async () => {
     // acme borrows the whole cluster (32 GPUs) with a preemptible job; globex claims its 16.
-    const body = spec('slurm-borrower', { priority: 'preemptible', resources: { pool: 'gpu', gpu: 8, nodes: 4 }, env: { STEPS: '2500', STEP_DELAY_MS: '3', CHECKPOINT_EVERY: '50' } });
+    const body = spec('slurm-borrower', {
+      priority: 'preemptible',
+      resources: { pool: 'gpu', gpu: 8, nodes: 4 },
+      env: { STEPS: '2500', STEP_DELAY_MS: '3', CHECKPOINT_EVERY: '50' },
+    });
     assert.equal((await call('POST', '/api/v1/projects/acme.train/workloads', body)).status, 201);
-    const b = await eventually(async () => {
-      const w = await get('slurm-borrower');
-      return w.events.some((e: any) => e.reason === 'Started') && existsSync(join(dataDir, 'workloads', w.id, 'checkpoint.json')) ? w : undefined;
-    }, 60_000, 'borrower running with a checkpoint');
+    const b = await eventually(
+      async () => {
+        const w = await get('slurm-borrower');
+        return w.events.some((e: any) => e.reason === 'Started') &&
+          existsSync(join(dataDir, 'workloads', w.id, 'checkpoint.json'))
+          ? w
+          : undefined;
+      },
+      60_000,
+      'borrower running with a checkpoint',
+    );
     assert.equal(b.borrowed, true);
-    assert.equal((await call('POST', '/api/v1/projects/globex.train/workloads', spec('owner', { resources: { pool: 'gpu', gpu: 8, nodes: 2 } }))).status, 201);
+    assert.equal(
+      (
+        await call(
+          'POST',
+          '/api/v1/projects/globex.train/workloads',
+          spec('owner', { resources: { pool: 'gpu', gpu: 8, nodes: 2 } }),
+        )
+      ).status,
+      201,
+    );
     await reach('owner', 'succeeded', 90_000, 'globex.train');
     const done = await reach('slurm-borrower', 'succeeded', 120_000);
     assert.equal(done.preemptions, 1);

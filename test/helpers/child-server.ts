@@ -170,7 +170,10 @@ export function api(url: string, token: string) {
   return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> => {
     const res = await fetch(url + path, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

@@ -30,8 +30,11 @@ export function postgresAvailable(): Promise<boolean> {
       await c.end();
       return true;
     } catch (err) {
-      if (process.env.CI === 'true') throw new Error(`PostgreSQL is required in CI but ${PG_ADMIN_URL} does not answer: ${(err as Error).message}`);
-      console.warn(`\n*** SKIPPING PostgreSQL tests: ${PG_ADMIN_URL} does not answer (${(err as Error).message}) ***\n`);
+      if (process.env.CI === 'true')
+        throw new Error(`PostgreSQL is required in CI but ${PG_ADMIN_URL} does not answer: ${(err as Error).message}`);
+      console.warn(
+        `\n*** SKIPPING PostgreSQL tests: ${PG_ADMIN_URL} does not answer (${(err as Error).message}) ***\n`,
+      );
       return false;
     }
   })();
@@ -81,7 +84,11 @@ export interface TestApp {
   /** The scheduling loop on this database, not started: tests run cycles explicitly with `cycle()`. */
   readonly scheduler: SchedulerLoop;
   /** Calls the API with a key (the operator's by default). */
-  call(method: string, url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;
+  call(
+    method: string,
+    url: string,
+    opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> },
+  ): Promise<Reply>;
   close(): Promise<void>;
 }
 
@@ -98,7 +105,12 @@ export async function startTestApp(
   const db = await freshDatabase(dialect);
   const store = await openStore(db.url);
   await bootstrapOperator(store, OPERATOR_TOKEN);
-  const app = await buildApp({ store, rateLimitPerMinute: opts.rateLimitPerMinute, authCacheTtlMs: opts.authCacheTtlMs, logs: opts.logs });
+  const app = await buildApp({
+    store,
+    rateLimitPerMinute: opts.rateLimitPerMinute,
+    authCacheTtlMs: opts.authCacheTtlMs,
+    logs: opts.logs,
+  });
   await app.ready();
   return {
     app,
@@ -112,7 +124,16 @@ export async function startTestApp(
         method: method as 'GET',
         url,
         headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(o.headers ?? {}) },
-        ...(o.body === undefined ? {} : { payload: typeof o.body === 'string' ? o.body : JSON.stringify(o.body), headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...(o.headers ?? {}) } }),
+        ...(o.body === undefined
+          ? {}
+          : {
+              payload: typeof o.body === 'string' ? o.body : JSON.stringify(o.body),
+              headers: {
+                'content-type': 'application/json',
+                ...(token ? { authorization: `Bearer ${token}` } : {}),
+                ...(o.headers ?? {}),
+              },
+            }),
       });
       let body: unknown = res.body;
       try {
@@ -177,10 +198,22 @@ export async function seedTenant(t: TestApp, org: string, quota = { guaranteed: 
   };
   must(await t.call('POST', '/api/v1/orgs', { body: { name: org, residency: 'de' } }), 'create org');
   must(await t.call('POST', `/api/v1/orgs/${org}/members`, { body: { user: `${org}-owner`, role: 'owner' } }), 'owner');
-  must(await t.call('POST', `/api/v1/orgs/${org}/members`, { body: { user: `${org}-viewer`, role: 'viewer' } }), 'viewer');
-  const owner = must(await t.call('POST', `/api/v1/orgs/${org}/keys`, { body: { name: 'owner', user: `${org}-owner` } }), 'owner key');
-  const viewer = must(await t.call('POST', `/api/v1/orgs/${org}/keys`, { body: { name: 'viewer', user: `${org}-viewer` } }), 'viewer key');
-  must(await t.call('POST', `/api/v1/orgs/${org}/projects`, { body: { name: 'train' }, token: owner.token }), 'project');
+  must(
+    await t.call('POST', `/api/v1/orgs/${org}/members`, { body: { user: `${org}-viewer`, role: 'viewer' } }),
+    'viewer',
+  );
+  const owner = must(
+    await t.call('POST', `/api/v1/orgs/${org}/keys`, { body: { name: 'owner', user: `${org}-owner` } }),
+    'owner key',
+  );
+  const viewer = must(
+    await t.call('POST', `/api/v1/orgs/${org}/keys`, { body: { name: 'viewer', user: `${org}-viewer` } }),
+    'viewer key',
+  );
+  must(
+    await t.call('POST', `/api/v1/orgs/${org}/projects`, { body: { name: 'train' }, token: owner.token }),
+    'project',
+  );
   const pools = await t.call('GET', '/api/v1/fleet/pools');
   if (!pools.body.items.some((p: { name: string }) => p.name === 'b200')) {
     must(await t.call('POST', '/api/v1/fleet/apply', { body: { file: SMALL_FLEET } }), 'fleet');

@@ -1,10 +1,10 @@
 // Routes for quotas, the fleet and the audit trail.
-import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { listAuditEntries } from '../../audit/query.js';
 import { AppError } from '../../domain/errors.js';
-import { FleetFileError, parseFleetFile } from '../../fleet/fleet-file.js';
+import { FleetFileError, type FleetSpec, parseFleetFile } from '../../fleet/fleet-file.js';
 import { applyFleet, getNode, listNodes, listPools, setNodeState } from '../../fleet/inventory.js';
 import { deleteQuota, listProjectQuotas, listQuotas, setQuota } from '../../tenancy/quotas.js';
 import { type RouteDeps, ctxOf } from '../context.js';
@@ -17,26 +17,59 @@ const NodeParams = T.Object({ node: T.String({ maxLength: 100 }) });
 
 export async function quotaRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  r.get('/projects/:project/quotas', { schema: { tags: ['quotas'], params: ProjectParams, response: { 200: T.Object({ items: T.Array(S.Quota) }), ...errors } } }, async (req) => ({
-    items: await listProjectQuotas(ctxOf(req, deps), req.params.project),
-  }));
-  r.put('/projects/:project/quotas/:pool', { schema: { tags: ['quotas'], summary: 'Set a project\'s quota in a pool (operators)', params: QuotaParams, body: S.QuotaSet, response: { 200: S.Quota, ...errors } } }, async (req) => {
-    const q = await setQuota(ctxOf(req, deps), req.params.project, req.params.pool, req.body);
-    deps.onStateChange?.();
-    return q;
-  });
-  r.delete('/projects/:project/quotas/:pool', { schema: { tags: ['quotas'], params: QuotaParams, response: { 204: T.Null(), ...errors } } }, async (req, reply) => {
-    await deleteQuota(ctxOf(req, deps), req.params.project, req.params.pool);
-    deps.onStateChange?.();
-    reply.status(204).send(null);
-  });
+  r.get(
+    '/projects/:project/quotas',
+    {
+      schema: {
+        tags: ['quotas'],
+        params: ProjectParams,
+        response: { 200: T.Object({ items: T.Array(S.Quota) }), ...errors },
+      },
+    },
+    async (req) => ({
+      items: await listProjectQuotas(ctxOf(req, deps), req.params.project),
+    }),
+  );
+  r.put(
+    '/projects/:project/quotas/:pool',
+    {
+      schema: {
+        tags: ['quotas'],
+        summary: "Set a project's quota in a pool (operators)",
+        params: QuotaParams,
+        body: S.QuotaSet,
+        response: { 200: S.Quota, ...errors },
+      },
+    },
+    async (req) => {
+      const q = await setQuota(ctxOf(req, deps), req.params.project, req.params.pool, req.body);
+      deps.onStateChange?.();
+      return q;
+    },
+  );
+  r.delete(
+    '/projects/:project/quotas/:pool',
+    { schema: { tags: ['quotas'], params: QuotaParams, response: { 204: T.Null(), ...errors } } },
+    async (req, reply) => {
+      await deleteQuota(ctxOf(req, deps), req.params.project, req.params.pool);
+      deps.onStateChange?.();
+      reply.status(204).send(null);
+    },
+  );
   r.get(
     '/quotas',
     {
       schema: {
         tags: ['quotas'],
         summary: 'Quotas you can see (all for operators)',
-        querystring: T.Object({ ...S.PageQuery.properties, org: T.Optional(T.String({ maxLength: 100 })), pool: T.Optional(T.String({ maxLength: 63 })) }, { additionalProperties: false }),
+        querystring: T.Object(
+          {
+            ...S.PageQuery.properties,
+            org: T.Optional(T.String({ maxLength: 100 })),
+            pool: T.Optional(T.String({ maxLength: 63 })),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: S.pageOf(S.Quota), ...errors },
       },
     },
@@ -51,15 +84,28 @@ export async function fleetRoutes(app: FastifyInstance, deps: RouteDeps): Promis
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   r.post(
     '/fleet/apply',
-    { bodyLimit: 8 * 1024 * 1024, schema: { tags: ['fleet'], summary: 'Apply a fleet file (operators)', body: S.FleetApply, response: { 200: S.ApplyResult, ...errors } } },
+    {
+      bodyLimit: 8 * 1024 * 1024,
+      schema: {
+        tags: ['fleet'],
+        summary: 'Apply a fleet file (operators)',
+        body: S.FleetApply,
+        response: { 200: S.ApplyResult, ...errors },
+      },
+    },
     async (req) => {
       const ctx = ctxOf(req, deps);
-      let spec;
+      let spec: FleetSpec;
       try {
         spec = parseFleetFile(req.body.file, req.body.source ?? 'fleet.yaml');
       } catch (err) {
         if (err instanceof FleetFileError) {
-          throw new AppError('FLEET_FILE_INVALID', err.message, { line: err.line, column: err.column, path: err.path, source: err.source });
+          throw new AppError('FLEET_FILE_INVALID', err.message, {
+            line: err.line,
+            column: err.column,
+            path: err.path,
+            source: err.source,
+          });
         }
         throw err;
       }
@@ -68,9 +114,19 @@ export async function fleetRoutes(app: FastifyInstance, deps: RouteDeps): Promis
       return result;
     },
   );
-  r.get('/fleet/pools', { schema: { tags: ['fleet'], summary: 'Pools and their capacity', response: { 200: T.Object({ items: T.Array(S.Pool) }), ...errors } } }, async (req) => ({
-    items: await listPools(ctxOf(req, deps)),
-  }));
+  r.get(
+    '/fleet/pools',
+    {
+      schema: {
+        tags: ['fleet'],
+        summary: 'Pools and their capacity',
+        response: { 200: T.Object({ items: T.Array(S.Pool) }), ...errors },
+      },
+    },
+    async (req) => ({
+      items: await listPools(ctxOf(req, deps)),
+    }),
+  );
   r.get(
     '/fleet/nodes',
     {
@@ -94,20 +150,49 @@ export async function fleetRoutes(app: FastifyInstance, deps: RouteDeps): Promis
       return listNodes(ctxOf(req, deps), { pool, state, pod }, page);
     },
   );
-  r.get('/fleet/nodes/:node', { schema: { tags: ['fleet'], params: NodeParams, response: { 200: S.Node, ...errors } } }, async (req) =>
-    getNode(ctxOf(req, deps), req.params.node),
+  r.get(
+    '/fleet/nodes/:node',
+    { schema: { tags: ['fleet'], params: NodeParams, response: { 200: S.Node, ...errors } } },
+    async (req) => getNode(ctxOf(req, deps), req.params.node),
   );
-  r.patch('/fleet/nodes/:node', { schema: { tags: ['fleet'], summary: 'Set a node\'s state: ready, cordoned, draining, down', params: NodeParams, body: S.NodeStatePatch, response: { 200: S.Node, ...errors } } }, async (req) => {
-    const n = await setNodeState(ctxOf(req, deps), req.params.node, req.body.state as 'ready');
-    deps.onStateChange?.();
-    return n;
-  });
-  for (const [verb, state] of [['cordon', 'cordoned'], ['drain', 'draining'], ['uncordon', 'ready']] as const) {
-    r.post(`/fleet/nodes/:node/${verb}`, { schema: { tags: ['fleet'], summary: `${verb[0].toUpperCase()}${verb.slice(1)} a node`, params: NodeParams, response: { 200: S.Node, ...errors } } }, async (req) => {
-      const n = await setNodeState(ctxOf(req, deps), req.params.node, state);
+  r.patch(
+    '/fleet/nodes/:node',
+    {
+      schema: {
+        tags: ['fleet'],
+        summary: "Set a node's state: ready, cordoned, draining, down",
+        params: NodeParams,
+        body: S.NodeStatePatch,
+        response: { 200: S.Node, ...errors },
+      },
+    },
+    async (req) => {
+      const n = await setNodeState(ctxOf(req, deps), req.params.node, req.body.state as 'ready');
       deps.onStateChange?.();
       return n;
-    });
+    },
+  );
+  for (const [verb, state] of [
+    ['cordon', 'cordoned'],
+    ['drain', 'draining'],
+    ['uncordon', 'ready'],
+  ] as const) {
+    r.post(
+      `/fleet/nodes/:node/${verb}`,
+      {
+        schema: {
+          tags: ['fleet'],
+          summary: `${verb[0].toUpperCase()}${verb.slice(1)} a node`,
+          params: NodeParams,
+          response: { 200: S.Node, ...errors },
+        },
+      },
+      async (req) => {
+        const n = await setNodeState(ctxOf(req, deps), req.params.node, state);
+        deps.onStateChange?.();
+        return n;
+      },
+    );
   }
 }
 

@@ -14,7 +14,9 @@ const WorkloadParams = T.Object({ project: T.String({ maxLength: 200 }), workloa
 const ListQuery = T.Object(
   {
     ...S.PageQuery.properties,
-    status: T.Optional(T.Union(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'preempted'].map((s) => T.Literal(s)))),
+    status: T.Optional(
+      T.Union(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'preempted'].map((s) => T.Literal(s))),
+    ),
     all: T.Optional(T.Boolean({ description: 'include ended workloads' })),
   },
   { additionalProperties: false },
@@ -41,23 +43,54 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       return w;
     },
   );
-  r.get('/projects/:project/workloads', { schema: { tags: ['workloads'], params: ProjectParams, querystring: ListQuery, response: { 200: S.pageOf(S.Workload), ...errors } } }, async (req) => {
-    const { status, all, ...page } = req.query;
-    return listWorkloads(ctxOf(req, deps), { project: req.params.project, status, all }, page);
-  });
-  r.get('/workloads', { schema: { tags: ['workloads'], summary: 'Workloads of every project you can see', querystring: ListQuery, response: { 200: S.pageOf(S.Workload), ...errors } } }, async (req) => {
-    const { status, all, ...page } = req.query;
-    return listWorkloads(ctxOf(req, deps), { status, all }, page);
-  });
-  r.get('/projects/:project/workloads/:workload', { schema: { tags: ['workloads'], summary: 'A workload (by name or id) with its events', params: WorkloadParams, response: { 200: S.WorkloadDetail, ...errors } } }, async (req) =>
-    getWorkload(ctxOf(req, deps), req.params.project, req.params.workload),
+  r.get(
+    '/projects/:project/workloads',
+    {
+      schema: {
+        tags: ['workloads'],
+        params: ProjectParams,
+        querystring: ListQuery,
+        response: { 200: S.pageOf(S.Workload), ...errors },
+      },
+    },
+    async (req) => {
+      const { status, all, ...page } = req.query;
+      return listWorkloads(ctxOf(req, deps), { project: req.params.project, status, all }, page);
+    },
+  );
+  r.get(
+    '/workloads',
+    {
+      schema: {
+        tags: ['workloads'],
+        summary: 'Workloads of every project you can see',
+        querystring: ListQuery,
+        response: { 200: S.pageOf(S.Workload), ...errors },
+      },
+    },
+    async (req) => {
+      const { status, all, ...page } = req.query;
+      return listWorkloads(ctxOf(req, deps), { status, all }, page);
+    },
+  );
+  r.get(
+    '/projects/:project/workloads/:workload',
+    {
+      schema: {
+        tags: ['workloads'],
+        summary: 'A workload (by name or id) with its events',
+        params: WorkloadParams,
+        response: { 200: S.WorkloadDetail, ...errors },
+      },
+    },
+    async (req) => getWorkload(ctxOf(req, deps), req.params.project, req.params.workload),
   );
   r.get(
     '/projects/:project/workloads/:workload/logs',
     {
       schema: {
         tags: ['workloads'],
-        summary: 'A task\'s log as text; with follow=true, streamed while the attempt runs',
+        summary: "A task's log as text; with follow=true, streamed while the attempt runs",
         params: WorkloadParams,
         querystring: T.Object(
           {
@@ -78,10 +111,14 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       return reply.send(stream as never);
     },
   );
-  r.post('/projects/:project/workloads/:workload/cancel', { schema: { tags: ['workloads'], params: WorkloadParams, response: { 200: S.Workload, ...errors } } }, async (req) => {
-    const w = await cancelWorkload(ctxOf(req, deps), req.params.project, req.params.workload);
-    deps.onStateChange?.();
-    deps.onCancelled?.(w.id);
-    return w;
-  });
+  r.post(
+    '/projects/:project/workloads/:workload/cancel',
+    { schema: { tags: ['workloads'], params: WorkloadParams, response: { 200: S.Workload, ...errors } } },
+    async (req) => {
+      const w = await cancelWorkload(ctxOf(req, deps), req.params.project, req.params.workload);
+      deps.onStateChange?.();
+      deps.onCancelled?.(w.id);
+      return w;
+    },
+  );
 }

@@ -27,7 +27,8 @@ function principalFlags(opts: Obj): Obj {
 }
 
 export function registerAdminCommands(program: Command): void {
-  const sub = (group: Command, name: string, description: string) => addOutputOption(group.command(name).description(description));
+  const sub = (group: Command, name: string, description: string) =>
+    addOutputOption(group.command(name).description(description));
 
   // org
   const org = program.command('org').description('Organizations (tenants): create, list, inspect, update, delete');
@@ -36,7 +37,11 @@ export function registerAdminCommands(program: Command): void {
     .option('--display-name <text>', 'human-readable name')
     .action(
       action(async (name, opts) => {
-        const o = await client().request<Obj>('POST', '/api/v1/orgs', { name, residency: opts.residency, ...(opts.displayName ? { displayName: opts.displayName } : {}) });
+        const o = await client().request<Obj>('POST', '/api/v1/orgs', {
+          name,
+          residency: opts.residency,
+          ...(opts.displayName ? { displayName: opts.displayName } : {}),
+        });
         printOne(opts, o, () => `organization/${o.name} created (residency ${o.residency})`);
       }),
     );
@@ -62,8 +67,13 @@ export function registerAdminCommands(program: Command): void {
     .option('--status <status>', 'active or suspended')
     .action(
       action(async (name, opts) => {
-        const patch = { ...(opts.displayName ? { displayName: opts.displayName } : {}), ...(opts.residency ? { residency: opts.residency } : {}), ...(opts.status ? { status: opts.status } : {}) };
-        if (Object.keys(patch).length === 0) throw CliError.usage('nothing to update: give --display-name, --residency or --status');
+        const patch = {
+          ...(opts.displayName ? { displayName: opts.displayName } : {}),
+          ...(opts.residency ? { residency: opts.residency } : {}),
+          ...(opts.status ? { status: opts.status } : {}),
+        };
+        if (Object.keys(patch).length === 0)
+          throw CliError.usage('nothing to update: give --display-name, --residency or --status');
         printOne(opts, await client().request('PATCH', `/api/v1/orgs/${q(name)}`, patch));
       }),
     );
@@ -75,27 +85,34 @@ export function registerAdminCommands(program: Command): void {
   );
 
   // project
-  const project = program.command('project').description('Projects: an org\'s unit of quota and billing (refer to them as org.project)');
+  const project = program
+    .command('project')
+    .description("Projects: an org's unit of quota and billing (refer to them as org.project)");
   sub(project, 'create <name>', 'Create a project in an org (org admins)')
     .requiredOption('--org <org>', 'organization')
     .option('--display-name <text>')
     .action(
       action(async (name, opts) => {
-        const p = await client().request<Obj>('POST', `/api/v1/orgs/${q(opts.org)}/projects`, { name, ...(opts.displayName ? { displayName: opts.displayName } : {}) });
+        const p = await client().request<Obj>('POST', `/api/v1/orgs/${q(opts.org)}/projects`, {
+          name,
+          ...(opts.displayName ? { displayName: opts.displayName } : {}),
+        });
         printOne(opts, p, () => `project/${p.ref} created`);
       }),
     );
-  sub(project, 'list', 'List the projects of an org').requiredOption('--org <org>', 'organization').action(
-    action(async (opts) => {
-      const items = await client().all<Obj>(`/api/v1/orgs/${q(opts.org)}/projects`);
-      printList(opts, items, [
-        { header: 'NAME', get: (p) => p.ref },
-        { header: 'DISPLAY NAME', get: (p) => p.displayName },
-        { header: 'AGE', get: (p) => age(p.createdAt) },
-        { header: 'ID', get: (p) => p.id, wide: true },
-      ]);
-    }),
-  );
+  sub(project, 'list', 'List the projects of an org')
+    .requiredOption('--org <org>', 'organization')
+    .action(
+      action(async (opts) => {
+        const items = await client().all<Obj>(`/api/v1/orgs/${q(opts.org)}/projects`);
+        printList(opts, items, [
+          { header: 'NAME', get: (p) => p.ref },
+          { header: 'DISPLAY NAME', get: (p) => p.displayName },
+          { header: 'AGE', get: (p) => age(p.createdAt) },
+          { header: 'ID', get: (p) => p.id, wide: true },
+        ]);
+      }),
+    );
   sub(project, 'get <project>', 'Show a project (org.project or id) with its quotas').action(
     action(async (ref, opts) => {
       const c = client();
@@ -108,7 +125,9 @@ export function registerAdminCommands(program: Command): void {
           `display name:  ${p.displayName}`,
           `created:       ${p.createdAt}`,
           'quotas:',
-          ...(quotas.items.length ? quotas.items.map((x) => `  ${x.pool}: guaranteed ${x.guaranteed}, limit ${x.limit} GPUs`) : ['  none']),
+          ...(quotas.items.length
+            ? quotas.items.map((x) => `  ${x.pool}: guaranteed ${x.guaranteed}, limit ${x.limit} GPUs`)
+            : ['  none']),
         ].join('\n'),
       );
     }),
@@ -122,12 +141,17 @@ export function registerAdminCommands(program: Command): void {
 
   // user
   const user = program.command('user').description('Platform users (operators)');
-  sub(user, 'create <name>', 'Create a user').option('--operator', 'make the user a platform operator').action(
-    action(async (name, opts) => {
-      const u = await client().request<Obj>('POST', '/api/v1/users', { name, ...(opts.operator ? { operator: true } : {}) });
-      printOne(opts, u, () => `user/${u.name} created${u.operator ? ' (operator)' : ''}`);
-    }),
-  );
+  sub(user, 'create <name>', 'Create a user')
+    .option('--operator', 'make the user a platform operator')
+    .action(
+      action(async (name, opts) => {
+        const u = await client().request<Obj>('POST', '/api/v1/users', {
+          name,
+          ...(opts.operator ? { operator: true } : {}),
+        });
+        printOne(opts, u, () => `user/${u.name} created${u.operator ? ' (operator)' : ''}`);
+      }),
+    );
   sub(user, 'list', 'List users').action(
     action(async (opts) => {
       const items = await client().all<Obj>('/api/v1/users');
@@ -147,20 +171,26 @@ export function registerAdminCommands(program: Command): void {
     .option('--project <project>', 'limit the role to one project (name within the org)')
     .action(
       action(async (name, opts) => {
-        const s = await client().request<Obj>('POST', `/api/v1/orgs/${q(opts.org)}/serviceaccounts`, { name, role: opts.role, ...(opts.project ? { project: opts.project } : {}) });
+        const s = await client().request<Obj>('POST', `/api/v1/orgs/${q(opts.org)}/serviceaccounts`, {
+          name,
+          role: opts.role,
+          ...(opts.project ? { project: opts.project } : {}),
+        });
         printOne(opts, s, () => `serviceaccount/${s.name} created in ${s.org}`);
       }),
     );
-  sub(sa, 'list', 'List service accounts of an org').requiredOption('--org <org>', 'organization').action(
-    action(async (opts) => {
-      const items = await client().all<Obj>(`/api/v1/orgs/${q(opts.org)}/serviceaccounts`);
-      printList(opts, items, [
-        { header: 'NAME', get: (s) => s.name },
-        { header: 'PRINCIPAL', get: (s) => s.principal },
-        { header: 'AGE', get: (s) => age(s.createdAt) },
-      ]);
-    }),
-  );
+  sub(sa, 'list', 'List service accounts of an org')
+    .requiredOption('--org <org>', 'organization')
+    .action(
+      action(async (opts) => {
+        const items = await client().all<Obj>(`/api/v1/orgs/${q(opts.org)}/serviceaccounts`);
+        printList(opts, items, [
+          { header: 'NAME', get: (s) => s.name },
+          { header: 'PRINCIPAL', get: (s) => s.principal },
+          { header: 'AGE', get: (s) => age(s.createdAt) },
+        ]);
+      }),
+    );
 
   // members
   const member = program.command('member').description('Who holds which role in an org or project');
@@ -172,21 +202,27 @@ export function registerAdminCommands(program: Command): void {
     .option('--project <project>', 'grant on one project only')
     .action(
       action(async (opts) => {
-        const m = await client().request<Obj>('POST', `/api/v1/orgs/${q(opts.org)}/members`, { ...principalFlags(opts), role: opts.role, ...(opts.project ? { project: opts.project } : {}) });
+        const m = await client().request<Obj>('POST', `/api/v1/orgs/${q(opts.org)}/members`, {
+          ...principalFlags(opts),
+          role: opts.role,
+          ...(opts.project ? { project: opts.project } : {}),
+        });
         printOne(opts, m, () => `${m.principal} is ${m.role} of ${opts.org}${m.project ? `.${m.project}` : ''}`);
       }),
     );
-  sub(member, 'list', 'List the members of an org').requiredOption('--org <org>', 'organization').action(
-    action(async (opts) => {
-      const items = await client().all<Obj>(`/api/v1/orgs/${q(opts.org)}/members`);
-      printList(opts, items, [
-        { header: 'PRINCIPAL', get: (m) => m.principal },
-        { header: 'ROLE', get: (m) => m.role },
-        { header: 'PROJECT', get: (m) => m.project ?? '(all)' },
-        { header: 'AGE', get: (m) => age(m.createdAt) },
-      ]);
-    }),
-  );
+  sub(member, 'list', 'List the members of an org')
+    .requiredOption('--org <org>', 'organization')
+    .action(
+      action(async (opts) => {
+        const items = await client().all<Obj>(`/api/v1/orgs/${q(opts.org)}/members`);
+        printList(opts, items, [
+          { header: 'PRINCIPAL', get: (m) => m.principal },
+          { header: 'ROLE', get: (m) => m.role },
+          { header: 'PROJECT', get: (m) => m.project ?? '(all)' },
+          { header: 'AGE', get: (m) => age(m.createdAt) },
+        ]);
+      }),
+    );
   sub(member, 'remove', 'Remove a role (org admins)')
     .requiredOption('--org <org>', 'organization')
     .option('--user <name>')
@@ -197,8 +233,15 @@ export function registerAdminCommands(program: Command): void {
         const p = principalFlags(opts);
         const who = p.user ? `user:${p.user}` : p.serviceAccount ? `serviceaccount:${p.serviceAccount}` : undefined;
         if (!who) throw CliError.usage('give --user or --sa');
-        await client().request('DELETE', `/api/v1/orgs/${q(opts.org)}/members/${q(who)}${opts.project ? `?project=${q(opts.project)}` : ''}`);
-        printOne(opts, { removed: who }, () => `${who} removed from ${opts.org}${opts.project ? `.${opts.project}` : ''}`);
+        await client().request(
+          'DELETE',
+          `/api/v1/orgs/${q(opts.org)}/members/${q(who)}${opts.project ? `?project=${q(opts.project)}` : ''}`,
+        );
+        printOne(
+          opts,
+          { removed: who },
+          () => `${who} removed from ${opts.org}${opts.project ? `.${opts.project}` : ''}`,
+        );
       }),
     );
 
@@ -214,7 +257,10 @@ export function registerAdminCommands(program: Command): void {
     .option('--platform', 'an unscoped key for an operator user (operators; needs --user)')
     .action(
       action(async (name, opts) => {
-        const expiry = { ...(opts.ttlDays ? { ttlDays: intFlag('--ttl-days', opts.ttlDays) } : {}), ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) };
+        const expiry = {
+          ...(opts.ttlDays ? { ttlDays: intFlag('--ttl-days', opts.ttlDays) } : {}),
+          ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}),
+        };
         const k = opts.platform
           ? await client().request<Obj>('POST', '/api/v1/keys', { name, user: opts.user, ...expiry })
           : await client().request<Obj>('POST', `/api/v1/orgs/${q(requireOrg(opts))}/keys`, {
@@ -224,7 +270,13 @@ export function registerAdminCommands(program: Command): void {
               ...expiry,
             });
         printOne(opts, k, () =>
-          [`key ${k.prefix} created for ${k.principal}${k.org ? ` in ${k.org}${k.project ? `.${k.project}` : ''}` : ' (platform)'}, expires ${k.expiresAt ?? 'never'}`, '', `  ${k.token}`, '', 'The token is shown only now; fabrik keeps only its hash.'].join('\n'),
+          [
+            `key ${k.prefix} created for ${k.principal}${k.org ? ` in ${k.org}${k.project ? `.${k.project}` : ''}` : ' (platform)'}, expires ${k.expiresAt ?? 'never'}`,
+            '',
+            `  ${k.token}`,
+            '',
+            'The token is shown only now; fabrik keeps only its hash.',
+          ].join('\n'),
         );
       }),
     );
@@ -233,7 +285,9 @@ export function registerAdminCommands(program: Command): void {
     .option('--platform', 'platform keys (operators)')
     .action(
       action(async (opts) => {
-        const items = await client().all<Obj>(opts.platform ? '/api/v1/keys' : `/api/v1/orgs/${q(requireOrg(opts))}/keys`);
+        const items = await client().all<Obj>(
+          opts.platform ? '/api/v1/keys' : `/api/v1/orgs/${q(requireOrg(opts))}/keys`,
+        );
         printList(opts, items, [
           { header: 'PREFIX', get: (k) => k.prefix },
           { header: 'NAME', get: (k) => k.name },
@@ -252,13 +306,18 @@ export function registerAdminCommands(program: Command): void {
     .option('--platform', 'a platform key (operators)')
     .action(
       action(async (ref, opts) => {
-        const k = await client().request<Obj>('DELETE', opts.platform ? `/api/v1/keys/${q(ref)}` : `/api/v1/orgs/${q(requireOrg(opts))}/keys/${q(ref)}`);
+        const k = await client().request<Obj>(
+          'DELETE',
+          opts.platform ? `/api/v1/keys/${q(ref)}` : `/api/v1/orgs/${q(requireOrg(opts))}/keys/${q(ref)}`,
+        );
         printOne(opts, k, () => `key ${k.prefix} revoked`);
       }),
     );
 
   // quotas
-  const quota = program.command('quota').description('GPU quotas per project and pool: guaranteed (never taken away) and limit (borrowing)');
+  const quota = program
+    .command('quota')
+    .description('GPU quotas per project and pool: guaranteed (never taken away) and limit (borrowing)');
   sub(quota, 'set <project> <pool>', 'Set a quota (operators); the guarantees of a pool must fit its capacity')
     .requiredOption('--guaranteed <gpus>', 'GPUs always available to the project')
     .requiredOption('--limit <gpus>', 'most GPUs it may use, borrowing idle ones')
@@ -274,7 +333,10 @@ export function registerAdminCommands(program: Command): void {
     .option('--pool <pool>', 'only this pool')
     .action(
       action(async (opts) => {
-        const params = new URLSearchParams({ ...(opts.org ? { org: opts.org } : {}), ...(opts.pool ? { pool: opts.pool } : {}) });
+        const params = new URLSearchParams({
+          ...(opts.org ? { org: opts.org } : {}),
+          ...(opts.pool ? { pool: opts.pool } : {}),
+        });
         const items = await client().all<Obj>(`/api/v1/quotas${params.size ? `?${params}` : ''}`);
         printList(opts, items, [
           { header: 'PROJECT', get: (x) => x.project },
@@ -305,8 +367,17 @@ export function registerAdminCommands(program: Command): void {
         } catch (err) {
           throw CliError.usage(`cannot read ${opts.file}: ${(err as Error).message}`);
         }
-        const r = await client().request<Obj>('POST', '/api/v1/fleet/apply', { file: text, source: basename(opts.file), ...(opts.prune ? { prune: true } : {}) });
-        printOne(opts, r, () => `fleet applied: ${r.nodes} nodes (${r.gpus} GPUs) in ${r.pools} pools; ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.pruned} pruned`);
+        const r = await client().request<Obj>('POST', '/api/v1/fleet/apply', {
+          file: text,
+          source: basename(opts.file),
+          ...(opts.prune ? { prune: true } : {}),
+        });
+        printOne(
+          opts,
+          r,
+          () =>
+            `fleet applied: ${r.nodes} nodes (${r.gpus} GPUs) in ${r.pools} pools; ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.pruned} pruned`,
+        );
       }),
     );
   sub(fleet, 'pools', 'Pools with capacity and guaranteed GPUs').action(
@@ -329,7 +400,11 @@ export function registerAdminCommands(program: Command): void {
     .option('--pod <pod>')
     .action(
       action(async (opts) => {
-        const params = new URLSearchParams({ ...(opts.pool ? { pool: opts.pool } : {}), ...(opts.state ? { state: opts.state } : {}), ...(opts.pod ? { pod: opts.pod } : {}) });
+        const params = new URLSearchParams({
+          ...(opts.pool ? { pool: opts.pool } : {}),
+          ...(opts.state ? { state: opts.state } : {}),
+          ...(opts.pod ? { pod: opts.pod } : {}),
+        });
         const items = await client().all<Obj>(`/api/v1/fleet/nodes${params.size ? `?${params}` : ''}`);
         printList(opts, items, [
           { header: 'NAME', get: (n) => n.name },
@@ -345,7 +420,9 @@ export function registerAdminCommands(program: Command): void {
         ]);
       }),
     );
-  sub(fleet, 'get <node>', 'Show one node').action(action(async (name, opts) => printOne(opts, await client().get(`/api/v1/fleet/nodes/${q(name)}`))));
+  sub(fleet, 'get <node>', 'Show one node').action(
+    action(async (name, opts) => printOne(opts, await client().get(`/api/v1/fleet/nodes/${q(name)}`))),
+  );
   for (const [verb, text] of [
     ['cordon', 'Stop placing new work on a node'],
     ['drain', 'Stop new work and let running work finish, then the node is empty'],
@@ -374,7 +451,11 @@ export function registerAdminCommands(program: Command): void {
     .option('--limit <n>', 'at most this many entries (default all)')
     .action(
       action(async (opts) => {
-        const params = new URLSearchParams({ ...(opts.org ? { org: opts.org } : {}), ...(opts.action ? { action: opts.action } : {}), ...(opts.resource ? { resource: opts.resource } : {}) });
+        const params = new URLSearchParams({
+          ...(opts.org ? { org: opts.org } : {}),
+          ...(opts.action ? { action: opts.action } : {}),
+          ...(opts.resource ? { resource: opts.resource } : {}),
+        });
         const limit = intFlag('--limit', opts.limit);
         const c = client();
         const items = limit

@@ -13,11 +13,27 @@ export function registerServerCommands(program: Command): void {
     .option('--host <host>', 'address to listen on', process.env.FABRIK_HOST ?? '127.0.0.1')
     .option('--port <port>', 'port to listen on', process.env.FABRIK_PORT ?? '8080')
     .option('--data-dir <dir>', 'where the SQLite file, blobs and logs live', process.env.FABRIK_DATA_DIR ?? '.fabrik')
-    .option('--database <url>', 'postgres://… for PostgreSQL, or a SQLite file (default <data-dir>/fabrik.db)', process.env.FABRIK_DATABASE_URL)
-    .option('--dev-gpus <n>', 'development GPUs to register when this machine has no NVIDIA GPU', process.env.FABRIK_DEV_GPUS ?? '4')
+    .option(
+      '--database <url>',
+      'postgres://… for PostgreSQL, or a SQLite file (default <data-dir>/fabrik.db)',
+      process.env.FABRIK_DATABASE_URL,
+    )
+    .option(
+      '--dev-gpus <n>',
+      'development GPUs to register when this machine has no NVIDIA GPU',
+      process.env.FABRIK_DEV_GPUS ?? '4',
+    )
     .option('--no-local-node', 'do not register this machine as a node')
-    .option('--workdir-root <dir>', 'workloads\' working directories must lie inside this directory', process.env.FABRIK_WORKDIR_ROOT ?? '.')
-    .option('--executor <name>', 'local (processes on this machine) or slurm (sbatch; the fleet is read from Slurm)', process.env.FABRIK_EXECUTOR ?? 'local')
+    .option(
+      '--workdir-root <dir>',
+      "workloads' working directories must lie inside this directory",
+      process.env.FABRIK_WORKDIR_ROOT ?? '.',
+    )
+    .option(
+      '--executor <name>',
+      'local (processes on this machine) or slurm (sbatch; the fleet is read from Slurm)',
+      process.env.FABRIK_EXECUTOR ?? 'local',
+    )
     .option('--slurm-conf <file>', 'slurm.conf for the Slurm clients (default: $SLURM_CONF)')
     .option('--log-stdout', 'also write JSON logs to stdout')
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
@@ -25,9 +41,12 @@ export function registerServerCommands(program: Command): void {
       action(async (opts) => {
         const port = Number(opts.port);
         const devGpus = Number(opts.devGpus);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw CliError.usage(`--port: "${opts.port}" is not a port number`);
-        if (!Number.isInteger(devGpus) || devGpus < 0 || devGpus > 16) throw CliError.usage('--dev-gpus: an integer from 0 to 16');
-        if (opts.executor !== 'local' && opts.executor !== 'slurm') throw CliError.usage(`--executor: "${opts.executor}" is not local or slurm`);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw CliError.usage(`--port: "${opts.port}" is not a port number`);
+        if (!Number.isInteger(devGpus) || devGpus < 0 || devGpus > 16)
+          throw CliError.usage('--dev-gpus: an integer from 0 to 16');
+        if (opts.executor !== 'local' && opts.executor !== 'slurm')
+          throw CliError.usage(`--executor: "${opts.executor}" is not local or slurm`);
         const { startServer } = await import('../../server.js');
         const server = await startServer({
           host: opts.host,
@@ -35,7 +54,10 @@ export function registerServerCommands(program: Command): void {
           dataDir: opts.dataDir,
           database: opts.database,
           // Under Slurm the fleet is Slurm's; this machine is not a node of it.
-          localNode: opts.executor === 'local' && opts.localNode !== false && !/^(0|false|no)$/i.test(process.env.FABRIK_LOCAL_NODE ?? ''),
+          localNode:
+            opts.executor === 'local' &&
+            opts.localNode !== false &&
+            !/^(0|false|no)$/i.test(process.env.FABRIK_LOCAL_NODE ?? ''),
           executor: opts.executor,
           slurmConf: opts.slurmConf,
           devGpus,
@@ -44,10 +66,16 @@ export function registerServerCommands(program: Command): void {
           logLevel: opts.logLevel,
           rateLimitPerMinute: process.env.FABRIK_RATE_LIMIT ? Number(process.env.FABRIK_RATE_LIMIT) : undefined,
           workdirRoot: opts.workdirRoot,
-          schedulerIntervalMs: process.env.FABRIK_SCHEDULER_INTERVAL_MS ? Number(process.env.FABRIK_SCHEDULER_INTERVAL_MS) : undefined,
-          reconcileIntervalMs: process.env.FABRIK_RECONCILE_INTERVAL_MS ? Number(process.env.FABRIK_RECONCILE_INTERVAL_MS) : undefined,
+          schedulerIntervalMs: process.env.FABRIK_SCHEDULER_INTERVAL_MS
+            ? Number(process.env.FABRIK_SCHEDULER_INTERVAL_MS)
+            : undefined,
+          reconcileIntervalMs: process.env.FABRIK_RECONCILE_INTERVAL_MS
+            ? Number(process.env.FABRIK_RECONCILE_INTERVAL_MS)
+            : undefined,
         });
-        process.stderr.write(`fabrik listening on ${server.url} (database: ${server.store.describe}; logs: ${opts.dataDir}/logs/fabrik.log)\n`);
+        process.stderr.write(
+          `fabrik listening on ${server.url} (database: ${server.store.describe}; logs: ${opts.dataDir}/logs/fabrik.log)\n`,
+        );
         if (server.bootstrapToken) {
           process.stderr.write(
             `\nBootstrap operator API key (shown once, store it now):\n\n  ${server.bootstrapToken}\n\n` +
@@ -83,17 +111,25 @@ export function registerServerCommands(program: Command): void {
         }
       }
       if (!key) throw CliError.usage('no API key given: pass --key, set FABRIK_API_KEY, or pipe it on standard input');
-      const who = await new ApiClient({ endpoint: opts.endpoint, apiKey: key }).get<Record<string, unknown>>('/api/v1/whoami');
+      const who = await new ApiClient({ endpoint: opts.endpoint, apiKey: key }).get<Record<string, unknown>>(
+        '/api/v1/whoami',
+      );
       const path = saveConfig({ endpoint: opts.endpoint, apiKey: key });
-      printOne(opts, { ...who, endpoint: opts.endpoint, config: path }, () => `Logged in to ${opts.endpoint} as ${who.principal} (saved to ${path})`);
+      printOne(
+        opts,
+        { ...who, endpoint: opts.endpoint, config: path },
+        () => `Logged in to ${opts.endpoint} as ${who.principal} (saved to ${path})`,
+      );
     }),
   );
 
   addOutputOption(program.command('whoami').description('Show who the configured API key acts for')).action(
     action(async (opts) => {
-      const who = await client().get<{ principal: string; operator: boolean; grants: { org: string; project: string | null; role: string }[] }>(
-        '/api/v1/whoami',
-      );
+      const who = await client().get<{
+        principal: string;
+        operator: boolean;
+        grants: { org: string; project: string | null; role: string }[];
+      }>('/api/v1/whoami');
       printOne(opts, { ...who, endpoint: loadConfig().endpoint }, () =>
         [
           `principal: ${who.principal}${who.operator ? ' (platform operator)' : ''}`,

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { WorkloadSpecError, parseWorkloadSpec } from '../../workload/spec.js';
+import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec } from '../../workload/spec.js';
 import { CliError, q } from '../client.js';
 import { loadConfig, saveConfig } from '../config.js';
 import { age, table } from '../output.js';
@@ -13,15 +13,21 @@ import { action, addOutputOption, client, outputFormat, printList, printOne } fr
 type Obj = Record<string, any>;
 
 function projectOf(opts: Obj, specProject?: string): string {
-  const p = opts.project ?? (specProject?.includes('.') ? specProject : undefined) ?? process.env.FABRIK_PROJECT ?? loadConfig().project;
-  if (!p) throw CliError.usage('no project: pass -p org.project, or set one with `fabrik context set --project org.project`');
+  const p =
+    opts.project ??
+    (specProject?.includes('.') ? specProject : undefined) ??
+    process.env.FABRIK_PROJECT ??
+    loadConfig().project;
+  if (!p)
+    throw CliError.usage('no project: pass -p org.project, or set one with `fabrik context set --project org.project`');
   return p;
 }
 
 /** Where it runs, or why it waits: one column, as squeue shows NODELIST(REASON). */
 export function reasonColumn(w: Obj): string {
   if (w.status === 'running' && w.placement) return w.placement.nodes.map((n: Obj) => n.node).join(',');
-  if (w.status === 'pending') return `${w.reason}${w.estimatedStart ? ` (est. ${w.estimatedStart.slice(11, 16)}Z)` : ''}`;
+  if (w.status === 'pending')
+    return `${w.reason}${w.estimatedStart ? ` (est. ${w.estimatedStart.slice(11, 16)}Z)` : ''}`;
   return w.reason;
 }
 
@@ -31,7 +37,7 @@ export function registerWorkloadCommands(program: Command): void {
       .command('apply')
       .description('Submit a workload spec (YAML or JSON); it is checked locally, then against the fleet')
       .requiredOption('-f, --file <file>', 'the spec')
-      .option('-p, --project <project>', 'org.project (default: the spec\'s, or the context\'s)')
+      .option('-p, --project <project>', "org.project (default: the spec's, or the context's)")
       .option('--dry-run', 'validate only'),
   ).action(
     action(async (opts) => {
@@ -41,7 +47,7 @@ export function registerWorkloadCommands(program: Command): void {
       } catch (err) {
         throw CliError.usage(`cannot read ${opts.file}: ${(err as Error).message}`);
       }
-      let spec;
+      let spec: WorkloadSpec;
       try {
         spec = parseWorkloadSpec(text, basename(opts.file));
       } catch (err) {
@@ -49,7 +55,11 @@ export function registerWorkloadCommands(program: Command): void {
         throw err;
       }
       if (opts.dryRun) {
-        printOne(opts, spec, () => `${basename(opts.file)}: valid ${spec.kind} "${spec.name}" (${spec.nodes}×${spec.gpusPerNode} GPUs)`);
+        printOne(
+          opts,
+          spec,
+          () => `${basename(opts.file)}: valid ${spec.kind} "${spec.name}" (${spec.nodes}×${spec.gpusPerNode} GPUs)`,
+        );
         return;
       }
       const project = projectOf(opts, spec.project);
@@ -62,7 +72,12 @@ export function registerWorkloadCommands(program: Command): void {
         await new Promise((r) => setTimeout(r, 200));
         w = await c.get<Obj>(`/api/v1/projects/${q(project)}/workloads/${q(w.id)}`);
       }
-      printOne(opts, w, () => `workload/${w.name} submitted to ${w.project}: ${w.status} ${reasonColumn(w)}${w.status === 'pending' ? ` — ${w.message}` : ''}`);
+      printOne(
+        opts,
+        w,
+        () =>
+          `workload/${w.name} submitted to ${w.project}: ${w.status} ${reasonColumn(w)}${w.status === 'pending' ? ` — ${w.message}` : ''}`,
+      );
     }),
   );
 
@@ -70,13 +85,16 @@ export function registerWorkloadCommands(program: Command): void {
     program
       .command('ps')
       .description('Pending and running workloads, with where they run or why they wait (REASON)')
-      .option('-p, --project <project>', 'org.project (default: the context\'s)')
+      .option('-p, --project <project>', "org.project (default: the context's)")
       .option('-A, --all-projects', 'every project you can see')
       .option('-a, --all', 'include ended workloads')
       .option('--status <status>', 'only this status'),
   ).action(
     action(async (opts) => {
-      const params = new URLSearchParams({ ...(opts.all ? { all: 'true' } : {}), ...(opts.status ? { status: opts.status } : {}) });
+      const params = new URLSearchParams({
+        ...(opts.all ? { all: 'true' } : {}),
+        ...(opts.status ? { status: opts.status } : {}),
+      });
       const path = opts.allProjects ? '/api/v1/workloads' : `/api/v1/projects/${q(projectOf(opts))}/workloads`;
       const items = await client().all<Obj>(`${path}${params.size ? `?${params}` : ''}`);
       printList(opts, items, [
@@ -119,7 +137,9 @@ export function registerWorkloadCommands(program: Command): void {
         `Attempts:      ${w.attempts}   Preemptions: ${w.preemptions}`,
       ];
       if (w.placement) {
-        lines.push(`Placement:     pod ${w.placement.pod}, ${w.placement.leaves.length} leaf switch(es): ${w.placement.leaves.join(', ')}${w.borrowed ? ' (borrowed capacity)' : ''}`);
+        lines.push(
+          `Placement:     pod ${w.placement.pod}, ${w.placement.leaves.length} leaf switch(es): ${w.placement.leaves.join(', ')}${w.borrowed ? ' (borrowed capacity)' : ''}`,
+        );
         for (const n of w.placement.nodes) lines.push(`  ${n.node}  GPUs ${n.gpuIndexes.join(',')}`);
       }
       lines.push('', 'Events:');
@@ -142,13 +162,18 @@ export function registerWorkloadCommands(program: Command): void {
       .option('-p, --project <project>', 'org.project'),
   ).action(
     action(async (name, opts) => {
-      const w = await client().request<Obj>('POST', `/api/v1/projects/${q(projectOf(opts))}/workloads/${q(name)}/cancel`);
+      const w = await client().request<Obj>(
+        'POST',
+        `/api/v1/projects/${q(projectOf(opts))}/workloads/${q(name)}/cancel`,
+      );
       printOne(opts, w, () => `workload/${w.name} cancelled`);
     }),
   );
 
   const context = program.command('context').description('Defaults for commands that take a project');
-  addOutputOption(context.command('set').description('Set the default project').requiredOption('--project <project>', 'org.project')).action(
+  addOutputOption(
+    context.command('set').description('Set the default project').requiredOption('--project <project>', 'org.project'),
+  ).action(
     action(async (opts) => {
       const path = saveConfig({ project: opts.project });
       printOne(opts, { project: opts.project, config: path }, () => `default project: ${opts.project}`);
@@ -159,7 +184,7 @@ export function registerWorkloadCommands(program: Command): void {
 export function registerLogsCommand(program: Command): void {
   program
     .command('logs <workload>')
-    .description('Print a task\'s log; --follow streams it while the workload runs')
+    .description("Print a task's log; --follow streams it while the workload runs")
     .option('-p, --project <project>', 'org.project')
     .option('-f, --follow', 'keep streaming until the attempt ends')
     .option('--task <n>', 'task (node rank) of a multi-node workload', '0')
