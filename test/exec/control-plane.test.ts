@@ -109,7 +109,8 @@ describe('workloads under the control plane (local executor)', () => {
     assert.equal(r.status, 201);
     const running = await eventually(async () => {
       const w = await status('globex.train', 'survivor');
-      return w.events.some((e: any) => e.reason === 'Started') ? w : undefined;
+      const log = join(dataDir, 'workloads', w.id, 'attempt-1', 'task-0.log');
+      return existsSync(log) && /step \d+/.test(readFileSync(log, 'utf8')) ? w : undefined;
     });
     await server.kill9();
     server = await start();

@@ -84,10 +84,14 @@ describe('local executor', () => {
   it('stops gracefully: SIGTERM first, so a training job saves its checkpoint', async () => {
     const req = {
       ...request('wl_train', 'node examples/train/train.js'),
-      env: { STEPS: '100000', STEP_DELAY_MS: '5', CHECKPOINT_EVERY: '1000000' },
+      env: { STEPS: '100000', STEP_DELAY_MS: '5', CHECKPOINT_EVERY: '50' },
     };
     const h = await exec.launch(req);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Stop once it trains (its SIGTERM handler is installed by then), however busy the machine.
+    const logFile = () => exec.logPath({ workloadId: 'wl_train', attempt: 1, task: 0 });
+    for (let i = 0; i < 300 && !/step \d+/.test(logFile() ? readFileSync(logFile()!, 'utf8') : ''); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await exec.stop(h, 10);
     const log = readFileSync(exec.logPath({ workloadId: 'wl_train', attempt: 1, task: 0 })!, 'utf8');
     assert.match(log, /SIGTERM: checkpoint saved at step \d+/);

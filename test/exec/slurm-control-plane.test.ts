@@ -162,10 +162,13 @@ describe('control plane with the Slurm executor', { skip }, () => {
       ).status,
       201,
     );
-    await eventually(async () =>
-      (await get('slurm-cancel')).events.some((e: any) => e.reason === 'Started') ? true : undefined,
+    // Cancel once the job really runs in Slurm (sbatch accepted is not enough on a busy machine).
+    const logs = () => apiFor(server.url, acmeKey)('GET', '/api/v1/projects/acme.train/workloads/slurm-cancel/logs');
+    await eventually(
+      async () => (/step \d+/.test((await logs()).text) ? true : undefined),
+      60_000,
+      'the job to log progress',
     );
-    await new Promise((r) => setTimeout(r, 1500));
     assert.equal(
       (await call('POST', '/api/v1/projects/acme.train/workloads/slurm-cancel/cancel')).body.status,
       'cancelled',
@@ -175,8 +178,7 @@ describe('control plane with the Slurm executor', { skip }, () => {
       30_000,
       'stop',
     );
-    const log = await apiFor(server.url, acmeKey)('GET', '/api/v1/projects/acme.train/workloads/slurm-cancel/logs');
-    assert.match(log.text, /SIGTERM: checkpoint saved at step \d+/);
+    assert.match((await logs()).text, /SIGTERM: checkpoint saved at step \d+/);
   });
 
   it('preempts a borrower on Slurm for the owner, requeues it, and it resumes from its checkpoint', async () => {
