@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, {
+  LogController,
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
@@ -58,7 +59,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     bodyLimit: opts.bodyLimitBytes ?? 1024 * 1024,
     requestIdHeader: false,
     // One log line per request (written in onResponse) instead of fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Path parameters as long as the longest the schemas accept (a project ref `org.project` is up
     // to 127 characters); longer ones and URLs that are not valid percent-encoding are refused
     // with the error envelope, not fastify's own body.
