@@ -137,12 +137,12 @@ async function connectSlurm(store: Store, logDir: string, slurmConf?: string) {
     partition: (req) => fleet.partitionOf.get(req.placement.nodes[0]?.node ?? ''),
   });
   const sync = new SerialLoop(
+    Number(process.env.FABRIK_SLURM_SYNC_MS ?? 30_000),
+    (err) => process.emitWarning(`Slurm fleet sync failed: ${err.message}`),
     async () => {
       fleet = await read();
       await syncSlurmFleet(store.db, fleet);
     },
-    Number(process.env.FABRIK_SLURM_SYNC_MS ?? 30_000),
-    (err) => process.emitWarning(`Slurm fleet sync failed: ${err.message}`),
   );
   return { executor, sync };
 }

@@ -1,5 +1,6 @@
 // Shared plumbing for commands: the API client from the saved login, output selection, and a
 // wrapper that turns failures into a message on stderr and a meaningful exit code.
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ApiClient, CliError } from './client.js';
 import { loadConfig } from './config.js';
@@ -18,6 +19,15 @@ export function outputFormat(opts: OutputOpts): OutputFormat {
   if (f !== 'table' && f !== 'wide' && f !== 'json')
     throw CliError.usage(`unknown output format "${f}": use table, wide or json`);
   return f;
+}
+
+/** A file named on the command line; an unreadable one is a usage error (exit 2). */
+export function readInput(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw CliError.usage(`cannot read ${path}: ${(err as Error).message}`);
+  }
 }
 
 export function client(): ApiClient {

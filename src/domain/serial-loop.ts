@@ -1,5 +1,6 @@
 // A piece of work that runs on a timer and on demand, never twice at once: calls that arrive
-// while it runs fold into one more run right after. The scheduler and the reconciler both use it.
+// while it runs fold into one more run right after. The scheduler loop and the reconciler are
+// SerialLoops; others pass the work as a function.
 
 export class SerialLoop {
   private running: Promise<void> | null = null;
@@ -8,10 +9,16 @@ export class SerialLoop {
   private stopped = true;
 
   constructor(
-    private readonly work: () => Promise<void>,
     private readonly intervalMs: number,
     private readonly onError: (err: Error) => void = (err) => process.emitWarning(err.message),
+    private readonly fn?: () => Promise<void>,
   ) {}
+
+  /** The work of one run; subclasses override it, or pass `fn`. */
+  protected work(): Promise<void> {
+    if (!this.fn) throw new Error('SerialLoop without work');
+    return this.fn();
+  }
 
   start(): void {
     this.stopped = false;

@@ -30,8 +30,7 @@ export function backoffSeconds(retry: number): number {
   return Math.min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** Math.max(0, retry - 1));
 }
 
-export class Reconciler {
-  private readonly loop: SerialLoop;
+export class Reconciler extends SerialLoop {
   /** Launch failures already reported, so a retrying launch does not flood the event list. */
   private readonly reported = new Set<string>();
 
@@ -40,27 +39,11 @@ export class Reconciler {
     private readonly executor: Executor,
     private readonly opts: ReconcilerOptions,
   ) {
-    this.loop = new SerialLoop(
-      () => this.reconcile(),
-      opts.intervalMs ?? 2000,
-      (err) => process.emitWarning(`reconcile failed: ${err.message}`),
-    );
+    super(opts.intervalMs ?? 2000, (err) => process.emitWarning(`reconcile failed: ${err.message}`));
   }
 
-  start(): void {
-    this.loop.start();
-  }
-
-  stop(): Promise<void> {
-    return this.loop.stop();
-  }
-
-  trigger(): void {
-    this.loop.trigger();
-  }
-
-  settle(): Promise<void> {
-    return this.loop.settle();
+  protected override work(): Promise<void> {
+    return this.reconcile();
   }
 
   /** One pass over every workload that should run or still holds engine resources. */

@@ -3,10 +3,11 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { AppError, notFound } from '../domain/errors.js';
+import { AppError } from '../domain/errors.js';
 import type { LogRequest } from '../exec/types.js';
 import { projectRole } from '../policy/roles.js';
-import { type Ctx, findProject } from '../tenancy/context.js';
+import type { Ctx } from '../tenancy/context.js';
+import { findWorkload } from './service.js';
 
 export type LogLocator = (req: LogRequest) => string | undefined;
 
@@ -24,21 +25,13 @@ export async function openLogs(
   ref: string,
   q: LogQuery,
 ): Promise<Readable> {
-  const { org, project } = await findProject(ctx, projectRef);
+  const { org, project, row } = await findWorkload(ctx, projectRef, ref);
   if (!projectRole(ctx.caller, org.id, project.id)) {
     throw new AppError(
       'FORBIDDEN',
       "logs are visible to the project's own members only; operators do not read tenant logs directly",
     );
   }
-  const row = await ctx.db
-    .selectFrom('workloads')
-    .selectAll()
-    .where('project_id', '=', project.id)
-    .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
-    .orderBy('submitted_at', 'desc')
-    .executeTakeFirst();
-  if (!row) throw notFound('workload', ref);
   const attempt = q.attempt ?? Math.max(1, row.attempts);
   const task = q.task ?? 0;
   if (task >= row.nodes)

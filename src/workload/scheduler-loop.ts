@@ -60,8 +60,7 @@ function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
   };
 }
 
-export class SchedulerLoop {
-  private readonly loop: SerialLoop;
+export class SchedulerLoop extends SerialLoop {
   private usage: Record<string, number> = {};
   private usageAt = Date.now() / 1000;
   lastReport: CycleReport | null = null;
@@ -70,31 +69,11 @@ export class SchedulerLoop {
     private readonly db: Kysely<Database>,
     private readonly opts: LoopOptions = {},
   ) {
-    this.loop = new SerialLoop(
-      async () => {
-        this.lastReport = await this.cycle();
-      },
-      opts.intervalMs ?? 5000,
-      (err) => process.emitWarning(`scheduling cycle failed: ${err.message}`),
-    );
+    super(opts.intervalMs ?? 5000, (err) => process.emitWarning(`scheduling cycle failed: ${err.message}`));
   }
 
-  start(): void {
-    this.loop.start();
-  }
-
-  stop(): Promise<void> {
-    return this.loop.stop();
-  }
-
-  /** Asks for a cycle soon; calls during a cycle fold into one more cycle after it. */
-  trigger(): void {
-    this.loop.trigger();
-  }
-
-  /** Waits until no cycle is running or asked for (tests, shutdown). */
-  settle(): Promise<void> {
-    return this.loop.settle();
+  protected override async work(): Promise<void> {
+    this.lastReport = await this.cycle();
   }
 
   /** One cycle, for tests and callers that want to wait for it. */

@@ -229,7 +229,7 @@ function checkRunnable(spec: WorkloadSpec, root: string): void {
 }
 
 /** A workload by id or by name (the newest with that name) inside a project. */
-async function findWorkload(ctx: Ctx, projectRef: string, ref: string) {
+export async function findWorkload(ctx: Ctx, projectRef: string, ref: string) {
   const { org, project } = await findProject(ctx, projectRef);
   const row = await ctx.db
     .selectFrom('workloads')

@@ -1,11 +1,10 @@
 // Command groups for setting up the factory: org, project, user, sa, member, key, quota, fleet, audit.
 // Each command is a thin adapter: parse flags, call the API, print a table or JSON.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, q } from '../client.js';
 import { age } from '../output.js';
-import { action, addOutputOption, client, printList, printOne } from '../run.js';
+import { action, addOutputOption, client, readInput, printList, printOne } from '../run.js';
 
 type Obj = Record<string, any>;
 
@@ -361,12 +360,7 @@ export function registerAdminCommands(program: Command): void {
     .option('--prune', 'remove nodes the file no longer lists')
     .action(
       action(async (opts) => {
-        let text: string;
-        try {
-          text = readFileSync(opts.file, 'utf8');
-        } catch (err) {
-          throw CliError.usage(`cannot read ${opts.file}: ${(err as Error).message}`);
-        }
+        const text = readInput(opts.file);
         const r = await client().request<Obj>('POST', '/api/v1/fleet/apply', {
           file: text,
           source: basename(opts.file),

@@ -1,6 +1,5 @@
 // Workload commands: apply a spec, list with a REASON column (like squeue), describe with events
 // (like kubectl), cancel. The project comes from -p, the spec, or `fabrik context set --project`.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -8,7 +7,7 @@ import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec } from '../../w
 import { CliError, q } from '../client.js';
 import { loadConfig, saveConfig } from '../config.js';
 import { age, table } from '../output.js';
-import { action, addOutputOption, client, outputFormat, printList, printOne } from '../run.js';
+import { action, addOutputOption, client, readInput, outputFormat, printList, printOne } from '../run.js';
 
 type Obj = Record<string, any>;
 
@@ -41,12 +40,7 @@ export function registerWorkloadCommands(program: Command): void {
       .option('--dry-run', 'validate only'),
   ).action(
     action(async (opts) => {
-      let text: string;
-      try {
-        text = readFileSync(opts.file, 'utf8');
-      } catch (err) {
-        throw CliError.usage(`cannot read ${opts.file}: ${(err as Error).message}`);
-      }
+      const text = readInput(opts.file);
       let spec: WorkloadSpec;
       try {
         spec = parseWorkloadSpec(text, basename(opts.file));
