@@ -8,7 +8,8 @@
 // since is not taken by a rank claim (one outside its guarantee): otherwise requeued work is
 // placed and preempted again within seconds.
 // Victims are tried in order: priority class (preemptible first), how far the victim's project is
-// over its guarantee (most first), youngest first, id. They are released one by one on a copy of
+// over its guarantee (most first), youngest first, id; within a class, victims no bigger than the
+// claim go through that order before bigger ones. They are released one by one on a copy of
 // the capacity until the claimant fits; then only those whose GPUs the placement uses are kept.
 import type { Capacity } from './capacity.js';
 import { Heap } from './heap.js';
@@ -50,7 +51,7 @@ interface AccountRoom {
  * order's "how far over" and the accounts' room, so the cycle invalidates it after each.
  */
 export class VictimSearch {
-  private order: RunningRec[][] | null = null;
+  private order: { rank: number; recs: RunningRec[] }[] | null = null;
   private room: Map<Account, AccountRoom> | null = null;
   /** Claim key → capacity `grown` when no victims sufficed (valid until GPUs come back). */
   private readonly failed = new Map<string, number>();
@@ -78,13 +79,21 @@ export class VictimSearch {
    * project is over), groups are visited in order and each yields youngest first from a heap.
    * A claim usually needs a few victims, so sorting every running workload is wasted work.
    */
-  *victims(): Generator<RunningRec> {
+  *victims(fits: number): Generator<RunningRec> {
+    if (this.pool.preemptible === 0) {
+      yield* this.borrowedVictims(fits);
+      return;
+    }
     if (!this.order) {
-      const groups = new Map<string, { rank: number; over: number; recs: RunningRec[] }>();
-      for (const rec of this.pool.running) {
+      const groups = new Map<number, { rank: number; over: number; recs: RunningRec[] }>();
+      for (const rec of this.candidates()) {
         if (rec.victimStamp === this.stamp || rec.w.terminating || rec.nodes.length === 0) continue;
         const over = rec.account.base - rec.account.guaranteed;
-        const k = `${rec.rank}|${over}`;
+        // Never a victim (mayTake): neither preemptible nor of a project above its guarantee.
+        // Leaving these out keeps a claim from walking past most of the running work.
+        if (over <= 0 && rec.rank !== PREEMPTIBLE_RANK) continue;
+        // Numeric key (a string per record was a visible cost): over is within ±2^20 GPUs.
+        const k = rec.rank * 4_194_304 + over;
         let g = groups.get(k);
         if (!g) {
           g = { rank: rec.rank, over, recs: [] };
@@ -92,21 +101,99 @@ export class VictimSearch {
         }
         g.recs.push(rec);
       }
-      this.order = [...groups.values()].sort((a, b) => b.rank - a.rank || b.over - a.over).map((g) => g.recs);
+      this.order = [...groups.values()].sort((a, b) => b.rank - a.rank || b.over - a.over);
     }
-    for (const recs of this.order) {
-      const heap = Heap.from([...recs], youngerFirst);
-      for (let rec = heap.pop(); rec !== undefined; rec = heap.pop()) yield rec;
+    // Victims no bigger than the claim first (in group order: class, then overage), then the
+    // bigger ones; youngest first within each group. Why: "youngest first" alone let 1-GPU
+    // reclaims evict whole 8-GPU jobs (7 GPUs freed for nothing, the node broken up again); on
+    // the Philly bench those were the bursting projects' freshly started whole-node jobs, and
+    // this order cut fabrik's p99 queueing delay (docs/scheduler.md). Within a class only: a
+    // preemptible victim still goes before any borrower.
+    const order = this.order;
+    for (let from = 0; from < order.length; ) {
+      let to = from;
+      while (to < order.length && order[to].rank === order[from].rank) to++;
+      for (const small of [true, false]) {
+        for (let g = from; g < to; g++) {
+          const part = order[g].recs.filter((rec) => rec.shape.charge <= fits === small);
+          const heap = Heap.from(part, youngerFirst);
+          for (let rec = heap.pop(); rec !== undefined; rec = heap.pop()) yield rec;
+        }
+      }
+      from = to;
     }
   }
 
+  /**
+   * The same order when the pool runs no preemptible work (only the guarantee rule gives), fully
+   * lazy: accounts above their guarantee by overage, and only the records of the groups a claim
+   * reaches are looked at (most claims stop in the first group). Why: grouping all running work
+   * of every borrower per claim was the largest cost left in the simulator.
+   */
+  private *borrowedVictims(fits: number): Generator<RunningRec> {
+    const accounts = [...this.pool.byAccount.keys()]
+      .filter((a) => a.base > a.guaranteed)
+      .sort((a, b) => b.base - b.guaranteed - (a.base - a.guaranteed));
+    const tiers: Account[][] = [];
+    for (const a of accounts) {
+      const last = tiers[tiers.length - 1];
+      if (last && last[0].base - last[0].guaranteed === a.base - a.guaranteed) last.push(a);
+      else tiers.push([a]);
+    }
+    for (let rank = PREEMPTIBLE_RANK - 1; rank >= 0; rank--) {
+      for (const small of [true, false]) {
+        for (const tier of tiers) {
+          const part: RunningRec[] = [];
+          for (const a of tier) {
+            for (const rec of this.pool.byAccount.get(a) ?? []) {
+              if (rec.rank !== rank || rec.victimStamp === this.stamp || rec.w.terminating) continue;
+              if (rec.nodes.length === 0 || rec.shape.charge <= fits !== small) continue;
+              part.push(rec);
+            }
+          }
+          const heap = Heap.from(part, youngerFirst);
+          for (let rec = heap.pop(); rec !== undefined; rec = heap.pop()) yield rec;
+        }
+      }
+    }
+  }
+
+  /**
+   * Running work that may be a victim at all: of a project above its guarantee, or preemptible.
+   * Without preemptible work in the pool only the accounts above their guarantee are visited.
+   * Why: scanning all running work per claim was half of the simulator's time on the Philly bench.
+   */
+  private *candidates(): Generator<RunningRec> {
+    if (this.pool.preemptible > 0) {
+      yield* this.pool.running;
+      return;
+    }
+    for (const [a, recs] of this.pool.byAccount) if (a.base > a.guaranteed) yield* recs;
+  }
+
   private rooms(): Map<Account, AccountRoom> {
+    if (!this.room && this.pool.preemptible === 0) {
+      // Without preemptible work only the guarantee rule gives: per account above its guarantee,
+      // over plus its biggest running workload (from the per-charge counts: no scan of running
+      // work; work evicted or stopping this cycle still counts, which only loosens the bound).
+      const room = new Map<Account, AccountRoom>();
+      for (const [a, counts] of this.pool.charges) {
+        const over = a.base - a.guaranteed;
+        if (over <= 0 || counts.size === 0) continue;
+        let maxCharge = 0;
+        for (const charge of counts.keys()) if (charge > maxCharge) maxCharge = charge;
+        room.set(a, { borrowed: Math.min(a.base, over + maxCharge), preemptible: 0, preemptibleWarm: 0 });
+      }
+      this.room = room;
+    }
     if (!this.room) {
       const room = new Map<Account, AccountRoom>();
       const maxCharge = new Map<Account, number>();
-      // No order needed for a bound: one pass over the pool's running work, no sort.
-      for (const rec of this.pool.running) {
+      // No order needed for a bound: one pass over the candidates, no sort.
+      for (const rec of this.candidates()) {
         if (rec.victimStamp === this.stamp || rec.w.terminating || rec.nodes.length === 0) continue;
+        // Gives nothing: not preemptible, and its project is not above its guarantee.
+        if (rec.rank !== PREEMPTIBLE_RANK && rec.account.base <= rec.account.guaranteed) continue;
         let r = room.get(rec.account);
         if (!r) {
           r = { borrowed: 0, preemptible: 0, preemptibleWarm: 0 };
@@ -175,23 +262,17 @@ export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSea
     search.fail(key, cap.grown);
     return null;
   }
-  // Order-free check first: free GPUs plus everything this claim may take at most (ignoring the
-  // stay-above-guarantee rule, which only removes victims). Placement is monotone in free GPUs,
-  // so if even that does not fit, no victim order does, and the sort below is skipped.
-  let sim: Capacity | null = cap.clone();
-  for (const rec of search.pool.running) {
-    if (rec.victimStamp === search.stamp || rec.w.terminating || rec.nodes.length === 0) continue;
-    if (!mayTake(search, c, rec)) continue;
-    for (let k = 0; k < rec.nodes.length; k++) sim.release(rec.nodes[k], rec.masks[k]);
-  }
-  if (!findPlacement(sim, poolTopo, c.shape, c.eligible)) {
-    search.fail(key, cap.grown);
-    return null;
-  }
-  sim = null;
+  // Victims are released one by one on a copy; a placement is looked for only when a release
+  // made a node newly usable for the shape (enough free GPUs on it, or the whole node) and the
+  // pool has enough free GPUs in all. Placement depends only on which nodes are usable, so a
+  // release that makes no node usable cannot make the claim fit. Why: on the Philly bench a
+  // whole-node claim released ~17 victims before fitting and the former per-victim placement
+  // search, plus an order-free pre-check over all running work, took most of the simulation.
+  const need = c.shape.nodes * c.shape.gpusPerNode;
   const released = new Map<Account, number>();
   const taken: RunningRec[] = [];
-  for (const rec of search.victims()) {
+  let sim: Capacity | null = null;
+  for (const rec of search.victims(c.shape.charge)) {
     if (rec.victimStamp === search.stamp || !mayTake(search, c, rec)) continue;
     // A borrower gives back only while it stays above its guarantee (preemptible work always may).
     const preemptibleVictim = rec.rank === PREEMPTIBLE_RANK && c.rank < PREEMPTIBLE_RANK;
@@ -199,13 +280,24 @@ export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSea
     if (!preemptibleVictim && rec.account.base - gone <= rec.account.guaranteed) continue;
     released.set(rec.account, gone + rec.shape.charge);
     if (!sim) sim = cap.clone();
-    for (let k = 0; k < rec.nodes.length; k++) sim.release(rec.nodes[k], rec.masks[k]);
+    let usable = false;
+    for (let k = 0; k < rec.nodes.length; k++) {
+      const i = rec.nodes[k];
+      const before = usableFor(sim, i, c.shape);
+      sim.release(i, rec.masks[k]);
+      if (!before && usableFor(sim, i, c.shape)) usable = true;
+    }
     taken.push(rec);
+    if (!usable || sim.poolFree[poolTopo.index] < need) continue;
     const plan = findPlacement(sim, poolTopo, c.shape, c.eligible);
     if (plan) return { victims: taken.filter((v) => overlaps(v, plan)), plan };
   }
   search.fail(key, cap.grown);
   return null;
+}
+
+function usableFor(cap: Capacity, i: number, shape: Shape): boolean {
+  return shape.whole ? cap.freeCount[i] === cap.topo.gpus[i] : cap.freeCount[i] >= shape.gpusPerNode;
 }
 
 function overlaps(v: RunningRec, plan: Plan): boolean {

@@ -40,6 +40,10 @@ export interface PoolState {
   readonly sorted: ShapeQueue[];
   sortedDirty: boolean;
   readonly running: Set<RunningRec>;
+  /** The same running work by project account: victim search looks only at accounts above their guarantee. */
+  readonly byAccount: Map<Account, Set<RunningRec>>;
+  /** Per account, running workloads by charge (GPUs): its biggest workload without a scan. */
+  readonly charges: Map<Account, Map<number, number>>;
   /** Running work sorted by (end, id); rebuilt lazily. */
   byEnd: RunningRec[] | null;
   terminating: number;
@@ -105,6 +109,8 @@ export class SchedulerState {
         sorted: [],
         sortedDirty: false,
         running: new Set(),
+        byAccount: new Map(),
+        charges: new Map(),
         byEnd: null,
         terminating: 0,
         preemptible: 0,
@@ -187,6 +193,18 @@ export class SchedulerState {
     rec.account.used += shape.charge;
     rec.account.base += shape.charge;
     pool.running.add(rec);
+    let mine = pool.byAccount.get(rec.account);
+    if (!mine) {
+      mine = new Set();
+      pool.byAccount.set(rec.account, mine);
+    }
+    mine.add(rec);
+    let counts = pool.charges.get(rec.account);
+    if (!counts) {
+      counts = new Map();
+      pool.charges.set(rec.account, counts);
+    }
+    counts.set(shape.charge, (counts.get(shape.charge) ?? 0) + 1);
     if (pool.byEnd) pool.byEnd.splice(endIndex(pool.byEnd, rec), 0, rec);
     if (w.terminating) pool.terminating++;
     if (w.priority === 'preemptible') pool.preemptible++;
@@ -237,6 +255,11 @@ export class SchedulerState {
     rec.account.used -= rec.shape.charge;
     rec.account.base -= rec.shape.charge;
     rec.pool.running.delete(rec);
+    rec.pool.byAccount.get(rec.account)?.delete(rec);
+    const counts = rec.pool.charges.get(rec.account);
+    const left = (counts?.get(rec.shape.charge) ?? 0) - 1;
+    if (left > 0) counts?.set(rec.shape.charge, left);
+    else counts?.delete(rec.shape.charge);
     const byEnd = rec.pool.byEnd;
     if (byEnd) {
       const k = endIndex(byEnd, rec);

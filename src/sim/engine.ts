@@ -113,6 +113,7 @@ export function simulate(opts: EngineOptions): EngineResult {
   }));
   const done = new Float64Array(n); // work kept across preemptions
   const gen = new Uint32Array(n);
+  const requeuedAt = new Float64Array(n);
   const runs = new Map<number, RunState & { placement: RunningWorkload['placement'] }>();
   const heap = new EventHeap();
   const driver: CoreDriver = opts.driver({ nodes, quotas, policy });
@@ -143,7 +144,12 @@ export function simulate(opts: EngineOptions): EngineResult {
       nodes: j.nodes,
       gpusPerNode: j.gpusPerNode,
       maxRuntimeS: Math.max(1, j.maxRuntimeS - kept),
-      submittedAt: j.submitS,
+      // A requeued job becomes eligible again when it was preempted (Slurm resets a requeued
+      // job's eligible time, and so its age factor). Why: with the original submit time, the
+      // reclaimed borrower's resumed work went ahead of its project's never-started jobs and took
+      // the whole nodes they were waiting for (the Philly bench's p99). Metrics still count from
+      // the trace's submit time.
+      submittedAt: outcomes[i].preemptions > 0 ? requeuedAt[i] : j.submitS,
       // Only the oracle baseline may know the truth.
       ...(policy === 'srtf-oracle' ? { oracleRuntimeS: j.durationS - kept } : {}),
     };
@@ -196,6 +202,7 @@ export function simulate(opts: EngineOptions): EngineResult {
       if (ckpt > 0) ran = Math.floor(ran / ckpt) * ckpt;
       done[i] = Math.min(jobs[i].durationS, r.doneS + ran);
       outcomes[i].preemptions++;
+      requeuedAt[i] = t;
       driver.submit(request(i));
     }
     for (const p of d.place) {
