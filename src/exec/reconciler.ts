@@ -164,6 +164,7 @@ export class Reconciler extends SerialLoop {
           placement: null,
           exec_handle: null,
           not_before: new Date(Date.now() + wait * 1000).toISOString(),
+          queued_at: nowIso(),
           exit_code: o.exitCode ?? null,
         },
         'Warning',
@@ -181,7 +182,14 @@ export class Reconciler extends SerialLoop {
       await this.transition(
         row,
         'workload.requeue',
-        { status: 'pending', reason: 'Lost', message: `${o.message}; requeued`, placement: null, exec_handle: null },
+        {
+          status: 'pending',
+          reason: 'Lost',
+          message: `${o.message}; requeued`,
+          placement: null,
+          exec_handle: null,
+          queued_at: nowIso(),
+        },
         'Warning',
         'Lost',
         `${o.message}; requeued (requeue: true)`,

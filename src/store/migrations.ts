@@ -1,6 +1,6 @@
 // The one migration history, shared by SQLite and PostgreSQL. Append new migrations; never edit
 // an applied one. Kysely records what ran in its own tables.
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': {
@@ -213,6 +213,16 @@ migrations['0003_execution'] = {
     // Retries wait: a failed attempt is not scheduled again before this time.
     await db.schema.alterTable('workloads').addColumn('not_before', 'text').execute();
     await db.schema.alterTable('workloads').addColumn('exit_code', 'integer').execute();
+  },
+};
+
+migrations['0004_queued_at'] = {
+  async up(db: Kysely<any>) {
+    // When the workload (re)entered the queue: its submit time, or when it was requeued after a
+    // preemption, loss or failed attempt. The scheduler orders by it, as Slurm resets a requeued
+    // job's eligible time, so requeued work does not jump ahead of its own project's waiting work.
+    await db.schema.alterTable('workloads').addColumn('queued_at', 'text').execute();
+    await db.updateTable('workloads').set({ queued_at: sql`submitted_at` }).execute();
   },
 };
 

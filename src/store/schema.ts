@@ -162,6 +162,8 @@ export interface WorkloadsTable {
   exec_handle: string | null;
   not_before: string | null;
   exit_code: number | null;
+  /** When it (re)entered the queue; the scheduler's order key. */
+  queued_at: string | null;
 }
 
 export interface WorkloadEventsTable {

@@ -54,7 +54,7 @@ function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
     nodes: r.nodes,
     gpusPerNode: r.gpus_per_node,
     maxRuntimeS: r.max_runtime_s,
-    submittedAt: toSeconds(r.submitted_at),
+    submittedAt: toSeconds(r.queued_at ?? r.submitted_at),
     ...(Object.keys(spec.nodeSelector ?? {}).length ? { nodeSelector: spec.nodeSelector } : {}),
     ...(spec.exclusive ? { exclusive: true } : {}),
   };
@@ -184,6 +184,7 @@ export class SchedulerLoop extends SerialLoop {
               borrowed: 0,
               preemptions: cur.preemptions + 1,
               finished_at: requeue ? null : now,
+              queued_at: requeue ? now : cur.queued_at,
               updated_at: now,
             })
             .where('id', '=', cur.id)

@@ -194,6 +194,7 @@ export async function submitWorkload(
       exec_handle: null,
       not_before: null,
       exit_code: null,
+      queued_at: now,
     };
     await trx.insertInto('workloads').values(row).execute();
     await addEvent(
