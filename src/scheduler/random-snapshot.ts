@@ -13,20 +13,10 @@ import {
   type Snapshot,
   type WorkloadRequest,
 } from './types.js';
+import { type Rng, seededRandom as rng } from '../domain/random.js';
 
-export type Rng = () => number;
-
-/** mulberry32: tiny, fast, good enough for test data. */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded generator for test data (see src/domain/random.ts). */
+export { type Rng, rng };
 
 export const int = (r: Rng, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 export const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];

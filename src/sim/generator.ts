@@ -5,6 +5,7 @@
 import type { PriorityClass } from '../scheduler/types.js';
 import { SimInputError } from './errors.js';
 import { DEFAULT_NODE_GPUS, deriveGang, type TraceJob } from './trace.js';
+import { seededRandom } from '../domain/random.js';
 
 export interface GeneratorOptions {
   readonly seed?: number;
@@ -36,17 +37,7 @@ const DEFAULT_SIZES = [
   { gpus: 128, weight: 1 },
 ];
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; enough for workload synthesis. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 function pickWeighted<T extends { weight: number }>(items: readonly T[], u: number): T {
   const total = items.reduce((s, x) => s + x.weight, 0);
