@@ -1,5 +1,6 @@
 // Starting the control plane: open the database (migrating it), make sure an operator exists,
-// register this machine as a node when asked, then serve HTTP.
+// register this machine as a node when asked (or read the fleet from Slurm), then serve HTTP and
+// run the two loops: the scheduler (places) and the reconciler (runs on the executor).
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';

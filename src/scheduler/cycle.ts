@@ -404,7 +404,7 @@ class Cycle {
    * queue order. A queue whose workloads and answers did not change since the last cycle hands
    * back the same list, so an unchanged queue costs one comparison, not one per workload.
    */
-  private pendingDecisions(pools: readonly PoolState[]): PendingDecision[] {
+  private pendingDecisions(pools: readonly PoolState[]): readonly PendingDecision[] {
     const segments: PendingDecision[][] = [];
     const fallback = new Map<string, Verdict>();
     for (const pool of pools) {
@@ -418,11 +418,18 @@ class Cycle {
         segments.push(this.segment(q, rest));
       }
     }
+    // Nothing changed in any queue: the previous list, as is (no 100,000-entry copy to make and collect).
+    const last = this.st.lastSegments;
+    let same = last.length === segments.length;
+    for (let k = 0; same && k < segments.length; k++) same = segments[k] === last[k];
+    if (same && this.st.lastPending) return this.st.lastPending;
     let total = 0;
     for (const seg of segments) total += seg.length;
     const out = new Array<PendingDecision>(total);
     let k = 0;
     for (const seg of segments) for (let j = 0; j < seg.length; j++) out[k++] = seg[j];
+    this.st.lastSegments = segments;
+    this.st.lastPending = out;
     return out;
   }
 

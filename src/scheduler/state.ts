@@ -75,6 +75,12 @@ export class SchedulerState {
   readonly running = new Map<string, RunningRec>();
   /** Verdicts by content, so that unchanged answers are the same object from cycle to cycle. */
   readonly verdicts = new Map<string, import('./queue-order.js').Verdict>();
+  /**
+   * The last cycle's pending decisions and the per-queue lists they were joined from: a cycle
+   * whose lists are all the same objects hands back the same (never mutated) array.
+   */
+  lastSegments: readonly (readonly import('./types.js').PendingDecision[])[] = [];
+  lastPending: readonly import('./types.js').PendingDecision[] | null = null;
 
   constructor(init: StateInit) {
     this.topo = new Topology(init.nodes);
