@@ -116,15 +116,18 @@ class Cycle {
       assignPenalties(st.ledger.accounts(pool.name), st.usage, st.options.fairShareHorizonS, st.ledger.enforced);
     }
     const cutoff = st.policy === 'fabrik' ? this.now - st.options.overdueAfterS : Number.NEGATIVE_INFINITY;
-    const live: ShapeQueue[] = [];
+    // The heap's array is the pool's, reused from cycle to cycle (no garbage per cycle).
+    const live = pool.heapBuf;
+    let n = 0;
     for (const q of sortedQueues(pool)) {
       if (q.items.length === 0) continue;
       q.cursor = 0;
       q.stamp = stamp;
       q.verdict = null;
       refreshKey(q, st.policy, st.ledger, cutoff);
-      live.push(q);
+      live[n++] = q;
     }
+    live.length = n;
     const heap = Heap.from(live, queueBefore);
     for (;;) {
       const q = heap.peek();
@@ -405,31 +408,40 @@ class Cycle {
    * back the same list, so an unchanged queue costs one comparison, not one per workload.
    */
   private pendingDecisions(pools: readonly PoolState[]): readonly PendingDecision[] {
-    const segments: PendingDecision[][] = [];
-    const fallback = new Map<string, Verdict>();
+    // The queues' lists go into whichever of the state's two buffers the last cycle did not use,
+    // so that a cycle allocates nothing here unless a list changed.
+    const st = this.st;
+    const last = st.lastSegments;
+    const segments = last === st.segmentBuffers[0] ? st.segmentBuffers[1] : st.segmentBuffers[0];
+    let n = 0;
+    let total = 0;
+    let same = true;
     for (const pool of pools) {
+      let fallback: Verdict | null = null;
       for (const q of sortedQueues(pool)) {
         if (q.items.length === 0) continue;
         let rest = q.stamp === this.stamp ? q.rest : null;
         if (!rest) {
-          rest = fallback.get(q.pool) ?? this.intern(scanBoundVerdict(q.pool, this.st.options.maxBlockedPerPool));
-          fallback.set(q.pool, rest);
+          fallback ??= this.intern(scanBoundVerdict(q.pool, st.options.maxBlockedPerPool));
+          rest = fallback;
         }
-        segments.push(this.segment(q, rest));
+        const seg = this.segment(q, rest);
+        if (same && seg !== last[n]) same = false;
+        segments[n++] = seg;
+        total += seg.length;
       }
     }
+    segments.length = n;
     // Nothing changed in any queue: the previous list, as is (no 100,000-entry copy to make and collect).
-    const last = this.st.lastSegments;
-    let same = last.length === segments.length;
-    for (let k = 0; same && k < segments.length; k++) same = segments[k] === last[k];
-    if (same && this.st.lastPending) return this.st.lastPending;
-    let total = 0;
-    for (const seg of segments) total += seg.length;
+    if (same && n === last.length && st.lastPending) return st.lastPending;
     const out = new Array<PendingDecision>(total);
     let k = 0;
-    for (const seg of segments) for (let j = 0; j < seg.length; j++) out[k++] = seg[j];
-    this.st.lastSegments = segments;
-    this.st.lastPending = out;
+    for (let i = 0; i < n; i++) {
+      const seg = segments[i];
+      for (let j = 0; j < seg.length; j++) out[k++] = seg[j];
+    }
+    st.lastSegments = segments;
+    st.lastPending = out;
     return out;
   }
 

@@ -9,6 +9,7 @@ import { type Account, QuotaLedger } from './quota.js';
 import { type Shape, shapeOf } from './shape.js';
 import { Topology } from './topology.js';
 import type {
+  PendingDecision,
   PolicyName,
   PoolQuota,
   RunningWorkload,
@@ -48,6 +49,8 @@ export interface PoolState {
   byEnd: RunningRec[] | null;
   terminating: number;
   preemptible: number;
+  /** The array of a cycle's queue heap, reused from cycle to cycle (its contents mean nothing between cycles). */
+  readonly heapBuf: ShapeQueue[];
   /** Reasons that depend on the fleet only (pool gone, selector, topology), per shape key. */
   readonly staticVerdicts: Map<string, import('./queue-order.js').Verdict | null>;
 }
@@ -79,8 +82,10 @@ export class SchedulerState {
    * The last cycle's pending decisions and the per-queue lists they were joined from: a cycle
    * whose lists are all the same objects hands back the same (never mutated) array.
    */
-  lastSegments: readonly (readonly import('./types.js').PendingDecision[])[] = [];
-  lastPending: readonly import('./types.js').PendingDecision[] | null = null;
+  lastSegments: (readonly PendingDecision[])[] = [];
+  lastPending: readonly PendingDecision[] | null = null;
+  /** Two arrays that take turns holding a cycle's per-queue lists (one is `lastSegments`). */
+  readonly segmentBuffers: [(readonly PendingDecision[])[], (readonly PendingDecision[])[]] = [[], []];
 
   constructor(init: StateInit) {
     this.topo = new Topology(init.nodes);
@@ -120,6 +125,7 @@ export class SchedulerState {
         byEnd: null,
         terminating: 0,
         preemptible: 0,
+        heapBuf: [],
         staticVerdicts: new Map(),
       };
       this.pools.set(name, p);
