@@ -1,7 +1,7 @@
 // Reading the audit trail: operators see every entry; an org's admins, owners and viewers with an
 // org-wide role see that org's entries. Project-scoped grants see none (entries span projects).
 import { AppError } from '../domain/errors.js';
-import { orgRole } from '../policy/roles.js';
+import { grantScope, orgRole } from '../policy/roles.js';
 import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
 import type { AuditEntriesTable } from '../store/schema.js';
 import { type Ctx, findOrg } from '../tenancy/context.js';
@@ -42,7 +42,7 @@ export async function listAuditEntries(
     }
     q = q.where('org_id', '=', org.id);
   } else if (!ctx.caller.operator) {
-    const orgs = [...new Set(ctx.caller.grants.filter((g) => g.projectId === '').map((g) => g.orgId))];
+    const orgs = grantScope(ctx.caller).wideOrgs;
     if (orgs.length === 0) return { items: [], nextCursor: null };
     q = q.where('org_id', 'in', orgs);
   }

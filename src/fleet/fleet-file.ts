@@ -36,7 +36,7 @@ import {
   parseYamlText,
   record,
   string,
-} from './input.js';
+} from '../domain/input.js';
 import { expandHostRange, HostRangeError } from './ranges.js';
 
 export interface PoolSpec {

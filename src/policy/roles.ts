@@ -69,3 +69,14 @@ export function visibleProjects(caller: Caller, orgId: string): 'all' | Set<stri
   if (caller.operator || orgRole(caller, orgId)) return 'all';
   return new Set(caller.grants.filter((g) => g.orgId === orgId && g.projectId).map((g) => g.projectId));
 }
+
+/**
+ * Where a non-operator caller's grants reach, for listings across orgs: orgs where it holds an
+ * org-wide role, and projects it holds a project grant on. Never empty-list SQL: callers check.
+ */
+export function grantScope(caller: Caller): { wideOrgs: string[]; projects: string[] } {
+  return {
+    wideOrgs: [...new Set(caller.grants.filter((g) => !g.projectId).map((g) => g.orgId))],
+    projects: [...new Set(caller.grants.filter((g) => g.projectId).map((g) => g.projectId))],
+  };
+}

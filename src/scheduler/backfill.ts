@@ -43,6 +43,18 @@ export class Timeline {
   }
 
   next(): Release | null {
+    const best = this.earliest();
+    if (best < 0) return null;
+    return this.sources[best][this.at[best]++];
+  }
+
+  peekEnd(): number {
+    const best = this.earliest();
+    return best < 0 ? Number.POSITIVE_INFINITY : this.sources[best][this.at[best]].end;
+  }
+
+  /** The source whose next unskipped release ends first (-1 when all are exhausted). */
+  private earliest(): number {
     let best = -1;
     let bestEnd = Number.POSITIVE_INFINITY;
     for (let s = 0; s < this.sources.length; s++) {
@@ -55,20 +67,7 @@ export class Timeline {
         bestEnd = src[k].end;
       }
     }
-    if (best < 0) return null;
-    return this.sources[best][this.at[best]++];
-  }
-
-  peekEnd(): number {
-    let bestEnd = Number.POSITIVE_INFINITY;
-    for (let s = 0; s < this.sources.length; s++) {
-      const src = this.sources[s];
-      let k = this.at[s];
-      while (k < src.length && this.skip(src[k])) k++;
-      this.at[s] = k;
-      if (k < src.length && src[k].end < bestEnd) bestEnd = src[k].end;
-    }
-    return bestEnd;
+    return best;
   }
 }
 

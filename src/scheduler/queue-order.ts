@@ -106,19 +106,20 @@ export class ShapeQueue {
   }
 
   insert(e: QueueEntry): void {
-    const items = this.items;
-    let lo = 0;
-    let hi = items.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (entryBefore(items[mid], e)) lo = mid + 1;
-      else hi = mid;
-    }
-    items.splice(lo, 0, e);
+    this.items.splice(this.lowerBound(e), 0, e);
     this.version++;
   }
 
   remove(e: QueueEntry): boolean {
+    const at = this.lowerBound(e);
+    if (this.items[at] !== e) return false;
+    this.items.splice(at, 1);
+    this.version++;
+    return true;
+  }
+
+  /** The first position whose entry does not go before `e` (binary search; items stay sorted). */
+  private lowerBound(e: QueueEntry): number {
     const items = this.items;
     let lo = 0;
     let hi = items.length;
@@ -127,10 +128,7 @@ export class ShapeQueue {
       if (entryBefore(items[mid], e)) lo = mid + 1;
       else hi = mid;
     }
-    if (items[lo] !== e) return false;
-    items.splice(lo, 1);
-    this.version++;
-    return true;
+    return lo;
   }
 
   head(): QueueEntry {

@@ -4,7 +4,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Trx } from '../audit/journal.js';
 import { AppError, notFound } from '../domain/errors.js';
 import { nowIso } from '../domain/ids.js';
-import { visibleProjects } from '../policy/roles.js';
+import { grantScope, visibleProjects } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, QuotasTable } from '../store/schema.js';
 import { type Ctx, findOrg, findProject, requireOperatorTo, write } from './context.js';
@@ -161,10 +161,8 @@ export async function listQuotas(
     const visible = visibleProjects(ctx.caller, org.id);
     if (visible !== 'all') q = q.where('projects.id', 'in', visible.size ? [...visible] : ['']);
   } else if (!ctx.caller.operator) {
-    const orgIds = [...new Set(ctx.caller.grants.map((g) => g.orgId))];
-    if (orgIds.length === 0) return { items: [], nextCursor: null };
-    const projectIds = ctx.caller.grants.filter((g) => g.projectId).map((g) => g.projectId);
-    const wideOrgs = [...new Set(ctx.caller.grants.filter((g) => !g.projectId).map((g) => g.orgId))];
+    const { wideOrgs, projects: projectIds } = grantScope(ctx.caller);
+    if (!wideOrgs.length && !projectIds.length) return { items: [], nextCursor: null };
     q = q.where((eb) =>
       eb.or([
         eb('orgs.id', 'in', wideOrgs.length ? wideOrgs : ['']),

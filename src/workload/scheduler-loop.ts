@@ -17,7 +17,7 @@ import type {
 } from '../scheduler/types.js';
 import type { Database, WorkloadsTable } from '../store/schema.js';
 import { addEvent, loadSchedNodes } from './service.js';
-import type { WorkloadSpec } from './spec.js';
+import { type WorkloadSpec, storedSpecRequest } from './spec.js';
 
 const SCHEDULER: ActorContext = { keyId: '', principal: 'system:scheduler', requestId: '' };
 /** Fair-share memory: usage older than this counts half (Slurm's PriorityDecayHalfLife, default 7 days). */
@@ -44,20 +44,11 @@ function toSeconds(iso: string): number {
 
 /** The scheduler knows projects by their `org.project` name, so its messages read well. */
 function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
-  const spec = JSON.parse(r.spec) as WorkloadSpec;
-  return {
+  return storedSpecRequest(JSON.parse(r.spec) as WorkloadSpec, {
     id: r.id,
     project: projectRef,
-    pool: r.pool,
-    kind: r.kind as WorkloadRequest['kind'],
-    priority: r.priority as WorkloadRequest['priority'],
-    nodes: r.nodes,
-    gpusPerNode: r.gpus_per_node,
-    maxRuntimeS: r.max_runtime_s,
     submittedAt: toSeconds(r.queued_at ?? r.submitted_at),
-    ...(Object.keys(spec.nodeSelector ?? {}).length ? { nodeSelector: spec.nodeSelector } : {}),
-    ...(spec.exclusive ? { exclusive: true } : {}),
-  };
+  });
 }
 
 export class SchedulerLoop extends SerialLoop {

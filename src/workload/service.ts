@@ -11,8 +11,9 @@ import { checkFeasible } from '../scheduler/index.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, WorkloadsTable } from '../store/schema.js';
 import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
+import { grantScope } from '../policy/roles.js';
 import { type Ctx, findProject, requireRole, write } from '../tenancy/context.js';
-import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec, toWorkloadRequest } from './spec.js';
+import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec, storedSpecRequest } from './spec.js';
 
 export const ACTIVE_STATUSES = ['pending', 'running'] as const;
 export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'preempted'] as const;
@@ -142,10 +143,7 @@ export async function submitWorkload(
   }
   checkRunnable(spec, opts.workdirRoot ?? process.cwd());
   const id = newId('wl');
-  const request = toWorkloadRequest(
-    { ...spec, project: undefined },
-    { id, project: project.id, submittedAt: Date.now() / 1000 },
-  );
+  const request = storedSpecRequest(spec, { id, project: project.id, submittedAt: Date.now() / 1000 });
   const feasible = checkFeasible(request, nodes);
   if (!feasible.ok)
     throw new AppError('WORKLOAD_INFEASIBLE', feasible.message, { field: feasible.field, reason: feasible.code });
@@ -274,8 +272,7 @@ export async function listWorkloads(
     const { project } = await findProject(ctx, filter.project);
     q = q.where('workloads.project_id', '=', project.id);
   } else if (!ctx.caller.operator) {
-    const wide = [...new Set(ctx.caller.grants.filter((g) => !g.projectId).map((g) => g.orgId))];
-    const projects = ctx.caller.grants.filter((g) => g.projectId).map((g) => g.projectId);
+    const { wideOrgs: wide, projects } = grantScope(ctx.caller);
     if (!wide.length && !projects.length) return { items: [], nextCursor: null };
     q = q.where((eb) =>
       eb.or([

@@ -28,7 +28,7 @@ import {
   parseYamlText,
   record,
   string,
-} from '../fleet/input.js';
+} from '../domain/input.js';
 import type { PoolSpec } from '../fleet/fleet-file.js';
 import {
   PRIORITY_CLASSES,
@@ -416,6 +416,17 @@ function readEnv(v: unknown): Record<string, string> {
     out.push([k, value]);
   }
   return Object.fromEntries(out);
+}
+
+/**
+ * The scheduler's view of a stored spec whose project was checked when it was submitted (the
+ * server's snapshot and submit-time checks): the spec's own `project` field is not compared again.
+ */
+export function storedSpecRequest(
+  spec: WorkloadSpec,
+  meta: { readonly id: string; readonly project: string; readonly submittedAt: number },
+): WorkloadRequest {
+  return toWorkloadRequest({ ...spec, project: undefined }, meta);
 }
 
 /**
