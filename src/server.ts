@@ -1,7 +1,7 @@
 // Starting the control plane: open the database (migrating it), make sure an operator exists,
 // register this machine as a node when asked (or read the fleet from Slurm), then serve HTTP and
 // run the two loops: the scheduler (places) and the reconciler (runs on the executor).
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.js';
@@ -11,6 +11,8 @@ import { applyInTrx, nodeView } from './fleet/inventory.js';
 import { detectLocalNode } from './fleet/local-node.js';
 import { type Store, openStore } from './store/db.js';
 import { bootstrapOperator } from './tenancy/bootstrap.js';
+import { createSecretBox, loadMasterKey } from './tenancy/secret-box.js';
+import { attachSecretBox, resolveTaskEnv } from './tenancy/secrets.js';
 import { SchedulerLoop } from './workload/scheduler-loop.js';
 import { LocalExecutor } from './exec/local.js';
 import { Reconciler } from './exec/reconciler.js';
@@ -18,6 +20,9 @@ import { SlurmExecutor } from './exec/slurm.js';
 import { importSlurmFleet } from './exec/slurm-fleet.js';
 import { syncSlurmFleet } from './exec/slurm-sync.js';
 import { SerialLoop } from './domain/serial-loop.js';
+import { type Isolation, type IsolationLevel, detectIsolation } from './exec/sandbox.js';
+import { ensureDir } from './exec/workspace.js';
+import { ProjectPurger } from './tenancy/purge.js';
 
 export interface ServerOptions {
   host: string;
@@ -44,6 +49,10 @@ export interface ServerOptions {
   executor?: 'local' | 'slurm';
   /** slurm.conf for the Slurm clients (default: $SLURM_CONF). */
   slurmConf?: string;
+  /** The master key sealing tenant secrets, unless FABRIK_MASTER_KEY is set (default: <dataDir>/master.key). */
+  masterKeyFile?: string;
+  /** What keeps local tasks apart (default `auto`: the best this machine allows; a named level is required). */
+  isolation?: IsolationLevel | 'auto';
 }
 
 export interface RunningServer {
@@ -53,14 +62,27 @@ export interface RunningServer {
   readonly bootstrapToken?: string;
   readonly scheduler: SchedulerLoop;
   readonly reconciler: Reconciler;
+  readonly isolation: Isolation;
   close(): Promise<void>;
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const dataDir = resolve(opts.dataDir);
-  mkdirSync(join(dataDir, 'logs'), { recursive: true });
-  mkdirSync(join(dataDir, 'blobs'), { recursive: true });
+  // Nothing the server writes is for other users: the database, its WAL, logs and keys are 0600.
+  process.umask(0o077);
+  const isolation = opts.executor === 'slurm' ? SLURM_ISOLATION : detectIsolation({ want: opts.isolation });
+  ensureDir(dataDir, 0o700);
+  ensureDir(join(dataDir, 'logs'), 0o700);
+  ensureDir(join(dataDir, 'blobs'), 0o700);
+  // Before the database: a missing or unsafe master key refuses the start, with the reason.
+  const master = loadMasterKey({
+    envValue: process.env.FABRIK_MASTER_KEY,
+    file: opts.masterKeyFile ?? join(dataDir, 'master.key'),
+  });
+  const secretBox = createSecretBox(master.key);
   const store = await openStore(opts.database ?? join(dataDir, 'fabrik.db'));
+  attachSecretBox(store.db, secretBox);
+  tightenFiles(dataDir);
   const boot = await bootstrapOperator(store, opts.bootstrapToken);
   if (opts.localNode) await registerLocalNode(store, opts.devGpus);
 
@@ -69,7 +91,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const workdirRoot = resolve(opts.workdirRoot ?? '.');
   const slurm =
     opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts.slurmConf) : undefined;
-  const executor = slurm?.executor ?? new LocalExecutor({ workloadsDir: join(dataDir, 'workloads') });
+  const workloadsDir = join(dataDir, 'workloads');
+  const executor = slurm?.executor ?? new LocalExecutor({ workloadsDir, isolation });
   // The scheduler places, the reconciler launches and stops; each wakes the other.
   let reconciler: Reconciler | undefined;
   const scheduler = new SchedulerLoop(store.db, {
@@ -81,6 +104,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     workdirRoot,
     intervalMs: opts.reconcileIntervalMs ?? 2000,
     onCapacityChange: () => scheduler.trigger(),
+    resolveEnv: (row, env) =>
+      resolveTaskEnv(store.db, secretBox, { orgId: row.org_id, projectId: row.project_id, env }),
   });
   const app = await buildApp({
     store,
@@ -101,10 +126,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
   const address = await app.listen({ host: opts.host, port: opts.port });
+  app.log.info({ isolation: isolation.level, cgroups: isolation.cgroups ?? null }, `task isolation: ${isolation.summary}`);
+  // Deleted projects' directories go after the retention period.
+  const purger = new ProjectPurger(store.db, { workloadsDir });
   // Reconcile first: after a restart the engine's truth is read before anything new is placed.
   await reconciler.reconcile();
   reconciler.start();
   scheduler.start();
+  purger.start();
   slurm?.sync.start();
   return {
     app,
@@ -113,7 +142,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bootstrapToken: boot.mintedToken,
     scheduler,
     reconciler,
+    isolation,
     close: async () => {
+      await purger.stop();
       await slurm?.sync.stop();
       await scheduler.stop();
       await reconciler.stop();
@@ -121,6 +152,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
+}
+
+/** Under Slurm the engine runs each job as its project's identity (sbatch --uid/--gid) with its limits. */
+const SLURM_ISOLATION: Isolation = {
+  level: 'uid',
+  summary: 'uid: Slurm runs every job as its project uid/gid, limits by Slurm',
+};
+
+/** Files left by an older version (or created before the umask applied) are made private too. */
+function tightenFiles(dataDir: string): void {
+  for (const f of ['fabrik.db', 'fabrik.db-wal', 'fabrik.db-shm', join('logs', 'fabrik.log')]) {
+    const p = join(dataDir, f);
+    if (existsSync(p)) chmodSync(p, 0o600);
+  }
 }
 
 /**

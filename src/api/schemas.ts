@@ -69,6 +69,7 @@ export const Project = T.Object({
   name: T.String(),
   ref: T.String({ description: 'org.project' }),
   displayName: T.String(),
+  uid: T.Integer({ description: "the project's Unix identity (uid = gid) that its tasks run under" }),
   createdAt: Time,
   updatedAt: Time,
 });
@@ -272,3 +273,36 @@ export const WorkloadDetail = T.Intersect([
   Workload,
   T.Object({ events: T.Array(T.Object({ time: Time, type: T.String(), reason: T.String(), message: T.String() })) }),
 ]);
+
+// Submit's answer: the workload and what the server noticed about its spec.
+export const SubmittedWorkload = T.Intersect([
+  Workload,
+  T.Object({
+    warnings: T.Array(T.String(), {
+      description: 'e.g. an env value that looks like a credential; never repeats the value',
+    }),
+  }),
+]);
+
+// Secrets: values go in, never come out of the API.
+export const SecretPut = T.Object(
+  {
+    value: T.String({
+      minLength: 1,
+      maxLength: 65536,
+      description: 'the value (at most 64 KiB, no NUL); stored sealed, never returned',
+    }),
+  },
+  strict,
+);
+export const Secret = T.Object({
+  name: T.String(),
+  scope: T.Union([T.Literal('org'), T.Literal('project')]),
+  org: T.String(),
+  project: Nullable(T.String({ description: 'org.project' })),
+  shadowed: T.Boolean({ description: "an org secret hidden by the project's own of that name" }),
+  createdAt: Time,
+  updatedAt: Time,
+  createdBy: T.String(),
+  updatedBy: T.String(),
+});

@@ -19,6 +19,44 @@ export interface AuditEntry {
   readonly beforeDigest: string | null;
   readonly afterDigest: string | null;
   readonly outcome: AuditOutcome;
+  /** Whom the change is for when that is not the actor: the principal a new API key acts for. */
+  readonly subject?: string;
+  /** On a summary of denials: how many of the actor's denials since `since` were not recorded one by one. */
+  readonly suppressed?: { readonly count: number; readonly since: string };
+}
+
+/** The optional fields of an entry, read back from its canonical form (they have no columns). */
+export function optionalFields(canonical: string): Pick<AuditEntry, 'subject' | 'suppressed'> {
+  if (!canonical.includes('"subject"') && !canonical.includes('"suppressed"')) return {};
+  const e = JSON.parse(canonical) as AuditEntry;
+  return {
+    ...(e.subject !== undefined ? { subject: e.subject } : {}),
+    ...(e.suppressed !== undefined ? { suppressed: e.suppressed } : {}),
+  };
+}
+
+/** Longest resource (or subject) text an entry keeps. */
+export const MAX_AUDIT_TEXT = 512;
+// Control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional marks,
+// embeddings, overrides and isolates (U+061C, U+200E–F, U+202A–E, U+2066–9): text that could forge
+// lines or reorder what a person reading the log sees.
+const UNSAFE_TEXT = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * Audit text as stored: unsafe characters written as visible `\uXXXX` escapes, and at most
+ * MAX_AUDIT_TEXT characters (longer text ends in `…`). Resources come partly from request paths,
+ * so a caller must not be able to write arbitrary text into the log.
+ */
+export function sanitiseAuditText(text: string): string {
+  let s = text.replace(UNSAFE_TEXT, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (s.length > MAX_AUDIT_TEXT) {
+    let end = MAX_AUDIT_TEXT - 1;
+    // Never cut a surrogate pair in half.
+    const last = s.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end--;
+    s = `${s.slice(0, end)}…`;
+  }
+  return s;
 }
 
 export function canonicalJson(value: unknown): string {

@@ -6,7 +6,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
 import { nowIso } from '../domain/ids.js';
 import type { Database } from '../store/schema.js';
-import { type AuditEntry, type AuditOutcome, serialiseEntry, stateDigest } from './entry.js';
+import { type AuditEntry, type AuditOutcome, sanitiseAuditText, serialiseEntry, stateDigest } from './entry.js';
 
 export type Trx = Transaction<Database>;
 
@@ -24,6 +24,8 @@ export interface Change<T> {
   readonly after?: unknown;
   /** Overrides the spec's resource, e.g. when the id is only known after creation. */
   readonly resource?: string;
+  /** Whom the change is for, when not the actor (the principal of a new API key): named in the entry. */
+  readonly subject?: string;
 }
 
 export interface MutationSpec {
@@ -74,11 +76,109 @@ export async function mutate<T>(
   });
 }
 
-/** Records a refused mutation (an authorization denial): no state changed, but auditors see the attempt. */
+/**
+ * Records a refused mutation (an authorization denial): no state changed, but auditors see the
+ * attempt. Any key can provoke denials, so they are bounded per key (see DenialLimiter).
+ */
 export async function recordDenied(db: Kysely<Database>, ctx: ActorContext, spec: MutationSpec): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await appendEntry(trx, await nextSeq(trx), ctx, spec, 'denied', {});
-  });
+  await denialLimiter(db).record(ctx, spec);
+}
+
+/** Sets the denial bound of one database's limiter (tests use a short window). */
+export function limitDenials(db: Kysely<Database>, opts: { perWindow?: number; windowMs?: number }): void {
+  const l = denialLimiter(db);
+  l.perWindow = opts.perWindow ?? l.perWindow;
+  l.windowMs = opts.windowMs ?? l.windowMs;
+}
+
+export const DENIALS_PER_WINDOW = 10;
+export const DENIAL_WINDOW_MS = 60_000;
+
+interface DenialWindow {
+  readonly start: number;
+  written: number;
+  suppressed: number;
+  /** Org of the suppressed denials; '' (platform, operators only) once they span several. */
+  orgId: string;
+  actor: ActorContext;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Per key, at most `perWindow` denied entries are written in each window of `windowMs` (a fixed
+ * window that starts at the key's first denial). Further denials in that window write nothing
+ * then; they are counted, and one summary entry (action `audit.denials-suppressed`, outcome
+ * `denied`, with `suppressed: {count, since}`, naming the last such request) is written when the
+ * window ends, or on the key's next denial if that comes first. State is per process: each
+ * replica bounds its own share.
+ */
+class DenialLimiter {
+  perWindow = DENIALS_PER_WINDOW;
+  windowMs = DENIAL_WINDOW_MS;
+  private readonly windows = new Map<string, DenialWindow>();
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async record(ctx: ActorContext, spec: MutationSpec): Promise<void> {
+    const now = Date.now();
+    let w = this.windows.get(ctx.keyId);
+    if (w && now - w.start >= this.windowMs) {
+      await this.close(ctx.keyId, w);
+      w = undefined;
+    }
+    if (!w) {
+      if (this.windows.size >= 10_000) this.sweep(now);
+      w = { start: now, written: 0, suppressed: 0, orgId: spec.orgId, actor: ctx };
+      this.windows.set(ctx.keyId, w);
+    }
+    if (w.written < this.perWindow) {
+      w.written++;
+      await this.append(ctx, spec, {});
+      return;
+    }
+    if (w.suppressed++ === 0) {
+      w.orgId = spec.orgId;
+      const win = w;
+      win.timer = setTimeout(() => void this.close(ctx.keyId, win), win.start + this.windowMs - now);
+      win.timer.unref();
+    } else if (w.orgId !== spec.orgId) {
+      w.orgId = '';
+    }
+    w.actor = ctx;
+  }
+
+  /** Ends a window: forgets it and writes its summary if denials were suppressed. */
+  private async close(keyId: string, w: DenialWindow): Promise<void> {
+    if (this.windows.get(keyId) !== w) return;
+    this.windows.delete(keyId);
+    clearTimeout(w.timer);
+    if (w.suppressed === 0) return;
+    const spec = { action: 'audit.denials-suppressed', resource: 'audit/denials', orgId: w.orgId };
+    const suppressed = { count: w.suppressed, since: new Date(w.start).toISOString() };
+    // From a timer the database may be closed already (shutdown): the summary is then lost.
+    await this.append(w.actor, spec, { suppressed }).catch(() => undefined);
+  }
+
+  /** Drops ended windows that suppressed nothing (those that did end through their timer). */
+  private sweep(now: number): void {
+    for (const [keyId, w] of this.windows) {
+      if (w.suppressed === 0 && now - w.start >= this.windowMs) this.windows.delete(keyId);
+    }
+  }
+
+  private append(ctx: ActorContext, spec: MutationSpec, extra: Pick<AuditEntry, 'suppressed'>): Promise<void> {
+    return this.db.transaction().execute(async (trx) => {
+      await appendEntry(trx, await nextSeq(trx), ctx, spec, 'denied', {}, extra);
+    });
+  }
+}
+
+const limiters = new WeakMap<Kysely<Database>, DenialLimiter>();
+
+function denialLimiter(db: Kysely<Database>): DenialLimiter {
+  let l = limiters.get(db);
+  if (!l) limiters.set(db, (l = new DenialLimiter(db)));
+  return l;
 }
 
 async function nextSeq(trx: Trx): Promise<number> {
@@ -97,7 +197,8 @@ async function appendEntry(
   ctx: ActorContext,
   spec: MutationSpec,
   outcome: AuditOutcome,
-  change: { before?: unknown; after?: unknown },
+  change: { before?: unknown; after?: unknown; subject?: string },
+  extra: Pick<AuditEntry, 'suppressed'> = {},
 ): Promise<AuditEntry> {
   const entry: AuditEntry = {
     seq,
@@ -105,11 +206,14 @@ async function appendEntry(
     orgId: spec.orgId,
     actor: { keyId: ctx.keyId, principal: ctx.principal },
     action: spec.action,
-    resource: spec.resource,
+    // Resources carry caller-chosen text (path parameters): stored only in a safe, bounded form.
+    resource: sanitiseAuditText(spec.resource),
     requestId: ctx.requestId,
     beforeDigest: stateDigest(change.before),
     afterDigest: stateDigest(change.after),
     outcome,
+    ...(change.subject !== undefined ? { subject: sanitiseAuditText(change.subject) } : {}),
+    ...extra,
   };
   await trx
     .insertInto('audit_entries')

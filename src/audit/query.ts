@@ -5,7 +5,7 @@ import { grantScope, orgRole } from '../policy/roles.js';
 import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
 import type { AuditEntriesTable } from '../store/schema.js';
 import { type Ctx, findOrg } from '../tenancy/context.js';
-import type { AuditEntry } from './entry.js';
+import { type AuditEntry, optionalFields } from './entry.js';
 
 export interface AuditEntryView extends AuditEntry {
   readonly canonical: string;
@@ -23,6 +23,7 @@ export function auditView(r: AuditEntriesTable): AuditEntryView {
     beforeDigest: r.before_digest,
     afterDigest: r.after_digest,
     outcome: r.outcome as AuditEntry['outcome'],
+    ...optionalFields(r.canonical),
     canonical: r.canonical,
   };
 }

@@ -1,6 +1,7 @@
 // The `fabrik` command. Each group of subcommands lives in ./commands/; this file assembles them.
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerSecretCommands } from './commands/secrets.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerLogsCommand, registerWorkloadCommands } from './commands/workloads.js';
 import { EXIT } from './output.js';
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
   registerServerCommands(program);
   registerAdminCommands(program);
   registerWorkloadCommands(program);
+  registerSecretCommands(program);
   registerLogsCommand(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.

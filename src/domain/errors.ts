@@ -5,6 +5,8 @@ export const ERROR_STATUS = {
   INVALID_JSON: 400,
   VALIDATION_FAILED: 400,
   INVALID_ARGUMENT: 400,
+  /** Invalid UTF-8 in a body, query or path, or a NUL character in one of their strings. */
+  INVALID_ENCODING: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
@@ -20,6 +22,9 @@ export const ERROR_STATUS = {
   SPEC_INVALID: 400,
   WORKLOAD_INFEASIBLE: 422,
   RATE_LIMITED: 429,
+  /** The request line or headers exceed what the HTTP server reads (Node's maxHeaderSize). */
+  HEADERS_TOO_LARGE: 431,
+  REQUEST_TIMEOUT: 408,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 } as const;

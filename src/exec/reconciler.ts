@@ -9,8 +9,17 @@ import { nowIso } from '../domain/ids.js';
 import { SerialLoop } from '../domain/serial-loop.js';
 import type { Database, WorkloadsTable } from '../store/schema.js';
 import { addEvent } from '../workload/service.js';
+import { type WorkloadEnv, literalEnv } from '../workload/env.js';
 import type { WorkloadSpec } from '../workload/spec.js';
-import { ExecError, type ExecHandle, type Executor, type Observation } from './types.js';
+import { identityOf } from '../tenancy/identity.js';
+import {
+  DEFAULT_PIDS_LIMIT,
+  ExecError,
+  type ExecHandle,
+  type Executor,
+  type Observation,
+  type TaskLimits,
+} from './types.js';
 import { resolveWorkdir } from './workdir.js';
 
 const EXECUTOR_ACTOR: ActorContext = { keyId: '', principal: 'system:executor', requestId: 'reconcile' };
@@ -23,6 +32,8 @@ export interface ReconcilerOptions {
   readonly workdirRoot: string;
   /** Called when capacity was freed or work returned to the queue: the scheduler should run. */
   readonly onCapacityChange?: () => void;
+  /** A task's environment from the spec's (secret references resolved); throwing fails the launch. */
+  readonly resolveEnv?: (row: WorkloadsTable, env: WorkloadEnv) => Promise<Record<string, string>>;
 }
 
 /** Wait before retry n (1-based): 5 s, 10 s, 20 s, … capped at 5 minutes. */
@@ -107,15 +118,21 @@ export class Reconciler extends SerialLoop {
     const spec = specOf(row);
     let handle: ExecHandle;
     try {
+      const project = await this.project(row.project_id);
       handle = await this.executor.launch({
         workloadId: row.id,
         attempt: row.attempts,
         name: row.name,
-        project: await this.projectRef(row.project_id),
+        project: project.ref,
+        projectId: row.project_id,
+        identity: identityOf(project.uid),
+        limits: limitsOf(spec),
         run: spec.run ?? 'sleep infinity',
         setup: spec.setup,
-        env: spec.env ?? {},
-        workdir: resolveWorkdir(this.opts.workdirRoot, spec.workdir),
+        // Secret references become values only here, inside the launch: never stored resolved.
+        env: this.opts.resolveEnv ? await this.opts.resolveEnv(row, spec.env ?? {}) : literalEnv(spec.env ?? {}),
+        // Resolved again: the directory may have become a symbolic link since submit.
+        workdir: spec.workdir === undefined ? undefined : launchWorkdir(this.opts.workdirRoot, spec.workdir),
         placement: JSON.parse(row.placement!),
         maxRuntimeS: row.max_runtime_s,
       });
@@ -173,7 +190,7 @@ export class Reconciler extends SerialLoop {
       );
       return;
     }
-    await this.finish(row, 'failed', 'Failed', o.message, o.exitCode ?? null);
+    await this.finish(row, 'failed', o.reason ?? 'Failed', o.message, o.exitCode ?? null);
   }
 
   /** Gone without a trace (the machine rebooted, someone killed it): requeue or fail, by the spec. */
@@ -248,14 +265,31 @@ export class Reconciler extends SerialLoop {
     );
   }
 
-  private async projectRef(projectId: string): Promise<string> {
+  private async project(projectId: string): Promise<{ ref: string; uid: number }> {
     const p = await this.db
       .selectFrom('projects')
       .innerJoin('orgs', 'orgs.id', 'projects.org_id')
-      .select(['projects.name', 'orgs.name as org_name'])
+      .select(['projects.name', 'projects.uid', 'orgs.name as org_name'])
       .where('projects.id', '=', projectId)
       .executeTakeFirstOrThrow();
-    return `${p.org_name}.${p.name}`;
+    return { ref: `${p.org_name}.${p.name}`, uid: p.uid };
+  }
+}
+
+/** The spec's cpu and memory per node become hard limits; every task gets a pids limit. */
+export function limitsOf(spec: WorkloadSpec): TaskLimits {
+  return {
+    cpus: spec.cpu,
+    memoryBytes: spec.memoryGiB === undefined ? undefined : spec.memoryGiB * 1024 ** 3,
+    pids: DEFAULT_PIDS_LIMIT,
+  };
+}
+
+function launchWorkdir(root: string, workdir: string): string {
+  try {
+    return resolveWorkdir(root, workdir);
+  } catch (err) {
+    throw new ExecError((err as Error).message, false);
   }
 }
 

@@ -2,6 +2,7 @@
 // state in the database; executors report the engine's actual state, and the reconciler
 // (./reconciler.ts) makes the two agree, the engine's truth winning.
 import type { Placement } from '../scheduler/types.js';
+import type { ProjectIdentity } from '../tenancy/identity.js';
 
 export type ExecutorName = 'local' | 'slurm';
 
@@ -19,18 +20,36 @@ export interface LaunchRequest {
   readonly name: string;
   /** `org.project` */
   readonly project: string;
+  readonly projectId: string;
+  /** The project's own Unix identity: every task runs as it, never as the server's user. */
+  readonly identity: ProjectIdentity;
+  /** Per task (node): enforced by cgroups on the local executor, by the engine on Slurm. */
+  readonly limits: TaskLimits;
   readonly run: string;
   readonly setup?: string;
   /** The spec's environment (reserved names were refused at submit time). */
   readonly env: Readonly<Record<string, string>>;
-  /** Working directory, already resolved inside the allowed root. */
-  readonly workdir: string;
+  /**
+   * The spec's working directory, resolved (realpath) inside the allowed root and shown read-only;
+   * undefined: the workload's own directory (read-write), the default.
+   */
+  readonly workdir?: string;
   readonly placement: Placement;
   readonly maxRuntimeS: number;
 }
 
 /** An opaque record of how to find a launched workload again after a restart, stored in the database. */
 export type ExecHandle = Record<string, unknown>;
+
+export interface TaskLimits {
+  /** CPUs (a quota of CPU time, not pinning); undefined: no limit. */
+  readonly cpus?: number;
+  readonly memoryBytes?: number;
+  /** Processes and threads; always set, so a fork bomb is contained. */
+  readonly pids: number;
+}
+
+export const DEFAULT_PIDS_LIMIT = 4096;
 
 export type ObservedState = 'running' | 'succeeded' | 'failed' | 'lost';
 
@@ -40,9 +59,12 @@ export interface Observation {
   readonly exitCode?: number;
   /** A person-readable line from the engine (e.g. Slurm's reason, or "task 1 exited with 3"). */
   readonly message: string;
+  /** Why it failed when the engine knows more than the exit code (the kernel's OOM killer). */
+  readonly reason?: 'OOMKilled';
 }
 
 export interface LogRequest {
+  readonly projectId: string;
   readonly workloadId: string;
   readonly attempt: number;
   readonly task: number;

@@ -1,15 +1,30 @@
-// Working directories: a spec's `workdir` is relative to the root the operator allows
-// (the server's --workdir-root); anything that escapes it is refused at submit time.
-import { existsSync } from 'node:fs';
+// Working directories: a spec's `workdir` is relative to the root the operator allows (the
+// server's --workdir-root), is shown to the task read-only, and is resolved with realpath so that a
+// symlink inside the root cannot lead out of it; checked at submit and again at launch. Without a
+// `workdir` a task starts in its workload's own directory.
+import { existsSync, realpathSync } from 'node:fs';
 import { delimiter, isAbsolute, join, relative, resolve } from 'node:path';
 
-export function resolveWorkdir(root: string, workdir: string | undefined): string {
-  const dir = resolve(root, workdir ?? '.');
-  const rel = relative(resolve(root), dir);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
-    throw new Error(`workdir "${workdir}" is outside the allowed root ${root}`);
+/** The real path of a spec's workdir, which must exist and lie inside the root's real path. */
+export function resolveWorkdir(root: string, workdir: string): string {
+  const realRoot = realpathSync(root);
+  const lexical = resolve(realRoot, workdir);
+  if (outside(realRoot, lexical)) throw new Error(`workdir "${workdir}" is outside the allowed root ${root}`);
+  let real: string;
+  try {
+    real = realpathSync(lexical);
+  } catch {
+    throw new Error(`workdir "${workdir}" does not exist under ${root}`);
   }
-  return dir;
+  if (outside(realRoot, real)) {
+    throw new Error(`workdir "${workdir}" leads outside the allowed root ${root} (through a symbolic link)`);
+  }
+  return real;
+}
+
+function outside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel.startsWith('..') || isAbsolute(rel);
 }
 
 /** Shell words that are not programs on PATH. */

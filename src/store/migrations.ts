@@ -226,6 +226,51 @@ migrations['0004_queued_at'] = {
   },
 };
 
+migrations['0005_isolation'] = {
+  async up(db: Kysely<any>) {
+    // Every project runs its tasks under its own Unix identity (uid = gid), allocated once from a
+    // configured range and never reused while a deleted project's files still wait for removal.
+    await db.schema.alterTable('projects').addColumn('uid', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    const rows = await db.selectFrom('projects').select('id').orderBy('created_at').orderBy('id').execute();
+    let next = 200000;
+    for (const r of rows) await db.updateTable('projects').set({ uid: next++ }).where('id', '=', r.id).execute();
+    await db.schema.createIndex('projects_uid').on('projects').column('uid').unique().execute();
+    // Deleted projects whose directories (workloads, logs, outputs) are removed after a retention period.
+    await db.schema
+      .createTable('project_tombstones')
+      .addColumn('project_id', 'text', (c) => c.primaryKey())
+      .addColumn('uid', 'integer', (c) => c.notNull())
+      .addColumn('deleted_at', 'text', (c) => c.notNull())
+      .addColumn('purge_after', 'text', (c) => c.notNull())
+      .addColumn('purged_at', 'text', (c) => c.notNull().defaultTo(''))
+      .execute();
+  },
+};
+
+migrations['0004_secrets'] = {
+  async up(db: Kysely<any>) {
+    // Tenant secrets, sealed (see src/tenancy/secret-box.ts): never a plaintext value in a column.
+    // project_id is '' for an org-wide secret; a project's secret of the same name shadows it.
+    // No foreign keys: deleting an org or project must not fail on its secrets (they are removed
+    // with it; a leftover row cannot open anywhere, its AAD names ids that are never reused).
+    await db.schema
+      .createTable('secrets')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('nonce', 'text', (c) => c.notNull())
+      .addColumn('ciphertext', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('updated_by', 'text', (c) => c.notNull())
+      .addUniqueConstraint('secrets_scope_name', ['org_id', 'project_id', 'name'])
+      .execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

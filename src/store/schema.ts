@@ -17,8 +17,20 @@ export interface ProjectsTable {
   org_id: string;
   name: string;
   display_name: string;
+  /** The project's own Unix identity (uid = gid) that every task of it runs under. */
+  uid: number;
   created_at: string;
   updated_at: string;
+}
+
+/** A deleted project whose directories wait for removal until `purge_after`. */
+export interface ProjectTombstonesTable {
+  project_id: string;
+  uid: number;
+  deleted_at: string;
+  purge_after: string;
+  /** '' until the directories are gone. */
+  purged_at: string;
 }
 
 export interface PrincipalsTable {
@@ -181,6 +193,7 @@ export interface Database {
   workload_events: WorkloadEventsTable;
   orgs: OrgsTable;
   projects: ProjectsTable;
+  project_tombstones: ProjectTombstonesTable;
   principals: PrincipalsTable;
   memberships: MembershipsTable;
   api_keys: ApiKeysTable;
@@ -191,4 +204,23 @@ export interface Database {
   audit_head: AuditHeadTable;
   idempotency_keys: IdempotencyKeysTable;
   fabrik_meta: { key: string; value: string };
+  secrets: SecretsTable;
+}
+
+export interface SecretsTable {
+  id: string;
+  org_id: string;
+  /** '' for an org-wide secret. */
+  project_id: string;
+  name: string;
+  /** Which master key sealed it (rotation). */
+  key_id: string;
+  /** base64 of the 96-bit GCM nonce. */
+  nonce: string;
+  /** base64 of the AES-256-GCM ciphertext and tag; the AAD binds it to org, project and name. */
+  ciphertext: string;
+  created_at: string;
+  updated_at: string;
+  created_by: string;
+  updated_by: string;
 }

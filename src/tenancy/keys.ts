@@ -2,12 +2,21 @@
 // org (optionally one project of it); only platform keys of operators are unscoped.
 import { AppError, notFound } from '../domain/errors.js';
 import { newId, nowIso } from '../domain/ids.js';
-import { orgRole, projectRole } from '../policy/roles.js';
+import {
+  type Caller,
+  type Grant,
+  type OrgRole,
+  narrowGrants,
+  orgRole,
+  projectRole,
+  roleRank,
+} from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { ApiKeysTable, OrgsTable } from '../store/schema.js';
 import { mintKey } from './api-key.js';
 import { principalRef } from './authn.js';
 import { type Ctx, deny, findOrg, hasRole, requireOperator, requireOperatorTo, write } from './context.js';
+import type { Trx } from '../audit/journal.js';
 import { type PrincipalSelector, resolvePrincipal } from './members.js';
 
 export const DEFAULT_KEY_TTL_DAYS = 90;
@@ -31,6 +40,38 @@ export interface ApiKey {
 export interface CreatedApiKey extends ApiKey {
   /** The secret token. Shown once; fabrik keeps only its hash. */
   token: string;
+}
+
+/**
+ * What an Idempotency-Key replay of a key creation answers: the key without its token, which was
+ * shown once. write() stores its result as the replay, so that result is this, and the token
+ * travels to the one first response outside of it: no plaintext token is ever stored.
+ */
+export interface ReplayedApiKey extends ApiKey {
+  token: null;
+  tokenShownOnce: true;
+}
+
+function replayOf(view: ApiKey): ReplayedApiKey {
+  return { ...view, token: null, tokenShownOnce: true };
+}
+
+/** The first grant of `target` (within the key's scope) that outranks what the caller holds there. */
+function escalation(caller: Caller, orgId: string, target: readonly Grant[], projectId: string): Grant | undefined {
+  return narrowGrants(target, orgId, projectId).find((g) => {
+    const held = g.projectId ? projectRole(caller, orgId, g.projectId) : orgRole(caller, orgId);
+    return roleRank(g.role) > roleRank(held);
+  });
+}
+
+async function grantsOf(db: Ctx['db'] | Trx, principalId: string, orgId: string): Promise<Grant[]> {
+  const rows = await db
+    .selectFrom('memberships')
+    .select(['project_id', 'role'])
+    .where('principal_id', '=', principalId)
+    .where('org_id', '=', orgId)
+    .execute();
+  return rows.map((r) => ({ orgId, projectId: r.project_id, role: r.role as OrgRole }));
 }
 
 function keyState(r: ApiKeysTable, now = Date.now()): ApiKey['state'] {
@@ -107,14 +148,21 @@ export async function createKey(
   ) {
     await deny(ctx, spec, 'creating a key beyond your own scope');
   }
-  return write(ctx, spec, async (trx) => {
-    const grants = await trx
-      .selectFrom('memberships')
-      .select(['project_id'])
-      .where('principal_id', '=', principal.id)
-      .where('org_id', '=', org.id)
-      .execute();
-    if (!grants.some((g) => g.project_id === '' || g.project_id === projectId)) {
+  // A key acts with its principal's roles: nobody but an operator mints one that could do more
+  // than the minting key itself (an admin's key for an owner would make the admin an owner).
+  const who = principalRef(principal.kind, principal.name, org.name);
+  const over = ctx.caller.operator
+    ? undefined
+    : escalation(ctx.caller, org.id, await grantsOf(ctx.db, principal.id, org.id), projectId);
+  if (over) await deny(ctx, spec, outranks(ctx, org, who, over, input.project));
+  let token = '';
+  const created = await write(ctx, spec, async (trx) => {
+    const grants = await grantsOf(trx, principal.id, org.id);
+    // Again inside the transaction, in case a role changed since the check above.
+    const raced = ctx.caller.operator ? undefined : escalation(ctx.caller, org.id, grants, projectId);
+    if (raced)
+      throw new AppError('FORBIDDEN', `your role does not allow ${outranks(ctx, org, who, raced, input.project)}`);
+    if (!grants.some((g) => g.projectId === '' || g.projectId === projectId)) {
       throw new AppError(
         'UNPROCESSABLE',
         `${principalRef(principal.kind, principal.name, org.name)} has no role in ${input.project ? `project ${input.project}` : `organization ${orgName}`}; add it as a member first`,
@@ -136,10 +184,25 @@ export async function createKey(
       last_used_at: null,
     };
     await trx.insertInto('api_keys').values(row).execute();
-    const view = keyView(row, principalRef(principal.kind, principal.name, org.name), org.name, input.project ?? null);
-    // The audit digest covers the key's metadata, never its secret.
-    return { result: { ...view, token: minted.token }, after: view, resource: `orgs/${orgName}/keys/${row.prefix}` };
+    const view = keyView(row, who, org.name, input.project ?? null);
+    token = minted.token;
+    // The audit digest covers the key's metadata, never its secret; the entry names whom it acts for.
+    return { result: replayOf(view), after: view, resource: `orgs/${orgName}/keys/${row.prefix}`, subject: who };
   });
+  return shownOnce(created, token);
+}
+
+/** The first response: the stored replay form with the token in place. */
+function shownOnce(replay: ReplayedApiKey, token: string): CreatedApiKey {
+  const { tokenShownOnce: _, ...view } = replay;
+  return { ...view, token };
+}
+
+function outranks(ctx: Ctx, org: OrgsTable, who: string, g: Grant, project?: string): string {
+  // A project-scoped key's grants all name its project; an org key's may name others (by id).
+  const where = g.projectId ? `on project ${project ?? g.projectId}` : `in ${org.name}`;
+  const mine = g.projectId ? projectRole(ctx.caller, org.id, g.projectId) : orgRole(ctx.caller, org.id);
+  return `creating a key for ${who}, who holds "${g.role}" ${where} (more than your "${mine ?? 'none'}")`;
 }
 
 /** Platform keys (unscoped) for operator users. */
@@ -150,7 +213,8 @@ export async function createPlatformKey(
   const spec = { action: 'apikey.create', resource: `keys/${input.name}`, orgId: '' };
   await requireOperatorTo(ctx, spec, 'create platform keys');
   const expiresAt = expiry(input);
-  return write(ctx, spec, async (trx) => {
+  let token = '';
+  const created = await write(ctx, spec, async (trx) => {
     const user = await trx
       .selectFrom('principals')
       .selectAll()
@@ -181,8 +245,10 @@ export async function createPlatformKey(
     };
     await trx.insertInto('api_keys').values(row).execute();
     const view = keyView(row, `user:${user.name}`, null, null);
-    return { result: { ...view, token: minted.token }, after: view, resource: `keys/${row.prefix}` };
+    token = minted.token;
+    return { result: replayOf(view), after: view, resource: `keys/${row.prefix}`, subject: view.principal };
   });
+  return shownOnce(created, token);
 }
 
 export async function listKeys(ctx: Ctx, orgName: string, req: PageRequest): Promise<Page<ApiKey>> {
@@ -240,7 +306,7 @@ async function revoke(ctx: Ctx, org: OrgsTable | null, ref: string): Promise<Api
     const who = principalRef(row.p_kind, row.p_name, org?.name ?? '');
     const before = keyView(row, who, org?.name ?? null, row.project_name ?? null);
     const after = keyView({ ...row, revoked_at: revokedAt }, who, org?.name ?? null, row.project_name ?? null);
-    return { result: after, before, after };
+    return { result: after, before, after, subject: who };
   });
   ctx.onKeyRevoked?.(row.prefix);
   return result;

@@ -5,6 +5,7 @@ import { visibleProjects } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { ProjectsTable } from '../store/schema.js';
 import { type Ctx, findOrg, findProject, requireRole, write } from './context.js';
+import { allocateUid, tombstone } from './identity.js';
 
 export interface Project {
   id: string;
@@ -13,6 +14,8 @@ export interface Project {
   /** `org.name`: how CLI and URLs refer to the project. */
   ref: string;
   displayName: string;
+  /** Unix uid (= gid) of every task of the project. */
+  uid: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -24,6 +27,7 @@ export function projectView(r: ProjectsTable, orgName: string): Project {
     name: r.name,
     ref: `${orgName}.${r.name}`,
     displayName: r.display_name,
+    uid: r.uid,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -52,6 +56,7 @@ export async function createProject(
       org_id: org.id,
       name: input.name,
       display_name: input.displayName ?? input.name,
+      uid: await allocateUid(trx),
       created_at: now,
       updated_at: now,
     };
@@ -129,6 +134,8 @@ export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
     await trx.deleteFrom('memberships').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('api_keys').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('projects').where('id', '=', project.id).execute();
+    // Its files (workload directories, logs, outputs) and its Unix identity go after the retention period.
+    await tombstone(trx, project);
     return { result: undefined, before: projectView(project, org.name), after: null };
   });
 }

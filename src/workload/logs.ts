@@ -39,7 +39,7 @@ export async function openLogs(
       'INVALID_ARGUMENT',
       `task ${task} does not exist: the workload has ${row.nodes} task(s), 0 to ${row.nodes - 1}`,
     );
-  const path = locate({ workloadId: row.id, attempt, task });
+  const path = locate({ projectId: row.project_id, workloadId: row.id, attempt, task });
   if (!path || !existsSync(path)) {
     if (!q.follow) return Readable.from([]);
   }
@@ -54,7 +54,7 @@ export async function openLogs(
       .executeTakeFirst();
     return !cur || cur.attempts !== attempt || !(cur.status === 'running' || cur.status === 'pending');
   };
-  return Readable.from(follow(() => path ?? locate({ workloadId: row.id, attempt, task }), start, isDone));
+  return Readable.from(follow(() => path ?? locate({ projectId: row.project_id, workloadId: row.id, attempt, task }), start, isDone));
 }
 
 /** Byte offset where the last `lines` lines of a file begin. */

@@ -13,7 +13,15 @@ import type { Database, WorkloadsTable } from '../store/schema.js';
 import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { grantScope } from '../policy/roles.js';
 import { type Ctx, findProject, requireRole, write } from '../tenancy/context.js';
-import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec, storedSpecRequest } from './spec.js';
+import { missingSecrets } from '../tenancy/secrets.js';
+import {
+  type WorkloadSpec,
+  WorkloadSpecError,
+  envWarnings,
+  parseWorkloadSpec,
+  secretRefs,
+  storedSpecRequest,
+} from './spec.js';
 
 export const ACTIVE_STATUSES = ['pending', 'running'] as const;
 export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'preempted'] as const;
@@ -42,6 +50,11 @@ export interface Workload {
   finishedAt: string | null;
   createdBy: string;
   spec: WorkloadSpec;
+}
+
+/** What submit answers: the workload, and warnings about its spec (e.g. credentials in plain env values). */
+export interface SubmittedWorkload extends Workload {
+  warnings: string[];
 }
 
 export interface WorkloadEvent {
@@ -114,7 +127,7 @@ export async function submitWorkload(
   projectRef: string,
   body: unknown,
   opts: SubmitOptions = {},
-): Promise<Workload> {
+): Promise<SubmittedWorkload> {
   const source = opts.source ?? 'request body';
   const { org, project } = await findProject(ctx, projectRef);
   const ref = `${org.name}.${project.name}`;
@@ -142,6 +155,8 @@ export async function submitWorkload(
     throw err;
   }
   checkRunnable(spec, opts.workdirRoot ?? process.cwd());
+  await checkSecretRefs(ctx.db, org.id, project.id, spec);
+  const warnings = envWarnings(spec.env);
   const id = newId('wl');
   const request = storedSpecRequest(spec, { id, project: project.id, submittedAt: Date.now() / 1000 });
   const feasible = checkFeasible(request, nodes);
@@ -203,17 +218,37 @@ export async function submitWorkload(
       `submitted by ${ctx.caller.principal}: ${spec.nodes}×${spec.gpusPerNode} GPUs in pool ${request.pool}`,
     );
     const view = workloadView(row, ref);
-    return { result: view, after: view };
+    // Warnings go with the response (and an idempotent replay of it), not into the audited state.
+    return { result: { ...view, warnings }, after: view };
   });
+}
+
+/** A reference to a secret that neither the project nor its org holds is refused, at `env.NAME`. */
+async function checkSecretRefs(db: Kysely<Database>, orgId: string, projectId: string, spec: WorkloadSpec) {
+  const refs = secretRefs(spec.env);
+  const names = refs.map((r) => r.secret);
+  const missing = new Set(await missingSecrets(db, orgId, projectId, names));
+  const first = refs.find((r) => missing.has(r.secret));
+  if (first) {
+    const path = `env.${first.variable}`;
+    throw new AppError(
+      'SPEC_INVALID',
+      `${path}: secret "${first.secret}" not found in the project or its org; create it with \`fabrik secret create ${first.secret}\``,
+      { path, secret: first.secret },
+    );
+  }
 }
 
 /** Refuses at submit time what could only fail at launch: a workdir outside the root, a missing program. */
 function checkRunnable(spec: WorkloadSpec, root: string): void {
-  let cwd: string;
-  try {
-    cwd = resolveWorkdir(root, spec.workdir);
-  } catch (err) {
-    throw new AppError('SPEC_INVALID', `workdir: ${(err as Error).message}`, { path: 'workdir' });
+  // Without a workdir the task starts in its own (empty) workload directory: programs come from PATH.
+  let cwd = '/nonexistent';
+  if (spec.workdir !== undefined) {
+    try {
+      cwd = resolveWorkdir(root, spec.workdir);
+    } catch (err) {
+      throw new AppError('SPEC_INVALID', `workdir: ${(err as Error).message}`, { path: 'workdir' });
+    }
   }
   for (const [field, command] of [
     ['setup', spec.setup],

@@ -6,7 +6,7 @@
 //   resources: { gpu: "B200:8", nodes: 2, cpu: 64+, memory: 1TiB+ }
 //   priority: normal
 //   max_duration: 24h
-//   env: { HF_HOME: /cache }
+//   env: { HF_HOME: /cache, WANDB_API_KEY: { secret: wandb } }
 //   setup: pip install -r requirements.txt
 //   run: torchrun --nnodes=$FABRIK_NUM_NODES --node_rank=$FABRIK_NODE_RANK train.py
 //
@@ -30,6 +30,7 @@ import {
   string,
 } from '../domain/input.js';
 import type { PoolSpec } from '../fleet/fleet-file.js';
+import { type EnvValue, readEnv } from './env.js';
 import {
   PRIORITY_CLASSES,
   type PriorityClass,
@@ -37,6 +38,8 @@ import {
   type WorkloadKind,
   type WorkloadRequest,
 } from '../scheduler/types.js';
+
+export { type EnvValue, type SecretRef, envWarnings, isSecretRef, literalEnv, secretRefs } from './env.js';
 
 export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'restricted'] as const;
 export type Classification = (typeof CLASSIFICATIONS)[number];
@@ -57,7 +60,8 @@ export interface WorkloadSpec {
   readonly memoryGiB?: number;
   readonly priority: PriorityClass;
   readonly maxDurationS: number;
-  readonly env: Record<string, string>;
+  /** Literal values and `{secret: NAME}` references; references are resolved only at launch. */
+  readonly env: Record<string, EnvValue>;
   readonly run?: string;
   readonly setup?: string;
   readonly workdir?: string;
@@ -120,10 +124,6 @@ const DEFAULT_MAX_DURATION_S: Record<WorkloadKind, number> = {
 
 /** Kinds that may leave out `run`: a notebook holds its GPUs; a serving replica's runtime supplies the command. */
 const RUN_OPTIONAL: readonly WorkloadKind[] = ['interactive', 'inference'];
-
-// fabrik sets these for every task (ranks, rendezvous, GPU visibility); a spec must not override them.
-const RESERVED_ENV_PREFIXES = ['FABRIK_', 'CUDA_', 'NVIDIA_'];
-const RESERVED_ENV = ['MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'NODE_RANK'];
 
 const FIELDS = [
   'kind',
@@ -389,33 +389,6 @@ function formatDuration(s: number): string {
   if (s % 3600 === 0) return `${s / 3600}h`;
   if (s % 60 === 0) return `${s / 60}m`;
   return `${s}s`;
-}
-
-function readEnv(v: unknown): Record<string, string> {
-  if (!isRecord(v)) fail(['env'], `must be a mapping of variable names to values, got ${describeValue(v)}`);
-  const entries = Object.entries(v);
-  if (entries.length > 256) fail(['env'], `at most 256 variables, got ${entries.length}`);
-  const out: [string, string][] = [];
-  for (const [k, raw] of entries) {
-    const path: Path = ['env', k];
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,255}$/.test(k))
-      fail(path, `"${k}" is not a variable name (letters, digits, '_')`, true);
-    if (RESERVED_ENV.includes(k) || RESERVED_ENV_PREFIXES.some((p) => k.startsWith(p))) {
-      fail(
-        path,
-        `${k} is set by fabrik and cannot be overridden (reserved: ${RESERVED_ENV_PREFIXES.map((p) => `${p}*`).join(', ')}, ${RESERVED_ENV.join(', ')})`,
-        true,
-      );
-    }
-    // Numbers and booleans are taken as text: YAML reads `PORT: 8080` as a number.
-    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
-      fail(path, `must be a string, got ${describeValue(raw)}`);
-    }
-    const value = String(raw);
-    if (value.length > 32 * 1024 || value.includes('\0')) fail(path, 'must be at most 32 KiB without NUL characters');
-    out.push([k, value]);
-  }
-  return Object.fromEntries(out);
 }
 
 /**

@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LocalExecutor } from '../../src/exec/local.js';
+import { detectIsolation } from '../../src/exec/sandbox.js';
 import type { ExecHandle, LaunchRequest, Observation } from '../../src/exec/types.js';
+import { identityOf } from '../../src/tenancy/identity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fabrik-local-'));
+const isolation = detectIsolation();
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function request(id: string, run: string, nodes = 1): LaunchRequest {
@@ -17,6 +20,9 @@ function request(id: string, run: string, nodes = 1): LaunchRequest {
     attempt: 1,
     name: id,
     project: 'acme.train',
+    projectId: 'prj_local',
+    identity: identityOf(250_001),
+    limits: { pids: 512 },
     run,
     env: { GREETING: 'hello' },
     workdir: process.cwd(),
@@ -45,14 +51,14 @@ async function until(
 }
 
 describe('local executor', () => {
-  const exec = new LocalExecutor({ workloadsDir: dir, logCapBytes: 64 * 1024 });
+  const exec = new LocalExecutor({ workloadsDir: dir, isolation, logCapBytes: 64 * 1024 });
 
   it('runs every task of a gang with its rank, GPUs and rendezvous environment', async () => {
     const h = await exec.launch(request('wl_gang', 'node examples/gang/rendezvous.js && echo $GREETING', 2));
     const o = await until(exec, 'wl_gang', h, (x) => x.state !== 'running');
     assert.equal(o.state, 'succeeded', o.message);
     const ranks = [0, 1].map((r) =>
-      readFileSync(exec.logPath({ workloadId: 'wl_gang', attempt: 1, task: r })!, 'utf8'),
+      readFileSync(exec.logPath({ projectId: 'prj_local', workloadId: 'wl_gang', attempt: 1, task: r })!, 'utf8'),
     );
     const envs = ranks.map((log) => JSON.parse(log.split('\n')[0]));
     assert.deepEqual(
@@ -88,14 +94,14 @@ describe('local executor', () => {
     };
     const h = await exec.launch(req);
     // Stop once it trains (its SIGTERM handler is installed by then), however busy the machine.
-    const logFile = () => exec.logPath({ workloadId: 'wl_train', attempt: 1, task: 0 });
+    const logFile = () => exec.logPath({ projectId: 'prj_local', workloadId: 'wl_train', attempt: 1, task: 0 });
     for (let i = 0; i < 300 && !/step \d+/.test(logFile() ? readFileSync(logFile()!, 'utf8') : ''); i++) {
       await new Promise((r) => setTimeout(r, 100));
     }
     await exec.stop(h, 10);
-    const log = readFileSync(exec.logPath({ workloadId: 'wl_train', attempt: 1, task: 0 })!, 'utf8');
+    const log = readFileSync(exec.logPath({ projectId: 'prj_local', workloadId: 'wl_train', attempt: 1, task: 0 })!, 'utf8');
     assert.match(log, /SIGTERM: checkpoint saved at step \d+/);
-    assert.ok(existsSync(join(dir, 'wl_train', 'checkpoint.json')));
+    assert.ok(existsSync(join(dir, 'prj_local', 'wl_train', 'work', 'checkpoint.json')));
     const o = await until(exec, 'wl_train', h, (x) => x.state !== 'running');
     assert.equal(o.state, 'failed', 'stopped work exits non-zero');
   });
@@ -114,14 +120,14 @@ describe('local executor', () => {
     const h = await exec.launch(request('wl_chatty', 'head -c 5000000 /dev/zero | tr "\\0" x; echo; echo finished'));
     const o = await until(exec, 'wl_chatty', h, (x) => x.state !== 'running');
     assert.equal(o.state, 'succeeded');
-    const path = exec.logPath({ workloadId: 'wl_chatty', attempt: 1, task: 0 })!;
+    const path = exec.logPath({ projectId: 'prj_local', workloadId: 'wl_chatty', attempt: 1, task: 0 })!;
     assert.ok(statSync(path).size < 64 * 1024 + 200);
     assert.match(readFileSync(path, 'utf8'), /log truncated at 65536 bytes/);
   });
 
   it('re-adopts running tasks from their handle, and reports lost ones', async () => {
     const h = await exec.launch(request('wl_long', 'sleep 30'));
-    const restarted = new LocalExecutor({ workloadsDir: dir });
+    const restarted = new LocalExecutor({ workloadsDir: dir, isolation });
     const seen = (await restarted.observe(new Map([['wl_long', JSON.parse(JSON.stringify(h))]]))).get('wl_long')!;
     assert.equal(seen.state, 'running');
     // Killed behind fabrik's back, with no exit record: lost.

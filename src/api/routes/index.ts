@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../context.js';
 import { auditRoutes, fleetRoutes, quotaRoutes } from './quotas-fleet-audit.js';
+import { secretRoutes } from './secrets.js';
 import { tenancyRoutes } from './tenancy.js';
 import { workloadRoutes } from './workloads.js';
 
@@ -11,4 +12,5 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await fleetRoutes(app, deps);
   await auditRoutes(app, deps);
   await workloadRoutes(app, deps);
+  await secretRoutes(app, deps);
 }

@@ -33,7 +33,7 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
         summary: 'Submit a workload spec (validated against the fleet; infeasible specs are refused)',
         params: ProjectParams,
         body: S.WorkloadSpecBody,
-        response: { 201: S.Workload, ...errors },
+        response: { 201: S.SubmittedWorkload, ...errors },
       },
     },
     async (req, reply) => {

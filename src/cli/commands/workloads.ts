@@ -61,6 +61,7 @@ export function registerWorkloadCommands(program: Command): void {
       if (typeof body.project === 'string' && body.project.includes('.')) delete body.project;
       const c = client();
       let w = await c.request<Obj>('POST', `/api/v1/projects/${q(project)}/workloads`, body);
+      for (const warning of w.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
       // Give the scheduler a moment so the first answer already says where it runs or why it waits.
       for (let i = 0; i < 10 && w.status === 'pending' && w.reason === 'Queued'; i++) {
         await new Promise((r) => setTimeout(r, 200));
