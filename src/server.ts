@@ -2,7 +2,7 @@
 // register this machine as a node when asked (or read the fleet from Slurm), then serve HTTP and
 // run the two loops: the scheduler (places) and the reconciler (runs on the executor).
 import { chmodSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.js';
 import { canonicalJson } from './audit/entry.js';
@@ -17,6 +17,7 @@ import { SchedulerLoop } from './workload/scheduler-loop.js';
 import { LocalExecutor } from './exec/local.js';
 import { Reconciler } from './exec/reconciler.js';
 import { SlurmExecutor } from './exec/slurm.js';
+import { type IdentityKind, identityDirectory } from './exec/identities.js';
 import { importSlurmFleet } from './exec/slurm-fleet.js';
 import { syncSlurmFleet } from './exec/slurm-sync.js';
 import { SerialLoop } from './domain/serial-loop.js';
@@ -49,6 +50,8 @@ export interface ServerOptions {
   executor?: 'local' | 'slurm';
   /** slurm.conf for the Slurm clients (default: $SLURM_CONF). */
   slurmConf?: string;
+  /** Slurm: who provides the projects' passwd/group entries (`local`: useradd here, the default; `site`: LDAP/SSSD). */
+  identities?: IdentityKind;
   /** The master key sealing tenant secrets, unless FABRIK_MASTER_KEY is set (default: <dataDir>/master.key). */
   masterKeyFile?: string;
   /** What keeps local tasks apart (default `auto`: the best this machine allows; a named level is required). */
@@ -90,7 +93,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const level = opts.logLevel ?? 'info';
   const workdirRoot = resolve(opts.workdirRoot ?? '.');
   const slurm =
-    opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts.slurmConf) : undefined;
+    opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts) : undefined;
   const workloadsDir = join(dataDir, 'workloads');
   const executor = slurm?.executor ?? new LocalExecutor({ workloadsDir, isolation });
   // The scheduler places, the reconciler launches and stops; each wakes the other.
@@ -172,13 +175,17 @@ function tightenFiles(dataDir: string): void {
  * The Slurm executor and the fleet sync that goes with it: the fleet is read from Slurm now (so
  * placements name real Slurm nodes) and every 30 s after.
  */
-async function connectSlurm(store: Store, logDir: string, slurmConf?: string) {
-  const conf = slurmConf ?? process.env.SLURM_CONF;
+async function connectSlurm(store: Store, logDir: string, opts: Pick<ServerOptions, 'slurmConf' | 'identities'>) {
+  const conf = opts.slurmConf ?? process.env.SLURM_CONF;
   const read = () => importSlurmFleet({ slurmConf: conf });
   let fleet = await read();
   await syncSlurmFleet(store.db, fleet);
+  // Jobs run as project uids: the accounts come from here (also what the purge of a project removes).
+  const identities = identityDirectory(opts.identities ?? 'local');
   const executor = new SlurmExecutor({
     logDir,
+    dataDir: dirname(logDir),
+    identities,
     slurmConf: conf,
     partition: (req) => fleet.partitionOf.get(req.placement.nodes[0]?.node ?? ''),
   });
@@ -190,7 +197,7 @@ async function connectSlurm(store: Store, logDir: string, slurmConf?: string) {
       await syncSlurmFleet(store.db, fleet);
     },
   );
-  return { executor, sync };
+  return { executor, sync, identities };
 }
 
 /** Registers (or refreshes) this machine as a node; audited only when something changed. */

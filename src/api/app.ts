@@ -1,7 +1,10 @@
 // The HTTP server: fastify with one error envelope, schema-driven validation and /openapi.json,
 // API-key authentication, rate limits, idempotent creates, request ids, and Prometheus metrics.
 // Routes are thin adapters to the service modules; they live in ./routes/.
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
@@ -17,6 +20,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { AppError } from '../domain/errors.js';
 import type { Caller } from '../policy/roles.js';
 import { type Store, isUniqueViolation, isUnstorableText, readiness } from '../store/db.js';
+import { parseToken } from '../tenancy/api-key.js';
 import { Authenticator } from '../tenancy/authn.js';
 import { idempotencyGuard } from './idempotency.js';
 import { registerRoutes } from './routes/index.js';
@@ -26,6 +30,8 @@ import type { LogLocator } from '../workload/logs.js';
 declare module 'fastify' {
   interface FastifyRequest {
     caller?: Caller;
+    /** Why a bearer key was refused; answered once the rate limiter has counted the attempt. */
+    authFailure?: AppError;
     idempotency?: IdempotencyRecord;
   }
   interface FastifyContextConfig {
@@ -41,8 +47,15 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** How long a verified key stays cached; bounds how late a revocation takes effect elsewhere. */
   readonly authCacheTtlMs?: number;
-  /** Requests per minute per API key (or per address without one). */
+  /** Requests per minute per API key. */
   readonly rateLimitPerMinute?: number;
+  /**
+   * Requests per minute per client address without a valid key (none, or one that failed):
+   * default the lower of 600 and rateLimitPerMinute.
+   */
+  readonly unauthenticatedRateLimitPerMinute?: number;
+  /** How long Idempotency-Key responses are replayed; default 24 h. */
+  readonly idempotencyTtlMs?: number;
   readonly bodyLimitBytes?: number;
   /** Called after changes the scheduler reacts to (submit, cancel, quota and fleet changes). */
   readonly onStateChange?: () => void;
@@ -52,6 +65,7 @@ export interface AppOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const DEFAULT_UNAUTHENTICATED_PER_MINUTE = 600;
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -69,7 +83,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         err.code === 'FST_ERR_MAX_PARAM_LENGTH'
           ? new AppError('INVALID_ARGUMENT', 'a path parameter is longer than 200 characters')
           : err.code === 'FST_ERR_BAD_URL'
-            ? new AppError('INVALID_ARGUMENT', 'the URL is not valid percent-encoded UTF-8')
+            ? new AppError('INVALID_ENCODING', 'the URL is not valid percent-encoded UTF-8')
             : toAppError(err);
       (reply as FastifyReply).status(e.status).send(e.toJSON());
     },
@@ -80,7 +94,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Bodies are validated strictly (no coercion, unknown fields rejected); query strings and path
     // parameters are coerced from text.
     ajv: { customOptions: {} },
+    // What Node's HTTP parser refuses (headers over maxHeaderSize: 431) in the error envelope too.
+    clientErrorHandler: clientError,
   });
+
+  // Bodies are read as bytes and must be UTF-8: decoding would turn bad bytes into U+FFFD unseen.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (!isUtf8(body)) return done(invalidUtf8Body(), undefined);
+    parseJson(req, body.toString('utf8'), done);
+  });
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    if (!isUtf8(body)) return done(invalidUtf8Body(), undefined);
+    done(null, body.toString('utf8'));
+  });
+  // Path and query text: invalid UTF-8 or NUL in them is refused before any route sees it.
+  app.addHook('onRequest', async (req) => checkUrlEncoding(req.url));
 
   const strictAjv = addFormats.default(
     new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, allErrors: true }),
@@ -136,14 +166,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
   });
 
+  const perKey = opts.rateLimitPerMinute ?? 60_000;
+  const perAddress = opts.unauthenticatedRateLimitPerMinute ?? Math.min(DEFAULT_UNAUTHENTICATED_PER_MINUTE, perKey);
   await app.register(rateLimit, {
     global: true,
-    max: opts.rateLimitPerMinute ?? 60_000,
+    // Its hook runs after the authentication hook (route hooks come last), so it knows the caller.
+    max: (_req, key) => (key.startsWith('ip:') ? perAddress : perKey),
     timeWindow: 60_000,
-    // One bucket per API key: its public prefix, so secrets never become map keys.
+    // One bucket per authenticated key, by its public prefix, so secrets never become map keys.
+    // Without a valid key (none, or one that failed) the client address pays, with a lower budget:
+    // random keys must not each get a bucket of their own. Routes outside /api/v1 that check keys
+    // themselves count per presented key prefix.
     keyGenerator: (req) => {
+      if (req.caller) return `key:${req.caller.keyPrefix}`;
       const h = req.headers.authorization;
-      return typeof h === 'string' && h.startsWith('Bearer ') ? `key:${h.slice(7, 23)}` : `ip:${req.ip}`;
+      const presented = !req.authFailure && h?.startsWith('Bearer ') ? parseToken(h.slice(7)) : null;
+      return presented ? `key:${presented.prefix}` : `ip:${req.ip}`;
     },
     errorResponseBuilder: (_req, ctx) =>
       Object.assign(
@@ -172,10 +210,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     async (api) => {
       api.addHook('onRequest', async (req) => {
         if (req.routeOptions.config.auth === false) return;
-        req.caller = await auth.authenticate(req.headers.authorization);
+        try {
+          req.caller = await auth.authenticate(req.headers.authorization);
+        } catch (err) {
+          if (!(err instanceof AppError && err.code === 'UNAUTHENTICATED')) throw err;
+          req.authFailure = err;
+        }
+      });
+      // The rate limiter has now counted a failed authentication against the client address; the
+      // 401 comes before any body is read.
+      api.addHook('preParsing', async (req, _reply, payload) => {
+        if (req.authFailure) throw req.authFailure;
+        return payload;
       });
       api.addHook('preValidation', async (req) => checkJsonBody(req.body));
-      api.addHook('preHandler', idempotencyGuard(opts.store));
+      api.addHook('preHandler', idempotencyGuard(opts.store, opts.idempotencyTtlMs));
       await registerRoutes(api, {
         store: opts.store,
         onKeyRevoked: (prefix) => auth.invalidate(prefix),
@@ -216,13 +265,14 @@ const MAX_BODY_DEPTH = 64;
 const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
- * What JSON.parse accepts but fabrik cannot take: nesting beyond MAX_BODY_DEPTH, and strings with
- * lone UTF-16 surrogates (not Unicode, so not I-JSON, and audit entries are canonical I-JSON).
+ * What JSON.parse accepts but fabrik cannot take: nesting beyond MAX_BODY_DEPTH, strings with
+ * lone UTF-16 surrogates (not Unicode, so not I-JSON, and audit entries are canonical I-JSON), and
+ * NUL characters in strings (PostgreSQL cannot store them, SQLite would, and C tools cut there).
  * Checked without recursion, before schema validation.
  */
 function checkJsonBody(body: unknown): void {
   if (body === null || typeof body !== 'object') {
-    if (typeof body === 'string' && LONE_SURROGATE.test(body)) throw loneSurrogate();
+    if (typeof body === 'string') checkText(body);
     return;
   }
   const stack: [unknown, number][] = [[body, 1]];
@@ -231,10 +281,55 @@ function checkJsonBody(body: unknown): void {
     if (depth > MAX_BODY_DEPTH)
       throw new AppError('INVALID_JSON', `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
     for (const [k, v] of Object.entries(value as object)) {
-      if (LONE_SURROGATE.test(k) || (typeof v === 'string' && LONE_SURROGATE.test(v))) throw loneSurrogate();
-      if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
+      checkText(k);
+      if (typeof v === 'string') checkText(v);
+      else if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
     }
   }
+}
+
+function checkText(s: string): void {
+  if (s.includes('\u0000'))
+    throw new AppError('INVALID_ENCODING', 'request body holds a NUL character (\\u0000) in a string');
+  if (LONE_SURROGATE.test(s)) throw loneSurrogate();
+}
+
+function invalidUtf8Body(): AppError {
+  return new AppError('INVALID_ENCODING', 'request body is not valid UTF-8');
+}
+
+/** Runs of percent escapes: each run must decode to UTF-8 without NUL. */
+const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
+
+function checkUrlEncoding(url: string): void {
+  if (!url.includes('%')) return;
+  for (const [run] of url.matchAll(ESCAPES)) {
+    const bytes = Buffer.from(run.replaceAll('%', ''), 'hex');
+    if (bytes.includes(0)) throw new AppError('INVALID_ENCODING', 'the URL holds a NUL character (%00)');
+    if (!isUtf8(bytes)) throw new AppError('INVALID_ENCODING', 'the URL is not valid percent-encoded UTF-8');
+  }
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before fastify sees a request (as fastify's default
+ * handler does), in the error envelope: 431 for a request line or headers over maxHeaderSize.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('HEADERS_TOO_LARGE', 'the request line and headers are larger than this server reads')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('REQUEST_TIMEOUT', 'the request did not arrive in time')
+        : new AppError('INVALID_ARGUMENT', 'malformed HTTP request');
+  const body = JSON.stringify(e.toJSON());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 function loneSurrogate(): AppError {

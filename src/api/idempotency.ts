@@ -59,11 +59,18 @@ export function idempotencyGuard(store: Store, ttlMs = IDEMPOTENCY_TTL_MS) {
         );
       }
       reply.header('idempotent-replayed', 'true');
-      reply.status(prior.status).type('application/json').send(prior.response);
+      reply.status(prior.status).type('application/json').send(withoutToken(prior.response));
       return reply;
     }
     req.idempotency = { keyId: req.caller.keyId, idemKey: header, method: req.method, path, bodyHash, status };
   };
+}
+
+/** Records stored before tokens were kept out of them may still hold one: it is never replayed. */
+function withoutToken(response: string): string {
+  if (!response.includes('"token":"')) return response;
+  const body = JSON.parse(response) as Record<string, unknown>;
+  return typeof body.token === 'string' ? JSON.stringify({ ...body, token: null, tokenShownOnce: true }) : response;
 }
 
 /** Deletes up to PURGE_BATCH records created before `cutoff`. */
@@ -78,7 +85,8 @@ async function purgeExpired(store: Store, cutoff: string): Promise<void> {
           .selectFrom('idempotency_keys')
           .select(['key_id', 'idem_key'])
           .where('created_at', '<', cutoff)
-          .limit(PURGE_BATCH),
+          .limit(PURGE_BATCH)
+          .$asTuple('key_id', 'idem_key'),
       ),
     )
     .execute();

@@ -116,7 +116,13 @@ export const ApiKey = T.Object({
   revokedAt: Nullable(Time),
   lastUsedAt: Nullable(Time),
 });
-export const CreatedApiKey = T.Intersect([ApiKey, T.Object({ token: T.String({ description: 'shown once' }) })]);
+export const CreatedApiKey = T.Intersect([
+  ApiKey,
+  T.Object({
+    token: Nullable(T.String({ description: 'shown once: null when an Idempotency-Key replay answers' })),
+    tokenShownOnce: T.Optional(T.Boolean({ description: 'true on a replay: the token was shown only the first time' })),
+  }),
+]);
 const KeyName = T.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]*$' });
 export const KeyCreate = T.Object(
   {
@@ -182,7 +188,7 @@ export const Pool = T.Object({
   nodes: T.Integer(),
   gpus: T.Integer(),
   schedulableGpus: T.Integer(),
-  guaranteed: T.Integer(),
+  guaranteed: T.Integer({ description: 'GPUs guaranteed to all projects (operators) or to the projects you can see' }),
   devGpus: T.Boolean(),
 });
 export const FleetApply = T.Object(
@@ -219,6 +225,15 @@ export const AuditEntry = T.Object({
   beforeDigest: Nullable(T.String()),
   afterDigest: Nullable(T.String()),
   outcome: T.String(),
+  subject: T.Optional(
+    T.String({ description: 'whom the change is for, when not the actor (the principal of an API key)' }),
+  ),
+  suppressed: T.Optional(
+    T.Object(
+      { count: T.Integer(), since: Time },
+      { description: 'on a summary of denials: how many were not recorded one by one' },
+    ),
+  ),
   canonical: T.String({ description: 'the entry serialised canonically (RFC 8785)' }),
 });
 

@@ -177,7 +177,10 @@ const limiters = new WeakMap<Kysely<Database>, DenialLimiter>();
 
 function denialLimiter(db: Kysely<Database>): DenialLimiter {
   let l = limiters.get(db);
-  if (!l) limiters.set(db, (l = new DenialLimiter(db)));
+  if (!l) {
+    l = new DenialLimiter(db);
+    limiters.set(db, l);
+  }
   return l;
 }
 

@@ -281,8 +281,14 @@ export function limitsOf(spec: WorkloadSpec): TaskLimits {
   return {
     cpus: spec.cpu,
     memoryBytes: spec.memoryGiB === undefined ? undefined : spec.memoryGiB * 1024 ** 3,
-    pids: DEFAULT_PIDS_LIMIT,
+    pids: pidsLimit(),
   };
+}
+
+/** The operator's bound on processes per task (FABRIK_TASK_PIDS_MAX), default 4096. */
+function pidsLimit(): number {
+  const n = Number(process.env.FABRIK_TASK_PIDS_MAX ?? DEFAULT_PIDS_LIMIT);
+  return Number.isInteger(n) && n >= 16 ? n : DEFAULT_PIDS_LIMIT;
 }
 
 function launchWorkdir(root: string, workdir: string): string {

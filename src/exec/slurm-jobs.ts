@@ -21,6 +21,8 @@ export interface ExitRecord {
   readonly jobId: string;
   readonly code: number;
   readonly signal: string | null;
+  /** The task's memory cgroup counted an OOM kill (task.sh reads the kernel's oom_kill counter). */
+  readonly oom?: boolean;
 }
 
 /** fabrik's records for one job of an attempt. */
@@ -119,6 +121,20 @@ export function observeJob(jobId: string, job: SlurmJob | undefined, rec: JobRec
   }
   if (job && LOST.has(job.state)) {
     return { state: 'lost', message: `Slurm job ${jobId} ended ${job.state}${reasonOf(job)}` };
+  }
+  // Over its --mem: the memory cgroup's OOM killer ended a process of the job (Slurm says so while
+  // it lists the job; the task's exit record says so after).
+  const oomTask = rec.tasks.findIndex((t) => t?.oom && t.code !== 0);
+  if (job?.state === 'OUT_OF_MEMORY' || (job?.state !== 'COMPLETED' && oomTask >= 0)) {
+    const t = oomTask >= 0 ? rec.tasks[oomTask]! : rec.tasks.find((x) => x !== undefined && x.code !== 0);
+    const code = t?.code ?? job?.exitCode ?? 137;
+    const who = oomTask >= 0 ? `task ${oomTask}` : 'a task';
+    return {
+      state: 'failed',
+      exitCode: code,
+      reason: 'OOMKilled',
+      message: `${who} ran out of memory (killed by the out-of-memory killer at its memory limit); Slurm job ${jobId}`,
+    };
   }
   // The root cause of a gang's failure: a task that exited non-zero by itself, before one that
   // srun killed (--kill-on-bad-exit) because another had failed.

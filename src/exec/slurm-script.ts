@@ -3,7 +3,8 @@
 // environment, working directory) is read from files, so nothing a user wrote is ever spliced
 // into shell code.
 //
-// Attempt directory (on a filesystem shared by fabrik and the compute nodes):
+// Both run as the project's uid (sbatch --uid). Attempt directory (on a filesystem shared by fabrik
+// and the compute nodes; see slurm.ts for owners and modes):
 //   batch.sh, task.sh     these scripts
 //   command.sh            the spec's setup and run, verbatim, run with /bin/sh as on the local executor
 //   env                   NAME=VALUE entries separated by NUL: the spec's env, then fabrik's
@@ -12,17 +13,18 @@
 //   job.id                Slurm's job id, written by fabrik right after sbatch
 //   batch.log             the batch script's own output (srun's messages)
 //   task-N.log            task N's stdout and stderr, capped
-//   task-N.exit.json      {"jobId","code","signal"} of task N, written when it ends
+//   task-N.exit.json      {"jobId","code","signal","oom"} of task N, written when it ends
 //   job-ID.start          written by the batch script when job ID starts
 //   job-ID.exit.json      {"jobId","code","signal"} of the batch script (srun's exit code)
 // The exit records are how fabrik learns the end of a job that Slurm no longer lists (MinJobAge);
 // they are written to a temporary name and renamed, so a reader never sees half a record.
 
-/** Run by sbatch on the first node of the allocation: `batch.sh <attempt dir> <log cap bytes>`. */
+/** Run by sbatch on the first node of the allocation: `batch.sh <attempt dir> <log cap bytes> <pids>`. */
 export const BATCH_SCRIPT = `#!/bin/bash
 # fabrik: one task per node with srun, then an exit record next to the logs.
 dir="$1"
 cap="$2"
+pids="$3"
 rec="$dir/job-$SLURM_JOB_ID"
 date +%s >"$rec.start.tmp" && mv -f "$rec.start.tmp" "$rec.start"
 # Record a SIGTERM (scancel, time limit) and keep waiting for srun, which ends its tasks.
@@ -36,7 +38,7 @@ addr=$(scontrol show node "$first" 2>/dev/null | tr ' ' '\\n' | sed -n 's/^NodeA
 export FABRIK_MASTER_ADDR="\${addr:-$first}"
 export FABRIK_MASTER_PORT=$((29500 + SLURM_JOB_ID % 20000))
 srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 \\
-  --kill-on-bad-exit=1 /bin/bash "$dir/task.sh" "$dir" "$cap" &
+  --kill-on-bad-exit=1 /bin/bash "$dir/task.sh" "$dir" "$cap" "$pids" &
 step=$!
 while :; do
   wait "$step"
@@ -51,12 +53,13 @@ mv -f "$rec.exit.json.tmp" "$rec.exit.json"
 exit "$rc"
 `;
 
-/** Run by srun once per node: `task.sh <attempt dir> <log cap bytes>`. */
+/** Run by srun once per node: `task.sh <attempt dir> <log cap bytes> <pids>`. */
 export const TASK_SCRIPT = `#!/bin/bash
 # The task's own processes get SIGTERM from Slurm; this shell stays to write the exit record.
 trap 'true' TERM INT
 dir="$1"
 cap="$2"
+pids="$3"
 rank="$SLURM_PROCID"
 log="$dir/task-$rank.log"
 exitrec="$dir/task-$rank.exit.json"
@@ -73,7 +76,12 @@ if ! cd -- "$wd" 2>/dev/null; then
   echo "[fabrik: cannot enter the working directory $wd on $SLURMD_NODENAME]" >>"$log"
   rc=1
 else
-  /bin/sh "$dir/command.sh" </dev/null 2>&1 | {
+  # Processes: RLIMIT_NPROC, which the kernel counts per uid on the node, so it bounds the project
+  # (all its tasks on this node together), setsid or not; Slurm 22.05 has no pids cgroup. Only the
+  # command gets it: this shell must still fork to write the exit record after a fork bomb.
+  hard=$(ulimit -H -u)
+  [ "$hard" != unlimited ] && [ "$hard" -lt "$pids" ] && pids="$hard"
+  (ulimit -u "$pids" && exec /bin/sh "$dir/command.sh") </dev/null 2>&1 | {
     # The log keeps flowing while the task handles SIGTERM (a checkpoint's last words).
     # stdbuf: head writes each chunk at once, so fabrik logs --follow sees output as it comes.
     trap '' TERM INT
@@ -88,7 +96,19 @@ else
 fi
 sig=null
 [ "$rc" -gt 128 ] && sig="\\"SIG$(kill -l $((rc - 128)) 2>/dev/null)\\""
-printf '{"jobId":"%s","code":%d,"signal":%s}\\n' "$SLURM_JOB_ID" "$rc" "$sig" >"$exitrec.tmp"
+# The memory cgroup Slurm made for this task counts OOM kills (v1: memory.oom_control, v2:
+# memory.events); squeue's OUT_OF_MEMORY is gone after MinJobAge, this record stays.
+oom=false
+while IFS=: read -r _ ctl path; do
+  case "$ctl" in
+    memory | memory,* | *,memory | *,memory,*) f="/sys/fs/cgroup/$ctl$path/memory.oom_control" ;;
+    '') f="/sys/fs/cgroup$path/memory.events" ;;
+    *) continue ;;
+  esac
+  n=$(sed -n 's/^oom_kill //p' "$f" 2>/dev/null)
+  [ "\${n:-0}" -gt 0 ] && oom=true
+done </proc/self/cgroup
+printf '{"jobId":"%s","code":%d,"signal":%s,"oom":%s}\\n' "$SLURM_JOB_ID" "$rc" "$sig" "$oom" >"$exitrec.tmp"
 mv -f "$exitrec.tmp" "$exitrec"
 exit "$rc"
 `;

@@ -15,9 +15,26 @@
 // Crash safety: fabrik:<workload>:<attempt> in the job's comment, and the job id in the attempt
 // directory, find a job again when the database lost its handle (crash between sbatch and commit).
 // launch() does that itself for an attempt it has seen before, so launching twice never runs twice.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+//
+// Isolation: every job runs as its project's identity (`sbatch --uid/--gid`; the account comes from
+// an IdentityDirectory, ./identities.ts), never as the server's user. Its files, under
+// workloadPaths(logDir, project, workload, attempt) (./workspace.ts):
+//   <dataDir>, <logDir>        root 0711: jobs pass through (no mount namespace here) but cannot
+//                              list; what lies in <dataDir> (database, logs, keys) is 0600 anyway
+//   <project>, <workload>      root:<project gid> 0710: the project's jobs pass through, other
+//                              tenants do not, and no job can swap them for a symbolic link
+//   work/                      the project's uid 0700: FABRIK_WORKLOAD_DIR, HOME, default cwd
+//   attempt-N/                 the project's uid 0700: the job writes its logs and exit records;
+//                              env (0600, may hold secrets) and the scripts belong to the uid too
+// Limits (per node): `--mem` and `--cpus-per-task`, enforced by Slurm's task/cgroup plugin where
+// the site configures it (scripts/slurm-dev does); processes by RLIMIT_NPROC in task.sh, because
+// Slurm 22.05's cgroup plugins have no pids controller. An OOM kill is read from Slurm's
+// OUT_OF_MEMORY state or, later, from the task's exit record (the cgroup's oom_kill counter).
+import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { type IdentityDirectory, LocalAccounts } from './identities.js';
 import { clientEnv, type CommandRunner, execFileRunner, slurmCall } from './slurm-cmd.js';
+import { ensureTree, isPlainFile, readSmallFile, writeFileIn } from './slurm-files.js';
 import {
   type ExitRecord,
   fabrikComment,
@@ -39,10 +56,15 @@ import {
   taskEnv,
   tasksOf,
 } from './types.js';
+import { workloadPaths } from './workspace.js';
 
 export interface SlurmExecutorOptions {
   /** Per-workload directories (scripts, logs, exit records); shared with the compute nodes. */
   readonly logDir: string;
+  /** The server's data directory above logDir, if any: made traverse-only (0711) like logDir. */
+  readonly dataDir?: string;
+  /** Where project identities get their passwd/group entries (default: LocalAccounts). */
+  readonly identities?: IdentityDirectory;
   /** Partition to submit to: a name, or chosen per request (e.g. the pool of the placed nodes). */
   readonly partition?: string | ((req: LaunchRequest) => string | undefined);
   /** Path of slurm.conf for the clients; default: $SLURM_CONF, else Slurm's compiled-in default. */
@@ -52,15 +74,19 @@ export interface SlurmExecutorOptions {
   readonly commandTimeoutMs?: number;
   /** Cap of each task's log file. */
   readonly logCapBytes?: number;
-  /** CPUs for each task (srun/sbatch --cpus-per-task); Slurm's default (1) when unset. */
+  /** CPUs for each task when the spec asks for none (--cpus-per-task); Slurm's default (1) when unset. */
   readonly cpusPerTask?: number;
 }
 
 export interface SlurmHandle {
   readonly executor: 'slurm';
   readonly jobId: string;
+  /** Absent in handles stored before per-project directories: their attempts are <logDir>/<workload>/. */
+  readonly projectId?: string;
   readonly workloadId: string;
   readonly attempt: number;
+  /** Tasks (nodes) of the job, so the server never takes the count from a file the job can write. */
+  readonly tasks?: number;
 }
 
 export interface FoundJob {
@@ -75,52 +101,82 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const STOP_POLL_MS = 250;
 const KILL_WAIT_MS = 3000;
+/** More ranks than any gang has: a bound on what is read back from an old attempt's `tasks` file. */
+const MAX_TASKS = 65_536;
+const MiB = 1024 * 1024;
 
-export function attemptDir(logDir: string, workloadId: string, attempt: number): string {
-  return join(logDir, workloadId, `attempt-${attempt}`);
+export function attemptDir(logDir: string, projectId: string, workloadId: string, attempt: number): string {
+  return workloadPaths(logDir, projectId, workloadId, attempt).attempt;
 }
 
 export class SlurmExecutor implements Executor {
   readonly name = 'slurm' as const;
+  readonly identities: IdentityDirectory;
   private readonly run: CommandRunner;
   private readonly env: Record<string, string>;
   private readonly timeoutMs: number;
+  private readonly logDir: string;
 
   constructor(private readonly opts: SlurmExecutorOptions) {
     this.run = opts.commandRunner ?? execFileRunner;
     this.env = clientEnv(opts.slurmConf ?? process.env.SLURM_CONF);
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.identities = opts.identities ?? new LocalAccounts();
+    this.logDir = resolve(opts.logDir);
+    mkdirSync(this.logDir, { recursive: true });
+    // Jobs run as project uids without a mount namespace, so they must pass through these two to
+    // reach their own directories: traverse (x) without listing (r). Their contents are private
+    // (the database, logs and keys are 0600; project directories are 0710 for the project's gid).
+    for (const d of [opts.dataDir, this.logDir]) if (d) chmodSync(d, 0o711);
+    for (let d = dirname(this.logDir); d !== dirname(d); d = dirname(d)) {
+      if ((statSync(d).mode & 0o001) === 0) {
+        throw new Error(
+          `Slurm jobs run as project uids and cannot reach ${this.logDir}: ${d} is not searchable by others (chmod o+x ${d}, or choose another data directory)`,
+        );
+      }
+    }
   }
 
   async launch(req: LaunchRequest): Promise<ExecHandle> {
-    if (!SAFE_ID.test(req.workloadId))
-      throw new ExecError(`workload id ${JSON.stringify(req.workloadId)} is not usable as a directory name`, false);
+    for (const [what, id] of [
+      ['workload', req.workloadId],
+      ['project', req.projectId],
+    ]) {
+      if (!SAFE_ID.test(id!)) throw new ExecError(`${what} id ${JSON.stringify(id)} is not usable as a directory name`, false);
+    }
     if (!Number.isInteger(req.attempt) || req.attempt < 1)
       throw new ExecError(`attempt must be a positive integer, got ${req.attempt}`, false);
     const nodes = req.placement.nodes.map((n) => n.node);
     if (nodes.length === 0) throw new ExecError('the placement has no nodes', false);
-    const dir = attemptDir(this.opts.logDir, req.workloadId, req.attempt);
-    if (existsSync(dir)) {
+    checkWorkdir(req.workdir);
+    const paths = workloadPaths(this.logDir, req.projectId, req.workloadId, req.attempt);
+    if (existsSync(paths.attempt)) {
       // Launched before (fabrik crashed after sbatch, or sbatch's answer was lost): adopt that job.
-      const mine = (await this.findByComment(req.workloadId)).filter((f) => f.handle.attempt === req.attempt);
+      const found = await this.findByComment(req.projectId, req.workloadId);
+      const mine = found.filter((f) => f.handle.attempt === req.attempt);
       if (mine.length) return mine[mine.length - 1]!.handle as unknown as ExecHandle;
     }
-    mkdirSync(dir, { recursive: true });
-    this.writeAttemptFiles(dir, req);
+    // Slurm resolves --uid/--gid in passwd/group: the account must exist before sbatch.
+    await this.identities.ensure(req.identity);
+    this.writeAttemptFiles(paths, req);
 
     const gpus = Math.max(...req.placement.nodes.map((n) => n.gpuIndexes.length));
     const minutes = Math.max(1, Math.ceil(req.maxRuntimeS / 60));
     const partition = typeof this.opts.partition === 'function' ? this.opts.partition(req) : this.opts.partition;
+    const cpus = req.limits.cpus === undefined ? this.opts.cpusPerTask : Math.ceil(req.limits.cpus);
     const args = [
       '--parsable',
+      `--uid=${req.identity.uid}`,
+      `--gid=${req.identity.gid}`,
       `--job-name=${req.name}`,
       `--comment=${fabrikComment(req.workloadId, req.attempt)}`,
       `--nodelist=${nodes.join(',')}`,
       `--nodes=${nodes.length}`,
       '--ntasks-per-node=1',
       `--time=${minutes}`,
-      `--chdir=${req.workdir}`,
-      `--output=${join(dir, 'batch.log')}`,
+      // The batch script starts in its attempt directory; task.sh changes to the task's workdir.
+      `--chdir=${paths.attempt}`,
+      `--output=${join(paths.attempt, 'batch.log')}`,
       '--open-mode=append',
       // fabrik decides about retries and requeues; Slurm running a job a second time would double it.
       '--no-requeue',
@@ -129,14 +185,24 @@ export class SlurmExecutor implements Executor {
     ];
     if (gpus > 0) args.push(`--gres=gpu:${gpus}`);
     if (partition) args.push(`--partition=${partition}`);
-    if (this.opts.cpusPerTask) args.push(`--cpus-per-task=${this.opts.cpusPerTask}`);
-    args.push(join(dir, 'batch.sh'), dir, String(this.opts.logCapBytes ?? DEFAULT_LOG_CAP));
+    if (cpus) args.push(`--cpus-per-task=${cpus}`);
+    // Per node; a memory cgroup (task/cgroup, ConstrainRAMSpace) kills what goes beyond it.
+    if (req.limits.memoryBytes !== undefined) args.push(`--mem=${Math.max(1, Math.ceil(req.limits.memoryBytes / MiB))}M`);
+    const cap = String(this.opts.logCapBytes ?? DEFAULT_LOG_CAP);
+    args.push(join(paths.attempt, 'batch.sh'), paths.attempt, cap, String(req.limits.pids));
 
     const out = await this.slurm('sbatch', args);
     const jobId = out.trim().split(';')[0] ?? '';
     if (!/^\d+$/.test(jobId)) throw new ExecError(`sbatch answered ${JSON.stringify(out.trim())}, not a job id`, true);
-    writeAtomic(join(dir, 'job.id'), `${jobId}\n`);
-    const handle: SlurmHandle = { executor: 'slurm', jobId, workloadId: req.workloadId, attempt: req.attempt };
+    writeFileIn(paths.attempt, 'job.id', `${jobId}\n`, 0o644);
+    const handle: SlurmHandle = {
+      executor: 'slurm',
+      jobId,
+      projectId: req.projectId,
+      workloadId: req.workloadId,
+      attempt: req.attempt,
+      tasks: nodes.length,
+    };
     return handle as unknown as ExecHandle;
   }
 
@@ -186,34 +252,36 @@ export class SlurmExecutor implements Executor {
   }
 
   logPath(req: LogRequest): string | undefined {
-    if (!SAFE_ID.test(req.workloadId) || !Number.isInteger(req.task) || req.task < 0) return undefined;
-    const p = join(attemptDir(this.opts.logDir, req.workloadId, req.attempt), `task-${req.task}.log`);
-    return existsSync(p) ? p : undefined;
+    if (!SAFE_ID.test(req.projectId) || !SAFE_ID.test(req.workloadId)) return undefined;
+    if (!Number.isInteger(req.task) || req.task < 0 || !Number.isInteger(req.attempt)) return undefined;
+    const p = join(attemptDir(this.logDir, req.projectId, req.workloadId, req.attempt), `task-${req.task}.log`);
+    // The job owns its attempt directory: a link it put there must not make the server read for it.
+    return isPlainFile(p) ? p : undefined;
   }
 
   /**
    * Every Slurm job of a workload, found by its comment in squeue and by the job ids in its
    * attempt directories (for jobs Slurm no longer lists); oldest first.
    */
-  async findByComment(workloadId: string): Promise<FoundJob[]> {
+  async findByComment(projectId: string, workloadId: string): Promise<FoundJob[]> {
     const found = new Map<string, FoundJob>();
     for (const j of (await this.squeue()).values()) {
       const c = parseComment(j.comment);
       if (c?.workloadId !== workloadId) continue;
       found.set(j.jobId, {
-        handle: { executor: 'slurm', jobId: j.jobId, workloadId, attempt: c.attempt },
+        handle: { executor: 'slurm', jobId: j.jobId, projectId, workloadId, attempt: c.attempt },
         state: j.state,
       });
     }
-    if (SAFE_ID.test(workloadId)) {
-      const root = join(this.opts.logDir, workloadId);
+    if (SAFE_ID.test(workloadId) && SAFE_ID.test(projectId)) {
+      const root = workloadPaths(this.logDir, projectId, workloadId, 1).workload;
       for (const name of existsSync(root) ? readdirSync(root) : []) {
         const m = /^attempt-(\d+)$/.exec(name);
         if (!m) continue;
         const attempt = Number(m[1]);
         for (const jobId of jobIdsIn(join(root, name))) {
           if (found.has(jobId)) continue;
-          const handle: SlurmHandle = { executor: 'slurm', jobId, workloadId, attempt };
+          const handle: SlurmHandle = { executor: 'slurm', jobId, projectId, workloadId, attempt };
           found.set(jobId, { handle, state: this.records(handle).exit ? 'FINISHED' : 'GONE' });
         }
       }
@@ -221,38 +289,56 @@ export class SlurmExecutor implements Executor {
     return [...found.values()].sort((a, b) => Number(a.handle.jobId) - Number(b.handle.jobId));
   }
 
-  private writeAttemptFiles(dir: string, req: LaunchRequest): void {
+  private writeAttemptFiles(paths: ReturnType<typeof workloadPaths>, req: LaunchRequest): void {
     const [first] = tasksOf(req.placement);
+    const id = req.identity;
     // The static part of fabrik's task env; task.sh sets the per-rank names from Slurm's.
     const env: Record<string, string> = {
+      HOME: paths.work,
+      USER: id.user,
+      LOGNAME: id.user,
+      TMPDIR: paths.work,
       ...req.env,
       ...taskEnv(req, first!, '', 0),
-      FABRIK_WORKLOAD_DIR: join(this.opts.logDir, req.workloadId),
+      FABRIK_WORKLOAD_DIR: paths.work,
     };
     for (const [k, v] of Object.entries(env)) {
       if (!ENV_NAME.test(k))
         throw new ExecError(`environment name ${JSON.stringify(k)} is not a shell variable name`, false);
       if (v.includes('\0')) throw new ExecError(`environment value of ${k} contains a NUL byte`, false);
     }
-    if (req.workdir.includes('\0')) throw new ExecError('the working directory contains a NUL byte', false);
-    writeFileSync(join(dir, 'batch.sh'), BATCH_SCRIPT, { mode: 0o755 });
-    writeFileSync(join(dir, 'task.sh'), TASK_SCRIPT, { mode: 0o755 });
-    writeFileSync(join(dir, 'command.sh'), req.setup ? `${req.setup}\n${req.run}\n` : `${req.run}\n`, { mode: 0o600 });
-    writeFileSync(
-      join(dir, 'env'),
-      Object.entries(env)
-        .map(([k, v]) => `${k}=${v}\0`)
-        .join(''),
-      { mode: 0o600 },
-    );
-    writeFileSync(join(dir, 'workdir'), `${req.workdir}\0`, { mode: 0o600 });
-    writeFileSync(join(dir, 'tasks'), `${req.placement.nodes.length}\n`);
+    // Root's, passable by the project's gid only: a job cannot rename them or put a link in their place.
+    const group = { uid: 0, gid: id.gid };
+    const above = [
+      { name: req.projectId, mode: 0o710, owner: group },
+      { name: req.workloadId, mode: 0o710, owner: group },
+    ];
+    ensureTree(this.logDir, [...above, { name: basename(paths.work), mode: 0o700, owner: id }]);
+    // The job writes its logs and exit records here.
+    ensureTree(this.logDir, [...above, { name: basename(paths.attempt), mode: 0o700, owner: id }]);
+    const dir = paths.attempt;
+    // sbatch (root) reads batch.sh at submit; the job reads the rest as its uid.
+    writeFileIn(dir, 'batch.sh', BATCH_SCRIPT, 0o700);
+    writeFileIn(dir, 'task.sh', TASK_SCRIPT, 0o500, id);
+    writeFileIn(dir, 'command.sh', req.setup ? `${req.setup}\n${req.run}\n` : `${req.run}\n`, 0o400, id);
+    const envText = Object.entries(env)
+      .map(([k, v]) => `${k}=${v}\0`)
+      .join('');
+    writeFileIn(dir, 'env', envText, 0o600, id);
+    writeFileIn(dir, 'workdir', `${req.workdir ?? paths.work}\0`, 0o400, id);
+    writeFileIn(dir, 'tasks', `${req.placement.nodes.length}\n`, 0o644);
+  }
+
+  private attemptDirOf(handle: SlurmHandle): string {
+    return handle.projectId === undefined
+      ? join(this.logDir, handle.workloadId, `attempt-${handle.attempt}`)
+      : attemptDir(this.logDir, handle.projectId, handle.workloadId, handle.attempt);
   }
 
   private records(handle: SlurmHandle): JobRecords {
-    const dir = attemptDir(this.opts.logDir, handle.workloadId, handle.attempt);
+    const dir = this.attemptDirOf(handle);
     const tasks: (ExitRecord | undefined)[] = [];
-    for (let rank = 0; rank < taskCount(dir); rank++) {
+    for (let rank = 0; rank < (handle.tasks ?? taskCount(dir)); rank++) {
       const r = readRecord(join(dir, `task-${rank}.exit.json`));
       tasks.push(r?.jobId === handle.jobId ? r : undefined);
     }
@@ -298,7 +384,9 @@ function asHandle(h: ExecHandle): SlurmHandle {
     typeof x.jobId !== 'string' ||
     !/^\d+$/.test(x.jobId) ||
     typeof x.workloadId !== 'string' ||
-    typeof x.attempt !== 'number'
+    typeof x.attempt !== 'number' ||
+    (x.projectId !== undefined && typeof x.projectId !== 'string') ||
+    (x.tasks !== undefined && (!Number.isInteger(x.tasks) || x.tasks < 1 || x.tasks > MAX_TASKS))
   ) {
     throw new ExecError(`not a Slurm handle: ${JSON.stringify(h)}`, false);
   }
@@ -308,11 +396,8 @@ function asHandle(h: ExecHandle): SlurmHandle {
 /** Job ids an attempt directory knows: from fabrik's job.id and the jobs' own start records. */
 function jobIdsIn(dir: string): string[] {
   const ids = new Set<string>();
-  const idFile = join(dir, 'job.id');
-  if (existsSync(idFile)) {
-    const id = readFileSync(idFile, 'utf8').trim();
-    if (/^\d+$/.test(id)) ids.add(id);
-  }
+  const id = readSmallFile(join(dir, 'job.id'))?.trim();
+  if (id && /^\d+$/.test(id)) ids.add(id);
   for (const name of readdirSync(dir)) {
     const m = /^job-(\d+)\.start$/.exec(name);
     if (m) ids.add(m[1]!);
@@ -320,26 +405,39 @@ function jobIdsIn(dir: string): string[] {
   return [...ids];
 }
 
+/** For handles without a task count: the `tasks` file fabrik wrote, bounded (the job could rewrite it). */
 function taskCount(dir: string): number {
-  try {
-    return Number.parseInt(readFileSync(join(dir, 'tasks'), 'utf8'), 10) || 0;
-  } catch {
-    return 0;
-  }
+  const n = Number.parseInt(readSmallFile(join(dir, 'tasks')) ?? '', 10);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, MAX_TASKS) : 0;
 }
 
 function readRecord(path: string): ExitRecord | undefined {
   try {
-    const r = JSON.parse(readFileSync(path, 'utf8')) as ExitRecord;
-    return typeof r.code === 'number' ? { jobId: String(r.jobId), code: r.code, signal: r.signal ?? null } : undefined;
+    const r = JSON.parse(readSmallFile(path) ?? '') as ExitRecord;
+    if (typeof r.code !== 'number') return undefined;
+    const signal = typeof r.signal === 'string' ? r.signal : null;
+    return { jobId: String(r.jobId), code: r.code, signal, ...(r.oom === true ? { oom: true } : {}) };
   } catch {
     return undefined;
   }
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
+/** The workdir arrives resolved (realpath inside the allowed root); anything else is refused here too. */
+function checkWorkdir(workdir: string | undefined): void {
+  if (workdir === undefined) return;
+  if (workdir.includes('\0')) throw new ExecError('the working directory contains a NUL byte', false);
+  let real: string | undefined;
+  try {
+    real = realpathSync(workdir);
+  } catch {
+    real = undefined;
+  }
+  if (real !== workdir) {
+    throw new ExecError(
+      `the working directory ${JSON.stringify(workdir)} is not a resolved path (${real === undefined ? 'it does not exist' : `it leads to ${real}`}): refusing to start`,
+      false,
+    );
+  }
 }
 
 /** scancel of a job that ended meanwhile is not an error for stop(). */

@@ -3,6 +3,7 @@
 import type { Trx } from '../audit/journal.js';
 import { AppError, notFound } from '../domain/errors.js';
 import { nowIso } from '../domain/ids.js';
+import { grantScope } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { NodesTable } from '../store/schema.js';
 import { guaranteedInPool } from '../tenancy/quotas.js';
@@ -262,7 +263,11 @@ function stateVerb(state: NodeState): string {
   return { ready: 'uncordon', cordoned: 'cordon', draining: 'drain', down: 'down' }[state];
 }
 
-/** Pools with capacity; visible to every authenticated caller (it answers "what can I ask for?"). */
+/**
+ * Pools with capacity; visible to every authenticated caller (it answers "what can I ask for?").
+ * `guaranteed` is the pool-wide total for operators only: a tenant sees the sum over the projects
+ * it can see, since the total minus its own would tell it the other tenants' guarantees.
+ */
 export async function listPools(ctx: Ctx): Promise<Pool[]> {
   const pools = await ctx.db.selectFrom('pools').selectAll().orderBy('name').execute();
   const counts = await ctx.db
@@ -271,12 +276,7 @@ export async function listPools(ctx: Ctx): Promise<Pool[]> {
     .select((eb) => [eb.fn.countAll<number>().as('nodes'), eb.fn.sum<number>('gpu_count').as('gpus')])
     .groupBy(['pool', 'state', 'dev_gpus'])
     .execute();
-  const guarantees = await ctx.db
-    .selectFrom('quotas')
-    .select('pool')
-    .select((eb) => eb.fn.sum<number>('guaranteed').as('g'))
-    .groupBy('pool')
-    .execute();
+  const guarantees = await visibleGuarantees(ctx);
   return pools.map((p) => {
     const rows = counts.filter((c) => c.pool === p.name);
     return {
@@ -290,4 +290,24 @@ export async function listPools(ctx: Ctx): Promise<Pool[]> {
       devGpus: rows.some((r) => Number(r.dev_gpus) === 1),
     };
   });
+}
+
+async function visibleGuarantees(ctx: Ctx): Promise<{ pool: string; g: number }[]> {
+  const q = ctx.db
+    .selectFrom('quotas')
+    .innerJoin('projects', 'projects.id', 'quotas.project_id')
+    .select('quotas.pool as pool')
+    .select((eb) => eb.fn.sum<number>('quotas.guaranteed').as('g'))
+    .groupBy('quotas.pool');
+  if (ctx.caller.operator) return q.execute();
+  const { wideOrgs, projects } = grantScope(ctx.caller);
+  if (wideOrgs.length === 0 && projects.length === 0) return [];
+  return q
+    .where((eb) =>
+      eb.or([
+        ...(wideOrgs.length ? [eb('projects.org_id', 'in', wideOrgs)] : []),
+        ...(projects.length ? [eb('projects.id', 'in', projects)] : []),
+      ]),
+    )
+    .execute();
 }

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PoolSpec } from '../fleet/fleet-file.js';
-import { parseWorkloadSpec, toWorkloadRequest, type WorkloadSpec, WorkloadSpecError } from './spec.js';
+import {
+  envWarnings,
+  literalEnv,
+  parseWorkloadSpec,
+  secretRefs,
+  toWorkloadRequest,
+  type WorkloadSpec,
+  WorkloadSpecError,
+} from './spec.js';
 
 const POOLS: PoolSpec[] = [
   { name: 'b200', gpuModel: 'B200', gpuMemoryGiB: 180 },
@@ -312,7 +320,11 @@ describe('parseWorkloadSpec', () => {
       { rank: '1', MY_CUDA_HOME: '/x' },
     );
     assert.match(errorOf(minimal({ env: { '1X': 'a' } })).message, /^env\["1X"\]: "1X" is not a variable name/);
-    assert.match(errorOf(minimal({ env: { A: { b: 1 } } })).message, /^env\.A: must be a string, got a mapping/);
+    assert.match(
+      errorOf(minimal({ env: { A: [1] } })).message,
+      /^env\.A: must be a string or \{secret: NAME\}, got a list/,
+    );
+    assert.match(errorOf(minimal({ env: { A: { b: 1 } } })).message, /^env\.A\.b: unknown field "b"; a reference is/);
     const t = errorOf(JOB.replace('HF_HOME: /cache', 'CUDA_HOME: /cuda'));
     assert.match(t.message, /^job\.yaml:11:8: env\.CUDA_HOME: /);
   });
@@ -364,5 +376,84 @@ describe('toWorkloadRequest', () => {
     );
     const client = parseWorkloadSpec(minimal({ resources: { gpu: 'B200' } }));
     assert.throws(() => toWorkloadRequest(client, { id: 'w', project: 'p', submittedAt: 0 }), WorkloadSpecError);
+  });
+});
+
+describe('env: secret references and credential warnings', () => {
+  const env = (e: object) => parseWorkloadSpec(minimal({ env: e }), { pools: POOLS.slice(0, 1) }).env;
+
+  it('reads {secret: NAME} beside literal values, from YAML and JSON', () => {
+    const yaml = JOB.replace(
+      'env: { HF_HOME: /cache, PORT: 8080 }',
+      'env: { HF_HOME: /cache, WANDB_API_KEY: { secret: wandb } }',
+    );
+    const spec = parseWorkloadSpec(yaml, OPTS);
+    assert.deepEqual(spec.env, { HF_HOME: '/cache', WANDB_API_KEY: { secret: 'wandb' } });
+    assert.deepEqual(env({ T: { secret: 'hf-token' } }), { T: { secret: 'hf-token' } });
+    assert.deepEqual(secretRefs(spec.env), [{ variable: 'WANDB_API_KEY', secret: 'wandb' }]);
+    // The stored form is the reference; it reads back the same.
+    assert.deepEqual(
+      parseWorkloadSpec(JSON.parse(JSON.stringify({ ...minimal({}), env: spec.env })), OPTS).env,
+      spec.env,
+    );
+  });
+
+  it('refuses malformed references without echoing what was written', () => {
+    const pasted = 'hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789';
+    const e = errorOf(minimal({ env: { HF_TOKEN: { secret: pasted } } }));
+    assert.equal(e.path, 'env.HF_TOKEN.secret');
+    assert.match(e.message, /must name a secret \(a DNS label/);
+    assert.ok(!e.message.includes(pasted));
+    assert.match(errorOf(minimal({ env: { A: { secret: 7 } } })).message, /^env\.A\.secret: must name a secret/);
+    assert.match(errorOf(minimal({ env: { A: {} } })).message, /^env\.A: a reference is \{secret: NAME\}/);
+    assert.match(errorOf(minimal({ env: { A: { secret: 'a', key: 'b' } } })).message, /^env\.A\.key: unknown field/);
+    const t = errorOf(JOB.replace('PORT: 8080', 'PORT: { secret: Bad_Name }'));
+    assert.match(t.message, /^job\.yaml:11:\d+: env\.PORT\.secret: /);
+  });
+
+  it('gives the literal environment only when there are no references', () => {
+    assert.deepEqual(literalEnv({ A: '1' }), { A: '1' });
+    assert.throws(() => literalEnv({ A: '1', K: { secret: 'k' } }), /env\.K refers to secret "k"/);
+  });
+
+  it('warns about literal values that look like credentials, naming the variable and never the value', () => {
+    const values: Record<string, string> = {
+      HF_TOKEN: 'hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567',
+      OPENAI: 'sk-proj-abcdefghijklmnopqrstuvwxyz',
+      GH: 'ghp_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ',
+      AWS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+      RANDOM: 'q8Zr3LmX0vTn5KpW9yBc2HdF7jGs4AeQ',
+      DB_PASSWORD: 'hunter2',
+      CLIENT_SECRET: 'abc',
+      MY_API_KEY: 'x-123',
+    };
+    const warnings = envWarnings(values);
+    assert.equal(warnings.length, Object.keys(values).length, warnings.join('\n'));
+    for (const [k, v] of Object.entries(values)) {
+      const w = warnings.find((x) => x.startsWith(`env.${k}: `));
+      assert.ok(w, `no warning for ${k}`);
+      assert.ok(!w.includes(v), `the warning for ${k} repeats the value`);
+    }
+    assert.match(
+      warnings[0],
+      /looks like a Hugging Face token.*fabrik secret create hf-token.*HF_TOKEN: \{secret: hf-token\}/,
+    );
+  });
+
+  it('does not warn about ordinary values, flags, hashes, paths or references', () => {
+    assert.deepEqual(
+      envWarnings({
+        HF_HOME: '/cache',
+        TOKENIZERS_PARALLELISM: 'false',
+        MAX_TOKENS: '4096',
+        USE_AUTH_TOKEN: 'true',
+        GIT_COMMIT: 'f7cd8e7a1b2c3d4e5f60718293a4b5c6d7e8f901',
+        MODEL: 'meta-llama/Llama-3.1-8B-Instruct',
+        CKPT: '/data/llama3-8b/checkpoint-1000/shard-00001',
+        WANDB_PROJECT: 'acme-llm',
+        WANDB_API_KEY: { secret: 'wandb' },
+      }),
+      [],
+    );
   });
 });

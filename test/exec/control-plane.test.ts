@@ -32,9 +32,16 @@ const train = (name: string, extra: Record<string, unknown> = {}, env: Record<st
   requeue: true,
   grace_period: '10s',
   env: { STEPS: '400', STEP_DELAY_MS: '5', CHECKPOINT_EVERY: '50', ...env },
-  run: 'node examples/train/train.js',
+  workdir: 'examples/train',
+  run: 'node train.js',
   ...extra,
 });
+
+// On disk: <data dir>/workloads/<project id>/<workload id>/{work,attempt-N} (src/exec/workspace.ts).
+const projectIds = new Map<string, string>();
+const workloadDir = (w: { id: string; project: string }) =>
+  join(dataDir, 'workloads', projectIds.get(w.project)!, w.id);
+const workDir = (w: { id: string; project: string }) => join(workloadDir(w), 'work');
 
 async function status(project: string, name: string) {
   return (await call('GET', `/api/v1/projects/${project}/workloads/${name}`)).body;
@@ -58,7 +65,9 @@ describe('workloads under the control plane (local executor)', () => {
       ['globex', 4],
     ] as const) {
       assert.equal((await call('POST', '/api/v1/orgs', { name: org, residency: 'de' })).status, 201);
-      assert.equal((await call('POST', `/api/v1/orgs/${org}/projects`, { name: 'train' })).status, 201);
+      const p = await call('POST', `/api/v1/orgs/${org}/projects`, { name: 'train' });
+      assert.equal(p.status, 201);
+      projectIds.set(`${org}.train`, p.body.id);
       const q = await call('PUT', `/api/v1/projects/${org}.train/quotas/dev`, { guaranteed: g, limit: 4 });
       assert.equal(q.status, 200, JSON.stringify(q.body));
     }
@@ -78,7 +87,7 @@ describe('workloads under the control plane (local executor)', () => {
       w.events.map((e: any) => e.reason),
       ['Submitted', 'Scheduled', 'Started', 'Completed'],
     );
-    assert.ok(existsSync(join(dataDir, 'workloads', w.id, 'model.json')));
+    assert.ok(existsSync(join(workDir(w), 'model.json')));
     const logs = await api(server.url, globexKey)('GET', '/api/v1/projects/globex.train/workloads/first/logs?tail=1');
     assert.match(logs.text, /^done: 400 steps/);
     const all = await api(server.url, globexKey)('GET', '/api/v1/projects/globex.train/workloads/first/logs');
@@ -109,7 +118,7 @@ describe('workloads under the control plane (local executor)', () => {
     assert.equal(r.status, 201);
     const running = await eventually(async () => {
       const w = await status('globex.train', 'survivor');
-      const log = join(dataDir, 'workloads', w.id, 'attempt-1', 'task-0.log');
+      const log = join(workloadDir(w), 'attempt-1', 'task-0.log');
       return existsSync(log) && /step \d+/.test(readFileSync(log, 'utf8')) ? w : undefined;
     });
     await server.kill9();
@@ -120,7 +129,7 @@ describe('workloads under the control plane (local executor)', () => {
     assert.equal(after.status, 'running');
     assert.equal(after.attempts, 1, 'not launched again');
     assert.deepEqual(
-      readdirSync(join(dataDir, 'workloads', running.id)).filter((d) => d.startsWith('attempt-')),
+      readdirSync(workloadDir(running)).filter((d) => d.startsWith('attempt-')),
       ['attempt-1'],
     );
     const c = await call('POST', '/api/v1/projects/globex.train/workloads/survivor/cancel');
@@ -128,7 +137,7 @@ describe('workloads under the control plane (local executor)', () => {
     await eventually(async () =>
       (await status('globex.train', 'survivor')).events.some((e: any) => e.reason === 'Stopped') ? true : undefined,
     );
-    const log = readFileSync(join(dataDir, 'workloads', running.id, 'attempt-1', 'task-0.log'), 'utf8');
+    const log = readFileSync(join(workloadDir(running), 'attempt-1', 'task-0.log'), 'utf8');
     assert.match(log, /SIGTERM: checkpoint saved/);
   });
 
@@ -148,7 +157,7 @@ describe('workloads under the control plane (local executor)', () => {
     const b = await eventually(async () => {
       const w = await status('acme.train', 'borrower');
       return w.events.some((e: any) => e.reason === 'Started') &&
-        existsSync(join(dataDir, 'workloads', w.id, 'checkpoint.json'))
+        existsSync(join(workDir(w), 'checkpoint.json'))
         ? w
         : undefined;
     });
@@ -168,7 +177,7 @@ describe('workloads under the control plane (local executor)', () => {
     const done = await reach('acme.train', 'borrower', 'succeeded', 90_000);
     assert.equal(done.preemptions, 1);
     assert.ok(done.events.some((e: any) => e.reason === 'Preempted'));
-    const second = readFileSync(join(dataDir, 'workloads', done.id, `attempt-${done.attempts}`, 'task-0.log'), 'utf8');
+    const second = readFileSync(join(workloadDir(done), `attempt-${done.attempts}`, 'task-0.log'), 'utf8');
     assert.match(second, /resuming from checkpoint at step [1-9]\d*/);
     assert.match(second, /done: 3000 steps/);
   });

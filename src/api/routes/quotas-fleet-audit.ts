@@ -6,6 +6,7 @@ import { listAuditEntries } from '../../audit/query.js';
 import { AppError } from '../../domain/errors.js';
 import { FleetFileError, type FleetSpec, parseFleetFile } from '../../fleet/fleet-file.js';
 import { applyFleet, getNode, listNodes, listPools, setNodeState } from '../../fleet/inventory.js';
+import { requireOperatorTo } from '../../tenancy/context.js';
 import { deleteQuota, listProjectQuotas, listQuotas, setQuota } from '../../tenancy/quotas.js';
 import { type RouteDeps, ctxOf } from '../context.js';
 import * as S from '../schemas.js';
@@ -86,6 +87,16 @@ export async function fleetRoutes(app: FastifyInstance, deps: RouteDeps): Promis
     '/fleet/apply',
     {
       bodyLimit: 8 * 1024 * 1024,
+      // Operators only, decided before the body is read: a fleet file is megabytes of YAML, and
+      // nobody else may make the server parse it (nor learn from a 422 that it got that far).
+      preParsing: async (req, _reply, payload) => {
+        await requireOperatorTo(
+          ctxOf(req, deps),
+          { action: 'fleet.apply', resource: 'fleet', orgId: '' },
+          'change the fleet',
+        );
+        return payload;
+      },
       schema: {
         tags: ['fleet'],
         summary: 'Apply a fleet file (operators)',

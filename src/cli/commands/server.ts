@@ -35,6 +35,16 @@ export function registerServerCommands(program: Command): void {
       process.env.FABRIK_EXECUTOR ?? 'local',
     )
     .option('--slurm-conf <file>', 'slurm.conf for the Slurm clients (default: $SLURM_CONF)')
+    .option(
+      '--identities <kind>',
+      "slurm: where projects' Unix accounts come from: local (useradd on this host) or site (LDAP/SSSD, checked only)",
+      process.env.FABRIK_IDENTITIES ?? 'local',
+    )
+    .option(
+      '--isolation <level>',
+      'how local tasks are kept apart: auto (the best available), sandbox (bubblewrap + uid + cgroups), uid, none',
+      process.env.FABRIK_ISOLATION ?? 'auto',
+    )
     .option('--log-stdout', 'also write JSON logs to stdout')
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
     .action(
@@ -45,8 +55,12 @@ export function registerServerCommands(program: Command): void {
           throw CliError.usage(`--port: "${opts.port}" is not a port number`);
         if (!Number.isInteger(devGpus) || devGpus < 0 || devGpus > 16)
           throw CliError.usage('--dev-gpus: an integer from 0 to 16');
+        if (!['auto', 'sandbox', 'uid', 'none'].includes(opts.isolation))
+          throw CliError.usage(`--isolation: "${opts.isolation}" is not auto, sandbox, uid or none`);
         if (opts.executor !== 'local' && opts.executor !== 'slurm')
           throw CliError.usage(`--executor: "${opts.executor}" is not local or slurm`);
+        if (opts.identities !== 'local' && opts.identities !== 'site')
+          throw CliError.usage(`--identities: "${opts.identities}" is not local or site`);
         const { startServer } = await import('../../server.js');
         const server = await startServer({
           host: opts.host,
@@ -60,6 +74,8 @@ export function registerServerCommands(program: Command): void {
             !/^(0|false|no)$/i.test(process.env.FABRIK_LOCAL_NODE ?? ''),
           executor: opts.executor,
           slurmConf: opts.slurmConf,
+          identities: opts.identities,
+          isolation: opts.isolation,
           devGpus,
           bootstrapToken: process.env.FABRIK_BOOTSTRAP_TOKEN || undefined,
           logStdout: Boolean(opts.logStdout),
@@ -74,8 +90,14 @@ export function registerServerCommands(program: Command): void {
             : undefined,
         });
         process.stderr.write(
-          `fabrik listening on ${server.url} (database: ${server.store.describe}; logs: ${opts.dataDir}/logs/fabrik.log)\n`,
+          `fabrik listening on ${server.url} (database: ${server.store.describe}; logs: ${opts.dataDir}/logs/fabrik.log)\n` +
+            `task isolation: ${server.isolation.summary}\n`,
         );
+        if (server.isolation.level === 'none') {
+          process.stderr.write(
+            'WARNING: tasks run as the server user, without isolation. Use this server for one tenant only.\n',
+          );
+        }
         if (server.bootstrapToken) {
           process.stderr.write(
             `\nBootstrap operator API key (shown once, store it now):\n\n  ${server.bootstrapToken}\n\n` +
