@@ -4,13 +4,16 @@
 // started per second ("Started" is process spawn for local, sbatch accepted for Slurm). For Slurm
 // the same run also measures raw `sbatch` submissions per second without fabrik, so fabrik's
 // overhead can be stated as a ratio.
-// Options: --count N (default 1000), --concurrency N (default 8).
+// The local figures run at the best isolation level the machine allows (the server's `auto`), and
+// `isolation` compares task start with and without it (bench/exec-isolation.ts).
+// Options: --count N (default 1000), --concurrency N (default 8), --isolation-count N (default 200).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../src/store/db.js';
 import { api, eventually, startServerProcess } from '../test/helpers/child-server.js';
 import { OPERATOR_TOKEN } from '../test/helpers/harness.js';
+import { isolationStart } from './exec-isolation.js';
 import { rawSbatchPerSec } from './exec-slurm.js';
 
 function arg(args: string[], name: string, dflt: number): number {
@@ -126,6 +129,8 @@ export default async function (args: string[]) {
     bench: 'exec',
     machine: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
     local,
+    // Launch → the task's first command, isolated (the best level here) against a plain process.
+    isolation: await isolationStart(arg(args, '--isolation-count', 200)),
   };
   if (process.env.SLURM_CONF) {
     // Same count through Slurm (4 nodes × 8 GPUs of the dev cluster), and raw sbatch in the same run.

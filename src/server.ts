@@ -115,6 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     workdirRoot,
     logs: (req) => executor.logPath(req),
     rateLimitPerMinute: opts.rateLimitPerMinute,
+    isolation,
     onStateChange: () => scheduler.trigger(),
     onCancelled: () => reconciler?.trigger(),
     logger: {

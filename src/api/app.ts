@@ -23,6 +23,7 @@ import { type Store, isUniqueViolation, isUnstorableText, readiness } from '../s
 import { parseToken } from '../tenancy/api-key.js';
 import { Authenticator } from '../tenancy/authn.js';
 import { idempotencyGuard } from './idempotency.js';
+import type { TaskIsolation } from './context.js';
 import { registerRoutes } from './routes/index.js';
 import type { IdempotencyRecord } from '../audit/journal.js';
 import type { LogLocator } from '../workload/logs.js';
@@ -62,6 +63,8 @@ export interface AppOptions {
   readonly onCancelled?: (workloadId: string) => void;
   readonly workdirRoot?: string;
   readonly logs?: LogLocator;
+  /** The executor's task isolation, for /readyz and node listings. */
+  readonly isolation?: TaskIsolation;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -199,7 +202,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.get('/healthz', { schema: { hide: true }, config: { auth: false } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true }, config: { auth: false } }, async (_req, reply) => {
     const r = await readiness(opts.store);
-    reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not ready', detail: r.detail });
+    reply.status(r.ok ? 200 : 503).send({
+      status: r.ok ? 'ready' : 'not ready',
+      detail: r.detail,
+      ...(opts.isolation ? { isolation: { level: opts.isolation.level, summary: opts.isolation.summary } } : {}),
+    });
   });
   app.get('/metrics', { schema: { hide: true }, config: { auth: false } }, async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -232,6 +239,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         onCancelled: opts.onCancelled,
         workdirRoot: opts.workdirRoot,
         logs: opts.logs,
+        isolation: opts.isolation,
       });
     },
     { prefix: '/api/v1' },

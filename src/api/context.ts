@@ -15,6 +15,13 @@ export interface RouteDeps {
   readonly logs?: LogLocator;
   /** Root of workloads' working directories. */
   readonly workdirRoot?: string;
+  /** How tasks are kept apart on this server's executor (shown with every node). */
+  readonly isolation?: TaskIsolation;
+}
+
+export interface TaskIsolation {
+  readonly level: string;
+  readonly summary: string;
 }
 
 export function ctxOf(req: FastifyRequest, deps: RouteDeps): Ctx {

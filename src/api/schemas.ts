@@ -178,6 +178,9 @@ export const Node = T.Object({
   labels: T.Record(T.String(), T.String()),
   state: T.String(),
   devGpus: T.Boolean({ description: 'development GPUs of a machine without real ones' }),
+  isolation: T.Optional(
+    T.String({ description: "how tasks placed here are kept apart: sandbox, uid or none (the executor's level)" }),
+  ),
   createdAt: Time,
   updatedAt: Time,
 });

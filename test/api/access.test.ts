@@ -91,7 +91,11 @@ for (const dialect of DIALECTS) {
           headers: idem('purge-1'),
         });
         assert.equal(r.status, 201);
-        const stale = await t.store.db.selectFrom('idempotency_keys').where('key_id', '=', 'key_gone').execute();
+        const stale = await t.store.db
+          .selectFrom('idempotency_keys')
+          .selectAll()
+          .where('key_id', '=', 'key_gone')
+          .execute();
         assert.deepEqual(stale, []);
       });
 

@@ -111,6 +111,16 @@ describe('tenant isolation on the local executor (tenant B attacks tenant A)', {
     rmSync(workdirRoot, { recursive: true, force: true });
   });
 
+  it('says which isolation level is in force: /readyz and the node listing', async () => {
+    const ready = await fetch(`${server.url}/readyz`).then((r) => r.json());
+    assert.equal(ready.isolation.level, 'sandbox');
+    assert.match(ready.isolation.summary, /bubblewrap/);
+    const nodes = await op('GET', '/api/v1/fleet/nodes');
+    assert.ok(nodes.body.items.length > 0);
+    for (const n of nodes.body.items) assert.equal(n.isolation, 'sandbox');
+    assert.match(server.stderr(), /task isolation: sandbox/);
+  });
+
   it('gives every project its own uid, and keeps the data files private', () => {
     const a = projects.get('acme.train')!;
     const b = projects.get('globex.train')!;

@@ -158,7 +158,9 @@ export async function fleetRoutes(app: FastifyInstance, deps: RouteDeps): Promis
     },
     async (req) => {
       const { pool, state, pod, ...page } = req.query;
-      return listNodes(ctxOf(req, deps), { pool, state, pod }, page);
+      const nodes = await listNodes(ctxOf(req, deps), { pool, state, pod }, page);
+      const isolation = deps.isolation?.level;
+      return isolation ? { ...nodes, items: nodes.items.map((n) => ({ ...n, isolation })) } : nodes;
     },
   );
   r.get(

@@ -407,6 +407,7 @@ export function registerAdminCommands(program: Command): void {
           { header: 'STATE', get: (n) => n.state },
           { header: 'POD', get: (n) => n.pod },
           { header: 'LEAF', get: (n) => n.ibLeaf },
+          { header: 'ISOLATION', get: (n) => n.isolation ?? '' },
           { header: 'RACK', get: (n) => n.rack, wide: true },
           { header: 'SPINE', get: (n) => n.ibSpine, wide: true },
           { header: 'CPU', get: (n) => n.cpu, wide: true },

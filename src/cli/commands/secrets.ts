@@ -45,7 +45,9 @@ function readValue(opts: Obj): string {
   } catch {
     throw CliError.usage('the value is not UTF-8 text; encode binary values (e.g. base64) first');
   }
-  return text.replace(/\r?\n$/, '');
+  const value = text.replace(/\r?\n$/, '');
+  if (value === '') throw CliError.usage('the value is empty');
+  return value;
 }
 
 export function registerSecretCommands(program: Command): void {
