@@ -107,7 +107,6 @@ function requireWriter(ctx: Ctx, s: ResolvedScope, action: string, resource: str
 /** Creates or replaces a secret; `created` tells which. The value is sealed before it is stored. */
 export async function putSecret(
   ctx: Ctx,
-  box: SecretBox,
   scope: SecretScope,
   name: string,
   value: string,
@@ -117,6 +116,8 @@ export async function putSecret(
   await requireWriter(ctx, s, 'secret.put', resource);
   if (s.orgStatus !== 'active') throw new AppError('CONFLICT', `organization "${s.orgName}" is ${s.orgStatus}`);
   checkValue(value);
+  // Looked up only now: a caller who may not see the scope learns nothing about the server.
+  const box = secretBoxFor(ctx.db);
   return write(ctx, { action: 'secret.put', resource, orgId: s.orgId }, async (trx) => {
     const before = await findRow(trx, s.orgId, s.projectId, name);
     if (!before) await checkRoom(trx, s);

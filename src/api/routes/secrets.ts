@@ -3,7 +3,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type TProperties, Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { type SecretScope, deleteSecret, listSecrets, putSecret, secretBoxFor } from '../../tenancy/secrets.js';
+import { type SecretScope, deleteSecret, listSecrets, putSecret } from '../../tenancy/secrets.js';
 import { type RouteDeps, ctxOf } from '../context.js';
 import * as S from '../schemas.js';
 
@@ -50,7 +50,7 @@ export async function secretRoutes(app: FastifyInstance, deps: RouteDeps): Promi
       },
       async (req, reply) => {
         const { name, ...rest } = req.params as Record<string, string>;
-        const out = await putSecret(ctxOf(req, deps), secretBoxFor(deps.store.db), s.scope(rest), name, req.body.value);
+        const out = await putSecret(ctxOf(req, deps), s.scope(rest), name, req.body.value);
         reply.status(out.created ? 201 : 200);
         return out.secret;
       },
