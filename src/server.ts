@@ -92,8 +92,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logFile = join(dataDir, 'logs', 'fabrik.log');
   const level = opts.logLevel ?? 'info';
   const workdirRoot = resolve(opts.workdirRoot ?? '.');
-  const slurm =
-    opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts) : undefined;
+  const slurm = opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts) : undefined;
   const workloadsDir = join(dataDir, 'workloads');
   const executor = slurm?.executor ?? new LocalExecutor({ workloadsDir, isolation });
   // The scheduler places, the reconciler launches and stops; each wakes the other.
@@ -130,7 +129,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
   const address = await app.listen({ host: opts.host, port: opts.port });
-  app.log.info({ isolation: isolation.level, cgroups: isolation.cgroups ?? null }, `task isolation: ${isolation.summary}`);
+  app.log.info(
+    { isolation: isolation.level, cgroups: isolation.cgroups ?? null },
+    `task isolation: ${isolation.summary}`,
+  );
   // Deleted projects' directories go after the retention period.
   const purger = new ProjectPurger(store.db, { workloadsDir });
   // Reconcile first: after a restart the engine's truth is read before anything new is placed.

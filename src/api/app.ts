@@ -48,11 +48,11 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** How long a verified key stays cached; bounds how late a revocation takes effect elsewhere. */
   readonly authCacheTtlMs?: number;
-  /** Requests per minute per API key. */
+  /** Requests per minute per API key (and per address on routes that need no key, e.g. /healthz). */
   readonly rateLimitPerMinute?: number;
   /**
-   * Requests per minute per client address without a valid key (none, or one that failed):
-   * default the lower of 600 and rateLimitPerMinute.
+   * Requests per minute per client address to routes that need a key, without a valid one (none,
+   * or one that failed): default the lower of 600 and rateLimitPerMinute.
    */
   readonly unauthenticatedRateLimitPerMinute?: number;
   /** How long Idempotency-Key responses are replayed; default 24 h. */
@@ -174,16 +174,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(rateLimit, {
     global: true,
     // Its hook runs after the authentication hook (route hooks come last), so it knows the caller.
-    max: (_req, key) => (key.startsWith('ip:') ? perAddress : perKey),
+    max: (_req, key) => (key.startsWith('anon:') ? perAddress : perKey),
     timeWindow: 60_000,
     // One bucket per authenticated key, by its public prefix, so secrets never become map keys.
-    // Without a valid key (none, or one that failed) the client address pays, with a lower budget:
-    // random keys must not each get a bucket of their own. Routes outside /api/v1 that check keys
-    // themselves count per presented key prefix.
+    // A request without a valid key (none, or one that failed) where one is needed costs its client
+    // address, from a lower budget: made-up keys must not each get a bucket of their own. Routes
+    // that need no key (health, metrics, OpenAPI) count per address at the normal budget, so probes
+    // are not starved; routes outside /api/v1 that check keys themselves, per presented key.
     keyGenerator: (req) => {
       if (req.caller) return `key:${req.caller.keyPrefix}`;
+      if (req.authFailure) return `anon:${req.ip}`;
       const h = req.headers.authorization;
-      const presented = !req.authFailure && h?.startsWith('Bearer ') ? parseToken(h.slice(7)) : null;
+      const presented = h?.startsWith('Bearer ') ? parseToken(h.slice(7)) : null;
       return presented ? `key:${presented.prefix}` : `ip:${req.ip}`;
     },
     errorResponseBuilder: (_req, ctx) =>

@@ -229,7 +229,7 @@ export const AuditEntry = T.Object({
   afterDigest: Nullable(T.String()),
   outcome: T.String(),
   subject: T.Optional(
-    T.String({ description: 'whom the change is for, when not the actor (the principal of an API key)' }),
+    T.String({ description: 'whom the change is for, besides the actor (the principal of an API key)' }),
   ),
   suppressed: T.Optional(
     T.Object(

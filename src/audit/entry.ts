@@ -19,7 +19,7 @@ export interface AuditEntry {
   readonly beforeDigest: string | null;
   readonly afterDigest: string | null;
   readonly outcome: AuditOutcome;
-  /** Whom the change is for when that is not the actor: the principal a new API key acts for. */
+  /** Whom the change is for, besides who made it: the principal of an API key created or revoked. */
   readonly subject?: string;
   /** On a summary of denials: how many of the actor's denials since `since` were not recorded one by one. */
   readonly suppressed?: { readonly count: number; readonly since: string };

@@ -24,7 +24,7 @@ export interface Change<T> {
   readonly after?: unknown;
   /** Overrides the spec's resource, e.g. when the id is only known after creation. */
   readonly resource?: string;
-  /** Whom the change is for, when not the actor (the principal of a new API key): named in the entry. */
+  /** Whom the change is for, besides the actor (the principal of an API key): named in the entry. */
   readonly subject?: string;
 }
 

@@ -100,7 +100,9 @@ export function oomKills(oomFile: string): number {
  * when its command does.
  */
 export function signalCgroup(layout: CgroupLayout, uid: number, signal: NodeJS.Signals): void {
-  const procs = cgroupPids(layout).map(procStatus).filter((p) => p !== undefined);
+  const procs = cgroupPids(layout)
+    .map(procStatus)
+    .filter((p) => p !== undefined);
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   for (const p of procs) {
     if (p.uid !== uid) continue;

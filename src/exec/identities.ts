@@ -81,7 +81,9 @@ export class LocalAccounts extends Lookups implements IdentityDirectory {
   private async ensureGroup(identity: ProjectIdentity): Promise<void> {
     const found = await this.lookup('group', identity.gid);
     if (found) return this.mustBe(found, identity, 'group', identity.gid);
-    await this.create('groupadd', ['-g', String(identity.gid), identity.user], () => this.lookup('group', identity.gid));
+    await this.create('groupadd', ['-g', String(identity.gid), identity.user], () =>
+      this.lookup('group', identity.gid),
+    );
   }
 
   private async ensureUser(identity: ProjectIdentity): Promise<void> {

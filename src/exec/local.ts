@@ -8,14 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type CgroupLayout,
-  createTaskCgroup,
-  killCgroup,
-  removeCgroup,
-  signalCgroup,
-  taskCgroup,
-} from './cgroups.js';
+import { type CgroupLayout, createTaskCgroup, killCgroup, removeCgroup, signalCgroup, taskCgroup } from './cgroups.js';
 import { type Isolation, isolationArgv } from './sandbox.js';
 import {
   type ExecHandle,
@@ -152,7 +145,13 @@ export class LocalExecutor implements Executor {
     const base =
       this.opts.baseEnv ?? Object.fromEntries(SAFE_ENV.filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
     const tasks: TaskHandle[] = [];
-    const ids = { workloadId: req.workloadId, projectId: req.projectId, attempt: req.attempt, uid: owner?.uid, sandboxed: level === 'sandbox' };
+    const ids = {
+      workloadId: req.workloadId,
+      projectId: req.projectId,
+      attempt: req.attempt,
+      uid: owner?.uid,
+      sandboxed: level === 'sandbox',
+    };
     const masterPort = 29500 + (hash(req.workloadId) % 20000);
     for (const task of tasksOf(req.placement)) {
       const logFile = join(paths.attempt, `task-${task.rank}.log`);
@@ -254,7 +253,10 @@ export class LocalExecutor implements Executor {
   }
 
   logPath(req: LogRequest): string | undefined {
-    const p = join(attemptDir(this.opts.workloadsDir, req.projectId, req.workloadId, req.attempt), `task-${req.task}.log`);
+    const p = join(
+      attemptDir(this.opts.workloadsDir, req.projectId, req.workloadId, req.attempt),
+      `task-${req.task}.log`,
+    );
     return existsSync(p) ? p : undefined;
   }
 

@@ -7,7 +7,8 @@ import { identityOf } from '../tenancy/identity.js';
 import { isolationArgv } from './sandbox.js';
 
 const devRoot = mkdtempSync(join(tmpdir(), 'fabrik-dev-'));
-for (const n of ['nvidia0', 'nvidia1', 'nvidia2', 'nvidia3', 'nvidiactl', 'nvidia-uvm']) writeFileSync(join(devRoot, n), '');
+for (const n of ['nvidia0', 'nvidia1', 'nvidia2', 'nvidia3', 'nvidiactl', 'nvidia-uvm'])
+  writeFileSync(join(devRoot, n), '');
 const plan = {
   identity: identityOf(200_007),
   workDir: '/srv/fabrik/workloads/prj_a/wl_a/work',
@@ -30,7 +31,11 @@ describe('isolationArgv', () => {
     const binds = argv.flatMap((a, i) => (a === '--bind' || a === '--ro-bind' ? [`${a} ${argv[i + 1]}`] : []));
     assert.ok(binds.includes('--ro-bind /srv/code/train'));
     assert.ok(binds.includes('--bind /srv/fabrik/workloads/prj_a/wl_a/work'));
-    for (const b of binds) assert.match(b, /^--ro-bind \/(usr|etc|opt|bin|sbin|lib\w*)$|\/srv\/code\/train$|^--bind \/srv\/fabrik\/workloads\/prj_a\/wl_a\/work$/);
+    for (const b of binds)
+      assert.match(
+        b,
+        /^--ro-bind \/(usr|etc|opt|bin|sbin|lib\w*)$|\/srv\/code\/train$|^--bind \/srv\/fabrik\/workloads\/prj_a\/wl_a\/work$/,
+      );
     assert.ok(argv.includes('--unshare-pid') && argv.includes('--die-with-parent'));
     assert.equal(argv[argv.indexOf('--chdir') + 1], '/srv/code/train');
   });

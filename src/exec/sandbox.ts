@@ -39,7 +39,11 @@ export function detectIsolation(opts: DetectOptions = {}): Isolation {
   const best: IsolationLevel = bwrapWorks && cgroups ? 'sandbox' : root ? 'uid' : 'none';
   const rank = (l: IsolationLevel) => ISOLATION_LEVELS.length - ISOLATION_LEVELS.indexOf(l);
   if (want !== 'auto' && rank(want) > rank(best)) {
-    const missing = !root ? 'the server is not running as root' : !bwrapWorks ? 'bubblewrap (bwrap) is not usable' : 'no writable cgroup hierarchy';
+    const missing = !root
+      ? 'the server is not running as root'
+      : !bwrapWorks
+        ? 'bubblewrap (bwrap) is not usable'
+        : 'no writable cgroup hierarchy';
     throw new Error(`isolation "${want}" is not available here: ${missing} (best available: "${best}")`);
   }
   const level = want === 'auto' ? best : want;

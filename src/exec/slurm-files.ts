@@ -21,6 +21,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { ExecError } from './types.js';
 
 export interface Owner {
   readonly uid: number;
@@ -60,7 +61,8 @@ export function ensureTree(root: string, levels: readonly DirLevel[]): void {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR' || code === 'ELOOP') {
-          throw new Error(`${level.name} under ${root} is not a directory (a symbolic link?): refusing to use it`);
+          const why = `${level.name} under ${root} is not a directory (a symbolic link?): refusing to use it`;
+          throw new ExecError(why, false);
         }
         throw err;
       }

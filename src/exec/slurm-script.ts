@@ -55,7 +55,8 @@ exit "$rc"
 
 /** Run by srun once per node: `task.sh <attempt dir> <log cap bytes> <pids>`. */
 export const TASK_SCRIPT = `#!/bin/bash
-# The task's own processes get SIGTERM from Slurm; this shell stays to write the exit record.
+# This shell is the task Slurm knows: it forwards SIGTERM to the command and stays to write the
+# exit record.
 trap 'true' TERM INT
 dir="$1"
 cap="$2"
@@ -71,31 +72,48 @@ export MASTER_ADDR="$FABRIK_MASTER_ADDR" MASTER_PORT="$FABRIK_MASTER_PORT"
 unset FABRIK_MASTER_ADDR FABRIK_MASTER_PORT
 # The GPUs Slurm allocated (gres); NVIDIA's container runtimes read the second name.
 export CUDA_VISIBLE_DEVICES="\${CUDA_VISIBLE_DEVICES-}" NVIDIA_VISIBLE_DEVICES="\${CUDA_VISIBLE_DEVICES-}"
+# The log: capped; it keeps flowing while the task handles SIGTERM (a checkpoint's last words).
+# stdbuf: head writes each chunk at once, so fabrik logs --follow sees output as it comes.
+capped() {
+  trap '' TERM INT
+  stdbuf -o0 head -c "$cap"
+  # Past the cap: say so once, then keep draining so the task never blocks on a full pipe.
+  if IFS= read -r -n 1 _; then
+    printf '\\n[fabrik: log truncated at %s bytes; output after this point was discarded]\\n' "$cap"
+    cat >/dev/null
+  fi
+}
 IFS= read -r -d '' wd <"$dir/workdir"
 if ! cd -- "$wd" 2>/dev/null; then
   echo "[fabrik: cannot enter the working directory $wd on $SLURMD_NODENAME]" >>"$log"
   rc=1
 else
+  exec 3> >(capped >>"$log")
+  logger=$!
   # Processes: RLIMIT_NPROC, which the kernel counts per uid on the node, so it bounds the project
   # (all its tasks on this node together), setsid or not; Slurm 22.05 has no pids cgroup. Only the
   # command gets it: this shell must still fork to write the exit record after a fork bomb.
   hard=$(ulimit -H -u)
   [ "$hard" != unlimited ] && [ "$hard" -lt "$pids" ] && pids="$hard"
-  (ulimit -u "$pids" && exec /bin/sh "$dir/command.sh") </dev/null 2>&1 | {
-    # The log keeps flowing while the task handles SIGTERM (a checkpoint's last words).
-    # stdbuf: head writes each chunk at once, so fabrik logs --follow sees output as it comes.
-    trap '' TERM INT
-    stdbuf -o0 head -c "$cap"
-    # Past the cap: say so once, then keep draining so the task never blocks on a full pipe.
-    if IFS= read -r -n 1 _; then
-      printf '\\n[fabrik: log truncated at %s bytes; output after this point was discarded]\\n' "$cap"
-      cat >/dev/null
-    fi
-  } >>"$log"
-  rc=\${PIPESTATUS[0]}
+  # Its own process group (set -m): with proctrack/cgroup Slurm signals only this shell, except
+  # SIGKILL, which reaches every process of the step's cgroup, setsid or not.
+  set -m
+  (ulimit -u "$pids" && exec /bin/sh "$dir/command.sh") </dev/null >&3 2>&1 &
+  cmd=$!
+  set +m
+  exec 3>&-
+  trap 'kill -TERM -- -"$cmd" 2>/dev/null' TERM
+  trap 'kill -INT -- -"$cmd" 2>/dev/null' INT
+  # A trapped signal interrupts wait; the command's status is kept for the last wait.
+  while kill -0 "$cmd" 2>/dev/null; do wait "$cmd"; done
+  wait "$cmd"
+  rc=$?
+  # The log's last lines, unless something the command left behind keeps it open: the task ends
+  # with its command, and Slurm kills what is left in the step's cgroup.
+  for _ in $(seq 50); do kill -0 "$logger" 2>/dev/null || break; sleep 0.1; done
 fi
 sig=null
-[ "$rc" -gt 128 ] && sig="\\"SIG$(kill -l $((rc - 128)) 2>/dev/null)\\""
+[ "$rc" -gt 128 ] && name=$(kill -l $((rc - 128)) 2>/dev/null) && sig="\\"SIG$name\\""
 # The memory cgroup Slurm made for this task counts OOM kills (v1: memory.oom_control, v2:
 # memory.events); squeue's OUT_OF_MEMORY is gone after MinJobAge, this record stays.
 oom=false

@@ -30,13 +30,13 @@
 // the site configures it (scripts/slurm-dev does); processes by RLIMIT_NPROC in task.sh, because
 // Slurm 22.05's cgroup plugins have no pids controller. An OOM kill is read from Slurm's
 // OUT_OF_MEMORY state or, later, from the task's exit record (the cgroup's oom_kill counter).
-import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { type IdentityDirectory, LocalAccounts } from './identities.js';
+import { checkWorkdir, jobIdsIn, MAX_TASKS, prepareAttempt, readJobRecords } from './slurm-attempt.js';
 import { clientEnv, type CommandRunner, execFileRunner, slurmCall } from './slurm-cmd.js';
-import { ensureTree, isPlainFile, readSmallFile, writeFileIn } from './slurm-files.js';
+import { isPlainFile, writeFileIn } from './slurm-files.js';
 import {
-  type ExitRecord,
   fabrikComment,
   isActive,
   type JobRecords,
@@ -45,7 +45,6 @@ import {
   parseSqueueJson,
   type SlurmJob,
 } from './slurm-jobs.js';
-import { BATCH_SCRIPT, TASK_SCRIPT } from './slurm-script.js';
 import {
   ExecError,
   type ExecHandle,
@@ -53,8 +52,6 @@ import {
   type LaunchRequest,
   type LogRequest,
   type Observation,
-  taskEnv,
-  tasksOf,
 } from './types.js';
 import { workloadPaths } from './workspace.js';
 
@@ -98,11 +95,8 @@ export interface FoundJob {
 const DEFAULT_LOG_CAP = 64 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const STOP_POLL_MS = 250;
 const KILL_WAIT_MS = 3000;
-/** More ranks than any gang has: a bound on what is read back from an old attempt's `tasks` file. */
-const MAX_TASKS = 65_536;
 const MiB = 1024 * 1024;
 
 export function attemptDir(logDir: string, projectId: string, workloadId: string, attempt: number): string {
@@ -142,7 +136,8 @@ export class SlurmExecutor implements Executor {
       ['workload', req.workloadId],
       ['project', req.projectId],
     ]) {
-      if (!SAFE_ID.test(id!)) throw new ExecError(`${what} id ${JSON.stringify(id)} is not usable as a directory name`, false);
+      if (!SAFE_ID.test(id!))
+        throw new ExecError(`${what} id ${JSON.stringify(id)} is not usable as a directory name`, false);
     }
     if (!Number.isInteger(req.attempt) || req.attempt < 1)
       throw new ExecError(`attempt must be a positive integer, got ${req.attempt}`, false);
@@ -158,7 +153,7 @@ export class SlurmExecutor implements Executor {
     }
     // Slurm resolves --uid/--gid in passwd/group: the account must exist before sbatch.
     await this.identities.ensure(req.identity);
-    this.writeAttemptFiles(paths, req);
+    prepareAttempt(this.logDir, paths, req);
 
     const gpus = Math.max(...req.placement.nodes.map((n) => n.gpuIndexes.length));
     const minutes = Math.max(1, Math.ceil(req.maxRuntimeS / 60));
@@ -187,7 +182,8 @@ export class SlurmExecutor implements Executor {
     if (partition) args.push(`--partition=${partition}`);
     if (cpus) args.push(`--cpus-per-task=${cpus}`);
     // Per node; a memory cgroup (task/cgroup, ConstrainRAMSpace) kills what goes beyond it.
-    if (req.limits.memoryBytes !== undefined) args.push(`--mem=${Math.max(1, Math.ceil(req.limits.memoryBytes / MiB))}M`);
+    if (req.limits.memoryBytes !== undefined)
+      args.push(`--mem=${Math.max(1, Math.ceil(req.limits.memoryBytes / MiB))}M`);
     const cap = String(this.opts.logCapBytes ?? DEFAULT_LOG_CAP);
     args.push(join(paths.attempt, 'batch.sh'), paths.attempt, cap, String(req.limits.pids));
 
@@ -289,46 +285,6 @@ export class SlurmExecutor implements Executor {
     return [...found.values()].sort((a, b) => Number(a.handle.jobId) - Number(b.handle.jobId));
   }
 
-  private writeAttemptFiles(paths: ReturnType<typeof workloadPaths>, req: LaunchRequest): void {
-    const [first] = tasksOf(req.placement);
-    const id = req.identity;
-    // The static part of fabrik's task env; task.sh sets the per-rank names from Slurm's.
-    const env: Record<string, string> = {
-      HOME: paths.work,
-      USER: id.user,
-      LOGNAME: id.user,
-      TMPDIR: paths.work,
-      ...req.env,
-      ...taskEnv(req, first!, '', 0),
-      FABRIK_WORKLOAD_DIR: paths.work,
-    };
-    for (const [k, v] of Object.entries(env)) {
-      if (!ENV_NAME.test(k))
-        throw new ExecError(`environment name ${JSON.stringify(k)} is not a shell variable name`, false);
-      if (v.includes('\0')) throw new ExecError(`environment value of ${k} contains a NUL byte`, false);
-    }
-    // Root's, passable by the project's gid only: a job cannot rename them or put a link in their place.
-    const group = { uid: 0, gid: id.gid };
-    const above = [
-      { name: req.projectId, mode: 0o710, owner: group },
-      { name: req.workloadId, mode: 0o710, owner: group },
-    ];
-    ensureTree(this.logDir, [...above, { name: basename(paths.work), mode: 0o700, owner: id }]);
-    // The job writes its logs and exit records here.
-    ensureTree(this.logDir, [...above, { name: basename(paths.attempt), mode: 0o700, owner: id }]);
-    const dir = paths.attempt;
-    // sbatch (root) reads batch.sh at submit; the job reads the rest as its uid.
-    writeFileIn(dir, 'batch.sh', BATCH_SCRIPT, 0o700);
-    writeFileIn(dir, 'task.sh', TASK_SCRIPT, 0o500, id);
-    writeFileIn(dir, 'command.sh', req.setup ? `${req.setup}\n${req.run}\n` : `${req.run}\n`, 0o400, id);
-    const envText = Object.entries(env)
-      .map(([k, v]) => `${k}=${v}\0`)
-      .join('');
-    writeFileIn(dir, 'env', envText, 0o600, id);
-    writeFileIn(dir, 'workdir', `${req.workdir ?? paths.work}\0`, 0o400, id);
-    writeFileIn(dir, 'tasks', `${req.placement.nodes.length}\n`, 0o644);
-  }
-
   private attemptDirOf(handle: SlurmHandle): string {
     return handle.projectId === undefined
       ? join(this.logDir, handle.workloadId, `attempt-${handle.attempt}`)
@@ -336,17 +292,7 @@ export class SlurmExecutor implements Executor {
   }
 
   private records(handle: SlurmHandle): JobRecords {
-    const dir = this.attemptDirOf(handle);
-    const tasks: (ExitRecord | undefined)[] = [];
-    for (let rank = 0; rank < (handle.tasks ?? taskCount(dir)); rank++) {
-      const r = readRecord(join(dir, `task-${rank}.exit.json`));
-      tasks.push(r?.jobId === handle.jobId ? r : undefined);
-    }
-    return {
-      started: existsSync(join(dir, `job-${handle.jobId}.start`)),
-      exit: readRecord(join(dir, `job-${handle.jobId}.exit.json`)),
-      tasks,
-    };
+    return readJobRecords(this.attemptDirOf(handle), handle.jobId, handle.tasks);
   }
 
   private async squeue(): Promise<Map<string, SlurmJob>> {
@@ -391,53 +337,6 @@ function asHandle(h: ExecHandle): SlurmHandle {
     throw new ExecError(`not a Slurm handle: ${JSON.stringify(h)}`, false);
   }
   return x as SlurmHandle;
-}
-
-/** Job ids an attempt directory knows: from fabrik's job.id and the jobs' own start records. */
-function jobIdsIn(dir: string): string[] {
-  const ids = new Set<string>();
-  const id = readSmallFile(join(dir, 'job.id'))?.trim();
-  if (id && /^\d+$/.test(id)) ids.add(id);
-  for (const name of readdirSync(dir)) {
-    const m = /^job-(\d+)\.start$/.exec(name);
-    if (m) ids.add(m[1]!);
-  }
-  return [...ids];
-}
-
-/** For handles without a task count: the `tasks` file fabrik wrote, bounded (the job could rewrite it). */
-function taskCount(dir: string): number {
-  const n = Number.parseInt(readSmallFile(join(dir, 'tasks')) ?? '', 10);
-  return Number.isInteger(n) && n > 0 ? Math.min(n, MAX_TASKS) : 0;
-}
-
-function readRecord(path: string): ExitRecord | undefined {
-  try {
-    const r = JSON.parse(readSmallFile(path) ?? '') as ExitRecord;
-    if (typeof r.code !== 'number') return undefined;
-    const signal = typeof r.signal === 'string' ? r.signal : null;
-    return { jobId: String(r.jobId), code: r.code, signal, ...(r.oom === true ? { oom: true } : {}) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The workdir arrives resolved (realpath inside the allowed root); anything else is refused here too. */
-function checkWorkdir(workdir: string | undefined): void {
-  if (workdir === undefined) return;
-  if (workdir.includes('\0')) throw new ExecError('the working directory contains a NUL byte', false);
-  let real: string | undefined;
-  try {
-    real = realpathSync(workdir);
-  } catch {
-    real = undefined;
-  }
-  if (real !== workdir) {
-    throw new ExecError(
-      `the working directory ${JSON.stringify(workdir)} is not a resolved path (${real === undefined ? 'it does not exist' : `it leads to ${real}`}): refusing to start`,
-      false,
-    );
-  }
 }
 
 /** scancel of a job that ended meanwhile is not an error for stop(). */

@@ -230,7 +230,10 @@ migrations['0005_isolation'] = {
   async up(db: Kysely<any>) {
     // Every project runs its tasks under its own Unix identity (uid = gid), allocated once from a
     // configured range and never reused while a deleted project's files still wait for removal.
-    await db.schema.alterTable('projects').addColumn('uid', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    await db.schema
+      .alterTable('projects')
+      .addColumn('uid', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
     const rows = await db.selectFrom('projects').select('id').orderBy('created_at').orderBy('id').execute();
     let next = 200000;
     for (const r of rows) await db.updateTable('projects').set({ uid: next++ }).where('id', '=', r.id).execute();

@@ -78,5 +78,9 @@ export function retentionSeconds(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export function markPurged(trx: Trx, projectId: string) {
-  return trx.updateTable('project_tombstones').set({ purged_at: nowIso() }).where('project_id', '=', projectId).execute();
+  return trx
+    .updateTable('project_tombstones')
+    .set({ purged_at: nowIso() })
+    .where('project_id', '=', projectId)
+    .execute();
 }

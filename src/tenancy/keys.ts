@@ -165,7 +165,7 @@ export async function createKey(
     if (!grants.some((g) => g.projectId === '' || g.projectId === projectId)) {
       throw new AppError(
         'UNPROCESSABLE',
-        `${principalRef(principal.kind, principal.name, org.name)} has no role in ${input.project ? `project ${input.project}` : `organization ${orgName}`}; add it as a member first`,
+        `${who} has no role in ${input.project ? `project ${input.project}` : `organization ${orgName}`}; add it as a member first`,
       );
     }
     const minted = mintKey();

@@ -118,6 +118,7 @@ export async function deleteOrg(ctx: Ctx, name: string): Promise<void> {
     if (key) throw new AppError('CONFLICT', `organization "${name}" still has active API keys; revoke them first`);
     await trx.deleteFrom('memberships').where('org_id', '=', org.id).execute();
     await trx.deleteFrom('api_keys').where('org_id', '=', org.id).execute();
+    await trx.deleteFrom('secrets').where('org_id', '=', org.id).execute();
     await trx.deleteFrom('principals').where('org_id', '=', org.id).execute();
     const res = await trx.deleteFrom('orgs').where('id', '=', org.id).executeTakeFirst();
     if (Number(res.numDeletedRows) !== 1 || !canSeeOrg(ctx.caller, org.id)) throw notFound('organization', name);

@@ -133,6 +133,7 @@ export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
     await trx.deleteFrom('quotas').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('memberships').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('api_keys').where('project_id', '=', project.id).execute();
+    await trx.deleteFrom('secrets').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('projects').where('id', '=', project.id).execute();
     // Its files (workload directories, logs, outputs) and its Unix identity go after the retention period.
     await tombstone(trx, project);

@@ -54,7 +54,9 @@ export async function openLogs(
       .executeTakeFirst();
     return !cur || cur.attempts !== attempt || !(cur.status === 'running' || cur.status === 'pending');
   };
-  return Readable.from(follow(() => path ?? locate({ projectId: row.project_id, workloadId: row.id, attempt, task }), start, isDone));
+  return Readable.from(
+    follow(() => path ?? locate({ projectId: row.project_id, workloadId: row.id, attempt, task }), start, isDone),
+  );
 }
 
 /** Byte offset where the last `lines` lines of a file begin. */

@@ -446,8 +446,9 @@ for (const dialect of DIALECTS) {
         const limited = await get('Bearer not-a-key');
         assert.equal(limited.statusCode, 429);
         assert.equal(JSON.parse(limited.body).error.code, 'RATE_LIMITED');
-        // A valid key from the same address has its own, larger budget.
+        // A valid key from the same address has its own, larger budget; probes need no key at all.
         for (let i = 0; i < 10; i++) assert.equal((await get(`Bearer ${OPERATOR_TOKEN}`)).statusCode, 200);
+        for (let i = 0; i < 10; i++) assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
       } finally {
         await app.close();
         await store.close();

@@ -382,6 +382,42 @@ const ROUTES: Record<string, RouteCases> = {
     ],
   },
 
+  'PUT /api/v1/orgs/{org}/secrets/{name}': {
+    crossTenant: () => [p('/orgs/acme/secrets/wandb', 404, { value: 'planted-by-b' })],
+    viewer: () => [p('/orgs/acme/secrets/wandb', 403, { value: 'planted-by-viewer' })],
+  },
+  'GET /api/v1/orgs/{org}/secrets': {
+    crossTenant: () => [p('/orgs/acme/secrets', 404), p('/orgs/globex/secrets', 'listing')],
+  },
+  'DELETE /api/v1/orgs/{org}/secrets/{name}': {
+    crossTenant: () => [p('/orgs/acme/secrets/wandb', 404)],
+    viewer: () => [p('/orgs/acme/secrets/wandb', 403)],
+  },
+  'PUT /api/v1/projects/{project}/secrets/{name}': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/secrets/wandb', 404, { value: 'planted-by-b' }),
+      p(`/projects/${f.aResearchId}/secrets/wandb`, 404, { value: 'planted-by-b' }),
+    ],
+    viewer: () => [p('/projects/acme.train/secrets/wandb', 403, { value: 'planted-by-viewer' })],
+    scoped: (f) => [
+      p('/projects/acme.research/secrets/wandb', 404, { value: 'x' }),
+      p(`/projects/${f.aResearchId}/secrets/wandb`, 404, { value: 'x' }),
+    ],
+  },
+  'GET /api/v1/projects/{project}/secrets': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/secrets', 404),
+      p(`/projects/${f.aResearchId}/secrets`, 404),
+      p('/projects/globex.train/secrets', 'listing'),
+    ],
+    scoped: (f) => [p('/projects/acme.research/secrets', 404), p(`/projects/${f.aResearchId}/secrets`, 404)],
+  },
+  'DELETE /api/v1/projects/{project}/secrets/{name}': {
+    crossTenant: (f) => [p('/projects/acme.train/secrets/wandb', 404), p(`/projects/${f.aTrainId}/secrets/wandb`, 404)],
+    viewer: () => [p('/projects/acme.train/secrets/wandb', 403)],
+    scoped: () => [p('/projects/acme.research/secrets/wandb', 404)],
+  },
+
   'GET /api/v1/audit/entries': {
     crossTenant: () => [
       p('/audit/entries?org=acme', 404),

@@ -48,6 +48,8 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/fleet/apply': { file: SMALL_FLEET, source: 'fuzz.yaml' },
   'PATCH /api/v1/fleet/nodes/{node}': { state: 'cordoned' },
   'POST /api/v1/projects/{project}/workloads': job('fuzz-job'),
+  'PUT /api/v1/orgs/{org}/secrets/{name}': { value: 'fuzz-value' },
+  'PUT /api/v1/projects/{project}/secrets/{name}': { value: 'fuzz-value' },
 };
 
 interface Fixture {
@@ -181,6 +183,20 @@ const oddQueryValue = fc.oneof(
     .map((v) => Buffer.from(JSON.stringify([v])).toString('base64url')),
 );
 
+/** NUL, and byte sequences that are not UTF-8: stray continuation, truncated, overlong, surrogate, too high. */
+const badBytes = fc
+  .constantFrom(
+    [0x00],
+    [0xff],
+    [0x80],
+    [0xc3],
+    [0xe2, 0x82],
+    [0xc0, 0xaf],
+    [0xed, 0xa0, 0x80],
+    [0xf4, 0x90, 0x80, 0x80],
+  )
+  .map((b) => Buffer.from(b));
+
 function requestFor(route: Route, f: Fixture, ownerToken: string): fc.Arbitrary<FuzzRequest> {
   const sample = VALID_BODIES[route.key];
   const fields = [...new Set([...route.bodyProps, ...Object.keys((sample as object) ?? {})])];
@@ -291,6 +307,7 @@ for (const dialect of DIALECTS) {
           member: ['user:acme-viewer', 'serviceaccount:fuzz-sa'],
           key: [key.prefix, key.id],
           workload: ['fuzz-job', wl.id],
+          name: ['wandb', 'hf-token'],
         },
       };
       routes = await openApiRoutes(t);
@@ -367,6 +384,46 @@ for (const dialect of DIALECTS) {
           );
         });
       }
+    });
+
+    it('refuses NUL and invalid UTF-8 in any path, query or body with INVALID_ENCODING, writing nothing', {
+      skip,
+    }, async () => {
+      const before = await snapshotState(t);
+      const where = fc.constantFrom('path', 'query', 'body');
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...routes), where, badBytes, async (route, at, bytes) => {
+          const names = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
+          const spot = at === 'path' && names.length === 0 ? 'query' : at === 'body' && !route.hasBody ? 'query' : at;
+          const escaped = [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+          let i = 0;
+          const path = route.path.replace(/\{[^}]+\}/g, () => {
+            const v = encodeURIComponent(f.params[names[i++]!]?.[0] ?? 'x');
+            return spot === 'path' && i === 1 ? `${v}${escaped}` : v;
+          });
+          const url = spot === 'query' ? `${path}?limit=1${escaped}` : path;
+          // The body: a valid one whose first string gets the bytes (NUL as the JSON escape \u0000).
+          const body = JSON.stringify(VALID_BODIES[route.key] ?? { x: '' });
+          const inString = body.indexOf('":"') + 3;
+          const inner = bytes.length === 1 && bytes[0] === 0 ? Buffer.from('\\u0000') : bytes;
+          const payload =
+            spot === 'body'
+              ? Buffer.concat([Buffer.from(body.slice(0, inString)), inner, Buffer.from(body.slice(inString))])
+              : undefined;
+          // The operator's key: no role check refuses the request before its text is read.
+          const res = await t.app.inject({
+            method: route.method as 'GET',
+            url,
+            headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+            payload,
+          });
+          const what = `${route.method} ${url} ${payload?.toString('hex').slice(0, 80) ?? ''} → ${res.statusCode} ${res.body.slice(0, 200)}`;
+          assert.equal(res.statusCode, 400, what);
+          assert.equal(JSON.parse(res.body).error.code, 'INVALID_ENCODING', what);
+        }),
+        { numRuns: RUNS * 8, seed: SEED },
+      );
+      assert.deepEqual(await snapshotState(t), before);
     });
   });
 }

@@ -56,7 +56,10 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await purger.purgeDue(later), [], 'purged once');
       const audit = await t.call('GET', `/api/v1/audit/entries?action=project.purge`);
       assert.equal(audit.status, 200);
-      assert.ok(audit.body.items.some((e: any) => e.resource === `projects/${p.id}`), JSON.stringify(audit.body));
+      assert.ok(
+        audit.body.items.some((e: any) => e.resource === `projects/${p.id}`),
+        JSON.stringify(audit.body),
+      );
     });
   });
 }

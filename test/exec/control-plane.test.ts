@@ -156,8 +156,7 @@ describe('workloads under the control plane (local executor)', () => {
     );
     const b = await eventually(async () => {
       const w = await status('acme.train', 'borrower');
-      return w.events.some((e: any) => e.reason === 'Started') &&
-        existsSync(join(workDir(w), 'checkpoint.json'))
+      return w.events.some((e: any) => e.reason === 'Started') && existsSync(join(workDir(w), 'checkpoint.json'))
         ? w
         : undefined;
     });

@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectIsolation } from '../../src/exec/sandbox.js';
-import { REPO_ROOT, type ServerProcess, api, eventually, killAllServerProcesses, startServerProcess } from '../helpers/child-server.js';
+import {
+  REPO_ROOT,
+  type ServerProcess,
+  api,
+  eventually,
+  killAllServerProcesses,
+  startServerProcess,
+} from '../helpers/child-server.js';
 
 const OPERATOR_TOKEN = `fbk_isoop_${'i'.repeat(43)}`;
 const level = (() => {
@@ -97,7 +104,10 @@ describe('tenant isolation on the local executor (tenant B attacks tenant A)', {
       const p = await op('POST', `/api/v1/orgs/${org}/projects`, { name: 'train' });
       assert.equal(p.status, 201);
       projects.set(`${org}.train`, { id: p.body.id, uid: p.body.uid });
-      assert.equal((await op('PUT', `/api/v1/projects/${org}.train/quotas/dev`, { guaranteed: 2, limit: 2 })).status, 200);
+      assert.equal(
+        (await op('PUT', `/api/v1/projects/${org}.train/quotas/dev`, { guaranteed: 2, limit: 2 })).status,
+        200,
+      );
       await op('POST', `/api/v1/orgs/${org}/members`, { user: `${org}-dev`, role: 'member' });
     }
     const token = async (org: string) =>
@@ -141,7 +151,9 @@ describe('tenant isolation on the local executor (tenant B attacks tenant A)', {
     const aDirs = dirs('acme.train', a.body.id);
     await eventually(async () => (readIfExists(aDirs.log).includes('a-step 2') ? true : undefined), 30_000, 'A to log');
     const aUid = projects.get('acme.train')!.uid;
-    const aPids = execFileSync('ps', ['-o', 'pid=', '-u', String(aUid)], { encoding: 'utf8' }).trim().split(/\s+/);
+    const aPids = execFileSync('ps', ['-o', 'pid=', '-u', String(aUid)], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
     assert.ok(aPids.length > 0, "A's processes run under A's uid");
 
     const serverPid = String(server.child.pid);
@@ -159,12 +171,23 @@ describe('tenant isolation on the local executor (tenant B attacks tenant A)', {
       run: ATTACKS,
     });
     assert.equal(b.status, 201, JSON.stringify(b.body));
-    const bDone = await until(keyB, 'globex.train', 'attacker', (w) => w.status !== 'pending' && w.status !== 'running');
+    const bDone = await until(
+      keyB,
+      'globex.train',
+      'attacker',
+      (w) => w.status !== 'pending' && w.status !== 'running',
+    );
     assert.equal(bDone.status, 'failed', 'B ended itself with kill -9 -1');
     const report = readFileSync(dirs('globex.train', b.body.id).log, 'utf8');
     assert.match(report, /DONE/, report);
     assert.equal(report.match(/^LEAK .*/gm), null, report);
-    assert.match(report, new RegExp(`^ID ${projects.get('globex.train')!.uid}:${projects.get('globex.train')!.uid} groups=${projects.get('globex.train')!.uid}$`, 'm'));
+    assert.match(
+      report,
+      new RegExp(
+        `^ID ${projects.get('globex.train')!.uid}:${projects.get('globex.train')!.uid} groups=${projects.get('globex.train')!.uid}$`,
+        'm',
+      ),
+    );
     for (const attack of ['read-a-work', 'read-db', 'read-server-environ', 'write-source', 'write-data'])
       assert.match(report, new RegExp(`^DENIED ${attack}$`, 'm'));
 
@@ -182,7 +205,11 @@ describe('tenant isolation on the local executor (tenant B attacks tenant A)', {
     const r = await submit(keyB, 'globex.train', { name: 'escape', workdir: 'escape', run: 'true' });
     assert.equal(r.status, 400, JSON.stringify(r.body));
     assert.match(r.body.error.message, /leads outside the allowed root .* \(through a symbolic link\)/);
-    const ok = await submit(keyB, 'globex.train', { name: 'inside', workdir: 'code', run: 'pwd; touch x || echo read-only' });
+    const ok = await submit(keyB, 'globex.train', {
+      name: 'inside',
+      workdir: 'code',
+      run: 'pwd; touch x || echo read-only',
+    });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     await until(keyB, 'globex.train', 'inside', (w) => w.status === 'succeeded');
     const log = readFileSync(dirs('globex.train', ok.body.id).log, 'utf8');
@@ -218,10 +245,14 @@ describe('tenant isolation on the local executor (tenant B attacks tenant A)', {
     const bm = await until(keyB, 'globex.train', 'bomb', (w) => w.status === 'failed' || w.status === 'succeeded');
     assert.equal(bm.status, 'succeeded', bm.message);
     // The escaped loop is gone with its task: nothing of B's uid is left on the machine.
-    await eventually(async () => {
-      const left = spawnPs(projects.get('globex.train')!.uid);
-      return left === '' ? true : undefined;
-    }, 10_000, "B's processes to be gone");
+    await eventually(
+      async () => {
+        const left = spawnPs(projects.get('globex.train')!.uid);
+        return left === '' ? true : undefined;
+      },
+      10_000,
+      "B's processes to be gone",
+    );
   });
 });
 

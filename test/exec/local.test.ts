@@ -99,7 +99,10 @@ describe('local executor', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     await exec.stop(h, 10);
-    const log = readFileSync(exec.logPath({ projectId: 'prj_local', workloadId: 'wl_train', attempt: 1, task: 0 })!, 'utf8');
+    const log = readFileSync(
+      exec.logPath({ projectId: 'prj_local', workloadId: 'wl_train', attempt: 1, task: 0 })!,
+      'utf8',
+    );
     assert.match(log, /SIGTERM: checkpoint saved at step \d+/);
     assert.ok(existsSync(join(dir, 'prj_local', 'wl_train', 'work', 'checkpoint.json')));
     const o = await until(exec, 'wl_train', h, (x) => x.state !== 'running');

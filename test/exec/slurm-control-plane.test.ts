@@ -1,9 +1,10 @@
 // The control plane on Slurm (the dev cluster of scripts/slurm-dev: n1..n4, 8 GPUs each): the
 // fleet comes from Slurm, workloads are placed by fabrik's scheduler and run by sbatch pinned to
-// the placement; the training example runs to its model file, a 2-node gang gets its rendezvous,
-// and a kill -9 of the control plane mid-run ends with the job re-adopted, not run twice.
+// the placement, each as its project's own uid; the training example runs to its model file (in
+// the workload's work directory), a 2-node gang gets its rendezvous, and a kill -9 of the control
+// plane mid-run ends with the job re-adopted, not run twice.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,12 +16,17 @@ import {
   startServerProcess,
 } from '../helpers/child-server.js';
 import { OPERATOR_TOKEN } from '../helpers/harness.js';
+import { LocalAccounts } from '../../src/exec/identities.js';
+import { workloadPaths } from '../../src/exec/workspace.js';
+import { identityOf } from '../../src/tenancy/identity.js';
 
 const conf = process.env.SLURM_CONF;
 const skip = !conf && process.env.CI !== 'true' ? 'SLURM_CONF is not set (scripts/slurm-dev up)' : false;
 if (skip) console.warn(`\n*** SKIPPING Slurm control-plane tests: ${skip} ***\n`);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fabrik-slurm-cp-'));
+// Project identities of this suite's own (the server allocates from FABRIK_UID_BASE up).
+const UID_BASE = 261_000;
 let server: ServerProcess;
 let call: ReturnType<typeof apiFor>;
 let acmeKey: string;
@@ -29,8 +35,19 @@ const start = () =>
     dataDir,
     database: join(dataDir, 'fabrik.db'),
     bootstrapToken: OPERATOR_TOKEN,
-    env: { FABRIK_EXECUTOR: 'slurm', FABRIK_RECONCILE_INTERVAL_MS: '300', ...(conf ? { SLURM_CONF: conf } : {}) },
+    env: {
+      FABRIK_EXECUTOR: 'slurm',
+      FABRIK_RECONCILE_INTERVAL_MS: '300',
+      FABRIK_UID_BASE: String(UID_BASE),
+      ...(conf ? { SLURM_CONF: conf } : {}),
+    },
   });
+/** A workload's directories; the project's id is the directory that holds the workload's. */
+const paths = (workloadId: string, attempt = 1) => {
+  const root = join(dataDir, 'workloads');
+  const project = readdirSync(root).find((p) => existsSync(join(root, p, workloadId))) ?? 'none';
+  return workloadPaths(root, project, workloadId, attempt);
+};
 
 const spec = (name: string, extra: Record<string, unknown> = {}) => ({
   kind: 'training',
@@ -40,6 +57,8 @@ const spec = (name: string, extra: Record<string, unknown> = {}) => ({
   requeue: true,
   env: { STEPS: '300', STEP_DELAY_MS: '2', CHECKPOINT_EVERY: '50' },
   run: 'node examples/train/train.js',
+  // The repository, read-only for the job; without it the job starts in its work directory.
+  workdir: '.',
   ...extra,
 });
 const get = async (name: string, project = 'acme.train') =>
@@ -82,6 +101,8 @@ describe('control plane with the Slurm executor', { skip }, () => {
   after(async () => {
     await killAllServerProcesses();
     rmSync(dataDir, { recursive: true, force: true });
+    const accounts = new LocalAccounts();
+    for (let uid = UID_BASE; uid < UID_BASE + 4; uid++) await accounts.remove(identityOf(uid));
   });
 
   it('imports the fleet from Slurm', async () => {
@@ -96,7 +117,10 @@ describe('control plane with the Slurm executor', { skip }, () => {
     assert.equal((await call('POST', '/api/v1/projects/acme.train/workloads', spec('slurm-train'))).status, 201);
     const w = await reach('slurm-train', 'succeeded');
     assert.ok(w.events.some((e: any) => e.reason === 'Started' && /slurm/.test(e.message)));
-    assert.ok(existsSync(join(dataDir, 'workloads', w.id, 'model.json')));
+    const p = paths(w.id);
+    assert.ok(existsSync(join(p.work, 'model.json')));
+    // Written by the project's identity, not by the server's user.
+    assert.ok(statSync(join(p.work, 'model.json')).uid >= UID_BASE);
   });
 
   it('runs a 2-node gang with one rank per placed node and a shared rendezvous', async () => {
@@ -113,7 +137,7 @@ describe('control plane with the Slurm executor', { skip }, () => {
     const w = await reach('slurm-gang', 'succeeded');
     const envs = [0, 1].map((t) =>
       JSON.parse(
-        readFileSync(join(dataDir, 'workloads', w.id, 'attempt-1', `task-${t}.log`), 'utf8')
+        readFileSync(join(paths(w.id).attempt, `task-${t}.log`), 'utf8')
           .trim()
           .split('\n')[0],
       ),
@@ -193,7 +217,7 @@ describe('control plane with the Slurm executor', { skip }, () => {
       async () => {
         const w = await get('slurm-borrower');
         return w.events.some((e: any) => e.reason === 'Started') &&
-          existsSync(join(dataDir, 'workloads', w.id, 'checkpoint.json'))
+          existsSync(join(paths(w.id).work, 'checkpoint.json'))
           ? w
           : undefined;
       },
@@ -214,7 +238,7 @@ describe('control plane with the Slurm executor', { skip }, () => {
     await reach('owner', 'succeeded', 90_000, 'globex.train');
     const done = await reach('slurm-borrower', 'succeeded', 120_000);
     assert.equal(done.preemptions, 1);
-    const log = readFileSync(join(dataDir, 'workloads', done.id, `attempt-${done.attempts}`, 'task-0.log'), 'utf8');
+    const log = readFileSync(join(paths(done.id, done.attempts).attempt, 'task-0.log'), 'utf8');
     assert.match(log, /resuming from checkpoint at step [1-9]\d*/);
   });
 });

@@ -2,7 +2,17 @@
 // Slurm 22.05) parsed into fleet, node states and job observations; Slurm's refusals and outages
 // through a fake command runner.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,11 +20,16 @@ import type { CommandRunner } from '../../src/exec/slurm-cmd.js';
 import { isTransient, slurmMessage } from '../../src/exec/slurm-cmd.js';
 import { nodeStateOf, parseGres, parseSinfoJson } from '../../src/exec/slurm-fleet.js';
 import { decodeExit, observeJob, parseComment, parseSqueueJson } from '../../src/exec/slurm-jobs.js';
+import type { IdentityDirectory } from '../../src/exec/identities.js';
 import { SlurmExecutor } from '../../src/exec/slurm.js';
 import { ExecError, type LaunchRequest } from '../../src/exec/types.js';
+import { workloadPaths } from '../../src/exec/workspace.js';
+import { type ProjectIdentity, identityOf } from '../../src/tenancy/identity.js';
 
 const fixture = (name: string) => readFileSync(join('test/fixtures/slurm', name), 'utf8');
-const dir = mkdtempSync(join(tmpdir(), 'fabrik-slurm-unit-'));
+const dir = realpathSync(mkdtempSync(join(tmpdir(), 'fabrik-slurm-unit-')));
+// As the server's data directory is under the Slurm executor: jobs pass through it.
+chmodSync(dir, 0o711);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('slurm fleet import (recorded sinfo --json)', () => {
@@ -120,6 +135,9 @@ describe('slurm job observation (recorded squeue --json)', () => {
     assert.deepEqual([failed.state, failed.exitCode], ['failed', 3]);
     assert.match(failed.message, /NonZeroExitCode/);
     assert.equal(observeJob('9', { ...jobs.get('221')!, state: 'NODE_FAIL' }, none).state, 'lost');
+    const oom = observeJob('10', { ...jobs.get('221')!, state: 'OUT_OF_MEMORY' }, none);
+    assert.deepEqual([oom.state, oom.reason], ['failed', 'OOMKilled']);
+    assert.match(oom.message, /ran out of memory/);
   });
 
   it('after Slurm forgot a job: its exit records, the root-cause task of a gang first', () => {
@@ -141,17 +159,28 @@ describe('slurm job observation (recorded squeue --json)', () => {
     assert.equal(ok.state, 'succeeded');
     assert.match(observeJob('7', undefined, { started: true, tasks: [] }).message, /without an exit record/);
     assert.equal(observeJob('8', undefined, none).state, 'lost');
+    // The task's cgroup counted an OOM kill: still known once squeue's OUT_OF_MEMORY is gone.
+    const oom = observeJob('11', undefined, {
+      started: true,
+      exit: { jobId: '11', code: 137, signal: null },
+      tasks: [{ jobId: '11', code: 137, signal: 'SIGKILL', oom: true }],
+    });
+    assert.deepEqual([oom.state, oom.exitCode, oom.reason], ['failed', 137, 'OOMKilled']);
   });
 });
 
 describe('slurm executor against a fake runner', () => {
+  const identity = identityOf(260_020);
   const req: LaunchRequest = {
     workloadId: 'wl_fake',
     attempt: 1,
     name: 'fake',
     project: 'acme.train',
+    projectId: 'prj_fake',
+    identity,
+    limits: { cpus: 1.5, memoryBytes: 3 * 1024 ** 3, pids: 100 },
     run: 'true',
-    env: {},
+    env: { SECRET: 's3cret' },
     workdir: dir,
     maxRuntimeS: 61,
     placement: {
@@ -171,14 +200,39 @@ describe('slurm executor against a fake runner', () => {
     };
     return { calls, runner };
   };
+  /** An identity directory that only records (or refuses), so no account is made here. */
+  const accounts = (calls: string[][] = [], refuse = false): IdentityDirectory => ({
+    kind: 'site',
+    ensure: async (i: ProjectIdentity) => {
+      calls.push(['ensure', i.user]);
+      if (refuse) throw new ExecError(`uid ${i.uid} not found`, false);
+    },
+    remove: async () => {},
+  });
 
-  it('pins sbatch to the placement: nodelist, nodes, gres, time in minutes, comment', async () => {
+  it('submits as the project identity, pinned to the placement, with its limits', async () => {
     const f = fake(0, '', '42\n');
-    const ex = new SlurmExecutor({ logDir: join(dir, 'a'), commandRunner: f.runner, partition: 'gpu' });
+    const ex = new SlurmExecutor({
+      logDir: join(dir, 'a'),
+      commandRunner: f.runner,
+      partition: 'gpu',
+      identities: accounts(f.calls),
+    });
     const h = await ex.launch(req);
-    assert.deepEqual(h, { executor: 'slurm', jobId: '42', workloadId: 'wl_fake', attempt: 1 });
-    const args = f.calls[0]!;
+    assert.deepEqual(h, {
+      executor: 'slurm',
+      jobId: '42',
+      projectId: 'prj_fake',
+      workloadId: 'wl_fake',
+      attempt: 1,
+      tasks: 2,
+    });
+    assert.deepEqual(f.calls[0], ['ensure', 'fabrik-260020'], 'the account is ensured before sbatch');
+    const args = f.calls[1]!;
+    const paths = workloadPaths(join(dir, 'a'), 'prj_fake', 'wl_fake', 1);
     for (const a of [
+      '--uid=260020',
+      '--gid=260020',
       '--nodelist=n2,n3',
       '--nodes=2',
       '--ntasks-per-node=1',
@@ -187,14 +241,75 @@ describe('slurm executor against a fake runner', () => {
       '--comment=fabrik:wl_fake:1',
       '--partition=gpu',
       '--no-requeue',
+      '--mem=3072M',
+      '--cpus-per-task=2',
+      `--chdir=${paths.attempt}`,
     ]) {
       assert.ok(args.includes(a), `${a} in ${args.join(' ')}`);
     }
+    assert.deepEqual(args.slice(-4), [join(paths.attempt, 'batch.sh'), paths.attempt, String(64 * 1024 * 1024), '100']);
+    const env = readFileSync(join(paths.attempt, 'env'), 'utf8').split('\0');
+    for (const kv of [`FABRIK_WORKLOAD_DIR=${paths.work}`, `HOME=${paths.work}`, 'SECRET=s3cret']) {
+      assert.ok(env.includes(kv), `${kv} in the env file`);
+    }
+    const mode = (p: string) => {
+      const st = statSync(p);
+      return [(st.mode & 0o7777).toString(8), st.uid, st.gid];
+    };
+    assert.deepEqual(mode(join(dir, 'a')), ['711', 0, 0]);
+    assert.deepEqual(mode(paths.project), ['710', 0, 260020]);
+    assert.deepEqual(mode(paths.workload), ['710', 0, 260020]);
+    assert.deepEqual(mode(paths.work), ['700', 260020, 260020]);
+    assert.deepEqual(mode(paths.attempt), ['700', 260020, 260020]);
+    assert.deepEqual(mode(join(paths.attempt, 'env')), ['600', 260020, 260020]);
+    assert.deepEqual(mode(join(paths.attempt, 'task.sh')), ['500', 260020, 260020]);
+  });
+
+  it('launches nothing when the identity does not resolve', async () => {
+    const f = fake(0, '', '42\n');
+    const ex = new SlurmExecutor({ logDir: join(dir, 'e'), commandRunner: f.runner, identities: accounts([], true) });
+    await assert.rejects(
+      ex.launch(req),
+      (e: unknown) => e instanceof ExecError && !e.retryable && /260020/.test(e.message),
+    );
+    assert.deepEqual(f.calls, [], 'no sbatch');
+  });
+
+  it('takes only resolved working directories, and never follows a link the job left in its directories', async () => {
+    const f = fake(0, '', '43\n');
+    const logDir = join(dir, 'f');
+    const ex = new SlurmExecutor({ logDir, commandRunner: f.runner, identities: accounts() });
+    mkdirSync(join(dir, 'root'));
+    symlinkSync('/etc', join(dir, 'root', 'out'));
+    for (const workdir of [join(dir, 'root', 'out'), join(dir, 'root', 'missing'), 'relative']) {
+      await assert.rejects(ex.launch({ ...req, workdir }), (e: unknown) => e instanceof ExecError && !e.retryable);
+    }
+    // A job of the project owns work/ and attempt-N/: it could swap them for links to root's files.
+    const paths = workloadPaths(logDir, 'prj_fake', 'wl_fake', 2);
+    mkdirSync(paths.workload, { recursive: true });
+    symlinkSync('/etc', paths.work);
+    await assert.rejects(
+      ex.launch({ ...req, attempt: 2 }),
+      (e: unknown) => e instanceof ExecError && !e.retryable && /not a directory \(a symbolic link\?\)/.test(e.message),
+    );
+    assert.equal(statSync('/etc').uid, 0, '/etc is still root');
+    rmSync(paths.work);
+    // A log that is a link is not served.
+    const p1 = workloadPaths(logDir, 'prj_fake', 'wl_fake', 3);
+    await ex.launch({ ...req, attempt: 3 });
+    symlinkSync('/etc/shadow', join(p1.attempt, 'task-0.log'));
+    writeFileSync(join(p1.attempt, 'task-1.log'), 'hello\n');
+    assert.equal(ex.logPath({ projectId: 'prj_fake', workloadId: 'wl_fake', attempt: 3, task: 0 }), undefined);
+    assert.equal(
+      ex.logPath({ projectId: 'prj_fake', workloadId: 'wl_fake', attempt: 3, task: 1 }),
+      join(p1.attempt, 'task-1.log'),
+    );
   });
 
   it("a rejection is final, an unreachable controller retryable, both with Slurm's words", async () => {
     const bad = new SlurmExecutor({
       logDir: join(dir, 'b'),
+      identities: accounts(),
       commandRunner: fake(1, 'sbatch: error: Batch job submission failed: Invalid node name specified\n').runner,
     });
     await assert.rejects(
@@ -203,6 +318,7 @@ describe('slurm executor against a fake runner', () => {
     );
     const down = new SlurmExecutor({
       logDir: join(dir, 'c'),
+      identities: accounts(),
       commandRunner: fake(
         1,
         'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n',
@@ -219,7 +335,11 @@ describe('slurm executor against a fake runner', () => {
   });
 
   it('refuses environment names a shell cannot carry', async () => {
-    const ex = new SlurmExecutor({ logDir: join(dir, 'd'), commandRunner: fake(0, '', '1\n').runner });
+    const ex = new SlurmExecutor({
+      logDir: join(dir, 'd'),
+      commandRunner: fake(0, '', '1\n').runner,
+      identities: accounts(),
+    });
     await assert.rejects(ex.launch({ ...req, env: { 'BAD-NAME': 'x' } }), /not a shell variable name/);
   });
 });

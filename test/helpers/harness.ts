@@ -1,6 +1,7 @@
 // Test harness: a real fabrik app on a real database, SQLite or PostgreSQL (a fresh database per
 // suite), driven through HTTP with fastify's inject. PostgreSQL tests skip loudly when no server
 // answers locally, and fail in CI (CI=true), where .ci/run starts one.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,8 @@ import { buildApp } from '../../src/api/app.js';
 import { newId } from '../../src/domain/ids.js';
 import { type Store, openStore } from '../../src/store/db.js';
 import { bootstrapOperator } from '../../src/tenancy/bootstrap.js';
+import { createSecretBox } from '../../src/tenancy/secret-box.js';
+import { attachSecretBox } from '../../src/tenancy/secrets.js';
 import type { LogLocator } from '../../src/workload/logs.js';
 import { SchedulerLoop } from '../../src/workload/scheduler-loop.js';
 
@@ -105,6 +108,8 @@ export async function startTestApp(
   const db = await freshDatabase(dialect);
   const store = await openStore(db.url);
   await bootstrapOperator(store, OPERATOR_TOKEN);
+  // As the server does at start: a master key (random per app), so that secrets can be stored.
+  attachSecretBox(store.db, createSecretBox(randomBytes(32)));
   const app = await buildApp({
     store,
     rateLimitPerMinute: opts.rateLimitPerMinute,
