@@ -15,7 +15,7 @@ import { createSecretBox, loadMasterKey } from './tenancy/secret-box.js';
 import { attachSecretBox, resolveTaskEnv } from './tenancy/secrets.js';
 import { SchedulerLoop } from './workload/scheduler-loop.js';
 import { LocalExecutor } from './exec/local.js';
-import { Reconciler } from './exec/reconciler.js';
+import { EXECUTOR_ACTOR, Reconciler } from './workload/reconciler.js';
 import { SlurmExecutor } from './exec/slurm.js';
 import { type IdentityKind, identityDirectory } from './exec/identities.js';
 import { importSlurmFleet } from './exec/slurm-fleet.js';
@@ -24,6 +24,7 @@ import { SerialLoop } from './domain/serial-loop.js';
 import { type Isolation, type IsolationLevel, detectIsolation } from './exec/sandbox.js';
 import { ensureDir } from './exec/workspace.js';
 import { ProjectPurger } from './tenancy/purge.js';
+import { Lease, lockSqliteDatabase } from './app/lease.js';
 
 export interface ServerOptions {
   host: string;
@@ -66,6 +67,8 @@ export interface RunningServer {
   readonly scheduler: SchedulerLoop;
   readonly reconciler: Reconciler;
   readonly isolation: Isolation;
+  /** PostgreSQL: the lease that decides whether this replica runs the control loops. */
+  readonly lease?: Lease;
   close(): Promise<void>;
 }
 
@@ -83,7 +86,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     file: opts.masterKeyFile ?? join(dataDir, 'master.key'),
   });
   const secretBox = createSecretBox(master.key);
-  const store = await openStore(opts.database ?? join(dataDir, 'fabrik.db'));
+  const database = opts.database ?? join(dataDir, 'fabrik.db');
+  // SQLite serves one replica: a second server on the same file refuses to start (PostgreSQL: several).
+  const dbLock = lockSqliteDatabase(database);
+  const store = await openStore(database);
   attachSecretBox(store.db, secretBox);
   tightenFiles(dataDir);
   const boot = await bootstrapOperator(store, opts.bootstrapToken);
@@ -95,10 +101,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const slurm = opts.executor === 'slurm' ? await connectSlurm(store, join(dataDir, 'workloads'), opts) : undefined;
   const workloadsDir = join(dataDir, 'workloads');
   const executor = slurm?.executor ?? new LocalExecutor({ workloadsDir, isolation });
+  // On PostgreSQL every replica serves the API and the loops run on the one holding the lease; their
+  // writes are fenced by it. SQLite's single process always runs them.
+  const lease =
+    store.dialect === 'postgres'
+      ? new Lease(store.db, store.dialect, {
+          onAcquired: () => startLoops(),
+          onLost: () => stopLoops(),
+          log: (level, message, fields) => {
+            app.log[level](fields, message);
+            process.stderr.write(`fabrik: ${message}\n`);
+          },
+        })
+      : undefined;
+  const fence = lease?.fence;
   // The scheduler places, the reconciler launches and stops; each wakes the other.
   let reconciler: Reconciler | undefined;
   const scheduler = new SchedulerLoop(store.db, {
     intervalMs: opts.schedulerIntervalMs ?? 5000,
+    fence,
     onPlaced: () => reconciler?.trigger(),
     onPreempted: () => reconciler?.trigger(),
   });
@@ -106,6 +127,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     workdirRoot,
     intervalMs: opts.reconcileIntervalMs ?? 2000,
     onCapacityChange: () => scheduler.trigger(),
+    actor: { ...EXECUTOR_ACTOR, fence },
     resolveEnv: (row, env) =>
       resolveTaskEnv(store.db, secretBox, { orgId: row.org_id, projectId: row.project_id, env }),
   });
@@ -115,6 +137,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logs: (req) => executor.logPath(req),
     rateLimitPerMinute: opts.rateLimitPerMinute,
     isolation,
+    leadership: () =>
+      lease ? { leader: lease.leader, ...(lease.leader ? { epoch: lease.status().epoch! } : {}) } : { leader: true },
     onStateChange: () => scheduler.trigger(),
     onCancelled: () => reconciler?.trigger(),
     logger: {
@@ -134,13 +158,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     `task isolation: ${isolation.summary}`,
   );
   // Deleted projects' directories go after the retention period.
-  const purger = new ProjectPurger(store.db, { workloadsDir });
-  // Reconcile first: after a restart the engine's truth is read before anything new is placed.
-  await reconciler.reconcile();
-  reconciler.start();
-  scheduler.start();
-  purger.start();
-  slurm?.sync.start();
+  const purger = new ProjectPurger(store.db, { workloadsDir, fence });
+  const running: Reconciler = reconciler;
+  async function startLoops(): Promise<void> {
+    // Reconcile first: after a restart or a takeover the engine's truth is read before anything new is placed.
+    await running.reconcile();
+    running.start();
+    scheduler.start();
+    purger.start();
+    slurm?.sync.start();
+  }
+  async function stopLoops(): Promise<void> {
+    await purger.stop();
+    await slurm?.sync.stop();
+    await scheduler.stop();
+    await running.stop();
+  }
+  // A lone replica leads at once; others serve the API and take over when the leader is gone.
+  if (lease) await lease.start();
+  else await startLoops();
   return {
     app,
     store,
@@ -149,13 +185,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     scheduler,
     reconciler,
     isolation,
+    lease,
     close: async () => {
-      await purger.stop();
-      await slurm?.sync.stop();
-      await scheduler.stop();
-      await reconciler.stop();
+      // Stops the loops; a released lease lets another replica take over at once.
+      if (lease) await lease.stop();
+      else await stopLoops();
       await app.close();
       await store.close();
+      dbLock?.release();
     },
   };
 }
@@ -181,10 +218,9 @@ function tightenFiles(dataDir: string): void {
 async function connectSlurm(store: Store, logDir: string, opts: Pick<ServerOptions, 'slurmConf' | 'identities'>) {
   const conf = opts.slurmConf ?? process.env.SLURM_CONF;
   const read = () => importSlurmFleet({ slurmConf: conf });
-  let fleet = await read();
-  await syncSlurmFleet(store.db, fleet);
   // Jobs run as project uids: the accounts come from here (also what the purge of a project removes).
   const identities = identityDirectory(opts.identities ?? 'local');
+  // First: it makes the data directory passable again for jobs that run on (after a restart).
   const executor = new SlurmExecutor({
     logDir,
     dataDir: dirname(logDir),
@@ -192,6 +228,8 @@ async function connectSlurm(store: Store, logDir: string, opts: Pick<ServerOptio
     slurmConf: conf,
     partition: (req) => fleet.partitionOf.get(req.placement.nodes[0]?.node ?? ''),
   });
+  let fleet = await read();
+  await syncSlurmFleet(store.db, fleet);
   const sync = new SerialLoop(
     Number(process.env.FABRIK_SLURM_SYNC_MS ?? 30_000),
     (err) => process.emitWarning(`Slurm fleet sync failed: ${err.message}`),

@@ -16,7 +16,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyServerOptions,
 } from 'fastify';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AppError } from '../domain/errors.js';
 import type { Caller } from '../policy/roles.js';
 import { type Store, isUniqueViolation, isUnstorableText, readiness } from '../store/db.js';
@@ -65,6 +65,8 @@ export interface AppOptions {
   readonly logs?: LogLocator;
   /** The executor's task isolation, for /readyz and node listings. */
   readonly isolation?: TaskIsolation;
+  /** Whether this replica runs the control loops, and its lease epoch (PostgreSQL), for /readyz and /metrics. */
+  readonly leadership?: () => { readonly leader: boolean; readonly epoch?: number };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -125,6 +127,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const auth = new Authenticator(opts.store.db, opts.authCacheTtlMs ?? 1000);
   const metrics = createMetrics();
+  const leadership = opts.leadership;
+  if (leadership) {
+    new Gauge({
+      name: 'fabrik_leader',
+      help: '1 when this replica holds the control-loops lease and runs the scheduler and reconciler',
+      registers: [metrics.registry],
+      collect() {
+        this.set(leadership().leader ? 1 : 0);
+      },
+    });
+  }
 
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -208,6 +221,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       status: r.ok ? 'ready' : 'not ready',
       detail: r.detail,
       ...(opts.isolation ? { isolation: { level: opts.isolation.level, summary: opts.isolation.summary } } : {}),
+      ...opts.leadership?.(),
     });
   });
   app.get('/metrics', { schema: { hide: true }, config: { auth: false } }, async (_req, reply) => {

@@ -5,6 +5,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
 import { nowIso } from '../domain/ids.js';
+import { appendEvent } from '../app/events.js';
 import type { Database } from '../store/schema.js';
 import { type AuditEntry, type AuditOutcome, sanitiseAuditText, serialiseEntry, stateDigest } from './entry.js';
 
@@ -15,6 +16,12 @@ export interface ActorContext {
   readonly keyId: string;
   readonly principal: string;
   readonly requestId: string;
+  /**
+   * For the control loops of a replica: checks, inside the mutation's transaction, that this
+   * replica still holds its lease (src/app/lease.ts); throws FencedError, and nothing is written,
+   * when another replica took over.
+   */
+  readonly fence?: (trx: Trx) => Promise<void>;
 }
 
 /** What a mutation function reports back: its result and the states that the audit entry digests. */
@@ -24,6 +31,8 @@ export interface Change<T> {
   readonly after?: unknown;
   /** Overrides the spec's resource, e.g. when the id is only known after creation. */
   readonly resource?: string;
+  /** Overrides the spec's action, when the change itself decides what happened (a lifecycle transition). */
+  readonly action?: string;
   /** Whom the change is for, besides the actor (the principal of an API key): named in the entry. */
   readonly subject?: string;
 }
@@ -32,6 +41,8 @@ export interface MutationSpec {
   readonly action: string;
   readonly resource: string;
   readonly orgId: string;
+  /** The project the resource belongs to, where known: events of it are visible to its members. */
+  readonly projectId?: string;
 }
 
 /** A pending idempotent create: stored with its response in the same transaction. */
@@ -55,8 +66,14 @@ export async function mutate<T>(
     // Taking the sequence number first locks the head row for the whole transaction: mutations
     // run one at a time, so checks such as "sum of guarantees fits the pool" cannot race.
     const seq = await nextSeq(trx);
+    // A replica that lost its lease writes no decision (the head row lock also orders this check
+    // before every later writer, a new leader included).
+    await ctx.fence?.(trx);
     const change = await fn(trx);
-    await appendEntry(trx, seq, ctx, { ...spec, resource: change.resource ?? spec.resource }, 'success', change);
+    const done = { ...spec, resource: change.resource ?? spec.resource, action: change.action ?? spec.action };
+    const entry = await appendEntry(trx, seq, ctx, done, 'success', change);
+    // The event outbox: applications learn of the change (CloudEvents) exactly when it commits.
+    await appendEvent(trx, entry, change, spec.projectId);
     if (idempotency) {
       await trx
         .insertInto('idempotency_keys')

@@ -6,11 +6,12 @@
 // re-adopted when still alive, read from their exit files when finished, and reported lost
 // otherwise (a pid reused by another process has a different start time).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CgroupLayout, createTaskCgroup, killCgroup, removeCgroup, signalCgroup, taskCgroup } from './cgroups.js';
 import { type Isolation, isolationArgv } from './sandbox.js';
 import {
+  type AttemptRef,
   type ExecHandle,
   type Executor,
   type LaunchRequest,
@@ -80,6 +81,8 @@ export interface ExitRecord {
  */
 const SUPERVISOR = `
 log=$1; cap=$2; exitf=$3; cmd=$4; cgs=$5; oomf=$6; shift 6
+# The engine-side mark of this attempt: a restarted control plane adopts it instead of launching again.
+printf '%s\n' "$$" > "$exitf.pid.tmp" && mv -f "$exitf.pid.tmp" "\${exitf%.exit.json}.pid"
 trap 'stopping=1' TERM INT
 { trap 'stopping=1' TERM INT
   /bin/sh -c 'for d in $1; do echo $$ > "$d/cgroup.procs" || exit 125; done; shift; exec "$@"' \
@@ -153,7 +156,15 @@ export class LocalExecutor implements Executor {
       sandboxed: level === 'sandbox',
     };
     const masterPort = 29500 + (hash(req.workloadId) % 20000);
+    // Launching twice is launching once: tasks this attempt already started (before a crash of the
+    // control plane, say) are adopted, only missing ones are started.
+    const found = this.find(req);
     for (const task of tasksOf(req.placement)) {
+      const adopted = found?.tasks.find((t) => t.rank === task.rank);
+      if (adopted) {
+        tasks.push(adopted);
+        continue;
+      }
       const logFile = join(paths.attempt, `task-${task.rank}.log`);
       const exitFile = join(paths.attempt, `task-${task.rank}.exit.json`);
       const env = {
@@ -187,7 +198,7 @@ export class LocalExecutor implements Executor {
       const pid = child.pid;
       if (pid === undefined) {
         // Take down what was already started: a gang runs whole or not at all.
-        await this.stop(this.encode({ ...ids, tasks }), 0);
+        await this.signal(this.encode({ ...ids, tasks }), 'KILL');
         if (cgroup) removeCgroup(cgroup);
         throw new Error(`could not start task ${task.rank} of ${req.name}`);
       }
@@ -196,23 +207,66 @@ export class LocalExecutor implements Executor {
     return this.encode({ ...ids, tasks });
   }
 
-  async stop(h: ExecHandle, graceS: number): Promise<void> {
+  /** What this attempt already started, from the supervisors' pid marks; undefined if nothing. */
+  find(ref: AttemptRef): LocalHandle | undefined {
+    const { level, cgroups } = this.opts.isolation;
+    const dir = workloadPaths(this.opts.workloadsDir, ref.projectId, ref.workloadId, ref.attempt).attempt;
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => /^task-\d+\.pid$/.test(n));
+    } catch {
+      return undefined;
+    }
+    const tasks: TaskHandle[] = [];
+    for (const n of names) {
+      const rank = Number(n.slice(5, -4));
+      const pid = Number(readFileSync(join(dir, n), 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 1) continue;
+      const cgroup = cgroups ? taskCgroup(cgroups, `${ref.workloadId}.${ref.attempt}.${rank}`) : undefined;
+      tasks.push({ rank, pid, startTicks: processStartTicks(pid) ?? -1, exitFile: join(dir, `task-${rank}.exit.json`), cgroup });
+    }
+    if (tasks.length === 0) return undefined;
+    tasks.sort((x, y) => x.rank - y.rank);
+    return {
+      executor: 'local',
+      workloadId: ref.workloadId,
+      projectId: ref.projectId,
+      attempt: ref.attempt,
+      uid: level === 'none' ? undefined : ref.identity.uid,
+      sandboxed: level === 'sandbox',
+      tasks,
+    };
+  }
+
+  async adopt(ref: AttemptRef): Promise<ExecHandle | undefined> {
+    const h = this.find(ref);
+    return h && (h as unknown as ExecHandle);
+  }
+
+  /**
+   * SIGTERM: to the task's own processes — in the sandbox, those in its cgroups that run as the
+   * project's uid, because bubblewrap (root, also in the group) would die of it and take the
+   * sandbox down before the task could save a checkpoint. SIGKILL: to the process group and to
+   * everything in the cgroups (processes that left the group with setsid too). Returns at once.
+   */
+  async signal(h: ExecHandle, signal: 'TERM' | 'KILL'): Promise<void> {
     const handle = decodeHandle(h);
-    const live = handle.tasks.filter(alive);
-    // SIGTERM goes to the task's own processes: in the sandbox, to those in its cgroups that run as
-    // the project's uid, because bubblewrap (root, also in the group) would die of it and take the
-    // sandbox down before the task could save a checkpoint.
-    for (const t of live) {
-      if (t.cgroup && handle.uid !== undefined && handle.sandboxed) signalCgroup(t.cgroup, handle.uid, 'SIGTERM');
+    for (const t of handle.tasks.filter(alive)) {
+      if (signal === 'KILL') {
+        signalGroup(t.pid, 'SIGKILL');
+        if (t.cgroup) killCgroup(t.cgroup);
+      } else if (t.cgroup && handle.uid !== undefined && handle.sandboxed) signalCgroup(t.cgroup, handle.uid, 'SIGTERM');
       else signalGroup(t.pid, 'SIGTERM');
     }
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period, waiting in between (for callers outside the reconciler). */
+  async stop(h: ExecHandle, graceS: number): Promise<void> {
+    const live = decodeHandle(h).tasks.filter(alive);
+    await this.signal(h, 'TERM');
     const deadline = Date.now() + graceS * 1000;
     while (Date.now() < deadline && live.some(alive)) await new Promise((r) => setTimeout(r, 100));
-    for (const t of live) {
-      if (alive(t)) signalGroup(t.pid, 'SIGKILL');
-      // Processes that left the task's process group (setsid) are still in its cgroups.
-      if (t.cgroup) killCgroup(t.cgroup);
-    }
+    await this.signal(h, 'KILL');
   }
 
   async observe(handles: ReadonlyMap<string, ExecHandle>): Promise<Map<string, Observation>> {

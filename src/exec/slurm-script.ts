@@ -1,11 +1,11 @@
 // The two shell scripts of a Slurm attempt. Both are constant text: everything that varies (the
-// attempt directory, the log cap) arrives as arguments and everything from the spec (command,
+// attempt directory, the log cap, the process limit) arrives as arguments and everything from the spec (command,
 // environment, working directory) is read from files, so nothing a user wrote is ever spliced
 // into shell code.
 //
 // Both run as the project's uid (sbatch --uid). Attempt directory (on a filesystem shared by fabrik
 // and the compute nodes; see slurm.ts for owners and modes):
-//   batch.sh, task.sh     these scripts
+//   batch.sh, task.sh     these scripts (batch.sh is root's: sbatch reads it at submit)
 //   command.sh            the spec's setup and run, verbatim, run with /bin/sh as on the local executor
 //   env                   NAME=VALUE entries separated by NUL: the spec's env, then fabrik's
 //   workdir               the working directory (NUL-terminated)

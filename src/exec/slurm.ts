@@ -7,8 +7,8 @@
 // exit records the job wrote next to its logs. So the attempt directories must be on a filesystem
 // that fabrik and the compute nodes share, as the logs already require. No accounting database.
 //
-// Stop: SIGTERM to the job's tasks (`scancel --signal=TERM <job>`, which spares the batch script),
-// up to the grace period for the job to end, then SIGKILL to the task step (`<job>.0`), and
+// Stop: SIGTERM to the job's tasks (`scancel --signal=TERM <job>`, which spares the batch script;
+// task.sh passes it on to the command's process group), up to the grace period for the job to end, then SIGKILL to the task step (`<job>.0`), and
 // Slurm's own `scancel <job>` only if that did not end it. stop() returns when the job has ended
 // or the grace period is over, like the local executor's.
 //
@@ -47,6 +47,7 @@ import {
 } from './slurm-jobs.js';
 import {
   ExecError,
+  type AttemptRef,
   type ExecHandle,
   type Executor,
   type LaunchRequest,
@@ -245,6 +246,34 @@ export class SlurmExecutor implements Executor {
       out.set(id, observeJob(handle.jobId, jobs.get(handle.jobId), rec));
     }
     return out;
+  }
+
+  /** The job this attempt already submitted (found by its comment or its attempt directory), if any. */
+  async adopt(ref: AttemptRef): Promise<ExecHandle | undefined> {
+    const jobs = (await this.findByComment(ref.projectId, ref.workloadId)).filter((j) => j.handle.attempt === ref.attempt);
+    return jobs.at(-1)?.handle as unknown as ExecHandle | undefined;
+  }
+
+  /**
+   * TERM to the job's steps (the tasks; the batch script stays to write the exit record); KILL to
+   * the step and then to the whole job. Returns at once: the reconciler escalates on a later pass.
+   */
+  async signal(h: ExecHandle, signal: 'TERM' | 'KILL'): Promise<void> {
+    const handle = asHandle(h);
+    const state = await this.jobState(handle.jobId);
+    if (!state || !isActive(state) || state === 'COMPLETING') return;
+    if (state === 'PENDING') {
+      await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
+      return;
+    }
+    if (signal === 'TERM') {
+      await this.slurm('scancel', ['--signal=TERM', handle.jobId]).catch(ignoreFinished);
+      return;
+    }
+    // KILL to the job itself would also kill srun and leave the step waiting on it for
+    // MessageTimeout; KILL to the step ends it at once, then Slurm's own cancel takes the rest.
+    await this.slurm('scancel', ['--signal=KILL', `${handle.jobId}.0`]).catch(ignoreFinished);
+    await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
   }
 
   logPath(req: LogRequest): string | undefined {

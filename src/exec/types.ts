@@ -72,13 +72,26 @@ export interface LogRequest {
   readonly tail?: number;
 }
 
+/** Which attempt, as the engine knows it (the local supervisors' pid marks, the Slurm job's comment). */
+export interface AttemptRef {
+  readonly workloadId: string;
+  readonly projectId: string;
+  readonly attempt: number;
+  readonly identity: ProjectIdentity;
+}
+
 export interface Executor {
   readonly name: ExecutorName;
-  /** Starts every task of the gang. Throws ExecError when the engine refuses. */
+  /**
+   * Starts every task of the gang. Idempotent per attempt: what an earlier call for the same attempt
+   * started (before a crash) is adopted, never started twice. Throws ExecError when the engine refuses.
+   */
   launch(req: LaunchRequest): Promise<ExecHandle>;
-  /** Stops a workload: SIGTERM (or the engine's equivalent), then SIGKILL after the grace period. */
-  stop(handle: ExecHandle, graceS: number): Promise<void>;
-  /** The engine's truth about launched workloads, keyed by workload id. */
+  /** What the engine holds of an attempt, without starting anything; undefined if nothing. */
+  adopt(ref: AttemptRef): Promise<ExecHandle | undefined>;
+  /** SIGTERM or SIGKILL (or the engine's equivalent); returns without waiting for the work to end. */
+  signal(handle: ExecHandle, signal: 'TERM' | 'KILL'): Promise<void>;
+  /** The engine's truth about launched attempts, keyed as the caller keyed the handles. */
   observe(handles: ReadonlyMap<string, ExecHandle>): Promise<Map<string, Observation>>;
   /** Path of a task's log file for an attempt, or undefined if there is none (yet). */
   logPath(req: LogRequest): string | undefined;

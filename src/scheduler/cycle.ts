@@ -181,7 +181,10 @@ class Cycle {
       return 'single';
     }
 
-    if (st.policy === 'fabrik') {
+    // GPUs that victims are still releasing are as good as taken for this claim: wait for them
+    // rather than preempting more (or other) work — what the core decided in an earlier cycle holds.
+    const waitForTerminating = pc.pool.terminating > 0 && this.fitsAfterTerminating(pc, topo, shape, eligible);
+    if (st.policy === 'fabrik' && !waitForTerminating) {
       const claim: Claim = {
         account,
         rank: e.rank,
@@ -199,7 +202,7 @@ class Cycle {
       }
     }
 
-    if (pc.pool.terminating > 0 && this.fitsAfterTerminating(pc, topo, shape, eligible)) {
+    if (waitForTerminating) {
       if (st.policy === 'fifo') pc.stop = fifoBlockedVerdict(e, pc.pool.name);
       return this.drop(q, e, preemptingVerdict(pc.pool.name));
     }

@@ -274,6 +274,160 @@ migrations['0004_secrets'] = {
   },
 };
 
+migrations['0006_attempts'] = {
+  async up(db: Kysely<any>) {
+    // One row per launch of a workload: what billing and `describe` read, and how a restarted
+    // control plane knows what it launched (the intent is committed before the engine is touched).
+    await db.schema
+      .createTable('workload_attempts')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('workload_id', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('number', 'integer', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('placement', 'text', (c) => c.notNull())
+      .addColumn('pool', 'text', (c) => c.notNull())
+      .addColumn('gpu_model', 'text', (c) => c.notNull())
+      .addColumn('gpus', 'integer', (c) => c.notNull())
+      .addColumn('executor', 'text', (c) => c.notNull())
+      .addColumn('handle', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('launched_at', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'text', (c) => c.notNull())
+      .addColumn('stopping_since', 'text', (c) => c.notNull())
+      .addColumn('killed_at', 'text', (c) => c.notNull())
+      .addColumn('ended_at', 'text', (c) => c.notNull())
+      .addColumn('exit_code', 'integer')
+      .addColumn('end_reason', 'text', (c) => c.notNull())
+      .addColumn('stop_reason', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addUniqueConstraint('workload_attempts_number', ['workload_id', 'number'])
+      .execute();
+    await db.schema.createIndex('workload_attempts_state').on('workload_attempts').columns(['state']).execute();
+    // Running work of an older version: its handle becomes the current attempt's.
+    const running = await db.selectFrom('workloads').selectAll().where('status', '=', 'running').execute();
+    for (const w of running) {
+      const now = new Date().toISOString();
+      const placement = w.placement ?? '{"pod":"","leaves":[],"nodes":[]}';
+      await db
+        .insertInto('workload_attempts')
+        .values({
+          id: `${w.id}.${w.attempts}`,
+          workload_id: w.id,
+          org_id: w.org_id,
+          project_id: w.project_id,
+          number: w.attempts,
+          state: w.exec_handle ? 'running' : 'launching',
+          placement,
+          pool: w.pool,
+          gpu_model: '',
+          gpus: w.nodes * w.gpus_per_node,
+          executor: w.executor ?? '',
+          handle: w.exec_handle ?? '',
+          created_at: w.started_at ?? now,
+          launched_at: w.exec_handle ? (w.started_at ?? now) : '',
+          started_at: w.exec_handle ? (w.started_at ?? now) : '',
+          stopping_since: '',
+          killed_at: '',
+          ended_at: '',
+          exit_code: null,
+          end_reason: '',
+          stop_reason: '',
+          message: '',
+        })
+        .execute();
+    }
+  },
+};
+
+migrations['0007_leases'] = {
+  async up(db: Kysely<any>) {
+    // Leadership of the control loops among replicas (src/app/lease.ts): one row per lease, its
+    // holder, the fencing epoch (incremented on every takeover) and the expiry in milliseconds by
+    // the database's clock, so replicas' clocks do not matter.
+    await db.schema
+      .createTable('leases')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('epoch', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('acquired_at', 'text', (c) => c.notNull())
+      .execute();
+    // The scheduler's fair-share memory (decayed GPU-seconds per project), one JSON row, so that a
+    // restarted or new leader continues from it.
+    await db.schema
+      .createTable('fair_share_usage')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('usage', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+  },
+};
+
+migrations['0008_events'] = {
+  async up(db: Kysely<any>) {
+    // The event outbox (src/app/events.ts): one CloudEvents record per audited change that
+    // applications care about, written in the change's transaction. `seq` is the audit entry's, so
+    // the order is commit order. org_id/project_id ('' for none) and audience scope who sees it.
+    await db.schema
+      .createTable('events')
+      .addColumn('seq', 'bigint', (c) => c.primaryKey())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('source', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('time', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('audience', 'text', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('events_org').on('events').columns(['org_id', 'seq']).execute();
+    await db.schema.createIndex('events_project').on('events').columns(['project_id', 'seq']).execute();
+
+    // Webhook subscriptions of an org. The signing secret is sealed like tenant secrets; `cursor`
+    // is the last event seq already turned into deliveries; the lease keeps one replica (and one
+    // request) at a time per subscription.
+    await db.schema
+      .createTable('webhooks')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('url', 'text', (c) => c.notNull())
+      .addColumn('types', 'text', (c) => c.notNull())
+      .addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('nonce', 'text', (c) => c.notNull())
+      .addColumn('ciphertext', 'text', (c) => c.notNull())
+      .addColumn('cursor', 'bigint', (c) => c.notNull())
+      .addColumn('lease_until', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('webhooks_org').on('webhooks').columns(['org_id']).execute();
+    await db.schema
+      .createTable('webhook_deliveries')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('webhook_id', 'text', (c) => c.notNull())
+      .addColumn('event_seq', 'bigint', (c) => c.notNull())
+      .addColumn('event_type', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('last_status', 'integer')
+      .addColumn('last_error', 'text', (c) => c.notNull())
+      .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('delivered_at', 'text', (c) => c.notNull())
+      .addUniqueConstraint('webhook_deliveries_event', ['webhook_id', 'event_seq'])
+      .execute();
+    await db.schema
+      .createIndex('webhook_deliveries_status')
+      .on('webhook_deliveries')
+      .columns(['webhook_id', 'status', 'event_seq'])
+      .execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

@@ -1,6 +1,7 @@
 // Table shapes, as Kysely sees them. One schema for SQLite and PostgreSQL: text timestamps
 // (RFC 3339), integers, JSON as text. '' stands for "none" in key columns so that unique
 // indexes behave the same in both dialects.
+import type { AttemptState, EndReason, StopReason, WorkloadStatus } from '../domain/workload-states.js';
 
 export interface OrgsTable {
   id: string;
@@ -153,8 +154,7 @@ export interface WorkloadsTable {
   max_runtime_s: number;
   /** The validated spec as JSON. */
   spec: string;
-  /** pending | running | succeeded | failed | cancelled | preempted */
-  status: string;
+  status: WorkloadStatus;
   /** Why pending (a PendingReason), or the last transition's reason. */
   reason: string;
   message: string;
@@ -178,6 +178,36 @@ export interface WorkloadsTable {
   queued_at: string | null;
 }
 
+/** One launch of a workload on a placement (src/workload/lifecycle.ts owns its states). */
+export interface WorkloadAttemptsTable {
+  /** `<workload id>.<number>` */
+  id: string;
+  workload_id: string;
+  org_id: string;
+  project_id: string;
+  number: number;
+  state: AttemptState;
+  /** Placement JSON: nodes, GPU indexes, pod, leaves. */
+  placement: string;
+  pool: string;
+  gpu_model: string;
+  gpus: number;
+  executor: string;
+  /** The executor's handle (JSON) once the engine took it; '' before. */
+  handle: string;
+  created_at: string;
+  /** Times are '' until they happen. */
+  launched_at: string;
+  started_at: string;
+  stopping_since: string;
+  killed_at: string;
+  ended_at: string;
+  exit_code: number | null;
+  end_reason: EndReason | '';
+  stop_reason: StopReason | '';
+  message: string;
+}
+
 export interface WorkloadEventsTable {
   id: string;
   workload_id: string;
@@ -191,6 +221,7 @@ export interface WorkloadEventsTable {
 export interface Database {
   workloads: WorkloadsTable;
   workload_events: WorkloadEventsTable;
+  workload_attempts: WorkloadAttemptsTable;
   orgs: OrgsTable;
   projects: ProjectsTable;
   project_tombstones: ProjectTombstonesTable;
@@ -205,6 +236,11 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   fabrik_meta: { key: string; value: string };
   secrets: SecretsTable;
+  leases: LeasesTable;
+  fair_share_usage: FairShareUsageTable;
+  events: EventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export interface SecretsTable {
@@ -223,4 +259,83 @@ export interface SecretsTable {
   updated_at: string;
   created_by: string;
   updated_by: string;
+}
+
+/** A lease among replicas (src/app/lease.ts); 'control-loops' decides who runs the loops. */
+export interface LeasesTable {
+  name: string;
+  /** The holding replica: `host:pid:random` (random: unique per process). */
+  holder: string;
+  /** The fencing token: incremented on every acquisition. */
+  epoch: number;
+  /** Milliseconds since 1970 by the database's clock; 0 when released. */
+  expires_at: number;
+  acquired_at: string;
+}
+
+/** The scheduler's fair-share memory: one row (id 1), usage per project ref as JSON. */
+export interface FairShareUsageTable {
+  id: number;
+  /** JSON `{ "<org>.<project>": decayed GPU-seconds }`. */
+  usage: string;
+  /** When the usage was last decayed to (RFC 3339, milliseconds). */
+  updated_at: string;
+}
+
+/** The event outbox (src/app/events.ts): one CloudEvents record per change applications see. */
+export interface EventsTable {
+  /** The audit entry's sequence number: the order of events is commit order. */
+  seq: number;
+  type: string;
+  source: string;
+  subject: string;
+  time: string;
+  /** '' for platform events (operators only). */
+  org_id: string;
+  /** '' for events of the org itself (org-wide roles see them). */
+  project_id: string;
+  /** '' for everyone who sees the org or project; 'admin' for org-wide admins and owners only. */
+  audience: string;
+  /** The event's data as JSON: views that carry no secret values. */
+  data: string;
+}
+
+/** A webhook subscription of an org (src/app/webhooks.ts). */
+export interface WebhooksTable {
+  id: string;
+  org_id: string;
+  url: string;
+  /** JSON array of event types (or `prefix.*`); [] for all. */
+  types: string;
+  description: string;
+  /** The signing secret, sealed (see src/tenancy/secret-box.ts): master key id, nonce, ciphertext. */
+  key_id: string;
+  nonce: string;
+  ciphertext: string;
+  /** The last event seq already turned into deliveries. */
+  cursor: number;
+  /** Until when one replica holds the subscription for a request; '' when none. */
+  lease_until: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** One event for one subscription: delivered at least once, in event order per subscription. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_seq: number;
+  event_type: string;
+  /** pending | delivered | failed (given up) */
+  status: string;
+  attempts: number;
+  /** The HTTP status of the last attempt; null when none came back. */
+  last_status: number | null;
+  last_error: string;
+  /** When the next attempt is due (pending only). */
+  next_attempt_at: string;
+  created_at: string;
+  updated_at: string;
+  /** '' until delivered. */
+  delivered_at: string;
 }

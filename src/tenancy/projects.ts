@@ -84,7 +84,12 @@ export async function getProject(ctx: Ctx, ref: string): Promise<Project> {
 
 export async function updateProject(ctx: Ctx, ref: string, patch: { displayName?: string }): Promise<Project> {
   const { org, project } = await findProject(ctx, ref);
-  const spec = { action: 'project.update', resource: `orgs/${org.name}/projects/${project.name}`, orgId: org.id };
+  const spec = {
+    action: 'project.update',
+    resource: `orgs/${org.name}/projects/${project.name}`,
+    orgId: org.id,
+    projectId: project.id,
+  };
   await requireRole(ctx, spec, 'admin', 'updating projects', project.id);
   return write(ctx, spec, async (trx) => {
     const before = await trx.selectFrom('projects').selectAll().where('id', '=', project.id).executeTakeFirstOrThrow();
@@ -101,7 +106,12 @@ export async function updateProject(ctx: Ctx, ref: string, patch: { displayName?
 /** Deletes a project with its quotas and project-scoped grants; refuses while keys are scoped to it. */
 export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
   const { org, project } = await findProject(ctx, ref);
-  const spec = { action: 'project.delete', resource: `orgs/${org.name}/projects/${project.name}`, orgId: org.id };
+  const spec = {
+    action: 'project.delete',
+    resource: `orgs/${org.name}/projects/${project.name}`,
+    orgId: org.id,
+    projectId: project.id,
+  };
   await requireRole(ctx, spec, 'admin', 'deleting projects');
   await write(ctx, spec, async (trx) => {
     const key = await trx

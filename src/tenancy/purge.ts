@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { SYSTEM_ACTOR, mutate } from '../audit/journal.js';
+import { SYSTEM_ACTOR, type Trx, mutate } from '../audit/journal.js';
 import { nowIso } from '../domain/ids.js';
 import { SerialLoop } from '../domain/serial-loop.js';
 import type { Database } from '../store/schema.js';
@@ -16,6 +16,8 @@ export interface PurgeOptions {
   readonly intervalMs?: number;
   /** Removes the identity's account where one was created (Slurm needs passwd entries). */
   readonly removeIdentity?: (identity: ProjectIdentity) => Promise<void>;
+  /** The lease check of this replica's writes (src/app/lease.ts): a replica that lost it writes nothing. */
+  readonly fence?: (trx: Trx) => Promise<void>;
 }
 
 export class ProjectPurger extends SerialLoop {
@@ -43,7 +45,7 @@ export class ProjectPurger extends SerialLoop {
       await this.opts.removeIdentity?.(identityOf(t.uid));
       await mutate(
         this.db,
-        SYSTEM_ACTOR,
+        { ...SYSTEM_ACTOR, fence: this.opts.fence },
         { action: 'project.purge', resource: `projects/${t.project_id}`, orgId: '' },
         async (trx) => {
           await markPurged(trx, t.project_id);

@@ -60,7 +60,7 @@ export async function setQuota(
 ): Promise<Quota> {
   const { org, project } = await findProject(ctx, projectRef);
   const ref = `${org.name}.${project.name}`;
-  const spec = { action: 'quota.set', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id };
+  const spec = { action: 'quota.set', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id, projectId: project.id };
   await requireOperatorTo(ctx, spec, 'set quotas');
   if (input.guaranteed > input.limit) {
     throw new AppError('VALIDATION_FAILED', `guaranteed (${input.guaranteed}) must not exceed limit (${input.limit})`, {
@@ -116,7 +116,12 @@ export async function setQuota(
 export async function deleteQuota(ctx: Ctx, projectRef: string, pool: string): Promise<void> {
   const { org, project } = await findProject(ctx, projectRef);
   const ref = `${org.name}.${project.name}`;
-  const spec = { action: 'quota.delete', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id };
+  const spec = {
+    action: 'quota.delete',
+    resource: `projects/${ref}/quotas/${pool}`,
+    orgId: org.id,
+    projectId: project.id,
+  };
   await requireOperatorTo(ctx, spec, 'delete quotas');
   await write(ctx, spec, async (trx) => {
     const before = await trx

@@ -118,7 +118,7 @@ export async function putSecret(
   checkValue(value);
   // Looked up only now: a caller who may not see the scope learns nothing about the server.
   const box = secretBoxFor(ctx.db);
-  return write(ctx, { action: 'secret.put', resource, orgId: s.orgId }, async (trx) => {
+  return write(ctx, { action: 'secret.put', resource, orgId: s.orgId, projectId: s.projectId }, async (trx) => {
     const before = await findRow(trx, s.orgId, s.projectId, name);
     if (!before) await checkRoom(trx, s);
     const now = nowIso();
@@ -148,7 +148,7 @@ export async function deleteSecret(ctx: Ctx, scope: SecretScope, name: string): 
   const s = await resolveScope(ctx, scope);
   const resource = `${s.resource}/${name}`;
   await requireWriter(ctx, s, 'secret.delete', resource);
-  await write(ctx, { action: 'secret.delete', resource, orgId: s.orgId }, async (trx) => {
+  await write(ctx, { action: 'secret.delete', resource, orgId: s.orgId, projectId: s.projectId }, async (trx) => {
     const before = await findRow(trx, s.orgId, s.projectId, name);
     if (!before) throw notFound('secret', s.projectRef ? `${s.projectRef}/${name}` : `${s.orgName}/${name}`);
     await trx.deleteFrom('secrets').where('id', '=', before.id).execute();

@@ -4,24 +4,20 @@
 // node or quota changes, finishes) and on a timer, and never two at once.
 import type { Kysely } from 'kysely';
 import { type ActorContext, type Trx, mutate } from '../audit/journal.js';
-import { nowIso } from '../domain/ids.js';
 import { SerialLoop } from '../domain/serial-loop.js';
 import { decayUsage, schedule } from '../scheduler/index.js';
-import type {
-  Decisions,
-  PolicyName,
-  PoolQuota,
-  RunningWorkload,
-  Snapshot,
-  WorkloadRequest,
-} from '../scheduler/types.js';
-import type { Database, WorkloadsTable } from '../store/schema.js';
-import { addEvent, loadSchedNodes } from './service.js';
-import { type WorkloadSpec, storedSpecRequest } from './spec.js';
+import type { Decisions, PolicyName, Snapshot } from '../scheduler/types.js';
+import type { Database } from '../store/schema.js';
+import { addEvent, applyEvent } from './repository.js';
+import { loadSchedNodes } from './service.js';
+import { buildWorkSnapshot, loadSnapshotRows } from './snapshot.js';
+import { loadUsage, saveUsage } from './usage-store.js';
 
 const SCHEDULER: ActorContext = { keyId: '', principal: 'system:scheduler', requestId: '' };
 /** Fair-share memory: usage older than this counts half (Slurm's PriorityDecayHalfLife, default 7 days). */
 const USAGE_HALF_LIFE_S = 7 * 86_400;
+/** How often the usage is stored (a new leader continues from it). */
+const USAGE_SAVE_S = 5;
 
 export interface LoopOptions {
   readonly intervalMs?: number;
@@ -29,6 +25,8 @@ export interface LoopOptions {
   /** Called after a workload was placed (the executor starts it) or preempted (it stops it). */
   readonly onPlaced?: (workloadId: string) => void;
   readonly onPreempted?: (workloadId: string) => void;
+  /** The lease check of this replica's writes (src/app/lease.ts): a replica that lost it writes nothing. */
+  readonly fence?: (trx: Trx) => Promise<void>;
 }
 
 export interface CycleReport {
@@ -38,22 +36,12 @@ export interface CycleReport {
   readonly durationMs: number;
 }
 
-function toSeconds(iso: string): number {
-  return Date.parse(iso) / 1000;
-}
-
-/** The scheduler knows projects by their `org.project` name, so its messages read well. */
-function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
-  return storedSpecRequest(JSON.parse(r.spec) as WorkloadSpec, {
-    id: r.id,
-    project: projectRef,
-    submittedAt: toSeconds(r.queued_at ?? r.submitted_at),
-  });
-}
-
 export class SchedulerLoop extends SerialLoop {
   private usage: Record<string, number> = {};
   private usageAt = Date.now() / 1000;
+  /** The stored usage is read on the first cycle after each start (it may come from another leader). */
+  private usageLoaded = false;
+  private usageSavedAt = 0;
   lastReport: CycleReport | null = null;
 
   constructor(
@@ -61,6 +49,11 @@ export class SchedulerLoop extends SerialLoop {
     private readonly opts: LoopOptions = {},
   ) {
     super(opts.intervalMs ?? 5000, (err) => process.emitWarning(`scheduling cycle failed: ${err.message}`));
+  }
+
+  override start(): void {
+    this.usageLoaded = false;
+    super.start();
   }
 
   protected override async work(): Promise<void> {
@@ -84,161 +77,68 @@ export class SchedulerLoop extends SerialLoop {
   private async snapshot(): Promise<Snapshot> {
     const now = Date.now() / 1000;
     const { nodes } = await loadSchedNodes(this.db);
-    const refs = new Map(
-      (
-        await this.db
-          .selectFrom('projects')
-          .innerJoin('orgs', 'orgs.id', 'projects.org_id')
-          .select(['projects.id', 'projects.name', 'orgs.name as org_name'])
-          .execute()
-      ).map((p) => [p.id, `${p.org_name}.${p.name}`]),
-    );
-    const refOf = (projectId: string) => refs.get(projectId) ?? projectId;
-    const quotas: PoolQuota[] = (await this.db.selectFrom('quotas').selectAll().execute()).map((q) => ({
-      project: refOf(q.project_id),
-      pool: q.pool,
-      guaranteed: q.guaranteed,
-      limit: q.gpu_limit,
-    }));
-    const active = await this.db
-      .selectFrom('workloads')
-      .selectAll()
-      .where('status', 'in', ['pending', 'running'])
-      .execute();
-    const running: RunningWorkload[] = active
-      .filter((r) => r.status === 'running' && r.placement)
-      .map((r) => ({
-        ...request(r, refOf(r.project_id)),
-        startedAt: toSeconds(r.started_at!),
-        placement: JSON.parse(r.placement!),
-        borrowed: r.borrowed === 1,
-      }));
-    // Pending work whose previous attempt is still stopping, or that backs off after a failure, waits.
-    const pending = active
-      .filter(
-        (r) => r.status === 'pending' && !r.exec_handle && !(r.not_before && Date.parse(r.not_before) > now * 1000),
-      )
-      .map((r) => request(r, refOf(r.project_id)));
+    const { quotas, running, pending } = buildWorkSnapshot(await loadSnapshotRows(this.db), now);
 
+    if (!this.usageLoaded) {
+      const stored = await loadUsage(this.db);
+      if (stored) {
+        this.usage = stored.usage;
+        this.usageAt = stored.at;
+      }
+      this.usageLoaded = true;
+    }
     // Fair share looks at recent usage: decay what was, add what ran since the last cycle.
     const allocated: Record<string, number> = {};
     for (const r of running) allocated[r.project] = (allocated[r.project] ?? 0) + r.nodes * r.gpusPerNode;
     this.usage = decayUsage(this.usage, Math.max(0, now - this.usageAt), allocated, USAGE_HALF_LIFE_S);
     this.usageAt = now;
+    if (now - this.usageSavedAt >= USAGE_SAVE_S) {
+      await this.db.transaction().execute(async (trx) => {
+        await this.opts.fence?.(trx);
+        await saveUsage(trx, this.usage, now);
+      });
+      this.usageSavedAt = now;
+    }
     return { now, nodes, quotas, running, pending, usage: this.usage, policy: this.opts.policy ?? 'fabrik' };
   }
 
   private async apply(d: Decisions, snap: Snapshot): Promise<void> {
-    const orgOf = new Map<string, { org: string; name: string }>();
-    const ids = [
-      ...d.preempt.map((p) => p.workloadId),
-      ...d.place.map((p) => p.workloadId),
-      ...d.pending.map((p) => p.workloadId),
-    ];
+    const orgOf = new Map<string, string>();
+    const ids = [...d.preempt.map((p) => p.workloadId), ...d.place.map((p) => p.workloadId)];
     for (let i = 0; i < ids.length; i += 500) {
       const rows = await this.db
         .selectFrom('workloads')
-        .select(['id', 'org_id', 'name'])
+        .select(['id', 'org_id'])
         .where('id', 'in', ids.slice(i, i + 500))
         .execute();
-      for (const r of rows) orgOf.set(r.id, { org: r.org_id, name: r.name });
+      for (const r of rows) orgOf.set(r.id, r.org_id);
     }
-    const spec = (id: string, action: string) => ({
-      action,
-      resource: `workloads/${id}`,
-      orgId: orgOf.get(id)?.org ?? '',
-    });
+    const rowOf = (id: string) => ({ id, org_id: orgOf.get(id) ?? '' });
 
+    const actor = { ...SCHEDULER, requestId: `cycle-${snap.now}`, fence: this.opts.fence };
     for (const p of d.preempt) {
-      let changed = false;
-      await mutate(
-        this.db,
-        { ...SCHEDULER, requestId: `cycle-${snap.now}` },
-        spec(p.workloadId, 'workload.preempt'),
-        async (trx) => {
-          const cur = await trx
-            .selectFrom('workloads')
-            .selectAll()
-            .where('id', '=', p.workloadId)
-            .where('status', '=', 'running')
-            .executeTakeFirst();
-          if (!cur) return { result: undefined };
-          const requeue = (JSON.parse(cur.spec) as WorkloadSpec).requeue;
-          const now = nowIso();
-          await trx
-            .updateTable('workloads')
-            .set({
-              status: requeue ? 'pending' : 'preempted',
-              reason: 'Preempted',
-              message: p.message,
-              placement: null,
-              borrowed: 0,
-              preemptions: cur.preemptions + 1,
-              finished_at: requeue ? null : now,
-              queued_at: requeue ? now : cur.queued_at,
-              updated_at: now,
-            })
-            .where('id', '=', cur.id)
-            .execute();
-          await addEvent(trx, cur.id, 'Warning', 'Preempted', `${p.message}${requeue ? '; requeued' : ''}`);
-          changed = true;
-          return {
-            result: undefined,
-            before: { status: 'running' },
-            after: { status: requeue ? 'pending' : 'preempted', for: p.forWorkloadId },
-          };
-        },
-      );
-      if (changed) this.opts.onPreempted?.(p.workloadId);
+      const done = await applyEvent(this.db, actor, rowOf(p.workloadId), {
+        type: 'preempt',
+        message: p.message,
+        forWorkloadId: p.forWorkloadId,
+      });
+      if (done) this.opts.onPreempted?.(p.workloadId);
     }
 
+    // A claim that needed victims is placed only once they have stopped (a later cycle, when the
+    // snapshot shows them terminating until the engine confirms): no GPU is ever given twice.
+    const waitsForVictims = new Set(d.preempt.map((p) => p.forWorkloadId).filter(Boolean));
     for (const p of d.place) {
-      let changed = false;
-      await mutate(
-        this.db,
-        { ...SCHEDULER, requestId: `cycle-${snap.now}` },
-        spec(p.workloadId, 'workload.place'),
-        async (trx) => {
-          const cur = await trx
-            .selectFrom('workloads')
-            .selectAll()
-            .where('id', '=', p.workloadId)
-            .where('status', '=', 'pending')
-            .executeTakeFirst();
-          if (!cur) return { result: undefined };
-          const now = nowIso();
-          await trx
-            .updateTable('workloads')
-            .set({
-              status: 'running',
-              reason: 'Placed',
-              message: `on ${p.placement.nodes.map((n) => n.node).join(',')}`,
-              placement: JSON.stringify(p.placement),
-              borrowed: p.borrowed ? 1 : 0,
-              attempts: cur.attempts + 1,
-              started_at: now,
-              estimated_start: null,
-              updated_at: now,
-            })
-            .where('id', '=', cur.id)
-            .execute();
-          const leaves = p.placement.leaves.length;
-          await addEvent(
-            trx,
-            cur.id,
-            'Normal',
-            'Scheduled',
-            `placed on ${p.placement.nodes.map((n) => `${n.node}[${n.gpuIndexes.join(',')}]`).join(' ')} in pod ${p.placement.pod}, ${leaves} leaf switch${leaves === 1 ? '' : 'es'}${p.borrowed ? ', borrowing idle capacity' : ''}`,
-          );
-          changed = true;
-          return {
-            result: undefined,
-            before: { status: 'pending' },
-            after: { status: 'running', placement: p.placement, borrowed: p.borrowed },
-          };
-        },
-      );
-      if (changed) this.opts.onPlaced?.(p.workloadId);
+      if (waitsForVictims.has(p.workloadId)) continue;
+      const leaves = p.placement.leaves.length;
+      const where = p.placement.nodes.map((n) => `${n.node}[${n.gpuIndexes.join(',')}]`).join(' ');
+      const done = await applyEvent(this.db, actor, rowOf(p.workloadId), {
+        type: 'place',
+        placement: p.placement,
+        borrowed: p.borrowed,
+        message: `placed on ${where} in pod ${p.placement.pod}, ${leaves} leaf switch${leaves === 1 ? '' : 'es'}${p.borrowed ? ', borrowing idle capacity' : ''}`,
+      });
+      if (done) this.opts.onPlaced?.(p.workloadId);
     }
 
     // Reasons change often; a new reason code gets an event, a new message or estimate only an update.
@@ -277,7 +177,10 @@ export class SchedulerLoop extends SerialLoop {
     };
     if (newReasons.length === 0) {
       // Only messages and estimates moved: bookkeeping, not a transition.
-      await this.db.transaction().execute(update);
+      await this.db.transaction().execute(async (trx) => {
+        await this.opts.fence?.(trx);
+        await update(trx);
+      });
       return;
     }
     await mutate(

@@ -14,6 +14,8 @@ import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { grantScope } from '../policy/roles.js';
 import { type Ctx, findProject, requireRole, write } from '../tenancy/context.js';
 import { missingSecrets } from '../tenancy/secrets.js';
+import { ACTIVE_STATUSES, type WorkloadStatus } from './lifecycle.js';
+import { Unchanged, addEvent, applyInTrx, transitionChange, workloadResource } from './repository.js';
 import {
   type WorkloadSpec,
   WorkloadSpecError,
@@ -23,8 +25,8 @@ import {
   storedSpecRequest,
 } from './spec.js';
 
-export const ACTIVE_STATUSES = ['pending', 'running'] as const;
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'preempted'] as const;
+export { ACTIVE_STATUSES, TERMINAL_STATUSES } from './lifecycle.js';
+export { addEvent } from './repository.js';
 
 export interface Workload {
   id: string;
@@ -37,7 +39,7 @@ export interface Workload {
   gpusPerNode: number;
   gpus: number;
   maxRuntimeS: number;
-  status: string;
+  status: WorkloadStatus;
   reason: string;
   message: string;
   estimatedStart: string | null;
@@ -90,19 +92,6 @@ export function workloadView(r: WorkloadsTable, projectRef: string): Workload {
     createdBy: r.created_by,
     spec: JSON.parse(r.spec),
   };
-}
-
-export async function addEvent(
-  trx: Trx | Kysely<Database>,
-  workloadId: string,
-  type: 'Normal' | 'Warning',
-  reason: string,
-  message: string,
-): Promise<void> {
-  await trx
-    .insertInto('workload_events')
-    .values({ id: newId('ev'), workload_id: workloadId, time: nowIso(), type, reason, message })
-    .execute();
 }
 
 /** Loads the fleet as the scheduler sees it (with node states). */
@@ -294,7 +283,7 @@ export async function getWorkload(
 
 export async function listWorkloads(
   ctx: Ctx,
-  filter: { project?: string; status?: string; all?: boolean },
+  filter: { project?: string; status?: WorkloadStatus; all?: boolean },
   req: PageRequest,
 ): Promise<Page<Workload>> {
   let q = ctx.db
@@ -326,27 +315,17 @@ export async function cancelWorkload(ctx: Ctx, projectRef: string, ref: string):
   const w = await findWorkload(ctx, projectRef, ref);
   const spec = {
     action: 'workload.cancel',
-    resource: `projects/${w.projectRef}/workloads/${w.row.name}`,
+    resource: workloadResource(w.projectRef, w.row.name),
     orgId: w.org.id,
   };
   await requireRole(ctx, spec, 'member', 'cancelling workloads', w.project.id);
-  return write(ctx, spec, async (trx) => {
-    const now = nowIso();
-    const cur = await trx.selectFrom('workloads').selectAll().where('id', '=', w.row.id).executeTakeFirstOrThrow();
-    if (!(ACTIVE_STATUSES as readonly string[]).includes(cur.status)) {
-      throw new AppError('CONFLICT', `workload "${cur.name}" already ended (${cur.status})`);
-    }
-    const next: WorkloadsTable = {
-      ...cur,
-      status: 'cancelled',
-      reason: 'Cancelled',
-      message: `cancelled by ${ctx.caller.principal}`,
-      finished_at: now,
-      updated_at: now,
-      estimated_start: null,
-    };
-    await trx.updateTable('workloads').set(next).where('id', '=', cur.id).execute();
-    await addEvent(trx, cur.id, 'Normal', 'Cancelled', `cancelled by ${ctx.caller.principal} while ${cur.status}`);
-    return { result: workloadView(next, w.projectRef), before: { status: cur.status }, after: { status: 'cancelled' } };
-  });
+  try {
+    const applied = await write(ctx, spec, async (trx) =>
+      transitionChange(await applyInTrx(trx, w.row.id, { type: 'cancel', by: ctx.caller.principal })),
+    );
+    return workloadView(applied.after, w.projectRef);
+  } catch (err) {
+    if (err instanceof Unchanged) throw new AppError('CONFLICT', `workload "${w.row.name}" ${err.why}`);
+    throw err;
+  }
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { after, before, describe, it } from 'node:test';
 import { stateDigest } from '../../src/audit/entry.js';
-import { Reconciler } from '../../src/exec/reconciler.js';
+import { Reconciler } from '../../src/workload/reconciler.js';
 import type { ExecHandle, Executor, LaunchRequest, Observation } from '../../src/exec/types.js';
 import { createSecretBox } from '../../src/tenancy/secret-box.js';
 import { SecretUnavailableError, attachSecretBox, resolveTaskEnv } from '../../src/tenancy/secrets.js';
@@ -43,7 +43,10 @@ class RecordingExecutor implements Executor {
     this.launches.push(req);
     return { job: this.launches.length };
   }
-  async stop(): Promise<void> {}
+  async adopt(): Promise<ExecHandle | undefined> {
+    return undefined;
+  }
+  async signal(): Promise<void> {}
   async observe(handles: ReadonlyMap<string, ExecHandle>): Promise<Map<string, Observation>> {
     return new Map([...handles.keys()].map((id) => [id, { state: 'running', message: 'running' }]));
   }

@@ -3,7 +3,21 @@
 // SMALL_FLEET's b200 pool: 4 nodes × 8 GPUs in one pod on one leaf.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { SYSTEM_ACTOR } from '../../src/audit/journal.js';
+import { applyEvent } from '../../src/workload/repository.js';
 import { DIALECTS, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
+
+/** Stands in for the executor: attempts that should no longer run end at once (they never started). */
+async function endUnwantedAttempts(t: TestApp): Promise<void> {
+  const live = await t.store.db
+    .selectFrom('workload_attempts')
+    .innerJoin('workloads', 'workloads.id', 'workload_attempts.workload_id')
+    .select(['workloads.id', 'workloads.org_id'])
+    .where('workload_attempts.state', '!=', 'ended')
+    .where('workload_attempts.stop_reason', '!=', '')
+    .execute();
+  for (const r of live) await applyEvent(t.store.db, SYSTEM_ACTOR, r, { type: 'abandoned', message: 'stopped (test)' });
+}
 
 const job = (name: string, extra: Record<string, unknown> = {}) => ({
   kind: 'training',
@@ -111,6 +125,8 @@ for (const dialect of DIALECTS) {
         token: acme.ownerToken,
       });
       assert.equal(other.status, 404);
+      // No executor runs here: the cancelled attempts end as an engine that never started them would say.
+      await endUnwantedAttempts(t);
     });
 
     it('lets a borrower use idle GPUs and preempts it when the owner claims its guarantee', { skip }, async () => {
@@ -126,6 +142,12 @@ for (const dialect of DIALECTS) {
       assert.equal((await submit(globex, job('g4'))).status, 201);
       const report = await t.scheduler.cycle();
       assert.equal(report.preempted, 1);
+      // The victim's GPUs stay taken until its attempt has stopped: the claim waits for it.
+      await t.scheduler.cycle();
+      const waiting = await get(globex, 'g4');
+      assert.equal(waiting.body.status, 'pending');
+      assert.equal(waiting.body.reason, 'PreemptingVictims', waiting.body.message);
+      await endUnwantedAttempts(t);
       await t.scheduler.cycle();
       const g4 = await get(globex, 'g4');
       assert.equal(g4.body.status, 'running');

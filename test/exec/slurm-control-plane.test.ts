@@ -25,6 +25,7 @@ const skip = !conf && process.env.CI !== 'true' ? 'SLURM_CONF is not set (script
 if (skip) console.warn(`\n*** SKIPPING Slurm control-plane tests: ${skip} ***\n`);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fabrik-slurm-cp-'));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
 // Project identities of this suite's own (the server allocates from FABRIK_UID_BASE up).
 const UID_BASE = 261_000;
 let server: ServerProcess;
@@ -100,7 +101,6 @@ describe('control plane with the Slurm executor', { skip }, () => {
   });
   after(async () => {
     await killAllServerProcesses();
-    rmSync(dataDir, { recursive: true, force: true });
     const accounts = new LocalAccounts();
     for (let uid = UID_BASE; uid < UID_BASE + 4; uid++) await accounts.remove(identityOf(uid));
   });

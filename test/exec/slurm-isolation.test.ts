@@ -53,6 +53,10 @@ const B_PIDS = 256;
 const accounts = new LocalAccounts();
 let server: ChildProcess | undefined;
 const launched: ExecHandle[] = [];
+after(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(srcDir, { recursive: true, force: true });
+});
 
 function request(who: typeof A, name: string, cmd: string, node: string, env: Record<string, string> = {}) {
   return {
@@ -174,8 +178,6 @@ describe('tenant isolation on Slurm', { skip: skip && 'SLURM_CONF is not set', c
     for (let i = 0; i < 100 && [A, B].some((t) => processesOf(t.identity.uid) > 0); i++) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    rmSync(dataDir, { recursive: true, force: true });
-    rmSync(srcDir, { recursive: true, force: true });
     if (!skip) for (const t of [A, B]) await accounts.remove(t.identity);
   });
 

@@ -1,0 +1,461 @@
+// The event outbox: every audited change that applications care about (a workload's lifecycle
+// transitions, the creation and deletion of resources) becomes one CloudEvents 1.0 record, written
+// by mutate() in the change's own transaction. An event exists exactly when its change committed,
+// and it carries the audit sequence number, so the order of events is commit order. Listing,
+// long-polling and streaming read them through the caller's visibility; webhooks deliver them.
+import type { Kysely } from 'kysely';
+import type { AuditEntry } from '../audit/entry.js';
+import type { Trx } from '../audit/journal.js';
+import { AppError } from '../domain/errors.js';
+import { type Caller, grantScope, orgRole, roleRank } from '../policy/roles.js';
+import type { Database, EventsTable, WorkloadsTable } from '../store/schema.js';
+
+/** A CloudEvents 1.0 event in its JSON form (structured mode), with fabrik's scoping extensions. */
+export interface CloudEvent {
+  specversion: '1.0';
+  /** `evt_<seq>`: unique per source; also a cursor. */
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  /** The org the event belongs to (absent for platform events). */
+  fabrikorg?: string;
+  /** The project, where the resource belongs to one. */
+  fabrikproject?: string;
+  data: Record<string, unknown>;
+}
+
+type View = Record<string, unknown>;
+
+interface EventRule {
+  /** The event type, or how the change decides it (then `types` lists what it may be). */
+  readonly type: string | ((c: { view: View; before: unknown }) => string);
+  readonly types?: readonly string[];
+  /** A workload's transition: data and scope come from the workload row. */
+  readonly workload?: true;
+  /** Only org-wide admins and owners (and operators) see it: others may not list such resources. */
+  readonly admins?: true;
+  /** The org (org.create) or project (project.create) is the created thing itself. */
+  readonly scopeFromView?: 'org' | 'project';
+}
+
+/**
+ * Audit action → event. Actions that are not here write no event: bookkeeping (pending reasons,
+ * attempt stops and kills, launch retries), the fleet, bootstrap and purges.
+ */
+const RULES: Readonly<Record<string, EventRule>> = {
+  'workload.submit': { type: 'workload.submitted', workload: true },
+  'workload.place': { type: 'workload.placed', workload: true },
+  'workload.start': { type: 'workload.started', workload: true },
+  'workload.succeed': { type: 'workload.finished', workload: true },
+  'workload.fail': { type: 'workload.finished', workload: true },
+  'workload.cancel': { type: 'workload.finished', workload: true },
+  // Preempted and requeued, or preempted for good (requeue: false), which ends the workload.
+  'workload.preempt': {
+    type: ({ view }) => (view.status === 'preempted' ? 'workload.finished' : 'workload.preempted'),
+    types: ['workload.preempted', 'workload.finished'],
+    workload: true,
+  },
+  'workload.retry': { type: 'workload.requeued', workload: true },
+  'workload.requeue': { type: 'workload.requeued', workload: true },
+  'org.create': { type: 'org.created', scopeFromView: 'org' },
+  'org.update': { type: 'org.updated' },
+  'org.delete': { type: 'org.deleted' },
+  'project.create': { type: 'project.created', scopeFromView: 'project' },
+  'project.update': { type: 'project.updated' },
+  'project.delete': { type: 'project.deleted' },
+  'user.create': { type: 'user.created' },
+  'serviceaccount.create': { type: 'serviceaccount.created' },
+  'member.add': { type: 'member.added' },
+  'member.remove': { type: 'member.removed' },
+  'apikey.create': { type: 'apikey.created', admins: true },
+  'apikey.revoke': { type: 'apikey.revoked', admins: true },
+  'quota.set': { type: 'quota.changed' },
+  'quota.delete': { type: 'quota.deleted' },
+  'secret.put': {
+    type: ({ before }) => (before === undefined || before === null ? 'secret.created' : 'secret.updated'),
+    types: ['secret.created', 'secret.updated'],
+  },
+  'secret.delete': { type: 'secret.deleted' },
+  'webhook.create': { type: 'webhook.created', admins: true },
+  'webhook.delete': { type: 'webhook.deleted', admins: true },
+};
+
+/** Every event type there is, sorted: what `types` filters and subscriptions may name. */
+export const EVENT_TYPES: readonly string[] = [
+  ...new Set(Object.values(RULES).flatMap((r) => (typeof r.type === 'string' ? [r.type] : [...(r.types ?? [])]))),
+].sort();
+
+/** The audit action → event type table, for documentation and tests. */
+export function eventRuleOf(action: string): string | readonly string[] | undefined {
+  const r = RULES[action];
+  return r && (typeof r.type === 'string' ? r.type : r.types);
+}
+
+/** `source` of events written by this process: FABRIK_EVENT_SOURCE (a URI reference) or /fabrik. */
+export function eventSource(): string {
+  return process.env.FABRIK_EVENT_SOURCE || '/fabrik';
+}
+
+/**
+ * The outbox hook of mutate(): writes the change's event, if its action has one, in the same
+ * transaction. A change that changed nothing (no before, no after) writes none.
+ */
+export async function appendEvent(
+  trx: Trx,
+  entry: AuditEntry,
+  change: { readonly before?: unknown; readonly after?: unknown },
+  projectId = '',
+): Promise<void> {
+  const rule = RULES[entry.action];
+  if (!rule || (change.before === undefined && change.after === undefined)) return;
+  const view = asView(change.after) ?? asView(change.before) ?? {};
+  let row: Omit<EventsTable, 'type' | 'seq' | 'source' | 'time'> & { view: View };
+  if (rule.workload) {
+    const w = await workloadOf(trx, entry.resource, view, asView(change.before));
+    if (!w) return;
+    row = {
+      org_id: w.row.org_id,
+      project_id: w.row.project_id,
+      subject: `projects/${w.ref}/workloads/${w.row.name}`,
+      audience: '',
+      view: w.data,
+      data: '',
+    };
+  } else {
+    const own = typeof view.id === 'string' ? view.id : '';
+    row = {
+      org_id: rule.scopeFromView === 'org' ? own : entry.orgId,
+      project_id: rule.scopeFromView === 'project' ? own : projectId,
+      subject: entry.resource,
+      audience: rule.admins ? 'admin' : '',
+      view,
+      data: '',
+    };
+  }
+  const type = typeof rule.type === 'string' ? rule.type : rule.type({ view: row.view, before: change.before });
+  const { view: data, ...rest } = row;
+  await trx
+    .insertInto('events')
+    .values({ ...rest, seq: entry.seq, type, source: eventSource(), time: entry.time, data: JSON.stringify(data) })
+    .execute();
+}
+
+function asView(v: unknown): View | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as View) : undefined;
+}
+
+/**
+ * The workload a transition is about, read inside the transaction (so after the change): by the
+ * id in its audit views, else by its resource (`workloads/<id>` or
+ * `projects/<org>.<project>/workloads/<name>`, the newest of that name).
+ */
+async function workloadOf(trx: Trx, resource: string, after: View, before: View | undefined) {
+  const base = trx
+    .selectFrom('workloads')
+    .innerJoin('projects', 'projects.id', 'workloads.project_id')
+    .innerJoin('orgs', 'orgs.id', 'workloads.org_id')
+    .selectAll('workloads')
+    .select(['projects.name as p_name', 'orgs.name as o_name']);
+  const idOf = (v: View | undefined) => (typeof v?.id === 'string' && v.id.startsWith('wl_') ? v.id : undefined);
+  const byPath = /^workloads\/([^/]+)$/.exec(resource)?.[1];
+  const id = idOf(after) ?? idOf(before) ?? byPath;
+  let found;
+  if (id) {
+    found = await base.where('workloads.id', '=', id).executeTakeFirst();
+  } else {
+    const m = /^projects\/([^./]+)\.([^/]+)\/workloads\/([^/]+)$/.exec(resource);
+    if (!m) return undefined;
+    found = await base
+      .where('orgs.name', '=', m[1]!)
+      .where('projects.name', '=', m[2]!)
+      .where('workloads.name', '=', m[3]!)
+      .orderBy('workloads.submitted_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  }
+  if (!found) return undefined;
+  const { p_name, o_name, ...row } = found;
+  const ref = `${o_name}.${p_name}`;
+  return { row, ref, data: workloadData(row, ref, before) };
+}
+
+/**
+ * What an event tells about a workload: identity, shape, status and why. Not its spec: env values
+ * may be credentials, and events leave the platform (webhooks).
+ */
+function workloadData(r: WorkloadsTable, ref: string, before: View | undefined): View {
+  return {
+    id: r.id,
+    name: r.name,
+    project: ref,
+    projectId: r.project_id,
+    kind: r.kind,
+    pool: r.pool,
+    gpus: r.nodes * r.gpus_per_node,
+    status: r.status,
+    ...(typeof before?.status === 'string' ? { previousStatus: before.status } : {}),
+    reason: r.reason,
+    message: r.message,
+    attempt: r.attempts,
+    preemptions: r.preemptions,
+    exitCode: r.exit_code,
+    placement: r.placement ? JSON.parse(r.placement) : null,
+    submittedAt: r.submitted_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+export function eventView(r: EventsTable): CloudEvent {
+  return {
+    specversion: '1.0',
+    id: `evt_${Number(r.seq)}`,
+    source: r.source,
+    type: r.type,
+    subject: r.subject,
+    time: r.time,
+    datacontenttype: 'application/json',
+    ...(r.org_id ? { fabrikorg: r.org_id } : {}),
+    ...(r.project_id ? { fabrikproject: r.project_id } : {}),
+    data: JSON.parse(r.data),
+  };
+}
+
+// Reading -------------------------------------------------------------------------------------
+
+export interface EventQuery {
+  /** Only events after this cursor (a seq, or an event id `evt_<seq>`); default: from the start. */
+  readonly after?: string;
+  /** Comma-separated types, `prefix.*`, or `*`; default: all. */
+  readonly types?: string;
+  readonly limit?: number;
+}
+
+export interface EventPage {
+  items: CloudEvent[];
+  /** Pass as `after` to continue: the last event's cursor, or the one asked with when none came. */
+  nextCursor: string;
+  /** More events are there already (the page was full). */
+  hasMore: boolean;
+}
+
+export const MAX_EVENT_PAGE = 1000;
+export const DEFAULT_EVENT_PAGE = 100;
+
+/** A cursor as a sequence number: `12` or `evt_12`. */
+export function parseCursor(cursor: string | undefined, field = 'after'): number {
+  if (cursor === undefined || cursor === '') return 0;
+  const m = /^(?:evt_)?(\d{1,15})$/.exec(cursor.trim());
+  if (!m) {
+    throw new AppError('INVALID_ARGUMENT', `${field}: a cursor is an event id (evt_123) or its number (123)`, {
+      field,
+    });
+  }
+  return Number(m[1]);
+}
+
+/** Parsed `types`: exact types and prefixes (`workload.*`); null for all. */
+export function parseTypes(types: string | readonly string[] | undefined): { exact: string[]; prefixes: string[] } | null {
+  const list = (typeof types === 'string' ? types.split(',') : [...(types ?? [])]).map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0 || list.includes('*')) return null;
+  const exact: string[] = [];
+  const prefixes: string[] = [];
+  for (const t of list) {
+    if (t.endsWith('.*') && EVENT_TYPES.some((k) => k.startsWith(t.slice(0, -1)))) prefixes.push(t.slice(0, -1));
+    else if (EVENT_TYPES.includes(t)) exact.push(t);
+    else {
+      throw new AppError(
+        'INVALID_ARGUMENT',
+        `types: unknown event type "${t.slice(0, 80)}"; known: ${EVENT_TYPES.join(', ')} (or a prefix such as workload.*)`,
+        { field: 'types', known: EVENT_TYPES },
+      );
+    }
+  }
+  return { exact, prefixes };
+}
+
+/** Whether an event type passes a parsed filter. */
+export function typeMatches(filter: ReturnType<typeof parseTypes>, type: string): boolean {
+  return !filter || filter.exact.includes(type) || filter.prefixes.some((p) => type.startsWith(p));
+}
+
+/**
+ * Events the caller may see: operators all; org-wide roles their orgs' events (those for admins
+ * only with an org-wide admin role); project grants their projects' events. Never another org's,
+ * never platform events for tenants. Returns null when the caller sees none at all.
+ */
+function visibility(caller: Caller) {
+  if (caller.operator) return (q: EventSelect) => q;
+  const { wideOrgs, projects } = grantScope(caller);
+  const admin = wideOrgs.filter((o) => roleRank(orgRole(caller, o)) >= roleRank('admin'));
+  if (!wideOrgs.length && !projects.length) return null;
+  return (q: EventSelect) =>
+    q.where((eb) =>
+      eb.or([
+        ...(wideOrgs.length ? [eb.and([eb('org_id', 'in', wideOrgs), eb('audience', '=', '')])] : []),
+        ...(admin.length ? [eb('org_id', 'in', admin)] : []),
+        ...(projects.length ? [eb.and([eb('project_id', 'in', projects), eb('audience', '=', '')])] : []),
+      ]),
+    );
+}
+
+type EventSelect = ReturnType<typeof selectEvents>;
+
+function selectEvents(db: Kysely<Database>) {
+  return db.selectFrom('events').selectAll();
+}
+
+interface ReadCtx {
+  readonly db: Kysely<Database>;
+  readonly caller: Caller;
+}
+
+/** One page of events after the cursor, in order, as the caller may see them. */
+export async function listEvents(ctx: ReadCtx, query: EventQuery): Promise<EventPage> {
+  const after = parseCursor(query.after);
+  const filter = parseTypes(query.types);
+  const limit = Math.min(Math.max(query.limit ?? DEFAULT_EVENT_PAGE, 1), MAX_EVENT_PAGE);
+  const scope = visibility(ctx.caller);
+  if (!scope) return { items: [], nextCursor: String(after), hasMore: false };
+  let q = scope(selectEvents(ctx.db)).where('seq', '>', after);
+  if (filter) {
+    q = q.where((eb) =>
+      eb.or([
+        ...(filter.exact.length ? [eb('type', 'in', filter.exact)] : []),
+        ...filter.prefixes.map((p) => eb('type', 'like', `${p}%`)),
+      ]),
+    );
+  }
+  const rows = await q.orderBy('seq').limit(limit + 1).execute();
+  const items = rows.slice(0, limit);
+  return {
+    items: items.map(eventView),
+    nextCursor: String(items.length ? Number(items.at(-1)!.seq) : after),
+    hasMore: rows.length > limit,
+  };
+}
+
+/**
+ * Long-poll: the first page after the cursor; when it is empty, waits (at most `waitMs`, or until
+ * `signal` aborts) for an event the caller may see and answers as soon as one exists.
+ */
+export async function waitForEvents(
+  ctx: ReadCtx,
+  query: EventQuery,
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<EventPage> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    // The head before the read: anything committed after it wakes the wait below.
+    const head = await headSeq(ctx.db);
+    const page = await listEvents(ctx, query);
+    const left = deadline - Date.now();
+    if (page.items.length || left <= 0 || signal?.aborted) return page;
+    await eventFeed(ctx.db).waitBeyond(head, left, signal);
+  }
+}
+
+/** Heartbeat of an event stream when nothing happens; a stream ends after MAX_STREAM_S at most. */
+export const STREAM_HEARTBEAT_MS = 15_000;
+export const MAX_STREAM_S = 600;
+
+/**
+ * An event stream (what SSE sends): pages after the cursor as they come, a heartbeat (an empty
+ * page) when nothing came for a while, until `signal` aborts or `untilMs` (epoch ms) passes.
+ */
+export async function* followEvents(
+  ctx: ReadCtx,
+  query: EventQuery,
+  opts: { signal: AbortSignal; untilMs: number; heartbeatMs?: number },
+): AsyncGenerator<EventPage> {
+  let after = query.after;
+  while (!opts.signal.aborted) {
+    const left = opts.untilMs - Date.now();
+    if (left <= 0) return;
+    const page = await waitForEvents(
+      ctx,
+      { ...query, after, limit: MAX_EVENT_PAGE },
+      Math.min(left, opts.heartbeatMs ?? STREAM_HEARTBEAT_MS),
+      opts.signal,
+    );
+    after = page.nextCursor;
+    if (opts.signal.aborted) return;
+    yield page;
+  }
+}
+
+/** The newest event's seq (0 when none). */
+export async function headSeq(db: Kysely<Database> | Trx): Promise<number> {
+  const r = await db
+    .selectFrom('events')
+    .select((eb) => eb.fn.max('seq').as('m'))
+    .executeTakeFirst();
+  return Number(r?.m ?? 0);
+}
+
+/**
+ * Wakes waiters when new events are committed, on every replica: one query of the head per
+ * interval per database, only while someone waits.
+ */
+class EventFeed {
+  private readonly waiters = new Set<{ readonly seq: number; readonly wake: () => void }>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** Resolves once an event after `seq` exists, after `ms`, or when `signal` aborts. */
+  waitBeyond(seq: number, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const timeout = setTimeout(() => done(), ms);
+      const done = () => {
+        clearTimeout(timeout);
+        signal?.removeEventListener('abort', done);
+        this.waiters.delete(w);
+        resolve();
+      };
+      const w = { seq, wake: done };
+      signal?.addEventListener('abort', done, { once: true });
+      this.waiters.add(w);
+      this.timer ??= setInterval(() => void this.poll(), this.intervalMs);
+    });
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    if (this.waiters.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    this.polling = true;
+    try {
+      const head = await headSeq(this.db);
+      for (const w of [...this.waiters]) if (head > w.seq) w.wake();
+    } catch {
+      // The database is closing or unreachable: the waits end by their own timeouts.
+    } finally {
+      this.polling = false;
+    }
+  }
+}
+
+const feeds = new WeakMap<Kysely<Database>, EventFeed>();
+
+export const EVENT_POLL_MS = 200;
+
+function eventFeed(db: Kysely<Database>): EventFeed {
+  let f = feeds.get(db);
+  if (!f) {
+    f = new EventFeed(db, EVENT_POLL_MS);
+    feeds.set(db, f);
+  }
+  return f;
+}

@@ -1,0 +1,190 @@
+// Makes what runs match what the database says should run, attempt by attempt. The scheduler's
+// placement commits a `launching` attempt (the launch intent) before the engine is touched; this
+// loop launches it (idempotently: the engine side carries the attempt's identity, so a launch
+// repeated after a crash adopts what the first one started), records the handle, watches the
+// engine, and stops in two phases what should no longer run: SIGTERM and `stopping_since` now,
+// SIGKILL on a later pass once the grace period is over. Nothing here waits for an engine, so one
+// stubborn job never holds up the others. What each observation means is decided by the lifecycle
+// (./lifecycle.ts); every change is an audited transition (./repository.ts).
+import type { Kysely } from 'kysely';
+import type { ActorContext } from '../audit/journal.js';
+import { SerialLoop } from '../domain/serial-loop.js';
+import { ExecError, type ExecHandle, type Executor, type Observation } from '../exec/types.js';
+import { resolveWorkdir } from '../exec/workdir.js';
+import { identityOf } from '../tenancy/identity.js';
+import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
+import { type WorkloadEnv, literalEnv } from './env.js';
+import type { LifecycleEvent } from './lifecycle.js';
+import { limitsOf } from './limits.js';
+import { applyEvent } from './repository.js';
+import type { WorkloadSpec } from './spec.js';
+
+export const EXECUTOR_ACTOR: ActorContext = { keyId: '', principal: 'system:executor', requestId: 'reconcile' };
+/** After SIGKILL, how often it is sent again while the engine still reports the attempt alive. */
+const KILL_REPEAT_MS = 10_000;
+
+export interface ReconcilerOptions {
+  readonly intervalMs?: number;
+  /** Relative workdirs of specs resolve inside this directory. */
+  readonly workdirRoot: string;
+  /** Called when capacity was freed or work returned to the queue: the scheduler should run. */
+  readonly onCapacityChange?: () => void;
+  /** A task's environment from the spec's (secret references resolved); throwing fails the launch. */
+  readonly resolveEnv?: (row: WorkloadsTable, env: WorkloadEnv) => Promise<Record<string, string>>;
+  /** Who the audit entries name (and, on several replicas, the lease fence). */
+  readonly actor?: ActorContext;
+  /** The clock, for tests. */
+  readonly now?: () => number;
+}
+
+export class Reconciler extends SerialLoop {
+  /** Attempts whose retryable launch failure was reported, so a retrying launch does not flood the events. */
+  private readonly reported = new Set<string>();
+  private readonly lastKill = new Map<string, number>();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly executor: Executor,
+    private readonly opts: ReconcilerOptions,
+  ) {
+    super(opts.intervalMs ?? 2000, (err) => process.emitWarning(`reconcile failed: ${err.message}`));
+  }
+
+  protected override work(): Promise<void> {
+    return this.reconcile();
+  }
+
+  /** One pass over every attempt that is not over yet. */
+  async reconcile(): Promise<void> {
+    const attempts = await this.db.selectFrom('workload_attempts').selectAll().where('state', '!=', 'ended').execute();
+    if (attempts.length === 0) return;
+    const ids = [...new Set(attempts.map((a) => a.workload_id))];
+    const rows = new Map<string, WorkloadsTable>();
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const r of await this.db
+        .selectFrom('workloads')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute())
+        rows.set(r.id, r);
+    }
+    const handles = new Map<string, ExecHandle>();
+    for (const a of attempts) if (a.handle) handles.set(a.id, JSON.parse(a.handle) as ExecHandle);
+    const observed = handles.size ? await this.executor.observe(handles) : new Map<string, Observation>();
+    let freed = false;
+    for (const a of attempts) {
+      const w = rows.get(a.workload_id);
+      if (!w) continue;
+      freed = (await this.step(w, a, handles.get(a.id), observed.get(a.id))) || freed;
+    }
+    if (freed) this.opts.onCapacityChange?.();
+  }
+
+  /** Moves one attempt along; true when capacity was freed. */
+  private async step(w: WorkloadsTable, a: WorkloadAttemptsTable, h?: ExecHandle, o?: Observation): Promise<boolean> {
+    const wanted = w.status === 'running' && w.attempts === a.number && a.stop_reason === '';
+    if (a.state === 'launching') {
+      if (wanted) return this.launch(w, a);
+      // Cancelled or preempted before its handle was on record: whatever the engine holds of it is stopped.
+      const found = await this.executor.adopt(this.ref(w, a, (await this.project(w.project_id)).uid));
+      if (found) return this.apply(w, { type: 'adopted', handle: JSON.stringify(found) });
+      return this.apply(w, { type: 'abandoned', message: `attempt ${a.number} never started on the engine` });
+    }
+    if (!h) return false;
+    if (o && o.state !== 'running') {
+      this.lastKill.delete(a.id);
+      if (!wanted) return this.apply(w, { type: 'stopped', exitCode: o.exitCode ?? null, message: o.message });
+      const outcome = o.state === 'failed' && o.reason === 'OOMKilled' ? 'oom-killed' : o.state;
+      return this.apply(w, { type: 'ended', outcome, exitCode: o.exitCode ?? null, message: o.message });
+    }
+    const now = this.now();
+    if (wanted) {
+      const started = Date.parse(a.started_at || a.launched_at);
+      if (started + w.max_runtime_s * 1000 < now) await this.apply(w, { type: 'max-runtime' });
+      return false;
+    }
+    const graceS = specOf(w).gracePeriodS ?? 30;
+    if (a.state !== 'stopping') {
+      await this.executor.signal(h, 'TERM');
+      await this.apply(w, { type: 'stop-requested' });
+    } else if (!a.killed_at && Date.parse(a.stopping_since) + graceS * 1000 <= now) {
+      await this.executor.signal(h, 'KILL');
+      this.lastKill.set(a.id, now);
+      await this.apply(w, { type: 'stop-escalated', graceS });
+    } else if (a.killed_at && now - (this.lastKill.get(a.id) ?? Date.parse(a.killed_at)) >= KILL_REPEAT_MS) {
+      await this.executor.signal(h, 'KILL');
+      this.lastKill.set(a.id, now);
+    }
+    return false;
+  }
+
+  private async launch(w: WorkloadsTable, a: WorkloadAttemptsTable): Promise<boolean> {
+    const spec = specOf(w);
+    let handle: ExecHandle;
+    try {
+      const project = await this.project(w.project_id);
+      handle = await this.executor.launch({
+        ...this.ref(w, a, project.uid),
+        name: w.name,
+        project: project.ref,
+        limits: limitsOf(spec),
+        run: spec.run ?? 'sleep infinity',
+        setup: spec.setup,
+        env: this.opts.resolveEnv ? await this.opts.resolveEnv(w, spec.env ?? {}) : literalEnv(spec.env ?? {}),
+        // Resolved again: the directory may have become a symbolic link since submit.
+        workdir: spec.workdir === undefined ? undefined : launchWorkdir(this.opts.workdirRoot, spec.workdir),
+        placement: JSON.parse(a.placement),
+        maxRuntimeS: w.max_runtime_s,
+      });
+    } catch (err) {
+      const message = `${this.executor.name} executor could not start it: ${(err as Error).message}`;
+      if (err instanceof ExecError && err.retryable) {
+        // The engine may come back: keep the placement and try again next pass; say why once.
+        if (this.reported.has(a.id)) return false;
+        this.reported.add(a.id);
+        await this.apply(w, { type: 'launch-failed', message, retryable: true });
+        return false;
+      }
+      return this.apply(w, { type: 'launch-failed', message, retryable: false });
+    }
+    this.reported.delete(a.id);
+    // Refused when it was cancelled meanwhile: the attempt stays `launching`, the next pass adopts and stops it.
+    await this.apply(w, { type: 'launched', handle: JSON.stringify(handle), executor: this.executor.name });
+    return false;
+  }
+
+  private async apply(w: WorkloadsTable, ev: LifecycleEvent): Promise<boolean> {
+    const done = await applyEvent(this.db, this.opts.actor ?? EXECUTOR_ACTOR, w, ev);
+    return done?.decision.freesCapacity ?? false;
+  }
+
+  private ref(w: WorkloadsTable, a: WorkloadAttemptsTable, uid: number) {
+    return { workloadId: w.id, projectId: w.project_id, attempt: a.number, identity: identityOf(uid) };
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  private async project(projectId: string): Promise<{ ref: string; uid: number }> {
+    const p = await this.db
+      .selectFrom('projects')
+      .innerJoin('orgs', 'orgs.id', 'projects.org_id')
+      .select(['projects.name', 'projects.uid', 'orgs.name as org_name'])
+      .where('projects.id', '=', projectId)
+      .executeTakeFirstOrThrow();
+    return { ref: `${p.org_name}.${p.name}`, uid: p.uid };
+  }
+}
+
+function specOf(row: WorkloadsTable): WorkloadSpec {
+  return JSON.parse(row.spec) as WorkloadSpec;
+}
+
+function launchWorkdir(root: string, workdir: string): string {
+  try {
+    return resolveWorkdir(root, workdir);
+  } catch (err) {
+    throw new ExecError((err as Error).message, false);
+  }
+}

@@ -1,0 +1,93 @@
+// The scheduler core's view of the database: fleet, quotas, running and pending work. Attempts that
+// are still stopping (preempted, cancelled, over their runtime) stay allocated as `terminating`
+// until the engine says they ended, so their GPUs are never given to anyone else before then — the
+// core reports `PreemptingVictims` for work waiting on them, as Kueue admits only after victims
+// are gone. Pending work whose previous attempt is still live, or that backs off, waits.
+import type { Kysely } from 'kysely';
+import type { PoolQuota, RunningWorkload, WorkloadRequest } from '../scheduler/types.js';
+import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
+import { type WorkloadSpec, storedSpecRequest } from './spec.js';
+
+export interface SnapshotRows {
+  /** Workloads pending or running. */
+  readonly active: readonly WorkloadsTable[];
+  /** Attempts not ended yet, with the workloads they belong to when those are no longer active. */
+  readonly liveAttempts: readonly WorkloadAttemptsTable[];
+  readonly endedOwners: readonly WorkloadsTable[];
+  readonly quotas: readonly { project_id: string; pool: string; guaranteed: number; gpu_limit: number }[];
+  readonly projectRefs: ReadonlyMap<string, string>;
+}
+
+export interface WorkSnapshot {
+  readonly quotas: PoolQuota[];
+  readonly running: RunningWorkload[];
+  readonly pending: WorkloadRequest[];
+}
+
+const toSeconds = (iso: string) => Date.parse(iso) / 1000;
+
+/** The scheduler knows projects by their `org.project` name, so its messages read well. */
+function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
+  return storedSpecRequest(JSON.parse(r.spec) as WorkloadSpec, {
+    id: r.id,
+    project: projectRef,
+    submittedAt: toSeconds(r.queued_at ?? r.submitted_at),
+  });
+}
+
+/** Pure: rows in, the core's running and pending lists out. */
+export function buildWorkSnapshot(rows: SnapshotRows, nowS: number): WorkSnapshot {
+  const refOf = (projectId: string) => rows.projectRefs.get(projectId) ?? projectId;
+  const quotas: PoolQuota[] = rows.quotas.map((q) => ({
+    project: refOf(q.project_id),
+    pool: q.pool,
+    guaranteed: q.guaranteed,
+    limit: q.gpu_limit,
+  }));
+  const byId = new Map([...rows.active, ...rows.endedOwners].map((r) => [r.id, r]));
+  const live = new Map(rows.liveAttempts.map((a) => [a.workload_id, a]));
+  const running: RunningWorkload[] = [];
+  for (const a of rows.liveAttempts) {
+    const w = byId.get(a.workload_id);
+    if (!w) continue;
+    const current = w.status === 'running' && w.attempts === a.number && a.stop_reason === '';
+    const startedAt = a.started_at || a.launched_at || a.created_at;
+    running.push({
+      ...request(w, refOf(w.project_id)),
+      startedAt: toSeconds(startedAt),
+      placement: JSON.parse(a.placement),
+      borrowed: current && w.borrowed === 1,
+      preemptions: w.preemptions,
+      ...(current ? {} : { terminating: true }),
+    });
+  }
+  // Running rows without a live attempt cannot occur (placement creates the attempt in the same
+  // transaction); pending rows with one wait for it to end.
+  const pending = rows.active
+    .filter(
+      (r) => r.status === 'pending' && !live.has(r.id) && !(r.not_before && Date.parse(r.not_before) > nowS * 1000),
+    )
+    .map((r) => request(r, refOf(r.project_id)));
+  return { quotas, running, pending };
+}
+
+export async function loadSnapshotRows(db: Kysely<Database>): Promise<SnapshotRows> {
+  const projectRefs = new Map(
+    (
+      await db
+        .selectFrom('projects')
+        .innerJoin('orgs', 'orgs.id', 'projects.org_id')
+        .select(['projects.id', 'projects.name', 'orgs.name as org_name'])
+        .execute()
+    ).map((p) => [p.id, `${p.org_name}.${p.name}`]),
+  );
+  const quotas = await db.selectFrom('quotas').select(['project_id', 'pool', 'guaranteed', 'gpu_limit']).execute();
+  const active = await db.selectFrom('workloads').selectAll().where('status', 'in', ['pending', 'running']).execute();
+  const liveAttempts = await db.selectFrom('workload_attempts').selectAll().where('state', '!=', 'ended').execute();
+  const activeIds = new Set(active.map((r) => r.id));
+  const missing = [...new Set(liveAttempts.map((a) => a.workload_id))].filter((id) => !activeIds.has(id));
+  const endedOwners = missing.length
+    ? await db.selectFrom('workloads').selectAll().where('id', 'in', missing).execute()
+    : [];
+  return { active, liveAttempts, endedOwners, quotas, projectRefs };
+}
