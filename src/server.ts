@@ -77,7 +77,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Nothing the server writes is for other users: the database, its WAL, logs and keys are 0600.
   process.umask(0o077);
   const isolation = opts.executor === 'slurm' ? SLURM_ISOLATION : detectIsolation({ want: opts.isolation });
-  ensureDir(dataDir, 0o700);
+  // Jobs that run as a project uid without a mount namespace (Slurm, or level `uid`) must pass
+  // through the data directory to their own: then it is traverse-only (0711), never listable.
+  ensureDir(dataDir, opts.executor === 'slurm' || isolation.level === 'uid' ? 0o711 : 0o700);
   ensureDir(join(dataDir, 'logs'), 0o700);
   ensureDir(join(dataDir, 'blobs'), 0o700);
   // Before the database: a missing or unsafe master key refuses the start, with the reason.

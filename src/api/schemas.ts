@@ -324,3 +324,96 @@ export const Secret = T.Object({
   createdBy: T.String(),
   updatedBy: T.String(),
 });
+
+// Events (CloudEvents 1.0, structured JSON) and webhooks
+const EventCursor = T.String({
+  pattern: '^(evt_)?[0-9]{1,15}$',
+  description: 'an event id (evt_123) or its number; the events after it',
+});
+const EventTypes = T.String({
+  maxLength: 1000,
+  description: 'comma-separated event types, or prefixes such as workload.*; default all',
+});
+export const CloudEvent = T.Object({
+  specversion: T.Literal('1.0'),
+  id: T.String({ description: 'evt_<seq>: unique per source, in commit order; also a cursor' }),
+  source: T.String(),
+  type: T.String({ description: 'e.g. workload.finished (see docs/workloads.md, "Events and webhooks")' }),
+  subject: T.String({ description: 'the resource, e.g. projects/acme.train/workloads/finetune' }),
+  time: Time,
+  datacontenttype: T.Literal('application/json'),
+  fabrikorg: T.Optional(T.String({ description: 'the org id (absent for platform events)' })),
+  fabrikproject: T.Optional(T.String({ description: 'the project id, where the resource belongs to one' })),
+  data: T.Record(T.String(), T.Unknown(), { description: 'the resource after the change (never secret values)' }),
+});
+export const EventPage = T.Object({
+  items: T.Array(CloudEvent),
+  nextCursor: T.String({ description: 'pass as after= to continue (also when no event came)' }),
+  hasMore: T.Boolean({ description: 'more events are there already' }),
+});
+export const EventListQuery = T.Object(
+  {
+    after: T.Optional(EventCursor),
+    types: T.Optional(EventTypes),
+    limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000, description: 'page size (default 100)' })),
+    wait: T.Optional(
+      T.Integer({
+        minimum: 0,
+        maximum: 30,
+        description: 'long-poll: seconds to wait for an event when none is there yet (answers as soon as one is)',
+      }),
+    ),
+  },
+  strict,
+);
+export const EventStreamQuery = T.Object(
+  {
+    after: T.Optional(EventCursor),
+    types: T.Optional(EventTypes),
+    timeout: T.Optional(
+      T.Integer({ minimum: 1, maximum: 600, description: 'end the stream after this many seconds (default 600)' }),
+    ),
+  },
+  strict,
+);
+
+export const Webhook = T.Object({
+  id: T.String(),
+  org: T.String(),
+  url: T.String(),
+  types: T.Array(T.String(), { description: 'event types (or prefix.*) delivered; empty: all of the org' }),
+  description: T.String(),
+  createdAt: Time,
+  createdBy: T.String(),
+  deliveries: T.Object({ pending: T.Integer(), delivered: T.Integer(), failed: T.Integer() }),
+});
+export const CreatedWebhook = T.Intersect([
+  Webhook,
+  T.Object({
+    secret: Nullable(
+      T.String({ description: 'whsec_…: the signing secret, shown once (null when an Idempotency-Key replay answers)' }),
+    ),
+    secretShownOnce: T.Optional(T.Boolean({ description: 'true on a replay: the secret was shown only the first time' })),
+  }),
+]);
+export const WebhookCreate = T.Object(
+  {
+    url: T.String({ minLength: 1, maxLength: 2048, description: 'http:// or https:// URL that receives the POSTs' }),
+    types: T.Optional(T.Array(T.String({ minLength: 1, maxLength: 100 }), { maxItems: 50 })),
+    description: T.Optional(T.String({ maxLength: 200 })),
+  },
+  strict,
+);
+export const WebhookDelivery = T.Object({
+  id: T.String(),
+  webhook: T.String(),
+  event: T.Object({ id: T.String(), type: T.String() }),
+  status: T.String({ description: 'pending, delivered or failed (given up)' }),
+  attempts: T.Integer(),
+  lastStatusCode: Nullable(T.Integer()),
+  lastError: Nullable(T.String()),
+  nextAttemptAt: Nullable(Time),
+  createdAt: Time,
+  updatedAt: Time,
+  deliveredAt: Nullable(Time),
+});

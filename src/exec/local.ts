@@ -20,6 +20,7 @@ import {
   taskEnv,
   tasksOf,
 } from './types.js';
+import { ensureTree } from './host-files.js';
 import { ensureDir, workloadPaths } from './workspace.js';
 
 export interface LocalExecutorOptions {
@@ -141,10 +142,16 @@ export class LocalExecutor implements Executor {
     const { level, cgroups } = this.opts.isolation;
     const paths = workloadPaths(this.opts.workloadsDir, req.projectId, req.workloadId, req.attempt);
     const owner = level === 'none' ? undefined : req.identity;
-    ensureDir(paths.project, 0o700, owner);
-    ensureDir(paths.workload, 0o700, owner);
-    ensureDir(paths.work, 0o700, owner); // survives attempts: where a training job keeps its checkpoints
-    ensureDir(paths.attempt, 0o700); // logs and exit records: root's
+    // Level by level, never through a link: the project and workload levels are root's (the
+    // project's group may pass), so a task cannot swap in a link that root would later follow;
+    // work/ (checkpoints, kept across attempts) is the task's; attempt-N/ (logs, exit records) root's.
+    const group = owner && { uid: 0, gid: owner.gid };
+    const levels = [
+      { name: req.projectId, mode: owner ? 0o710 : 0o700, owner: group },
+      { name: req.workloadId, mode: owner ? 0o710 : 0o700, owner: group },
+    ];
+    ensureTree(this.opts.workloadsDir, [...levels, { name: 'work', mode: 0o700, owner }]);
+    ensureTree(this.opts.workloadsDir, [...levels, { name: `attempt-${req.attempt}`, mode: 0o700 }]);
     const base =
       this.opts.baseEnv ?? Object.fromEntries(SAFE_ENV.filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
     const tasks: TaskHandle[] = [];

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ExitRecord, JobRecords } from './slurm-jobs.js';
-import { ensureTree, readSmallFile, writeFileIn } from './slurm-files.js';
+import { ensureTree, readSmallFile, writeFileIn } from './host-files.js';
 import { BATCH_SCRIPT, TASK_SCRIPT } from './slurm-script.js';
 import { ExecError, type LaunchRequest, taskEnv, tasksOf } from './types.js';
 import type { WorkloadPaths } from './workspace.js';

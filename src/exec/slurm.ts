@@ -35,7 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { type IdentityDirectory, LocalAccounts } from './identities.js';
 import { checkWorkdir, jobIdsIn, MAX_TASKS, prepareAttempt, readJobRecords } from './slurm-attempt.js';
 import { clientEnv, type CommandRunner, execFileRunner, slurmCall } from './slurm-cmd.js';
-import { isPlainFile, writeFileIn } from './slurm-files.js';
+import { isPlainFile, writeFileIn } from './host-files.js';
 import {
   fabrikComment,
   isActive,

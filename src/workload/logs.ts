@@ -1,7 +1,7 @@
 // Reading a workload's task logs: the last N lines, or following the file while the attempt runs.
 // Tenants read their own logs; operators hold no implicit access (tenant data stays the tenant's).
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AppError } from '../domain/errors.js';
 import type { LogRequest } from '../exec/types.js';
@@ -43,8 +43,23 @@ export async function openLogs(
   if (!path || !existsSync(path)) {
     if (!q.follow) return Readable.from([]);
   }
-  const start = path && q.tail !== undefined ? await tailOffset(path, q.tail) : 0;
-  if (!q.follow) return path ? createReadStream(path, { start }) : Readable.from([]);
+  if (!q.follow) {
+    const fh = path ? await openLogFile(path) : undefined;
+    if (!fh) return Readable.from([]);
+    const start = q.tail !== undefined ? await tailOffset(fh, q.tail) : 0;
+    return fh.createReadStream({ start });
+  }
+  let start = 0;
+  if (path && q.tail !== undefined) {
+    const fh = await openLogFile(path);
+    if (fh) {
+      try {
+        start = await tailOffset(fh, q.tail);
+      } finally {
+        await fh.close();
+      }
+    }
+  }
 
   const isDone = async () => {
     const cur = await ctx.db
@@ -59,23 +74,35 @@ export async function openLogs(
   );
 }
 
-/** Byte offset where the last `lines` lines of a file begin. */
-async function tailOffset(path: string, lines: number): Promise<number> {
-  const size = statSync(path).size;
-  const chunk = Math.min(size, Math.max(4096, lines * 200));
-  const fh = await open(path, 'r');
+/**
+ * Opens a task log for reading, or undefined. Where a job owns the directory (Slurm) it could swap
+ * the log for a link to another file or a FIFO between the check and the open: so no links are
+ * followed, the open never blocks, and only a regular file is read.
+ */
+async function openLogFile(path: string): Promise<FileHandle | undefined> {
+  let fh: FileHandle;
   try {
-    const buf = Buffer.alloc(chunk);
-    await fh.read(buf, 0, chunk, size - chunk);
-    let seen = 0;
-    // A trailing newline ends the last line; it does not start a new one.
-    for (let i = buf.length - 2; i >= 0; i--) {
-      if (buf[i] === 10 && ++seen === lines) return size - chunk + i + 1;
-    }
-    return size - chunk;
-  } finally {
-    await fh.close();
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
   }
+  if ((await fh.stat()).isFile()) return fh;
+  await fh.close();
+  return undefined;
+}
+
+/** Byte offset where the last `lines` lines of a file begin. */
+async function tailOffset(fh: FileHandle, lines: number): Promise<number> {
+  const size = (await fh.stat()).size;
+  const chunk = Math.min(size, Math.max(4096, lines * 200));
+  const buf = Buffer.alloc(chunk);
+  await fh.read(buf, 0, chunk, size - chunk);
+  let seen = 0;
+  // A trailing newline ends the last line; it does not start a new one.
+  for (let i = buf.length - 2; i >= 0; i--) {
+    if (buf[i] === 10 && ++seen === lines) return size - chunk + i + 1;
+  }
+  return size - chunk;
 }
 
 async function* follow(
@@ -86,24 +113,27 @@ async function* follow(
   let offset = start;
   for (;;) {
     const path = locate();
-    if (path && existsSync(path)) {
-      const size = statSync(path).size;
-      if (size > offset) {
-        const fh = await open(path, 'r');
-        try {
+    const fh = path ? await openLogFile(path) : undefined;
+    let size = offset;
+    if (fh) {
+      try {
+        size = (await fh.stat()).size;
+        if (size > offset) {
           const buf = Buffer.alloc(size - offset);
           await fh.read(buf, 0, buf.length, offset);
           offset = size;
           yield buf;
-        } finally {
-          await fh.close();
         }
-        continue;
+      } finally {
+        await fh.close();
       }
     }
     if (await isDone()) {
       // One last read: output written just before the end.
-      if (path && existsSync(path) && statSync(path).size > offset) continue;
+      const last = path ? await openLogFile(path) : undefined;
+      const more = last ? (await last.stat()).size > offset : false;
+      await last?.close();
+      if (more) continue;
       return;
     }
     await new Promise((r) => setTimeout(r, 250));

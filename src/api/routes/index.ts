@@ -1,9 +1,11 @@
 // Every /api/v1 route group, registered in one place.
 import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../context.js';
+import { eventRoutes } from './events.js';
 import { auditRoutes, fleetRoutes, quotaRoutes } from './quotas-fleet-audit.js';
 import { secretRoutes } from './secrets.js';
 import { tenancyRoutes } from './tenancy.js';
+import { webhookRoutes } from './webhooks.js';
 import { workloadRoutes } from './workloads.js';
 
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
@@ -13,4 +15,6 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await auditRoutes(app, deps);
   await workloadRoutes(app, deps);
   await secretRoutes(app, deps);
+  await eventRoutes(app, deps);
+  await webhookRoutes(app, deps);
 }
