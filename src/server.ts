@@ -25,6 +25,7 @@ import { type Isolation, type IsolationLevel, detectIsolation } from './exec/san
 import { ensureDir } from './exec/workspace.js';
 import { ProjectPurger } from './tenancy/purge.js';
 import { Lease, lockSqliteDatabase } from './app/lease.js';
+import { WebhookDeliverer } from './app/webhooks.js';
 
 export interface ServerOptions {
   host: string;
@@ -161,6 +162,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   );
   // Deleted projects' directories go after the retention period.
   const purger = new ProjectPurger(store.db, { workloadsDir, fence });
+  // Events of each org go to its webhook subscriptions.
+  const webhooks = new WebhookDeliverer(store.db, secretBox);
   const running: Reconciler = reconciler;
   async function startLoops(): Promise<void> {
     // Reconcile first: after a restart or a takeover the engine's truth is read before anything new is placed.
@@ -168,10 +171,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     running.start();
     scheduler.start();
     purger.start();
+    webhooks.start();
     slurm?.sync.start();
   }
   async function stopLoops(): Promise<void> {
     await purger.stop();
+    await webhooks.stop();
     await slurm?.sync.stop();
     await scheduler.stop();
     await running.stop();

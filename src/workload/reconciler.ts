@@ -148,6 +148,8 @@ export class Reconciler extends SerialLoop {
       return this.apply(w, { type: 'launch-failed', message, retryable: false });
     }
     this.reported.delete(a.id);
+    // Fault injection for the exactly-once tests: die between the engine's acceptance and the commit.
+    if (process.env.FABRIK_FAULT === 'crash-after-launch') process.kill(process.pid, 'SIGKILL');
     // Refused when it was cancelled meanwhile: the attempt stays `launching`, the next pass adopts and stops it.
     await this.apply(w, { type: 'launched', handle: JSON.stringify(handle), executor: this.executor.name });
     return false;
