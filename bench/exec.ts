@@ -6,13 +6,15 @@
 // overhead can be stated as a ratio.
 // The local figures run at the best isolation level the machine allows (the server's `auto`), and
 // `isolation` compares task start with and without it (bench/exec-isolation.ts).
-// Options: --count N (default 1000), --concurrency N (default 8), --isolation-count N (default 200).
+// Options: --count N (default 1000), --concurrency N (default 8), --isolation-count N (default 200),
+// --failover-rounds N (default 1).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../src/store/db.js';
 import { api, eventually, startServerProcess } from '../test/helpers/child-server.js';
 import { OPERATOR_TOKEN } from '../test/helpers/harness.js';
+import { failoverFigure } from './exec-failover.js';
 import { isolationStart } from './exec-isolation.js';
 import { rawSbatchPerSec } from './exec-slurm.js';
 
@@ -131,6 +133,8 @@ export default async function (args: string[]) {
     local,
     // Launch → the task's first command, isolated (the best level here) against a plain process.
     isolation: await isolationStart(arg(args, '--isolation-count', 200)),
+    // Kill -9 of the leader replica (PostgreSQL) → first placement by the other (bench/exec-failover.ts).
+    failover: await failoverFigure(arg(args, '--failover-rounds', 1)),
   };
   if (process.env.SLURM_CONF) {
     // Same count through Slurm (4 nodes × 8 GPUs of the dev cluster), and raw sbatch in the same run.

@@ -1,7 +1,7 @@
 // From a request to the service context: who calls, which request, which idempotency record.
 import type { FastifyRequest } from 'fastify';
 import type { Store } from '../store/db.js';
-import type { Ctx } from '../tenancy/context.js';
+import type { Ctx } from '../app/context.js';
 import type { LogLocator } from '../workload/logs.js';
 
 export interface RouteDeps {

@@ -13,7 +13,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { SerialLoop } from '../domain/serial-loop.js';
 import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
 import type { Database, WebhookDeliveriesTable, WebhooksTable } from '../store/schema.js';
-import { type Ctx, findOrg, hasRole, requireRole, write } from '../tenancy/context.js';
+import { type Ctx, findOrg, hasRole, requireRole, write } from './context.js';
 import type { SecretBox } from '../tenancy/secret-box.js';
 import { secretBoxFor } from '../tenancy/secrets.js';
 import { eventView, headSeq, parseTypes, typeMatches } from './events.js';

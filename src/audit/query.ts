@@ -4,7 +4,7 @@ import { AppError } from '../domain/errors.js';
 import { grantScope, orgRole } from '../policy/roles.js';
 import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
 import type { AuditEntriesTable } from '../store/schema.js';
-import { type Ctx, findOrg } from '../tenancy/context.js';
+import { type Ctx, findOrg } from '../app/context.js';
 import { type AuditEntry, optionalFields } from './entry.js';
 
 export interface AuditEntryView extends AuditEntry {

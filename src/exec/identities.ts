@@ -8,7 +8,7 @@
 // Both cache what they have seen, so a launch costs a lookup only for a project's first job.
 import { type CommandRunner, execFileRunner } from './slurm-cmd.js';
 import { ExecError } from './types.js';
-import type { ProjectIdentity } from '../tenancy/identity.js';
+import type { ProjectIdentity } from '../domain/identity.js';
 
 export interface IdentityDirectory {
   readonly kind: 'local' | 'site';

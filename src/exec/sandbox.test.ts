@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { identityOf } from '../tenancy/identity.js';
+import { identityOf } from '../domain/identity.js';
 import { isolationArgv } from './sandbox.js';
 
 const devRoot = mkdtempSync(join(tmpdir(), 'fabrik-dev-'));

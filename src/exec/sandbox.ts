@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { type CgroupVersion, detectCgroups } from './cgroups.js';
-import type { ProjectIdentity } from '../tenancy/identity.js';
+import type { ProjectIdentity } from '../domain/identity.js';
 
 export const ISOLATION_LEVELS = ['sandbox', 'uid', 'none'] as const;
 export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];

@@ -2,7 +2,7 @@
 // state in the database; executors report the engine's actual state, and the reconciler
 // (./reconciler.ts) makes the two agree, the engine's truth winning.
 import type { Placement } from '../scheduler/types.js';
-import type { ProjectIdentity } from '../tenancy/identity.js';
+import type { ProjectIdentity } from '../domain/identity.js';
 
 export type ExecutorName = 'local' | 'slurm';
 

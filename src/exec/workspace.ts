@@ -7,7 +7,7 @@
 // Other tenants' tasks run under other uids and (on the local executor) see none of this.
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProjectIdentity } from '../tenancy/identity.js';
+import type { ProjectIdentity } from '../domain/identity.js';
 
 export interface WorkloadPaths {
   readonly project: string;

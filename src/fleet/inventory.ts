@@ -7,7 +7,7 @@ import { grantScope } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { NodesTable } from '../store/schema.js';
 import { guaranteedInPool } from '../tenancy/quotas.js';
-import { type Ctx, requireOperator, requireOperatorTo, write } from '../tenancy/context.js';
+import { type Ctx, requireOperator, requireOperatorTo, write } from '../app/context.js';
 import type { FleetSpec, NodeSpec, NodeState } from './fleet-file.js';
 
 export interface FleetNode extends NodeSpec {

@@ -9,12 +9,9 @@ import { AppError } from '../domain/errors.js';
 import { nowIso } from '../domain/ids.js';
 import type { ProjectsTable } from '../store/schema.js';
 
-/** What a task runs as. `user` is the name a passwd entry gets where the engine needs one (Slurm). */
-export interface ProjectIdentity {
-  readonly uid: number;
-  readonly gid: number;
-  readonly user: string;
-}
+import { type ProjectIdentity, identityOf } from '../domain/identity.js';
+
+export { type ProjectIdentity, identityOf };
 
 /** How long a deleted project's directories are kept, so an accidental delete can be recovered by an operator. */
 export const DEFAULT_RETENTION_S = 7 * 24 * 3600;
@@ -32,10 +29,6 @@ export function idRange(env: NodeJS.ProcessEnv = process.env): IdRange {
     throw new Error(`FABRIK_UID_BASE/FABRIK_UID_COUNT must give a range of ids within 1000..2147483646`);
   }
   return { base, count };
-}
-
-export function identityOf(uid: number): ProjectIdentity {
-  return { uid, gid: uid, user: `fabrik-${uid}` };
 }
 
 /** The next free uid: one above the highest held by a project or by a deleted project not yet purged. */

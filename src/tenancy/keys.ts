@@ -15,7 +15,7 @@ import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { ApiKeysTable, OrgsTable } from '../store/schema.js';
 import { mintKey } from './api-key.js';
 import { principalRef } from './authn.js';
-import { type Ctx, deny, findOrg, hasRole, requireOperator, requireOperatorTo, write } from './context.js';
+import { type Ctx, deny, findOrg, hasRole, requireOperator, requireOperatorTo, write } from '../app/context.js';
 import type { Trx } from '../audit/journal.js';
 import { type PrincipalSelector, resolvePrincipal } from './members.js';
 

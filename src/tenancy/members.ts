@@ -8,7 +8,7 @@ import { type OrgRole, orgRole, roleRank } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, OrgsTable, PrincipalsTable } from '../store/schema.js';
 import { principalRef } from './authn.js';
-import { type Ctx, deny, findOrg, requireOperator, requireOperatorTo, requireRole, write } from './context.js';
+import { type Ctx, deny, findOrg, requireOperator, requireOperatorTo, requireRole, write } from '../app/context.js';
 
 export interface Member {
   principal: string;

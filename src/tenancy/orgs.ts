@@ -4,7 +4,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { canSeeOrg } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { OrgsTable } from '../store/schema.js';
-import { type Ctx, deny, findOrg, requireOperatorTo, requireRole, write } from './context.js';
+import { type Ctx, deny, findOrg, requireOperatorTo, requireRole, write } from '../app/context.js';
 
 export const RESIDENCIES = ['de', 'eu'] as const;
 export type Residency = (typeof RESIDENCIES)[number];

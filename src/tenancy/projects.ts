@@ -4,7 +4,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { visibleProjects } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { ProjectsTable } from '../store/schema.js';
-import { type Ctx, findOrg, findProject, requireRole, write } from './context.js';
+import { type Ctx, findOrg, findProject, requireRole, write } from '../app/context.js';
 import { allocateUid, tombstone } from './identity.js';
 
 export interface Project {

@@ -7,7 +7,7 @@ import { nowIso } from '../domain/ids.js';
 import { grantScope, visibleProjects } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, QuotasTable } from '../store/schema.js';
-import { type Ctx, findOrg, findProject, requireOperatorTo, write } from './context.js';
+import { type Ctx, findOrg, findProject, requireOperatorTo, write } from '../app/context.js';
 
 export interface Quota {
   project: string;

@@ -10,7 +10,7 @@ import { ExecError } from '../exec/types.js';
 import { projectRole, roleRank } from '../policy/roles.js';
 import type { Database, SecretsTable } from '../store/schema.js';
 import { isSecretRef, type WorkloadEnv } from '../workload/env.js';
-import { type Ctx, findOrg, findProject, hasRole, requireRole, write } from './context.js';
+import { type Ctx, findOrg, findProject, hasRole, requireRole, write } from '../app/context.js';
 import { type SecretBox, SecretOpenError } from './secret-box.js';
 
 /** Values larger than this are not configuration; put them in storage. */

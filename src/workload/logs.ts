@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { AppError } from '../domain/errors.js';
 import type { LogRequest } from '../exec/types.js';
 import { projectRole } from '../policy/roles.js';
-import type { Ctx } from '../tenancy/context.js';
+import type { Ctx } from '../app/context.js';
 import { findWorkload } from './service.js';
 
 export type LogLocator = (req: LogRequest) => string | undefined;

@@ -12,7 +12,7 @@ import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { Database, WorkloadsTable } from '../store/schema.js';
 import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { grantScope } from '../policy/roles.js';
-import { type Ctx, findProject, requireRole, write } from '../tenancy/context.js';
+import { type Ctx, findProject, requireRole, write } from '../app/context.js';
 import { missingSecrets } from '../tenancy/secrets.js';
 import { ACTIVE_STATUSES, type WorkloadStatus } from './lifecycle.js';
 import { Unchanged, addEvent, applyInTrx, transitionChange, workloadResource } from './repository.js';

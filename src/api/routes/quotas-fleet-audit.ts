@@ -6,7 +6,7 @@ import { listAuditEntries } from '../../audit/query.js';
 import { AppError } from '../../domain/errors.js';
 import { FleetFileError, type FleetSpec, parseFleetFile } from '../../fleet/fleet-file.js';
 import { applyFleet, getNode, listNodes, listPools, setNodeState } from '../../fleet/inventory.js';
-import { requireOperatorTo } from '../../tenancy/context.js';
+import { requireOperatorTo } from '../../app/context.js';
 import { deleteQuota, listProjectQuotas, listQuotas, setQuota } from '../../tenancy/quotas.js';
 import { type RouteDeps, ctxOf } from '../context.js';
 import * as S from '../schemas.js';

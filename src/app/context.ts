@@ -50,14 +50,30 @@ export function requireOperator(ctx: Ctx, what: string): void {
 }
 
 /** For mutations: only operators may, and a refusal is on the audit record. */
-export async function requireOperatorTo(ctx: Ctx, spec: MutationSpec, what: string): Promise<void> {
+export function requireOperatorTo(ctx: Ctx, spec: MutationSpec, what: string): Promise<void> {
+  return authorize(ctx, spec, { role: 'operator', what });
+}
+
+/** Who may do an action: platform operators only, or at least `role` on the org (or on one project). */
+export type Permission =
+  | { readonly role: 'operator'; readonly what: string }
+  | { readonly role: OrgRole; readonly what: string; readonly projectId?: string };
+
+/**
+ * The one authorization check for mutations: allowed, or 403 with a `denied` audit entry (bounded
+ * per key, see recordDenied). Only for callers who may see the resource (others get 404 earlier).
+ */
+export async function authorize(ctx: Ctx, spec: MutationSpec, p: Permission): Promise<void> {
   if (ctx.caller.operator) return;
-  await recordDenied(
-    ctx.db,
-    { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId },
-    spec,
-  );
-  throw new AppError('FORBIDDEN', `only platform operators may ${what}`, { action: spec.action });
+  if (p.role === 'operator') {
+    await recordDenied(
+      ctx.db,
+      { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId },
+      spec,
+    );
+    throw new AppError('FORBIDDEN', `only platform operators may ${p.what}`, { action: spec.action });
+  }
+  if (!hasRole(ctx, spec.orgId, p.role, p.projectId)) await deny(ctx, spec, p.what);
 }
 
 /** An org by name, or 404 when it does not exist or the caller may not know of it. */
@@ -120,12 +136,12 @@ export function hasRole(ctx: Ctx, orgId: string, needed: OrgRole, projectId?: st
   return roleRank(held) >= roleRank(needed);
 }
 
-export async function requireRole(
+export function requireRole(
   ctx: Ctx,
   spec: MutationSpec,
   needed: OrgRole,
   what: string,
   projectId?: string,
 ): Promise<void> {
-  if (!hasRole(ctx, spec.orgId, needed, projectId)) await deny(ctx, spec, what);
+  return authorize(ctx, spec, { role: needed, what, projectId });
 }
