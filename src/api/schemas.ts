@@ -1,6 +1,7 @@
 // Request and response shapes, declared once. Fastify validates requests with them and
 // @fastify/swagger turns them into /openapi.json. Request bodies reject unknown fields.
 import { type TSchema, Type as T } from '@sinclair/typebox';
+import { ATTEMPT_STATES, END_REASONS, WORKLOAD_STATUSES } from '../domain/workload-states.js';
 import { DNS_LABEL_PATTERN } from '../domain/ids.js';
 import { ORG_ROLES } from '../policy/roles.js';
 
@@ -257,6 +258,11 @@ export const WorkloadSpecBody = T.Object(
     description: 'a workload spec (see docs/workloads.md); validated field by field with paths in errors',
   },
 );
+/** A string from a fixed list (a typed union end to end: the enum validates, the static type narrows). */
+export function oneOf<S extends string>(values: readonly S[], description?: string) {
+  return T.Unsafe<S>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
+}
+
 const PlacementSchema = T.Object({
   pod: T.String(),
   nodes: T.Array(T.Object({ node: T.String(), gpuIndexes: T.Array(T.Integer()) })),
@@ -273,7 +279,7 @@ export const Workload = T.Object({
   gpusPerNode: T.Integer(),
   gpus: T.Integer(),
   maxRuntimeS: T.Integer(),
-  status: T.String({ description: 'pending, running, succeeded, failed, cancelled or preempted' }),
+  status: oneOf(WORKLOAD_STATUSES, 'pending, running, succeeded, failed, cancelled or preempted'),
   reason: T.String({ description: 'why pending (QuotaLimit, WaitingForCapacity, …) or the last transition' }),
   message: T.String(),
   estimatedStart: Nullable(Time),
@@ -287,9 +293,29 @@ export const Workload = T.Object({
   createdBy: T.String(),
   spec: T.Unknown({ description: 'the validated spec' }),
 });
+export const Attempt = T.Object({
+  number: T.Integer(),
+  state: oneOf(ATTEMPT_STATES),
+  placement: PlacementSchema,
+  pool: T.String(),
+  gpuModel: T.String(),
+  gpus: T.Integer(),
+  executor: T.String(),
+  createdAt: Time,
+  launchedAt: Nullable(Time),
+  startedAt: Nullable(Time),
+  stoppingSince: Nullable(Time),
+  endedAt: Nullable(Time),
+  exitCode: Nullable(T.Integer()),
+  endReason: Nullable(oneOf(END_REASONS)),
+  message: T.String(),
+});
 export const WorkloadDetail = T.Intersect([
   Workload,
-  T.Object({ events: T.Array(T.Object({ time: Time, type: T.String(), reason: T.String(), message: T.String() })) }),
+  T.Object({
+    events: T.Array(T.Object({ time: Time, type: T.String(), reason: T.String(), message: T.String() })),
+    attemptRecords: T.Array(Attempt, { description: 'every launch: placement, times, exit code, end reason' }),
+  }),
 ]);
 
 // Submit's answer: the workload and what the server noticed about its spec.

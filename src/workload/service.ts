@@ -9,12 +9,12 @@ import { poolCapacity as fleetCapacity, type NodeSpec, type NodeState, toSchedNo
 import { nodeView } from '../fleet/inventory.js';
 import { checkFeasible } from '../scheduler/index.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
-import type { Database, WorkloadsTable } from '../store/schema.js';
+import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
 import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { grantScope } from '../policy/roles.js';
 import { type Ctx, findProject, requireRole, write } from '../app/context.js';
 import { missingSecrets } from '../tenancy/secrets.js';
-import { ACTIVE_STATUSES, type WorkloadStatus } from './lifecycle.js';
+import { ACTIVE_STATUSES, type AttemptState, type EndReason, type WorkloadStatus } from './lifecycle.js';
 import { Unchanged, addEvent, applyInTrx, transitionChange, workloadResource } from './repository.js';
 import {
   type WorkloadSpec,
@@ -269,7 +269,7 @@ export async function getWorkload(
   ctx: Ctx,
   projectRef: string,
   ref: string,
-): Promise<Workload & { events: WorkloadEvent[] }> {
+): Promise<Workload & { events: WorkloadEvent[]; attemptRecords: AttemptView[] }> {
   const w = await findWorkload(ctx, projectRef, ref);
   const events = await ctx.db
     .selectFrom('workload_events')
@@ -278,7 +278,53 @@ export async function getWorkload(
     .orderBy('time')
     .orderBy('id')
     .execute();
-  return { ...workloadView(w.row, w.projectRef), events };
+  const attempts = await ctx.db
+    .selectFrom('workload_attempts')
+    .selectAll()
+    .where('workload_id', '=', w.row.id)
+    .orderBy('number')
+    .execute();
+  return { ...workloadView(w.row, w.projectRef), events, attemptRecords: attempts.map(attemptView) };
+}
+
+/** One launch as tenants and billing see it ('' times are not there yet). */
+export interface AttemptView {
+  number: number;
+  state: AttemptState;
+  placement: Workload['placement'] & {};
+  pool: string;
+  gpuModel: string;
+  gpus: number;
+  executor: string;
+  createdAt: string;
+  launchedAt: string | null;
+  startedAt: string | null;
+  stoppingSince: string | null;
+  endedAt: string | null;
+  exitCode: number | null;
+  endReason: EndReason | null;
+  message: string;
+}
+
+export function attemptView(a: WorkloadAttemptsTable): AttemptView {
+  const t = (x: string) => x || null;
+  return {
+    number: a.number,
+    state: a.state,
+    placement: JSON.parse(a.placement),
+    pool: a.pool,
+    gpuModel: a.gpu_model,
+    gpus: a.gpus,
+    executor: a.executor,
+    createdAt: a.created_at,
+    launchedAt: t(a.launched_at),
+    startedAt: t(a.started_at),
+    stoppingSince: t(a.stopping_since),
+    endedAt: t(a.ended_at),
+    exitCode: a.exit_code,
+    endReason: a.end_reason || null,
+    message: a.message,
+  };
 }
 
 export async function listWorkloads(

@@ -179,6 +179,19 @@ describe('workloads under the control plane (local executor)', () => {
     const second = readFileSync(join(workloadDir(done), `attempt-${done.attempts}`, 'task-0.log'), 'utf8');
     assert.match(second, /resuming from checkpoint at step [1-9]\d*/);
     assert.match(second, /done: 3000 steps/);
+    // Attempts on record: the preempted one stopped (SIGTERM, checkpoint) before the owner got its GPUs.
+    const records = done.attemptRecords;
+    assert.equal(records.length, 2);
+    assert.deepEqual(
+      records.map((a: any) => [a.number, a.state, a.endReason]),
+      [
+        [1, 'ended', 'preempted'],
+        [2, 'ended', 'succeeded'],
+      ],
+    );
+    assert.ok(records[0].stoppingSince && records[0].endedAt >= records[0].stoppingSince);
+    const owner = await status('globex.train', 'owner');
+    assert.ok(owner.attemptRecords[0].startedAt >= records[0].endedAt, 'the owner started after the victim ended');
   });
 
   it('stops work past its max runtime', async () => {
@@ -194,6 +207,15 @@ describe('workloads under the control plane (local executor)', () => {
     );
     const w = await reach('globex.train', 'sleepy', 'failed');
     assert.equal(w.reason, 'MaxRuntimeExceeded');
+    const a = await eventually(
+      async () => {
+        const x = (await status('globex.train', 'sleepy')).attemptRecords[0];
+        return x.state === 'ended' ? x : undefined;
+      },
+      20_000,
+      'the attempt to end',
+    );
+    assert.equal(a.endReason, 'max-runtime');
   });
 
   it('retries a failing job with backoff up to its limit, then fails it with the exit code', async () => {

@@ -137,6 +137,21 @@ export function registerWorkloadCommands(program: Command): void {
         );
         for (const n of w.placement.nodes) lines.push(`  ${n.node}  GPUs ${n.gpuIndexes.join(',')}`);
       }
+      if (w.attemptRecords?.length) {
+        lines.push('', 'Attempts:');
+        lines.push(
+          table(w.attemptRecords, [
+            { header: '  #', get: (a: Obj) => `  ${a.number}` },
+            { header: 'STATE', get: (a: Obj) => a.state },
+            { header: 'NODES', get: (a: Obj) => a.placement.nodes.map((n: Obj) => n.node).join(',') },
+            { header: 'GPUS', get: (a: Obj) => a.gpus },
+            { header: 'STARTED', get: (a: Obj) => a.startedAt ?? '-' },
+            { header: 'ENDED', get: (a: Obj) => a.endedAt ?? '-' },
+            { header: 'EXIT', get: (a: Obj) => a.exitCode ?? '-' },
+            { header: 'END REASON', get: (a: Obj) => a.endReason ?? (a.stoppingSince ? 'stopping' : '-') },
+          ]),
+        );
+      }
       lines.push('', 'Events:');
       lines.push(
         table(w.events, [
