@@ -20,6 +20,8 @@ import { applyEvent } from './repository.js';
 import type { WorkloadSpec } from './spec.js';
 
 export const EXECUTOR_ACTOR: ActorContext = { keyId: '', principal: 'system:executor', requestId: 'reconcile' };
+/** Launches in flight at once in one pass. */
+const LAUNCH_CONCURRENCY = 8;
 /** After SIGKILL, how often it is sent again while the engine still reports the attempt alive. */
 const KILL_REPEAT_MS = 10_000;
 
@@ -72,11 +74,19 @@ export class Reconciler extends SerialLoop {
     for (const a of attempts) if (a.handle) handles.set(a.id, JSON.parse(a.handle) as ExecHandle);
     const observed = handles.size ? await this.executor.observe(handles) : new Map<string, Observation>();
     let freed = false;
+    // Launches go to the engine several at a time (sbatch takes tens of milliseconds each); the
+    // rest of the pass is cheap bookkeeping.
+    const launches: (() => Promise<boolean>)[] = [];
     for (const a of attempts) {
       const w = rows.get(a.workload_id);
       if (!w) continue;
+      if (a.state === 'launching' && w.status === 'running' && w.attempts === a.number && a.stop_reason === '') {
+        launches.push(() => this.launch(w, a));
+        continue;
+      }
       freed = (await this.step(w, a, handles.get(a.id), observed.get(a.id))) || freed;
     }
+    for (const f of await inParallel(launches, LAUNCH_CONCURRENCY)) freed = f || freed;
     if (freed) this.opts.onCapacityChange?.();
   }
 
@@ -156,7 +166,7 @@ export class Reconciler extends SerialLoop {
   }
 
   private async apply(w: WorkloadsTable, ev: LifecycleEvent): Promise<boolean> {
-    const done = await applyEvent(this.db, this.opts.actor ?? EXECUTOR_ACTOR, w, ev);
+    const done = await applyEvent(this.db, this.opts.actor ?? EXECUTOR_ACTOR, w, ev, new Date(this.now()).toISOString());
     return done?.decision.freesCapacity ?? false;
   }
 
@@ -177,6 +187,19 @@ export class Reconciler extends SerialLoop {
       .executeTakeFirstOrThrow();
     return { ref: `${p.org_name}.${p.name}`, uid: p.uid };
   }
+}
+
+async function inParallel<T>(jobs: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const out: T[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = await jobs[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+  return out;
 }
 
 function specOf(row: WorkloadsTable): WorkloadSpec {

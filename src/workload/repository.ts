@@ -137,13 +137,14 @@ export async function applyEvent(
   actor: ActorContext,
   row: { id: string; org_id: string },
   ev: LifecycleEvent,
+  now = nowIso(),
 ): Promise<Applied | undefined> {
   try {
     return await mutate(
       db,
       actor,
       { action: `workload.${ev.type}`, resource: `workloads/${row.id}`, orgId: row.org_id },
-      async (trx) => transitionChange(await applyInTrx(trx, row.id, ev)),
+      async (trx) => transitionChange(await applyInTrx(trx, row.id, ev, now)),
     );
   } catch (err) {
     if (err instanceof Unchanged) return undefined;
