@@ -109,6 +109,17 @@ describe('local executor', () => {
     assert.equal(o.state, 'failed', 'stopped work exits non-zero');
   });
 
+  it('streams task output to the log line by line, not in blocks', async () => {
+    const h = await exec.launch(request('wl_lines', 'echo first; sleep 5; echo second'));
+    const path = () => exec.logPath({ projectId: 'prj_local', workloadId: 'wl_lines', attempt: 1, task: 0 });
+    const t0 = Date.now();
+    while (Date.now() - t0 < 3000 && !(path() && readFileSync(path()!, 'utf8').includes('first'))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(readFileSync(path()!, 'utf8'), 'first\n', 'the first line is in the log while the task still runs');
+    await exec.stop(h, 0);
+  });
+
   it('kills the whole process group after the grace period', async () => {
     const h = await exec.launch(request('wl_stubborn', "trap '' TERM; sleep 300 & sleep 300 & wait"));
     await new Promise((r) => setTimeout(r, 500));
