@@ -11,6 +11,7 @@ import { sql } from 'kysely';
 import { FencedError, Lease, type LeaseOptions, lockSqliteDatabase } from '../../src/app/lease.js';
 import { SYSTEM_ACTOR, mutate } from '../../src/audit/journal.js';
 import { type Store, openStore } from '../../src/store/db.js';
+import { SchedulerLoop } from '../../src/workload/scheduler-loop.js';
 import { loadUsage, saveUsage } from '../../src/workload/usage-store.js';
 import { DIALECTS, type TestDatabase, freshDatabase, skipReason } from '../helpers/harness.js';
 
@@ -178,7 +179,7 @@ for (const dialect of DIALECTS) {
       await assert.rejects(a.lease.fence(undefined as never), FencedError);
     });
 
-    it('stores the fair-share usage for the next leader', { skip }, async () => {
+    it('stores the fair-share usage for the next leader, fenced', { skip }, async () => {
       assert.equal(await loadUsage(store.db), undefined);
       await saveUsage(store.db, { 'acme.train': 1234.5 }, 1_700_000_000.25);
       await saveUsage(store.db, { 'acme.train': 2000, 'globex.sim': 10 }, 1_700_000_100.5);
@@ -186,6 +187,24 @@ for (const dialect of DIALECTS) {
         usage: { 'acme.train': 2000, 'globex.sim': 10 },
         at: 1_700_000_100.5,
       });
+
+      // A new scheduler (a restarted server, a new leader) continues from what is stored: decayed
+      // by the time since, not from zero.
+      const t = Date.now() / 1000 - 60;
+      await saveUsage(store.db, { 'acme.train': 5000 }, t);
+      await new SchedulerLoop(store.db).cycle();
+      const now = await loadUsage(store.db);
+      assert.ok(now && now.at > t + 59, 'stored again after the cycle');
+      const u = now.usage['acme.train'];
+      assert.ok(u < 5000 && u > 4990, `decayed over a minute: ${u}`);
+
+      // A scheduler whose replica does not lead writes nothing, not even its usage.
+      const follower = leaseOn(store);
+      await takeAway(store);
+      await follower.lease.step();
+      assert.equal(follower.lease.leader, false);
+      await assert.rejects(new SchedulerLoop(store.db, { fence: follower.lease.fence }).cycle(), FencedError);
+      assert.equal((await loadUsage(store.db))?.at, now.at);
     });
   });
 }

@@ -149,6 +149,7 @@ describe('reconciler', () => {
       ['TERM', 'KILL'],
     );
     exec.observed.set(`${id}.1`, { state: 'failed', exitCode: 137, message: 'task 0 exited with 137 (signal 9)' });
+    clock += 1000;
     await rec.reconcile();
     const a = await attempt();
     assert.equal(a.state, 'ended');

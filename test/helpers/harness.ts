@@ -27,19 +27,24 @@ let pgChecked: Promise<boolean> | undefined;
 /** Whether PostgreSQL answers; in CI its absence is an error, not a skip. */
 export function postgresAvailable(): Promise<boolean> {
   pgChecked ??= (async () => {
-    const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2000 });
-    try {
-      await c.connect();
-      await c.end();
-      return true;
-    } catch (err) {
-      if (process.env.CI === 'true')
-        throw new Error(`PostgreSQL is required in CI but ${PG_ADMIN_URL} does not answer: ${(err as Error).message}`);
-      console.warn(
-        `\n*** SKIPPING PostgreSQL tests: ${PG_ADMIN_URL} does not answer (${(err as Error).message}) ***\n`,
-      );
-      return false;
+    // A busy 2-core machine (the suites run two at a time) can be slow to answer: try a few times.
+    let last: unknown;
+    for (let i = 0; i < 3; i++) {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
+      try {
+        await c.connect();
+        await c.end();
+        return true;
+      } catch (err) {
+        last = err;
+        await c.end().catch(() => undefined);
+      }
     }
+    const why = (last as Error).message;
+    if (process.env.CI === 'true')
+      throw new Error(`PostgreSQL is required in CI but ${PG_ADMIN_URL} does not answer: ${why}`);
+    console.warn(`\n*** SKIPPING PostgreSQL tests: ${PG_ADMIN_URL} does not answer (${why}) ***\n`);
+    return false;
   })();
   return pgChecked;
 }
