@@ -39,6 +39,8 @@ async function startOnce(exec: LocalExecutor, dir: string, id: string): Promise<
   return Number(readFileSync(file, 'utf8').trim()) / 1e6 - start;
 }
 
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
 export async function isolationStart(count: number) {
   const best: Isolation = detectIsolation();
   const none: Isolation = { level: 'none', summary: 'none' };
@@ -50,7 +52,11 @@ export async function isolationStart(count: number) {
   try {
     for (let i = 0; i < count; i++) {
       a.push(await startOnce(isolated, dirs[0], `wl_iso${i}`));
+      // Starts are measured one at a time: the previous task's teardown (its namespaces, cgroups)
+      // is given a moment so it does not compete with the next start for the two cores.
+      await settle();
       b.push(await startOnce(plain, dirs[1], `wl_raw${i}`));
+      await settle();
     }
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });

@@ -68,8 +68,8 @@ export interface ExitRecord {
 
 /**
  * The supervisor: `sh -c SUPERVISOR fabrik-task <log> <capBytes> <exitFile> <command> <cgroup dirs> <oom file> [isolation argv…]`.
- * - It moves a child shell into the task's cgroups, which then execs the isolation argv (bubblewrap,
- *   setpriv) and the command: everything the task starts is counted and limited, the supervisor is not.
+ * - Its task subshell moves itself into the task's cgroups, then runs the isolation argv (bubblewrap,
+ *   setpriv) and the command: everything the task starts is counted and limited, the log writer is not.
  * - It copies the task's output into the log line by line (stdbuf), up to the cap; past the cap it
  *   writes a note and keeps draining, so a chatty task never blocks on a full pipe.
  * - SIGTERM to the group reaches the task; the supervisor and the log writer wait (a trap with a
@@ -86,8 +86,11 @@ log=$1; cap=$2; exitf=$3; cmd=$4; cgs=$5; oomf=$6; shift 6
 printf '%s\n' "$$" > "$exitf.pid.tmp" && mv -f "$exitf.pid.tmp" "\${exitf%.exit.json}.pid"
 trap 'stopping=1' TERM INT
 { trap 'stopping=1' TERM INT
-  /bin/sh -c 'for d in $1; do echo $$ > "$d/cgroup.procs" || exit 125; done; shift; exec "$@"' \
-    fabrik-join "$cgs" "$@" /bin/sh -c "$cmd" 2>&1 </dev/null
+  # This subshell joins the task's cgroups itself (its pid from /proc/self, read by a builtin: no
+  # fork), so everything it starts is counted; it stays there, one small process, to record the code.
+  read -r self _ < /proc/self/stat
+  for d in $cgs; do echo "$self" > "$d/cgroup.procs" || exit 125; done
+  "$@" /bin/sh -c "$cmd" 2>&1 </dev/null
   echo $? > "$exitf.code"; } |
   ( trap '' TERM INT
     stdbuf -o0 head -c "$cap"

@@ -112,6 +112,9 @@ export class SlurmExecutor implements Executor {
   private readonly timeoutMs: number;
   private readonly logDir: string;
 
+  /** Jobs whose step got SIGKILL: a second KILL cancels the whole job. */
+  private readonly killed = new Set<string>();
+
   constructor(private readonly opts: SlurmExecutorOptions) {
     this.run = opts.commandRunner ?? execFileRunner;
     this.env = clientEnv(opts.slurmConf ?? process.env.SLURM_CONF);
@@ -203,25 +206,16 @@ export class SlurmExecutor implements Executor {
     return handle as unknown as ExecHandle;
   }
 
+  /** SIGTERM, then SIGKILL after the grace period, waiting in between (for callers outside the reconciler). */
   async stop(h: ExecHandle, graceS: number): Promise<void> {
-    const handle = asHandle(h);
-    const state = await this.jobState(handle.jobId);
-    if (!state || !isActive(state) || state === 'COMPLETING') return;
-    if (state === 'PENDING') {
-      await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
-      return;
-    }
-    // Only the steps (the tasks) get the signals; the batch script stays to write the exit record.
+    const { jobId } = asHandle(h);
     if (graceS > 0) {
-      await this.slurm('scancel', ['--signal=TERM', handle.jobId]).catch(ignoreFinished);
-      if (await this.ended(handle.jobId, graceS * 1000)) return;
+      await this.signal(h, 'TERM');
+      if (await this.ended(jobId, graceS * 1000)) return;
     }
-    // KILL to the job itself would also kill srun and leave the step waiting on it for
-    // MessageTimeout; KILL to the step ends it at once and the job with it.
-    await this.slurm('scancel', ['--signal=KILL', `${handle.jobId}.0`]).catch(ignoreFinished);
-    if (await this.ended(handle.jobId, KILL_WAIT_MS)) return;
-    // No step yet, or the batch script itself hangs: Slurm's own cancel (TERM, KillWait, KILL).
-    await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
+    await this.signal(h, 'KILL');
+    if (await this.ended(jobId, KILL_WAIT_MS)) return;
+    await this.signal(h, 'KILL');
   }
 
   /** Waits up to ms for the job to stop running; true if it did. */
@@ -267,12 +261,19 @@ export class SlurmExecutor implements Executor {
       return;
     }
     if (signal === 'TERM') {
+      // Only the steps (the tasks) get it; the batch script stays to write the exit record.
       await this.slurm('scancel', ['--signal=TERM', handle.jobId]).catch(ignoreFinished);
       return;
     }
-    // KILL to the job itself would also kill srun and leave the step waiting on it for
-    // MessageTimeout; KILL to the step ends it at once, then Slurm's own cancel takes the rest.
-    await this.slurm('scancel', ['--signal=KILL', `${handle.jobId}.0`]).catch(ignoreFinished);
+    if (!this.killed.has(handle.jobId)) {
+      // KILL to the job itself would also kill srun and leave the step waiting on it for
+      // MessageTimeout; KILL to the step ends it at once and the job with it.
+      this.killed.add(handle.jobId);
+      await this.slurm('scancel', ['--signal=KILL', `${handle.jobId}.0`]).catch(ignoreFinished);
+      return;
+    }
+    // Asked again: no step yet, or the batch script itself hangs: Slurm's own cancel.
+    this.killed.delete(handle.jobId);
     await this.slurm('scancel', [handle.jobId]).catch(ignoreFinished);
   }
 
