@@ -417,9 +417,13 @@ export const CreatedWebhook = T.Intersect([
   Webhook,
   T.Object({
     secret: Nullable(
-      T.String({ description: 'whsec_…: the signing secret, shown once (null when an Idempotency-Key replay answers)' }),
+      T.String({
+        description: 'whsec_…: the signing secret, shown once (null when an Idempotency-Key replay answers)',
+      }),
     ),
-    secretShownOnce: T.Optional(T.Boolean({ description: 'true on a replay: the secret was shown only the first time' })),
+    secretShownOnce: T.Optional(
+      T.Boolean({ description: 'true on a replay: the secret was shown only the first time' }),
+    ),
   }),
 ]);
 export const WebhookCreate = T.Object(

@@ -162,20 +162,17 @@ async function workloadOf(trx: Trx, resource: string, after: View, before: View 
   const idOf = (v: View | undefined) => (typeof v?.id === 'string' && v.id.startsWith('wl_') ? v.id : undefined);
   const byPath = /^workloads\/([^/]+)$/.exec(resource)?.[1];
   const id = idOf(after) ?? idOf(before) ?? byPath;
-  let found;
-  if (id) {
-    found = await base.where('workloads.id', '=', id).executeTakeFirst();
-  } else {
-    const m = /^projects\/([^./]+)\.([^/]+)\/workloads\/([^/]+)$/.exec(resource);
-    if (!m) return undefined;
-    found = await base
-      .where('orgs.name', '=', m[1]!)
-      .where('projects.name', '=', m[2]!)
-      .where('workloads.name', '=', m[3]!)
-      .orderBy('workloads.submitted_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-  }
+  const m = id ? null : /^projects\/([^./]+)\.([^/]+)\/workloads\/([^/]+)$/.exec(resource);
+  if (!id && !m) return undefined;
+  const found = await (id
+    ? base.where('workloads.id', '=', id)
+    : base
+        .where('orgs.name', '=', m![1]!)
+        .where('projects.name', '=', m![2]!)
+        .where('workloads.name', '=', m![3]!)
+        .orderBy('workloads.submitted_at', 'desc')
+        .limit(1)
+  ).executeTakeFirst();
   if (!found) return undefined;
   const { p_name, o_name, ...row } = found;
   const ref = `${o_name}.${p_name}`;
@@ -258,7 +255,9 @@ export function parseCursor(cursor: string | undefined, field = 'after'): number
 }
 
 /** Parsed `types`: exact types and prefixes (`workload.*`); null for all. */
-export function parseTypes(types: string | readonly string[] | undefined): { exact: string[]; prefixes: string[] } | null {
+export function parseTypes(
+  types: string | readonly string[] | undefined,
+): { exact: string[]; prefixes: string[] } | null {
   const list = (typeof types === 'string' ? types.split(',') : [...(types ?? [])]).map((s) => s.trim()).filter(Boolean);
   if (list.length === 0 || list.includes('*')) return null;
   const exact: string[] = [];
@@ -329,7 +328,10 @@ export async function listEvents(ctx: ReadCtx, query: EventQuery): Promise<Event
       ]),
     );
   }
-  const rows = await q.orderBy('seq').limit(limit + 1).execute();
+  const rows = await q
+    .orderBy('seq')
+    .limit(limit + 1)
+    .execute();
   const items = rows.slice(0, limit);
   return {
     items: items.map(eventView),

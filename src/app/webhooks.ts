@@ -67,9 +67,13 @@ export function checkTargetUrl(raw: string): string {
   try {
     u = new URL(raw);
   } catch {
-    throw new AppError('INVALID_ARGUMENT', 'url: not an absolute URL; give one such as https://hooks.example.com/fabrik', {
-      field: 'url',
-    });
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      'url: not an absolute URL; give one such as https://hooks.example.com/fabrik',
+      {
+        field: 'url',
+      },
+    );
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new AppError(
@@ -196,7 +200,7 @@ export async function listWebhooks(ctx: Ctx, orgName: string, req: PageRequest):
 }
 
 async function findWebhook(ctx: Ctx, orgName: string, id: string, db: Kysely<Database> | Trx = ctx.db) {
-  const org = await findOrg(ctx, orgName);
+  const org = await findOrg(ctx, orgName, db);
   const row = await db
     .selectFrom('webhooks')
     .selectAll()
@@ -416,7 +420,8 @@ export class WebhookDeliverer extends SerialLoop {
         .where('webhook_id', '=', h.webhook_id)
         .where('event_seq', '=', Number(h.seq))
         .executeTakeFirst();
-      if (!d || d.status !== 'pending' || d.next_attempt_at > now) continue;
+      if (d === undefined) continue;
+      if (d.status !== 'pending' || d.next_attempt_at > now) continue;
       const leaseUntil = new Date(Date.now() + this.o.timeoutMs + 5000).toISOString();
       const claimed = await this.db
         .updateTable('webhooks')
@@ -445,38 +450,46 @@ export class WebhookDeliverer extends SerialLoop {
         await this.record(w, d, { final: 'failed', code: null, error: 'the event no longer exists' });
         return;
       }
-      const secret = this.box.open({ keyId: w.key_id, nonce: w.nonce, ciphertext: w.ciphertext }, AT(w.org_id, w.id));
       const body = JSON.stringify(eventView(ev));
       const id = `evt_${Number(ev.seq)}`;
-      const ts = Math.floor(Date.now() / 1000);
+      let secret: string | undefined;
       try {
-        const res = await fetch(w.url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/cloudevents+json; charset=utf-8',
-            'user-agent': 'fabrik-webhooks/0.1',
-            'webhook-id': id,
-            'webhook-timestamp': String(ts),
-            'webhook-signature': signWebhook(secret, id, ts, body),
-          },
-          body,
-          // A redirect is not a delivery: following it would send tenant events where nobody asked.
-          redirect: 'manual',
-          signal: AbortSignal.timeout(this.o.timeoutMs),
-        });
-        code = res.status;
-        await res.body?.cancel().catch(() => undefined);
-        if (res.status >= 200 && res.status < 300) {
-          await this.record(w, d, { final: 'delivered', code, error: '' });
-          return;
-        }
-        error = `HTTP ${res.status}`;
+        secret = this.box.open({ keyId: w.key_id, nonce: w.nonce, ciphertext: w.ciphertext }, AT(w.org_id, w.id));
       } catch (err) {
-        const e = err as Error & { cause?: { code?: string; message?: string } };
-        error =
-          e.name === 'TimeoutError'
-            ? `no answer within ${this.o.timeoutMs} ms`
-            : `${e.cause?.code ?? e.name}: ${e.cause?.message ?? e.message}`.slice(0, 300);
+        // A master key this server lacks: the attempt fails (and is retried), visibly.
+        error = `the signing secret does not open on this server: ${(err as Error).message}`;
+      }
+      if (secret !== undefined) {
+        const ts = Math.floor(Date.now() / 1000);
+        try {
+          const res = await fetch(w.url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/cloudevents+json; charset=utf-8',
+              'user-agent': 'fabrik-webhooks/0.1',
+              'webhook-id': id,
+              'webhook-timestamp': String(ts),
+              'webhook-signature': signWebhook(secret, id, ts, body),
+            },
+            body,
+            // A redirect is not a delivery: following it would send tenant events where nobody asked.
+            redirect: 'manual',
+            signal: AbortSignal.timeout(this.o.timeoutMs),
+          });
+          code = res.status;
+          await res.body?.cancel().catch(() => undefined);
+          if (res.status >= 200 && res.status < 300) {
+            await this.record(w, d, { final: 'delivered', code, error: '' });
+            return;
+          }
+          error = `HTTP ${res.status}`;
+        } catch (err) {
+          const e = err as Error & { cause?: { code?: string; message?: string } };
+          error =
+            e.name === 'TimeoutError'
+              ? `no answer within ${this.o.timeoutMs} ms`
+              : `${e.cause?.code ?? e.name}: ${e.cause?.message ?? e.message}`.slice(0, 300);
+        }
       }
       const attempts = d.attempts + 1;
       await this.record(w, d, {
@@ -485,7 +498,7 @@ export class WebhookDeliverer extends SerialLoop {
         error,
       });
     } catch (err) {
-      // Unexpected (database, secret): the lease expires and the next run tries again.
+      // Unexpected (the database): the lease expires and a later run tries again.
       process.emitWarning(`webhook ${w.id}: ${(err as Error).message}`);
       return;
     }

@@ -1,9 +1,11 @@
 // The `fabrik` command. Each group of subcommands lives in ./commands/; this file assembles them.
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerEventCommands } from './commands/events.js';
 import { registerSecretCommands } from './commands/secrets.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerLogsCommand, registerWorkloadCommands } from './commands/workloads.js';
+import { registerWebhookCommands } from './commands/webhooks.js';
 import { EXIT } from './output.js';
 import { expandAliases, GET_RESOURCES } from './aliases.js';
 
@@ -20,6 +22,8 @@ export async function main(argv: string[]): Promise<number> {
   registerWorkloadCommands(program);
   registerSecretCommands(program);
   registerLogsCommand(program);
+  registerEventCommands(program);
+  registerWebhookCommands(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.
   const first = argv.slice(2).find((a) => !a.startsWith('-'));

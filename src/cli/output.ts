@@ -59,3 +59,22 @@ export function age(iso: string | null | undefined, now = Date.now()): string {
   if (s < 86400) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86400)}d`;
 }
+
+/** A duration for people: `3d`, `12h`, `1h30m`, `45m`, `30s` (the largest unit and the next), never raw seconds. */
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '-';
+  const s = Math.max(0, Math.round(seconds));
+  const units: [string, number][] = [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ];
+  const found = units.findIndex(([, n]) => s >= n);
+  const i = found < 0 ? units.length - 1 : found;
+  const [u, n] = units[i]!;
+  const head = `${Math.floor(s / n)}${u}`;
+  const next = units[i + 1];
+  const rest = next ? Math.floor((s % n) / next[1]) : 0;
+  return rest && next ? `${head}${rest}${next[0]}` : head;
+}

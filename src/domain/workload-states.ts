@@ -4,7 +4,12 @@
 export const WORKLOAD_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'preempted'] as const;
 export type WorkloadStatus = (typeof WORKLOAD_STATUSES)[number];
 export const ACTIVE_STATUSES = ['pending', 'running'] as const satisfies readonly WorkloadStatus[];
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'preempted'] as const satisfies readonly WorkloadStatus[];
+export const TERMINAL_STATUSES = [
+  'succeeded',
+  'failed',
+  'cancelled',
+  'preempted',
+] as const satisfies readonly WorkloadStatus[];
 
 export const ATTEMPT_STATES = ['launching', 'running', 'stopping', 'ended'] as const;
 export type AttemptState = (typeof ATTEMPT_STATES)[number];
@@ -27,4 +32,3 @@ export type StopReason = 'preempted' | 'cancelled' | 'max-runtime';
 export function isWorkloadStatus(s: string): s is WorkloadStatus {
   return (WORKLOAD_STATUSES as readonly string[]).includes(s);
 }
-

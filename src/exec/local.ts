@@ -233,7 +233,13 @@ export class LocalExecutor implements Executor {
       const pid = Number(readFileSync(join(dir, n), 'utf8').trim());
       if (!Number.isInteger(pid) || pid <= 1) continue;
       const cgroup = cgroups ? taskCgroup(cgroups, `${ref.workloadId}.${ref.attempt}.${rank}`) : undefined;
-      tasks.push({ rank, pid, startTicks: processStartTicks(pid) ?? -1, exitFile: join(dir, `task-${rank}.exit.json`), cgroup });
+      tasks.push({
+        rank,
+        pid,
+        startTicks: processStartTicks(pid) ?? -1,
+        exitFile: join(dir, `task-${rank}.exit.json`),
+        cgroup,
+      });
     }
     if (tasks.length === 0) return undefined;
     tasks.sort((x, y) => x.rank - y.rank);
@@ -265,7 +271,8 @@ export class LocalExecutor implements Executor {
       if (signal === 'KILL') {
         signalGroup(t.pid, 'SIGKILL');
         if (t.cgroup) killCgroup(t.cgroup);
-      } else if (t.cgroup && handle.uid !== undefined && handle.sandboxed) signalCgroup(t.cgroup, handle.uid, 'SIGTERM');
+      } else if (t.cgroup && handle.uid !== undefined && handle.sandboxed)
+        signalCgroup(t.cgroup, handle.uid, 'SIGTERM');
       else signalGroup(t.pid, 'SIGTERM');
     }
   }

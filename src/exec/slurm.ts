@@ -244,7 +244,9 @@ export class SlurmExecutor implements Executor {
 
   /** The job this attempt already submitted (found by its comment or its attempt directory), if any. */
   async adopt(ref: AttemptRef): Promise<ExecHandle | undefined> {
-    const jobs = (await this.findByComment(ref.projectId, ref.workloadId)).filter((j) => j.handle.attempt === ref.attempt);
+    const jobs = (await this.findByComment(ref.projectId, ref.workloadId)).filter(
+      (j) => j.handle.attempt === ref.attempt,
+    );
     return jobs.at(-1)?.handle as unknown as ExecHandle | undefined;
   }
 

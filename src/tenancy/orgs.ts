@@ -119,6 +119,10 @@ export async function deleteOrg(ctx: Ctx, name: string): Promise<void> {
     await trx.deleteFrom('memberships').where('org_id', '=', org.id).execute();
     await trx.deleteFrom('api_keys').where('org_id', '=', org.id).execute();
     await trx.deleteFrom('secrets').where('org_id', '=', org.id).execute();
+    // Its webhook subscriptions (and their secrets and deliveries) go with it.
+    const hooks = trx.selectFrom('webhooks').select('id').where('org_id', '=', org.id);
+    await trx.deleteFrom('webhook_deliveries').where('webhook_id', 'in', hooks).execute();
+    await trx.deleteFrom('webhooks').where('org_id', '=', org.id).execute();
     await trx.deleteFrom('principals').where('org_id', '=', org.id).execute();
     const res = await trx.deleteFrom('orgs').where('id', '=', org.id).executeTakeFirst();
     if (Number(res.numDeletedRows) !== 1 || !canSeeOrg(ctx.caller, org.id)) throw notFound('organization', name);

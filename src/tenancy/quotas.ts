@@ -60,7 +60,12 @@ export async function setQuota(
 ): Promise<Quota> {
   const { org, project } = await findProject(ctx, projectRef);
   const ref = `${org.name}.${project.name}`;
-  const spec = { action: 'quota.set', resource: `projects/${ref}/quotas/${pool}`, orgId: org.id, projectId: project.id };
+  const spec = {
+    action: 'quota.set',
+    resource: `projects/${ref}/quotas/${pool}`,
+    orgId: org.id,
+    projectId: project.id,
+  };
   await requireOperatorTo(ctx, spec, 'set quotas');
   if (input.guaranteed > input.limit) {
     throw new AppError('VALIDATION_FAILED', `guaranteed (${input.guaranteed}) must not exceed limit (${input.limit})`, {

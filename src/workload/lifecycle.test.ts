@@ -30,12 +30,24 @@ const must = (o: ReturnType<typeof decide>) => {
 
 describe('lifecycle', () => {
   it('places a pending workload as a new launching attempt, never beside a live one', () => {
-    const d = must(decide(w({ status: 'pending', attempts: 2 }), undefined, { type: 'place', placement, borrowed: true, message: 'm' }, NOW));
+    const d = must(
+      decide(
+        w({ status: 'pending', attempts: 2 }),
+        undefined,
+        { type: 'place', placement, borrowed: true, message: 'm' },
+        NOW,
+      ),
+    );
     assert.equal(d.workload.status, 'running');
     assert.equal(d.workload.attempts, 3);
     assert.deepEqual(d.createAttempt, { number: 3, placement });
     const live: AttemptStateView = { number: 2, state: 'stopping', stopReason: 'preempted' };
-    const o = decide(w({ status: 'pending', attempts: 2 }), live, { type: 'place', placement, borrowed: false, message: 'm' }, NOW);
+    const o = decide(
+      w({ status: 'pending', attempts: 2 }),
+      live,
+      { type: 'place', placement, borrowed: false, message: 'm' },
+      NOW,
+    );
     assert.equal(o.ok, false);
   });
 
@@ -47,12 +59,16 @@ describe('lifecycle', () => {
     assert.equal(first.workload.not_before, new Date(Date.parse(NOW) + 5000).toISOString());
     const third = must(decide(w({ retries: 2, attempts: 3 }), { ...running, number: 3 }, ended, NOW));
     assert.equal(third.workload.status, 'failed');
-    const afterPreemption = must(decide(w({ retries: 1, attempts: 2, preemptions: 1 }), { ...running, number: 2 }, ended, NOW));
+    const afterPreemption = must(
+      decide(w({ retries: 1, attempts: 2, preemptions: 1 }), { ...running, number: 2 }, ended, NOW),
+    );
     assert.equal(afterPreemption.workload.status, 'pending', 'the preempted attempt did not count as a retry');
   });
 
   it('calls an OOM kill OOMKilled, and a lost run requeued or failed by requeue', () => {
-    const oom = must(decide(w(), running, { type: 'ended', outcome: 'oom-killed', exitCode: 137, message: 'oom' }, NOW));
+    const oom = must(
+      decide(w(), running, { type: 'ended', outcome: 'oom-killed', exitCode: 137, message: 'oom' }, NOW),
+    );
     assert.equal(oom.workload.reason, 'OOMKilled');
     assert.equal(oom.attempt?.end_reason, 'oom-killed');
     const lost: LifecycleEvent = { type: 'ended', outcome: 'lost', exitCode: null, message: 'gone' };
@@ -80,7 +96,11 @@ describe('lifecycle', () => {
     assert.equal(t.attempt?.stopping_since, NOW);
     const stopping: AttemptStateView = { ...stop, state: 'stopping' };
     assert.equal(decide(w({ status: 'cancelled' }), stopping, { type: 'stop-requested' }, NOW).ok, false);
-    assert.equal(must(decide(w({ status: 'cancelled' }), stopping, { type: 'stop-escalated', graceS: 30 }, NOW)).attempt?.killed_at, NOW);
+    assert.equal(
+      must(decide(w({ status: 'cancelled' }), stopping, { type: 'stop-escalated', graceS: 30 }, NOW)).attempt
+        ?.killed_at,
+      NOW,
+    );
   });
 
   it('refuses what does not fit the state: ended work is never changed again', () => {

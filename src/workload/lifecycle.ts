@@ -190,9 +190,18 @@ export function decide(w: WorkloadState, a: AttemptStateView | undefined, ev: Li
       if (w.status !== 'running' || a.stopReason) return refuse(`is ${w.status}; the attempt is to be stopped`);
       return ok({
         action: 'workload.start',
-        workload: { reason: 'Running', message: `running on ${ev.executor} executor`, started_at: now, executor: ev.executor },
+        workload: {
+          reason: 'Running',
+          message: `running on ${ev.executor} executor`,
+          started_at: now,
+          executor: ev.executor,
+        },
         attempt: { state: 'running', handle: ev.handle, executor: ev.executor, launched_at: now, started_at: now },
-        event: { type: 'Normal', reason: 'Started', message: `started attempt ${a.number} on the ${ev.executor} executor` },
+        event: {
+          type: 'Normal',
+          reason: 'Started',
+          message: `started attempt ${a.number} on the ${ev.executor} executor`,
+        },
         freesCapacity: false,
       });
     }
@@ -253,7 +262,11 @@ export function decide(w: WorkloadState, a: AttemptStateView | undefined, ev: Li
         action: 'workload.stop',
         workload: {},
         attempt: { state: 'stopping', stopping_since: now },
-        event: { type: 'Normal', reason: 'Stopping', message: `attempt ${a.number}: sent SIGTERM (${a.stopReason || 'stop'})` },
+        event: {
+          type: 'Normal',
+          reason: 'Stopping',
+          message: `attempt ${a.number}: sent SIGTERM (${a.stopReason || 'stop'})`,
+        },
         freesCapacity: false,
       });
     }
@@ -282,7 +295,11 @@ function stopped(a: AttemptStateView, exitCode: number | null, message: string, 
     action: 'workload.stopped',
     workload: {},
     attempt: { state: 'ended', ended_at: now, exit_code: exitCode, end_reason: a.stopReason || 'cancelled', message },
-    event: { type: 'Normal', reason: 'Stopped', message: `attempt ${a.number} stopped (${a.stopReason || 'stop'}): ${message}` },
+    event: {
+      type: 'Normal',
+      reason: 'Stopped',
+      message: `attempt ${a.number} stopped (${a.stopReason || 'stop'}): ${message}`,
+    },
     freesCapacity: true,
   });
 }
@@ -291,7 +308,12 @@ function stopped(a: AttemptStateView, exitCode: number | null, message: string, 
 function endRun(
   w: WorkloadState,
   a: AttemptStateView,
-  r: { outcome: 'succeeded' | 'failed' | 'lost' | 'oom-killed'; exitCode: number | null; message: string; endReason: EndReason },
+  r: {
+    outcome: 'succeeded' | 'failed' | 'lost' | 'oom-killed';
+    exitCode: number | null;
+    message: string;
+    endReason: EndReason;
+  },
   now: string,
 ): Outcome {
   const attempt: AttemptChanges = {
@@ -305,7 +327,14 @@ function endRun(
   if (r.outcome === 'succeeded') {
     return ok({
       action: 'workload.succeed',
-      workload: { status: 'succeeded', reason: 'Completed', message: r.message, finished_at: now, exit_code: 0, placement: null },
+      workload: {
+        status: 'succeeded',
+        reason: 'Completed',
+        message: r.message,
+        finished_at: now,
+        exit_code: 0,
+        placement: null,
+      },
       attempt,
       event: { type: 'Normal', reason: 'Completed', message: r.message },
       freesCapacity: true,

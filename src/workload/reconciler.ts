@@ -166,7 +166,13 @@ export class Reconciler extends SerialLoop {
   }
 
   private async apply(w: WorkloadsTable, ev: LifecycleEvent): Promise<boolean> {
-    const done = await applyEvent(this.db, this.opts.actor ?? EXECUTOR_ACTOR, w, ev, new Date(this.now()).toISOString());
+    const done = await applyEvent(
+      this.db,
+      this.opts.actor ?? EXECUTOR_ACTOR,
+      w,
+      ev,
+      new Date(this.now()).toISOString(),
+    );
     return done?.decision.freesCapacity ?? false;
   }
 

@@ -8,13 +8,27 @@ import { newId, nowIso } from '../domain/ids.js';
 import { poolCapacity as fleetCapacity, type NodeSpec, type NodeState, toSchedNodes } from '../fleet/fleet-file.js';
 import { nodeView } from '../fleet/inventory.js';
 import { checkFeasible } from '../scheduler/index.js';
-import { type Page, type PageRequest, page } from '../store/paging.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  type Page,
+  type PageRequest,
+  decodeCursor,
+  encodeCursor,
+} from '../store/paging.js';
 import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
 import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { grantScope } from '../policy/roles.js';
 import { type Ctx, findProject, requireRole, write } from '../app/context.js';
 import { missingSecrets } from '../tenancy/secrets.js';
-import { ACTIVE_STATUSES, type AttemptState, type EndReason, type WorkloadStatus } from './lifecycle.js';
+import {
+  ACTIVE_STATUSES,
+  type AttemptState,
+  type EndReason,
+  WORKLOAD_STATUSES,
+  type WorkloadStatus,
+  isWorkloadStatus,
+} from './lifecycle.js';
 import { Unchanged, addEvent, applyInTrx, transitionChange, workloadResource } from './repository.js';
 import {
   type WorkloadSpec,
@@ -329,9 +343,18 @@ export function attemptView(a: WorkloadAttemptsTable): AttemptView {
 
 export async function listWorkloads(
   ctx: Ctx,
-  filter: { project?: string; status?: WorkloadStatus; all?: boolean },
+  filter: { project?: string; status?: string; all?: boolean; endedWithinS?: number },
   req: PageRequest,
 ): Promise<Page<Workload>> {
+  if (filter.status !== undefined && !isWorkloadStatus(filter.status)) {
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      `status: unknown status "${filter.status.slice(0, 40)}"; valid: ${WORKLOAD_STATUSES.join(', ')}`,
+      { field: 'status', valid: WORKLOAD_STATUSES },
+    );
+  }
+  // Ordered by submit time (then id, to be unique): the cursor holds both.
+  const after = req.cursor === undefined ? undefined : submitCursor(req.cursor);
   let q = ctx.db
     .selectFrom('workloads')
     .innerJoin('projects', 'projects.id', 'workloads.project_id')
@@ -351,9 +374,45 @@ export async function listWorkloads(
       ]),
     );
   }
-  if (filter.status) q = q.where('workloads.status', '=', filter.status);
-  else if (!filter.all) q = q.where('workloads.status', 'in', [...ACTIVE_STATUSES]);
-  return page(q, 'workloads.id', req, (r) => workloadView(r, `${r.org_name}.${r.project_name}`));
+  if (filter.status) q = q.where('workloads.status', '=', filter.status as WorkloadStatus);
+  else if (filter.endedWithinS !== undefined && !filter.all) {
+    // Active ones and those that ended lately, as `kubectl get pods` shows Completed pods.
+    const since = new Date(Date.now() - filter.endedWithinS * 1000).toISOString();
+    q = q.where((eb) =>
+      eb.or([eb('workloads.status', 'in', [...ACTIVE_STATUSES]), eb('workloads.finished_at', '>=', since)]),
+    );
+  } else if (!filter.all) q = q.where('workloads.status', 'in', [...ACTIVE_STATUSES]);
+  if (after) {
+    q = q.where((eb) =>
+      eb.or([
+        eb('workloads.submitted_at', '>', after.at),
+        eb.and([eb('workloads.submitted_at', '=', after.at), eb('workloads.id', '>', after.id)]),
+      ]),
+    );
+  }
+  const limit = Math.min(Math.max(req.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+  const rows = await q
+    .orderBy('workloads.submitted_at')
+    .orderBy('workloads.id')
+    .limit(limit + 1)
+    .execute();
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map((r) => workloadView(r, `${r.org_name}.${r.project_name}`)),
+    nextCursor: rows.length > limit && last ? encodeCursor(`${last.submitted_at} ${last.id}`) : null,
+  };
+}
+
+function submitCursor(cursor: string): { at: string; id: string } {
+  const v = decodeCursor(cursor);
+  const m = typeof v === 'string' ? /^(\S+) (\S+)$/.exec(v) : null;
+  if (!m) {
+    throw new AppError('INVALID_ARGUMENT', 'invalid cursor: pass the nextCursor of a previous page unchanged', {
+      field: 'cursor',
+    });
+  }
+  return { at: m[1]!, id: m[2]! };
 }
 
 /** Cancels a pending or running workload. Running work is stopped by its executor. */

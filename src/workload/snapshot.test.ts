@@ -118,7 +118,11 @@ describe('buildWorkSnapshot', () => {
 
   it('keeps a cancelled or timed-out workload GPUs taken until the attempt ends', () => {
     const s = buildWorkSnapshot(
-      rows([], [attempt('c', 1, { state: 'stopping', stop_reason: 'cancelled' })], [row('c', { status: 'cancelled', attempts: 1 })]),
+      rows(
+        [],
+        [attempt('c', 1, { state: 'stopping', stop_reason: 'cancelled' })],
+        [row('c', { status: 'cancelled', attempts: 1 })],
+      ),
       NOW_S,
     );
     assert.equal(s.running.length, 1);

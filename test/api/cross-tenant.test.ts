@@ -31,6 +31,8 @@ interface Fixture {
   /** A's workloads: `finetune` in acme.train, `survey` in acme.research. */
   readonly aTrainJobId: string;
   readonly aResearchJobId: string;
+  /** A's webhook subscription. */
+  readonly aWebhookId: string;
   /** A key of A's service account `trainer`, scoped to the project acme.train. */
   readonly aScopedKey: { id: string; prefix: string; token: string };
   /** Everything of A that B must never see unless B itself sent it: ids and names. */
@@ -418,6 +420,50 @@ const ROUTES: Record<string, RouteCases> = {
     scoped: () => [p('/projects/acme.research/secrets/wandb', 404)],
   },
 
+  'GET /api/v1/events': {
+    crossTenant: () => [
+      p('/events', 'listing'),
+      p('/events?after=0&limit=1000', 'listing'),
+      p('/events?types=project.created,workload.*', 'listing'),
+      p('/events?wait=0', 'listing'),
+    ],
+    scoped: () => [p('/events?limit=1000', 'listing'), p('/events?types=project.*', 'listing')],
+  },
+  'GET /api/v1/events/stream': {
+    crossTenant: () => [p('/events/stream?timeout=1', 'listing')],
+    scoped: () => [p('/events/stream?timeout=1&after=0', 'listing')],
+  },
+
+  'POST /api/v1/orgs/{org}/webhooks': {
+    crossTenant: () => [p('/orgs/acme/webhooks', 404, { url: 'https://evil.example/hook' })],
+    viewer: () => [p('/orgs/acme/webhooks', 403, { url: 'https://viewer.example/hook' })],
+    scoped: () => [
+      p('/orgs/acme/webhooks', 403, { url: 'https://scoped.example/hook' }, 'needs an org-wide admin role'),
+    ],
+  },
+  'GET /api/v1/orgs/{org}/webhooks': {
+    crossTenant: () => [p('/orgs/acme/webhooks', 404), p('/orgs/globex/webhooks', 'listing')],
+  },
+  'GET /api/v1/orgs/{org}/webhooks/{webhook}': {
+    crossTenant: (f) => [
+      p(`/orgs/acme/webhooks/${f.aWebhookId}`, 404),
+      p(`/orgs/globex/webhooks/${f.aWebhookId}`, 404, undefined, "A's webhook under B's org"),
+    ],
+  },
+  'DELETE /api/v1/orgs/{org}/webhooks/{webhook}': {
+    crossTenant: (f) => [
+      p(`/orgs/acme/webhooks/${f.aWebhookId}`, 404),
+      p(`/orgs/globex/webhooks/${f.aWebhookId}`, 404, undefined, "A's webhook under B's org"),
+    ],
+    viewer: (f) => [p(`/orgs/acme/webhooks/${f.aWebhookId}`, 403)],
+  },
+  'GET /api/v1/orgs/{org}/webhooks/{webhook}/deliveries': {
+    crossTenant: (f) => [
+      p(`/orgs/acme/webhooks/${f.aWebhookId}/deliveries`, 404),
+      p(`/orgs/globex/webhooks/${f.aWebhookId}/deliveries?status=failed`, 404, undefined, "A's webhook under B's org"),
+    ],
+  },
+
   'GET /api/v1/audit/entries': {
     crossTenant: () => [
       p('/audit/entries?org=acme', 404),
@@ -607,6 +653,7 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     { ...job('survey'), resources: { pool: 'rtxpro6000', gpu: 8 } },
     a.ownerToken,
   );
+  const webhook = await must('POST', '/orgs/acme/webhooks', { url: 'https://hooks.acme.example/fabrik' }, a.ownerToken);
   const keys = (await must('GET', '/orgs/acme/keys', undefined, a.ownerToken)).items as {
     id: string;
     prefix: string;
@@ -628,6 +675,7 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     dev.id,
     trainJob.id,
     researchJob.id,
+    webhook.id,
     'acme',
     'research',
     'trainer',
@@ -651,6 +699,7 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     [scoped.id, newId('key')],
     [scoped.prefix, ghostPrefix()],
     [trainJob.id, newId('wl')],
+    [webhook.id, newId('whk')],
     ['trainer', 'ghostbot'],
     ['finetune', 'ghostjob'],
     ['acme', 'zyxw'],
@@ -671,6 +720,7 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     aResearchId: research.id,
     aTrainJobId: trainJob.id,
     aResearchJobId: researchJob.id,
+    aWebhookId: webhook.id,
     aOwnerKey: { id: owner.id, prefix: owner.prefix },
     aScopedKey: { id: scoped.id, prefix: scoped.prefix, token: scoped.token },
     aSecrets,

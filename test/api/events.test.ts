@@ -130,28 +130,64 @@ for (const dialect of DIALECTS) {
 
     it('writes neither entry nor event when the mutation throws', { skip }, async () => {
       const count = async () => ({
-        entries: Number((await t.store.db.selectFrom('audit_entries').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n),
-        events: Number((await t.store.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n),
+        entries: Number(
+          (
+            await t.store.db
+              .selectFrom('audit_entries')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
+        events: Number(
+          (
+            await t.store.db
+              .selectFrom('events')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
       });
       const before = await count();
       const id = newId('prj');
       await assert.rejects(
-        mutate(t.store.db, SYSTEM_ACTOR, { action: 'project.create', resource: 'orgs/acme/projects/boom', orgId: acmeId }, async (trx) => {
-          const now = nowIso();
-          await trx
-            .insertInto('projects')
-            .values({ id, org_id: acmeId, name: 'boom', display_name: 'boom', uid: 999_999, created_at: now, updated_at: now })
-            .execute();
-          throw new Error('boom');
-        }),
+        mutate(
+          t.store.db,
+          SYSTEM_ACTOR,
+          { action: 'project.create', resource: 'orgs/acme/projects/boom', orgId: acmeId },
+          async (trx) => {
+            const now = nowIso();
+            await trx
+              .insertInto('projects')
+              .values({
+                id,
+                org_id: acmeId,
+                name: 'boom',
+                display_name: 'boom',
+                uid: 999_999,
+                created_at: now,
+                updated_at: now,
+              })
+              .execute();
+            throw new Error('boom');
+          },
+        ),
         /boom/,
       );
       assert.deepEqual(await count(), before);
-      assert.equal(await t.store.db.selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst(), undefined);
+      assert.equal(
+        await t.store.db.selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst(),
+        undefined,
+      );
       // A refused request through the API: no event either.
-      const dup = await t.call('POST', `${API}/orgs/acme/projects`, { body: { name: 'research' }, token: acme.ownerToken });
+      const dup = await t.call('POST', `${API}/orgs/acme/projects`, {
+        body: { name: 'research' },
+        token: acme.ownerToken,
+      });
       assert.equal(dup.status, 409);
-      const denied = await t.call('POST', `${API}/orgs/acme/projects`, { body: { name: 'x' }, token: acme.viewerToken });
+      const denied = await t.call('POST', `${API}/orgs/acme/projects`, {
+        body: { name: 'x' },
+        token: acme.viewerToken,
+      });
       assert.equal(denied.status, 403);
       const after = await count();
       assert.equal(after.events, before.events, 'a conflict and a denial write no event');
@@ -167,7 +203,10 @@ for (const dialect of DIALECTS) {
         whole.items.map((e: Ev) => e.id),
       );
       const seqs = paged.map(seqOf);
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+      );
       assert.equal(new Set(seqs).size, seqs.length);
       // The cursor is the event id or its number; the last page says where to go on from.
       const mid = paged[5]!;
@@ -190,7 +229,10 @@ for (const dialect of DIALECTS) {
       const everything = await all();
       const theirs = await all(globex.ownerToken);
       assert.ok(theirs.length > 0);
-      assert.ok(theirs.every((e) => e.fabrikorg === globexId), 'globex sees only globex events');
+      assert.ok(
+        theirs.every((e) => e.fabrikorg === globexId),
+        'globex sees only globex events',
+      );
       assert.ok(!JSON.stringify(theirs).includes('acme'), "nothing of acme in globex's feed");
       assert.ok(!theirs.some((e) => e.type === 'user.created'), 'platform events are for operators');
       assert.ok(everything.some((e) => e.type === 'user.created' && !e.fabrikorg));
@@ -198,7 +240,10 @@ for (const dialect of DIALECTS) {
       const owner = await all(acme.ownerToken);
       const viewer = await all(acme.viewerToken);
       assert.ok(owner.every((e) => e.fabrikorg === acmeId));
-      assert.ok(owner.some((e) => e.type === 'apikey.created'), 'admins see key events');
+      assert.ok(
+        owner.some((e) => e.type === 'apikey.created'),
+        'admins see key events',
+      );
       assert.ok(!viewer.some((e) => e.type === 'apikey.created'), 'viewers may not list keys, nor their events');
       assert.ok(viewer.some((e) => e.type === 'project.created' && e.data.name === 'research'));
       assert.ok(viewer.some((e) => e.type === 'quota.changed' && e.fabrikproject === researchId));
@@ -209,7 +254,10 @@ for (const dialect of DIALECTS) {
         scoped.every((e) => e.fabrikproject === trainId),
         `the scoped key sees only acme.train: ${scoped.map((e) => e.subject).join(', ')}`,
       );
-      assert.ok(scoped.some((e) => e.type === 'quota.changed'), "its project's quota");
+      assert.ok(
+        scoped.some((e) => e.type === 'quota.changed'),
+        "its project's quota",
+      );
       assert.ok(!JSON.stringify(scoped).includes(researchId) && !JSON.stringify(scoped).includes('research'));
     });
 
@@ -217,13 +265,18 @@ for (const dialect of DIALECTS) {
       const from = (await t.call('GET', `${API}/events?after=999999999999`)).body.nextCursor;
       assert.equal(from, '999999999999');
       const head = (await all()).at(-1)!.id;
-      const w = await t.call('POST', `${API}/projects/acme.train/workloads`, { body: job('lifecycle'), token: acme.ownerToken });
+      const w = await t.call('POST', `${API}/projects/acme.train/workloads`, {
+        body: job('lifecycle'),
+        token: acme.ownerToken,
+      });
       assert.equal(w.status, 201, JSON.stringify(w.body));
       await t.scheduler.cycle();
-      const c = await t.call('POST', `${API}/projects/acme.train/workloads/lifecycle/cancel`, { token: acme.ownerToken });
+      const c = await t.call('POST', `${API}/projects/acme.train/workloads/lifecycle/cancel`, {
+        token: acme.ownerToken,
+      });
       assert.equal(c.status, 200, JSON.stringify(c.body));
-      const evs = (await t.call('GET', `${API}/events?after=${head}&types=workload.*`, { token: acme.viewerToken })).body
-        .items as Ev[];
+      const evs = (await t.call('GET', `${API}/events?after=${head}&types=workload.*`, { token: acme.viewerToken }))
+        .body.items as Ev[];
       assert.deepEqual(
         evs.map((e) => [e.type, e.data.status]),
         [
@@ -272,7 +325,10 @@ for (const dialect of DIALECTS) {
         token: acme.ownerToken,
       });
       assert.equal(put.status, 201);
-      const key = await t.call('POST', `${API}/orgs/acme/keys`, { body: { name: 'leak-check' }, token: acme.ownerToken });
+      const key = await t.call('POST', `${API}/orgs/acme/keys`, {
+        body: { name: 'leak-check' },
+        token: acme.ownerToken,
+      });
       assert.equal(key.status, 201);
       const text = JSON.stringify(await all());
       assert.ok(!text.includes(value), 'no secret value');
@@ -333,7 +389,10 @@ for (const dialect of DIALECTS) {
       assert.ok(two.events.every((e) => Number(e.id) > Number(resumeAt) && /^(project|org)\./.test(e.data.type)));
       assert.deepEqual(
         two.events.map((e) => e.id),
-        one.events.slice(4).filter((e) => /^(project|org)\./.test(e.data.type)).map((e) => e.id),
+        one.events
+          .slice(4)
+          .filter((e) => /^(project|org)\./.test(e.data.type))
+          .map((e) => e.id),
       );
       // New events arrive on an open stream.
       const live = t.app.inject({

@@ -50,7 +50,14 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/projects/{project}/workloads': job('fuzz-job'),
   'PUT /api/v1/orgs/{org}/secrets/{name}': { value: 'fuzz-value' },
   'PUT /api/v1/projects/{project}/secrets/{name}': { value: 'fuzz-value' },
+  'POST /api/v1/orgs/{org}/webhooks': { url: 'https://hooks.example.com/fabrik', types: ['workload.finished'] },
 };
+
+/**
+ * Routes that stream until the client leaves (inject never does): each request carries this
+ * bound, and they get fewer runs (a valid one lasts that long).
+ */
+const STREAMING: Record<string, string> = { 'GET /api/v1/events/stream': 'timeout=1' };
 
 interface Fixture {
   readonly acme: Tenant;
@@ -266,7 +273,9 @@ function requestFor(route: Route, f: Fixture, ownerToken: string): fc.Arbitrary<
     })
     .map(({ token, params, query, wire: w, idempotencyKey: idem }) => {
       let i = 0;
-      const url = route.path.replace(/\{[^}]+\}/g, () => params[i++]!) + query;
+      const bound = STREAMING[route.key];
+      const url =
+        route.path.replace(/\{[^}]+\}/g, () => params[i++]!) + query + (bound ? `${query ? '&' : '?'}${bound}` : '');
       const headers: Record<string, string> = { authorization: `Bearer ${token}` };
       if (w.payload !== undefined && w.type) headers['content-type'] = w.type;
       if (idem !== null) headers['idempotency-key'] = idem;
@@ -297,6 +306,7 @@ for (const dialect of DIALECTS) {
       await must('POST', '/api/v1/orgs/acme/serviceaccounts', { name: 'fuzz-sa', role: 'viewer' });
       const key = await must('POST', '/api/v1/orgs/acme/keys', { name: 'disposable', serviceAccount: 'fuzz-sa' });
       const wl = await must('POST', '/api/v1/projects/acme.train/workloads', job('fuzz-job'));
+      const hook = await must('POST', '/api/v1/orgs/acme/webhooks', { url: 'https://hooks.example.com/fuzz' });
       f = {
         acme,
         params: {
@@ -308,6 +318,7 @@ for (const dialect of DIALECTS) {
           key: [key.prefix, key.id],
           workload: ['fuzz-job', wl.id],
           name: ['wandb', 'hf-token'],
+          webhook: [hook.id],
         },
       };
       routes = await openApiRoutes(t);
@@ -380,7 +391,7 @@ for (const dialect of DIALECTS) {
                 );
               }
             }),
-            { numRuns: RUNS * 2, seed: SEED + i, endOnFailure: true },
+            { numRuns: STREAMING[route.key] ? 10 : RUNS * 2, seed: SEED + i, endOnFailure: true },
           );
         });
       }

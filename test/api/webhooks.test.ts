@@ -185,7 +185,10 @@ for (const dialect of DIALECTS) {
     it('delivers matching events in order, signed with the secret shown at creation', { skip }, async () => {
       for (const n of ['p1', 'p2', 'p3']) assert.equal((await project(n)).status, 201);
       // Not asked for: a member and a quota change.
-      await t.call('POST', `${API}/orgs/acme/members`, { body: { user: 'dave', role: 'viewer' }, token: acme.ownerToken });
+      await t.call('POST', `${API}/orgs/acme/members`, {
+        body: { user: 'dave', role: 'viewer' },
+        token: acme.ownerToken,
+      });
       await deliverUntil(() => rx.got.length >= 3, 'three deliveries');
       await deliverer.drain();
       assert.deepEqual(
@@ -205,7 +208,10 @@ for (const dialect of DIALECTS) {
         assert.equal(r.event.fabrikorg, acmeId);
       }
       const seqs = rx.got.map((r) => Number(r.event.id.slice(4)));
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+      );
       const d = await t.call('GET', `${API}/orgs/acme/webhooks/${hook.id}/deliveries`, { token: acme.ownerToken });
       assert.equal(d.status, 200);
       assert.deepEqual(
@@ -265,7 +271,7 @@ for (const dialect of DIALECTS) {
       assert.equal(bad.status, 400);
       assert.match(bad.body.error.message, /valid: pending, delivered, failed/);
       const view = await t.call('GET', `${API}/orgs/acme/webhooks`, { token: acme.ownerToken });
-      assert.deepEqual(view.body.items[0].deliveries, { pending: 0, delivered: 7, failed: 1 });
+      assert.deepEqual(view.body.items[0].deliveries, { pending: 0, delivered: 6, failed: 1 });
     });
 
     it("keeps tenants apart: B's subscription never receives A's events", { skip }, async () => {
@@ -277,7 +283,6 @@ for (const dialect of DIALECTS) {
       });
       assert.equal(b.status, 201);
       await project('only-acme');
-      await t.call('POST', `${API}/orgs/acme/projects/only-acme`, { body: {}, token: acme.ownerToken });
       await t.call('PUT', `${API}/projects/acme.train/quotas/b200`, { body: { guaranteed: 8, limit: 24 } });
       const g = await t.call('POST', `${API}/orgs/globex/projects`, { body: { name: 'gp' }, token: globex.ownerToken });
       assert.equal(g.status, 201);
@@ -293,7 +298,10 @@ for (const dialect of DIALECTS) {
         toGlobex.every((r) => r.event.fabrikorg === globexId && !r.body.includes('acme')),
         JSON.stringify(toGlobex.map((r) => r.event.type)),
       );
-      assert.ok(toGlobex.some((r) => r.event.type === 'webhook.created'), 'all types when none are named');
+      assert.ok(
+        toGlobex.some((r) => r.event.type === 'webhook.created'),
+        'all types when none are named',
+      );
       assert.ok(!verify(hook.secret, toGlobex[0]!), "B's deliveries are not signed with A's secret");
       const toAcme = rx.got.filter((r) => r.path === '/acme');
       assert.deepEqual(
@@ -309,7 +317,10 @@ for (const dialect of DIALECTS) {
         (await t.call('DELETE', `${API}/orgs/acme/webhooks/${hook.id}`, { token: globex.ownerToken })).status,
         404,
       );
-      assert.equal((await t.call('DELETE', `${API}/orgs/acme/webhooks/${hook.id}`, { token: acme.ownerToken })).status, 204);
+      assert.equal(
+        (await t.call('DELETE', `${API}/orgs/acme/webhooks/${hook.id}`, { token: acme.ownerToken })).status,
+        204,
+      );
       rx.got.length = 0;
       await project('after-delete');
       await deliverer.drain();
@@ -317,7 +328,11 @@ for (const dialect of DIALECTS) {
         rx.got.filter((r) => r.path === '/acme'),
         [],
       );
-      const left = await t.store.db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', hook.id).execute();
+      const left = await t.store.db
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .where('webhook_id', '=', hook.id)
+        .execute();
       assert.deepEqual(left, []);
     });
   });

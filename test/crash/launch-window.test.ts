@@ -9,7 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openStore } from '../../src/store/db.js';
-import { type ServerProcess, api, eventually, killAllServerProcesses, startServerProcess } from '../helpers/child-server.js';
+import {
+  type ServerProcess,
+  api,
+  eventually,
+  killAllServerProcesses,
+  startServerProcess,
+} from '../helpers/child-server.js';
 import { OPERATOR_TOKEN } from '../helpers/harness.js';
 
 const conf = process.env.SLURM_CONF;
@@ -86,7 +92,11 @@ function suite(t: Target, skip: string | false) {
       await s.stop();
       s = await startFor(t, dataDir, { FABRIK_FAULT: 'crash-after-launch' });
       await burst(s, 'fault');
-      await eventually(async () => (s.child.exitCode !== null || s.child.signalCode ? true : undefined), 30_000, 'the injected crash');
+      await eventually(
+        async () => (s.child.exitCode !== null || s.child.signalCode ? true : undefined),
+        30_000,
+        'the injected crash',
+      );
       for (let trial = 0; trial < TRIALS; trial++) {
         s = await startFor(t, dataDir);
         await burst(s, `t${trial}`);
@@ -116,9 +126,15 @@ function suite(t: Target, skip: string | false) {
         for (const w of rows) {
           assert.equal(w.status, 'succeeded', `${w.name}: ${w.message}`);
           assert.equal(w.attempts, 1, `${w.name} ran one attempt`);
-          const starts = readFileSync(join(root, project, w.id, 'work', 'starts'), 'utf8').trim().split('\n');
+          const starts = readFileSync(join(root, project, w.id, 'work', 'starts'), 'utf8')
+            .trim()
+            .split('\n');
           assert.deepEqual(starts, ['start 1'], `${w.name} started exactly once`);
-          const attempts = await store.db.selectFrom('workload_attempts').selectAll().where('workload_id', '=', w.id).execute();
+          const attempts = await store.db
+            .selectFrom('workload_attempts')
+            .selectAll()
+            .where('workload_id', '=', w.id)
+            .execute();
           assert.equal(attempts.length, 1);
           assert.equal(attempts[0].state, 'ended');
           const started = await store.db

@@ -164,7 +164,14 @@ describe('reconciler', () => {
     );
     const audit = await t.call('GET', `/api/v1/audit/entries?resource=projects/${acme.ref}/workloads/doomed`);
     const actions = audit.body.items.map((e: any) => e.action);
-    for (const want of ['workload.submit', 'workload.place', 'workload.start', 'workload.cancel', 'workload.stop', 'workload.stopped'])
+    for (const want of [
+      'workload.submit',
+      'workload.place',
+      'workload.start',
+      'workload.cancel',
+      'workload.stop',
+      'workload.stopped',
+    ])
       assert.ok(actions.includes(want), `${want} in ${actions}`);
   });
 

@@ -15,9 +15,15 @@ const ListQuery = T.Object(
   {
     ...S.PageQuery.properties,
     status: T.Optional(
-      T.Union(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'preempted'].map((s) => T.Literal(s))),
+      T.String({
+        maxLength: 64,
+        description: 'pending, running, succeeded, failed, cancelled or preempted (others: 400 with the list)',
+      }),
     ),
     all: T.Optional(T.Boolean({ description: 'include ended workloads' })),
+    endedWithin: T.Optional(
+      T.Integer({ minimum: 0, maximum: 2_592_000, description: 'also those that ended within this many seconds' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -54,8 +60,9 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       },
     },
     async (req) => {
-      const { status, all, ...page } = req.query;
-      return listWorkloads(ctxOf(req, deps), { project: req.params.project, status, all }, page);
+      const { status, all, endedWithin, ...page } = req.query;
+      const filter = { project: req.params.project, status, all, endedWithinS: endedWithin };
+      return listWorkloads(ctxOf(req, deps), filter, page);
     },
   );
   r.get(
@@ -69,8 +76,8 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       },
     },
     async (req) => {
-      const { status, all, ...page } = req.query;
-      return listWorkloads(ctxOf(req, deps), { status, all }, page);
+      const { status, all, endedWithin, ...page } = req.query;
+      return listWorkloads(ctxOf(req, deps), { status, all, endedWithinS: endedWithin }, page);
     },
   );
   r.get(

@@ -3,13 +3,17 @@
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { WORKLOAD_STATUSES } from '../../domain/workload-states.js';
 import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec } from '../../workload/spec.js';
 import { CliError, q } from '../client.js';
 import { loadConfig, saveConfig } from '../config.js';
-import { age, table } from '../output.js';
+import { age, duration, table } from '../output.js';
 import { action, addOutputOption, client, readInput, outputFormat, printList, printOne } from '../run.js';
 
 type Obj = Record<string, any>;
+
+/** `fabrik ps` shows workloads that ended this recently, too (as kubectl shows Completed pods). */
+const RECENTLY_ENDED_S = 3600;
 
 function projectOf(opts: Obj, specProject?: string): string {
   const p =
@@ -79,15 +83,20 @@ export function registerWorkloadCommands(program: Command): void {
   addOutputOption(
     program
       .command('ps')
-      .description('Pending and running workloads, with where they run or why they wait (REASON)')
+      .description(
+        'Pending and running workloads (and those ended in the last hour), by submit time, with where they run or why they wait (REASON)',
+      )
       .option('-p, --project <project>', "org.project (default: the context's)")
       .option('-A, --all-projects', 'every project you can see')
-      .option('-a, --all', 'include ended workloads')
-      .option('--status <status>', 'only this status'),
+      .option('-a, --all', 'include every ended workload')
+      .option('--status <status>', `only this status: ${WORKLOAD_STATUSES.join(', ')}`),
   ).action(
     action(async (opts) => {
+      if (opts.status !== undefined && !(WORKLOAD_STATUSES as readonly string[]).includes(opts.status)) {
+        throw CliError.usage(`--status: unknown status "${opts.status}"; valid: ${WORKLOAD_STATUSES.join(', ')}`);
+      }
       const params = new URLSearchParams({
-        ...(opts.all ? { all: 'true' } : {}),
+        ...(opts.all ? { all: 'true' } : opts.status ? {} : { endedWithin: String(RECENTLY_ENDED_S) }),
         ...(opts.status ? { status: opts.status } : {}),
       });
       const path = opts.allProjects ? '/api/v1/workloads' : `/api/v1/projects/${q(projectOf(opts))}/workloads`;
@@ -122,13 +131,17 @@ export function registerWorkloadCommands(program: Command): void {
         `Kind:          ${w.kind}`,
         `Priority:      ${w.priority}`,
         `Resources:     ${w.nodes} node(s) × ${w.gpusPerNode} GPU in pool ${w.pool}`,
-        `Max runtime:   ${w.maxRuntimeS} s`,
+        `Max runtime:   ${duration(w.maxRuntimeS)}`,
         `Status:        ${w.status}`,
         `Reason:        ${w.reason}: ${w.message}`,
         ...(w.estimatedStart ? [`Est. start:    ${w.estimatedStart}`] : []),
         `Submitted:     ${w.submittedAt} by ${w.createdBy}`,
         ...(w.startedAt ? [`Started:       ${w.startedAt}`] : []),
-        ...(w.finishedAt ? [`Finished:      ${w.finishedAt}`] : []),
+        ...(w.finishedAt
+          ? [
+              `Finished:      ${w.finishedAt}${w.startedAt ? ` (ran ${duration((Date.parse(w.finishedAt) - Date.parse(w.startedAt)) / 1000)})` : ''}`,
+            ]
+          : []),
         `Attempts:      ${w.attempts}   Preemptions: ${w.preemptions}`,
       ];
       if (w.placement) {
