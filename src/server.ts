@@ -25,7 +25,7 @@ import { type Isolation, type IsolationLevel, detectIsolation } from './exec/san
 import { ensureDir } from './exec/workspace.js';
 import { ProjectPurger } from './tenancy/purge.js';
 import { Lease, lockSqliteDatabase } from './app/lease.js';
-import { WebhookDeliverer } from './app/webhooks.js';
+import { WebhookDeliverer } from './app/webhook-delivery.js';
 
 export interface ServerOptions {
   host: string;

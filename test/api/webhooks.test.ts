@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { WebhookDeliverer } from '../../src/app/webhooks.js';
+import { WebhookDeliverer } from '../../src/app/webhook-delivery.js';
 import { secretBoxFor } from '../../src/tenancy/secrets.js';
 import { DIALECTS, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
 
