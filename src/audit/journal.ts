@@ -2,14 +2,15 @@
 // transaction, so there is never a change without its entry nor an entry without its change.
 // Sequence numbers come from a single counter row; its row lock serialises writers (in PostgreSQL
 // too), so the numbers are gap-free and in commit order.
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { nowIso } from '../domain/ids.js';
-import { appendEvent } from '../app/events.js';
+import { appendEvent } from './outbox.js';
 import type { Database } from '../store/schema.js';
 import { type AuditEntry, type AuditOutcome, sanitiseAuditText, serialiseEntry, stateDigest } from './entry.js';
 
-export type Trx = Transaction<Database>;
+export type { Trx } from '../store/db.js';
+import type { Trx } from '../store/db.js';
 
 /** Who acts, and for which request. */
 export interface ActorContext {

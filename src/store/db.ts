@@ -3,10 +3,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction, sql } from 'kysely';
 import pg from 'pg';
 import { LATEST_MIGRATION, migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
+
+/** A transaction on the fabrik database. */
+export type Trx = Transaction<Database>;
 
 export type Dialect = 'sqlite' | 'postgres';
 

@@ -9,7 +9,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { ExecError } from '../exec/types.js';
 import { projectRole, roleRank } from '../policy/roles.js';
 import type { Database, SecretsTable } from '../store/schema.js';
-import { isSecretRef, type WorkloadEnv } from '../workload/env.js';
+import { type WorkloadEnv, isSecretRef } from '../domain/env.js';
 import { type Ctx, findOrg, findProject, hasRole, requireRole, write } from '../app/context.js';
 import { type SecretBox, SecretOpenError } from './secret-box.js';
 

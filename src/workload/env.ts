@@ -3,19 +3,9 @@
 // audit trail. Literal values that look like credentials get a warning at submit.
 import { DNS_LABEL_RULE, describeValue, fail, formatPath, isDnsLabel, isRecord, type Path } from '../domain/input.js';
 
-/** A reference to a secret of the workload's project, or of its org when the project has none by that name. */
-export interface SecretRef {
-  readonly secret: string;
-}
+import { type EnvValue, type SecretRef, type WorkloadEnv, isSecretRef } from '../domain/env.js';
 
-/** Literal text, or a secret reference: the two forms a spec may give. */
-export type EnvValue = string | SecretRef;
-
-export type WorkloadEnv = Readonly<Record<string, EnvValue>>;
-
-export function isSecretRef(v: EnvValue): v is SecretRef {
-  return typeof v === 'object' && v !== null && typeof v.secret === 'string';
-}
+export { type EnvValue, type SecretRef, type WorkloadEnv, isSecretRef };
 
 // fabrik sets these for every task (ranks, rendezvous, GPU visibility); a spec must not override them.
 const RESERVED_ENV_PREFIXES = ['FABRIK_', 'CUDA_', 'NVIDIA_'];

@@ -2,7 +2,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { listAuditEntries } from '../../audit/query.js';
+import { listAuditEntries } from '../../app/audit-trail.js';
 import { AppError } from '../../domain/errors.js';
 import { FleetFileError, type FleetSpec, parseFleetFile } from '../../fleet/fleet-file.js';
 import { applyFleet, getNode, listNodes, listPools, setNodeState } from '../../fleet/inventory.js';

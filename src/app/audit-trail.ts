@@ -4,8 +4,8 @@ import { AppError } from '../domain/errors.js';
 import { grantScope, orgRole } from '../policy/roles.js';
 import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
 import type { AuditEntriesTable } from '../store/schema.js';
-import { type Ctx, findOrg } from '../app/context.js';
-import { type AuditEntry, optionalFields } from './entry.js';
+import { type Ctx, findOrg } from './context.js';
+import { type AuditEntry, optionalFields } from '../audit/entry.js';
 
 export interface AuditEntryView extends AuditEntry {
   readonly canonical: string;
