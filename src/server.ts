@@ -160,8 +160,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     { isolation: isolation.level, cgroups: isolation.cgroups ?? null },
     `task isolation: ${isolation.summary}`,
   );
-  // Deleted projects' directories go after the retention period.
-  const purger = new ProjectPurger(store.db, { workloadsDir, fence });
+  // Deleted projects' directories go after the retention period (and, under Slurm, their accounts).
+  const purger = new ProjectPurger(store.db, {
+    workloadsDir,
+    fence,
+    removeIdentity: slurm ? (identity) => slurm.identities.remove(identity) : undefined,
+  });
   // Events of each org go to its webhook subscriptions.
   const webhooks = new WebhookDeliverer(store.db, secretBox);
   const running: Reconciler = reconciler;

@@ -46,13 +46,20 @@ for (const dialect of DIALECTS) {
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'model.json'), '{}');
       assert.equal((await t.call('DELETE', '/api/v1/projects/acme.gone')).status, 204);
-      const purger = new ProjectPurger(t.store.db, { workloadsDir });
+      const removed: number[] = [];
+      const purger = new ProjectPurger(t.store.db, {
+        workloadsDir,
+        removeIdentity: async (identity) => {
+          removed.push(identity.uid);
+        },
+      });
       assert.deepEqual(await purger.purgeDue(new Date().toISOString()), [], 'kept during the retention period');
       assert.ok(existsSync(dir));
       const later = new Date(Date.now() + 8 * 24 * 3600 * 1000).toISOString();
       const purged = await purger.purgeDue(later);
       assert.ok(purged.includes(p.id));
       assert.ok(!existsSync(join(workloadsDir, p.id)));
+      assert.ok(removed.includes(p.uid), "the project's account goes with its files");
       assert.deepEqual(await purger.purgeDue(later), [], 'purged once');
       const audit = await t.call('GET', `/api/v1/audit/entries?action=project.purge`);
       assert.equal(audit.status, 200);
