@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import { newId, nowIso } from '../domain/ids.js';
 import { SerialLoop } from '../domain/serial-loop.js';
 import type { Database, WebhookDeliveriesTable, WebhooksTable } from '../store/schema.js';
-import type { SecretBox } from '../tenancy/secret-box.js';
+import type { SecretBox } from './secret-box.js';
 import { eventView, headSeq, parseTypes, typeMatches } from './events.js';
 import { AT, signWebhook } from './webhooks.js';
 

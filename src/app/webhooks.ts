@@ -13,7 +13,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
 import type { Database, WebhookDeliveriesTable, WebhooksTable } from '../store/schema.js';
 import { type Ctx, findOrg, hasRole, requireRole, write } from './context.js';
-import { secretBoxFor } from '../tenancy/secrets.js';
+import { secretBoxFor } from './secret-box.js';
 import { headSeq, parseTypes } from './events.js';
 
 export const MAX_WEBHOOKS_PER_ORG = 25;

@@ -43,7 +43,7 @@ export const MAX_AUDIT_TEXT = 512;
 const UNSAFE_TEXT = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
 
 /**
- * Audit text as stored: unsafe characters written as visible `\uXXXX` escapes, and at most
+ * Audit text as stored: unsafe characters written as visible `\u` escapes (four hex digits), and at most
  * MAX_AUDIT_TEXT characters (longer text ends in `…`). Resources come partly from request paths,
  * so a caller must not be able to write arbitrary text into the log.
  */

@@ -170,8 +170,7 @@ export interface WorkloadsTable {
   created_by: string;
   updated_at: string;
   executor: string | null;
-  /** JSON ExecHandle while the executor holds processes or jobs for it. */
-  exec_handle: string | null;
+  // exec_handle (a column of 0003) is no longer used: handles live on workload_attempts.
   not_before: string | null;
   exit_code: number | null;
   /** When it (re)entered the queue; the scheduler's order key. */

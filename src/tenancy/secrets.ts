@@ -11,7 +11,7 @@ import { projectRole, roleRank } from '../policy/roles.js';
 import type { Database, SecretsTable } from '../store/schema.js';
 import { type WorkloadEnv, isSecretRef } from '../domain/env.js';
 import { type Ctx, findOrg, findProject, hasRole, requireRole, write } from '../app/context.js';
-import { type SecretBox, SecretOpenError } from './secret-box.js';
+import { type SecretBox, SecretOpenError, secretBoxFor } from '../app/secret-box.js';
 
 /** Values larger than this are not configuration; put them in storage. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -36,18 +36,6 @@ export interface SecretInfo {
 
 // The HTTP app has no slot for the box yet, so the server attaches it to its database handle and
 // the routes look it up there. A server without one refuses to store secrets.
-const boxes = new WeakMap<Kysely<Database>, SecretBox>();
-
-export function attachSecretBox(db: Kysely<Database>, box: SecretBox): void {
-  boxes.set(db, box);
-}
-
-export function secretBoxFor(db: Kysely<Database>): SecretBox {
-  const box = boxes.get(db);
-  if (!box) throw new AppError('UNAVAILABLE', 'this server holds no master key, so it cannot store secrets');
-  return box;
-}
-
 interface ResolvedScope {
   readonly orgId: string;
   readonly orgName: string;

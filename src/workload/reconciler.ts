@@ -4,7 +4,7 @@
 // repeated after a crash adopts what the first one started), records the handle, watches the
 // engine, and stops in two phases what should no longer run: SIGTERM and `stopping_since` now,
 // SIGKILL on a later pass once the grace period is over. Nothing here waits for an engine, so one
-// stubborn job never holds up the others. What each observation means is decided by the lifecycle
+// job that ignores SIGTERM never holds up the others. What each observation means is decided by the lifecycle
 // (./lifecycle.ts); every change is an audited transition (./repository.ts).
 import type { Kysely } from 'kysely';
 import type { ActorContext } from '../audit/journal.js';

@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely';
 import { type ActorContext, type Change, type Trx, mutate } from '../audit/journal.js';
 import { newId, nowIso } from '../domain/ids.js';
+import type { Placement } from '../scheduler/types.js';
 import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
 import { type Decision, type LifecycleEvent, type WorkloadState, decide } from './lifecycle.js';
 import type { WorkloadSpec } from './spec.js';
@@ -85,38 +86,47 @@ export async function applyInTrx(trx: Trx, workloadId: string, ev: LifecycleEven
     .where('id', '=', workloadId)
     .execute();
   if (d.createAttempt) {
-    const p = d.createAttempt.placement;
-    const spec = JSON.parse(before.spec) as WorkloadSpec;
-    const a: WorkloadAttemptsTable = {
-      id: attemptId(workloadId, d.createAttempt.number),
-      workload_id: workloadId,
-      org_id: before.org_id,
-      project_id: before.project_id,
-      number: d.createAttempt.number,
-      state: 'launching',
-      placement: JSON.stringify(p),
-      pool: before.pool,
-      gpu_model: spec.gpuModel ?? '',
-      gpus: p.nodes.reduce((n, x) => n + x.gpuIndexes.length, 0),
-      executor: '',
-      handle: '',
-      created_at: now,
-      launched_at: '',
-      started_at: '',
-      stopping_since: '',
-      killed_at: '',
-      ended_at: '',
-      exit_code: null,
-      end_reason: '',
-      stop_reason: '',
-      message: '',
-    };
-    await trx.insertInto('workload_attempts').values(a).execute();
+    const row = launchingAttempt(before, d.createAttempt.number, d.createAttempt.placement, now);
+    await trx.insertInto('workload_attempts').values(row).execute();
   } else if (d.attempt && attempt) {
     await trx.updateTable('workload_attempts').set(d.attempt).where('id', '=', attempt.id).execute();
   }
   await addEvent(trx, workloadId, d.event.type, d.event.reason, d.event.message, now);
   return { decision: d, before, after, projectRef: `${o_name}.${p_name}` };
+}
+
+/** A new attempt as placement creates it: the launch intent, nothing on the engine yet. */
+export function launchingAttempt(
+  w: WorkloadsTable,
+  number: number,
+  placement: Placement,
+  now: string,
+): WorkloadAttemptsTable {
+  const spec = JSON.parse(w.spec) as WorkloadSpec;
+  return {
+    id: attemptId(w.id, number),
+    workload_id: w.id,
+    org_id: w.org_id,
+    project_id: w.project_id,
+    number,
+    state: 'launching',
+    placement: JSON.stringify(placement),
+    pool: w.pool,
+    gpu_model: spec.gpuModel ?? '',
+    gpus: placement.nodes.reduce((n, x) => n + x.gpuIndexes.length, 0),
+    executor: '',
+    handle: '',
+    created_at: now,
+    launched_at: '',
+    started_at: '',
+    stopping_since: '',
+    killed_at: '',
+    ended_at: '',
+    exit_code: null,
+    end_reason: '',
+    stop_reason: '',
+    message: '',
+  };
 }
 
 /** What the audit entry of a transition digests and names. */

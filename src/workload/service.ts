@@ -207,7 +207,6 @@ export async function submitWorkload(
       created_by: ctx.caller.principal,
       updated_at: now,
       executor: null,
-      exec_handle: null,
       not_before: null,
       exit_code: null,
       queued_at: now,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
+import { launchingAttempt } from './repository.js';
 import { buildWorkSnapshot } from './snapshot.js';
 
 const NOW_S = Date.parse('2026-12-01T10:00:00Z') / 1000;
@@ -45,7 +46,6 @@ function row(id: string, over: Partial<WorkloadsTable> = {}): WorkloadsTable {
     created_by: 'u',
     updated_at: '2026-12-01T09:00:00Z',
     executor: null,
-    exec_handle: null,
     not_before: null,
     exit_code: null,
     queued_at: '2026-12-01T09:00:00Z',
@@ -54,31 +54,9 @@ function row(id: string, over: Partial<WorkloadsTable> = {}): WorkloadsTable {
 }
 
 function attempt(workloadId: string, number: number, over: Partial<WorkloadAttemptsTable> = {}): WorkloadAttemptsTable {
-  return {
-    id: `${workloadId}.${number}`,
-    workload_id: workloadId,
-    org_id: 'org',
-    project_id: 'prj',
-    number,
-    state: 'running',
-    placement: JSON.stringify(placement),
-    pool: 'dev',
-    gpu_model: '',
-    gpus: 2,
-    executor: 'local',
-    handle: '{}',
-    created_at: '2026-12-01T09:30:00Z',
-    launched_at: '2026-12-01T09:30:00Z',
-    started_at: '2026-12-01T09:30:00Z',
-    stopping_since: '',
-    killed_at: '',
-    ended_at: '',
-    exit_code: null,
-    end_reason: '',
-    stop_reason: '',
-    message: '',
-    ...over,
-  };
+  const t = '2026-12-01T09:30:00Z';
+  const a = launchingAttempt(row(workloadId), number, placement, t);
+  return { ...a, state: 'running', executor: 'local', handle: '{}', launched_at: t, started_at: t, ...over };
 }
 
 const rows = (active: WorkloadsTable[], liveAttempts: WorkloadAttemptsTable[], endedOwners: WorkloadsTable[] = []) => ({

@@ -10,8 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { stateDigest } from '../../src/audit/entry.js';
 import { Reconciler } from '../../src/workload/reconciler.js';
 import type { ExecHandle, Executor, LaunchRequest, Observation } from '../../src/exec/types.js';
-import { createSecretBox } from '../../src/tenancy/secret-box.js';
-import { SecretUnavailableError, attachSecretBox, resolveTaskEnv } from '../../src/tenancy/secrets.js';
+import { attachSecretBox, createSecretBox } from '../../src/app/secret-box.js';
+import { SecretUnavailableError, resolveTaskEnv } from '../../src/tenancy/secrets.js';
 import { DIALECTS, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
 
 // Distinctive values, so that a search for them cannot match anything else.

@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { WebhookDeliverer } from '../../src/app/webhook-delivery.js';
-import { secretBoxFor } from '../../src/tenancy/secrets.js';
+import { secretBoxFor } from '../../src/app/secret-box.js';
 import { DIALECTS, type TestApp, type Tenant, seedTenant, skipReason, startTestApp } from '../helpers/harness.js';
 
 const API = '/api/v1';

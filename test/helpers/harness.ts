@@ -11,8 +11,7 @@ import { buildApp } from '../../src/api/app.js';
 import { newId } from '../../src/domain/ids.js';
 import { type Store, openStore } from '../../src/store/db.js';
 import { bootstrapOperator } from '../../src/tenancy/bootstrap.js';
-import { createSecretBox } from '../../src/tenancy/secret-box.js';
-import { attachSecretBox } from '../../src/tenancy/secrets.js';
+import { attachSecretBox, createSecretBox } from '../../src/app/secret-box.js';
 import type { LogLocator } from '../../src/workload/logs.js';
 import { SchedulerLoop } from '../../src/workload/scheduler-loop.js';
 

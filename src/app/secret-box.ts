@@ -9,6 +9,9 @@
 // (default <dataDir>/master.key), created on first start with 32 random bytes and mode 0600.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import type { Kysely } from 'kysely';
+import { AppError } from '../domain/errors.js';
+import type { Database } from '../store/schema.js';
 
 const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
@@ -168,4 +171,17 @@ export function loadMasterKey(opts: { readonly envValue?: string; readonly file:
     );
   }
   return { key, source: 'file', path: file, created };
+}
+
+/** The server's box, found by its database handle (routes and loops get the handle, not the box). */
+const boxes = new WeakMap<Kysely<Database>, SecretBox>();
+
+export function attachSecretBox(db: Kysely<Database>, box: SecretBox): void {
+  boxes.set(db, box);
+}
+
+export function secretBoxFor(db: Kysely<Database>): SecretBox {
+  const box = boxes.get(db);
+  if (!box) throw new AppError('UNAVAILABLE', 'this server holds no master key, so it cannot store secrets');
+  return box;
 }
