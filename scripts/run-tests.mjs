@@ -1,7 +1,7 @@
 // Runs every *.test.ts under src/ and test/ with Node's own test runner (TypeScript through tsx).
 // Arguments filter by path substring: `npm test -- scheduler audit`.
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 function find(dir, out = []) {
@@ -21,16 +21,22 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--test',
-    '--test-reporter=spec',
-    `--test-concurrency=${process.env.FABRIK_TEST_CONCURRENCY ?? 2}`,
-    ...files,
-  ],
-  { stdio: 'inherit' },
-);
-process.exit(r.status ?? 1);
+// The Slurm dev cluster is one shared machine: two suites on it at once queue each other's jobs
+// behind their own (a whole-node job pending ahead of another suite's 1-GPU job, which waits
+// for it in turn), so the suites that use it run one at a time, after the others.
+const usesSlurm = (f) => readFileSync(f, 'utf8').includes('SLURM_CONF');
+const groups = [
+  { files: files.filter((f) => !usesSlurm(f)), concurrency: process.env.FABRIK_TEST_CONCURRENCY ?? 2 },
+  { files: files.filter(usesSlurm), concurrency: 1 },
+].filter((g) => g.files.length > 0);
+
+let status = 0;
+for (const g of groups) {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${g.concurrency}`, ...g.files],
+    { stdio: 'inherit' },
+  );
+  if (r.status !== 0) status = r.status ?? 1;
+}
+process.exit(status);
