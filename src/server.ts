@@ -26,6 +26,7 @@ import { ensureDir } from './exec/workspace.js';
 import { ProjectPurger } from './tenancy/purge.js';
 import { Lease, lockSqliteDatabase } from './app/lease.js';
 import { WebhookDeliverer } from './app/webhook-delivery.js';
+import { RegistryHousekeeping, openRegistry } from './registry/setup.js';
 
 export interface ServerOptions {
   host: string;
@@ -58,6 +59,10 @@ export interface ServerOptions {
   masterKeyFile?: string;
   /** What keeps local tasks apart (default `auto`: the best this machine allows; a named level is required). */
   isolation?: IsolationLevel | 'auto';
+  /** Where the registry keeps blobs: `fs` (default, under <dataDir>/registry) or `s3://bucket[/prefix]`. */
+  blobStore?: string;
+  /** Storage quota of a project without its own, in bytes (default: none). */
+  storageQuotaBytes?: number;
 }
 
 export interface RunningServer {
@@ -94,6 +99,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const dbLock = lockSqliteDatabase(database);
   const store = await openStore(database);
   attachSecretBox(store.db, secretBox);
+  const registry = openRegistry({
+    dataDir,
+    masterKey: master.key,
+    db: store.db,
+    blobStore: opts.blobStore,
+    limits: opts.storageQuotaBytes ? { defaultQuotaBytes: opts.storageQuotaBytes } : undefined,
+  });
   tightenFiles(dataDir);
   const boot = await bootstrapOperator(store, opts.bootstrapToken);
   if (opts.localNode) await registerLocalNode(store, opts.devGpus);
@@ -140,6 +152,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logs: (req) => executor.logPath(req),
     rateLimitPerMinute: opts.rateLimitPerMinute,
     isolation,
+    registry,
     leadership: () =>
       lease ? { leader: lease.leader, ...(lease.leader ? { epoch: lease.status().epoch! } : {}) } : { leader: true },
     onStateChange: () => scheduler.trigger(),
@@ -168,6 +181,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   // Events of each org go to its webhook subscriptions.
   const webhooks = new WebhookDeliverer(store.db, secretBox);
+  const housekeeping = new RegistryHousekeeping(store.db, registry, fence as never);
   const running: Reconciler = reconciler;
   async function startLoops(): Promise<void> {
     // Reconcile first: after a restart or a takeover the engine's truth is read before anything new is placed.
@@ -176,11 +190,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     scheduler.start();
     purger.start();
     webhooks.start();
+    housekeeping.start();
     slurm?.sync.start();
   }
   async function stopLoops(): Promise<void> {
     await purger.stop();
     await webhooks.stop();
+    await housekeeping.stop();
     await slurm?.sync.stop();
     await scheduler.stop();
     await running.stop();

@@ -19,9 +19,12 @@ import Fastify, {
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AppError } from '../domain/errors.js';
 import type { Caller } from '../policy/roles.js';
-import { type Store, isUniqueViolation, isUnstorableText, readiness } from '../store/db.js';
+import { type Store, readiness } from '../store/db.js';
 import { parseToken } from '../tenancy/api-key.js';
 import { Authenticator } from '../tenancy/authn.js';
+import type { Registry as ArtifactRegistry } from '../registry/registry.js';
+import { toAppError } from './error-map.js';
+import { hubRoutes } from './hub/index.js';
 import { idempotencyGuard } from './idempotency.js';
 import type { TaskIsolation } from './context.js';
 import { registerRoutes } from './routes/index.js';
@@ -67,6 +70,8 @@ export interface AppOptions {
   readonly isolation?: TaskIsolation;
   /** Whether this replica runs the control loops, and its lease epoch (PostgreSQL), for /readyz and /metrics. */
   readonly leadership?: () => { readonly leader: boolean; readonly epoch?: number };
+  /** The model and dataset registry: its REST routes and the Hub protocol under /hub. */
+  readonly registry?: ArtifactRegistry;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -256,10 +261,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         workdirRoot: opts.workdirRoot,
         logs: opts.logs,
         isolation: opts.isolation,
+        registry: opts.registry,
       });
     },
     { prefix: '/api/v1' },
   );
+  if (opts.registry) await hubRoutes(app, { store: opts.store, registry: opts.registry, auth });
 
   return app;
 }
@@ -361,47 +368,4 @@ function loneSurrogate(): AppError {
     'INVALID_JSON',
     'request body holds a lone UTF-16 surrogate (\\ud800–\\udfff); send valid Unicode',
   );
-}
-
-/** Maps anything thrown while serving a request to a coded error. */
-function toAppError(err: FastifyError): AppError {
-  if (err instanceof AppError) return err;
-  if (err.validation) {
-    const problems = err.validation.map((v) => {
-      const where = `${err.validationContext ?? 'body'}${v.instancePath || ''}`;
-      const p = v.params as Record<string, unknown>;
-      if (v.keyword === 'additionalProperties')
-        return { path: `${where}/${p.additionalProperty}`, message: 'unknown field' };
-      if (v.keyword === 'required') return { path: `${where}/${p.missingProperty}`, message: 'required' };
-      return { path: where, message: v.message ?? 'invalid' };
-    });
-    const first = problems[0];
-    return new AppError(
-      'VALIDATION_FAILED',
-      `${first.path}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
-      {
-        errors: problems,
-      },
-    );
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new AppError('INVALID_JSON', `request body is not valid JSON: ${err.message}`);
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError('PAYLOAD_TOO_LARGE', 'request body is larger than the limit of this route');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'send request bodies as application/json');
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new AppError('INVALID_ARGUMENT', 'content-length does not match the body');
-  }
-  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/.test(err.message))) {
-    return new AppError('INVALID_JSON', `request body is not valid JSON: ${err.message}`);
-  }
-  if (isUniqueViolation(err)) return new AppError('CONFLICT', 'a concurrent request changed the same resource; retry');
-  if (isUnstorableText(err)) return new AppError('INVALID_ARGUMENT', 'text in the request contains a NUL character');
-  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    return new AppError('INVALID_ARGUMENT', err.message);
-  }
-  return new AppError('INTERNAL', 'internal error; the request id in x-request-id finds it in the server log');
 }

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Store } from '../store/db.js';
 import type { Ctx } from '../app/context.js';
 import type { LogLocator } from '../workload/logs.js';
+import type { Registry } from '../registry/registry.js';
 
 export interface RouteDeps {
   readonly store: Store;
@@ -17,6 +18,8 @@ export interface RouteDeps {
   readonly workdirRoot?: string;
   /** How tasks are kept apart on this server's executor (shown with every node). */
   readonly isolation?: TaskIsolation;
+  /** The model and dataset registry, when this server has one. */
+  readonly registry?: Registry;
 }
 
 export interface TaskIsolation {

@@ -27,6 +27,19 @@ export const ERROR_STATUS = {
   REQUEST_TIMEOUT: 408,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  /** A project's registry storage quota cannot hold an upload or a commit. */
+  STORAGE_QUOTA_EXCEEDED: 507,
+  /** A commit names content the org never uploaded (or whose size differs). */
+  BLOB_NOT_FOUND: 422,
+  /** Uploaded content whose sha256 is not the one announced. */
+  DIGEST_MISMATCH: 422,
+  /** A DSSE envelope or signature that does not verify, or is malformed. */
+  SIGNATURE_INVALID: 422,
+  /** A .safetensors or .gguf file whose header cannot be read. */
+  FORMAT_INVALID: 422,
+  /** A README.md model card whose front matter is not valid YAML or holds invalid fields. */
+  MODEL_CARD_INVALID: 422,
+  MODEL_CARD_TOO_LARGE: 413,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

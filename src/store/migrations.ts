@@ -428,6 +428,143 @@ migrations['0008_events'] = {
   },
 };
 
+migrations['0009_registry'] = {
+  async up(db: Kysely<any>) {
+    // Keys of an org for the registry (src/registry/keys.ts): data keys that encrypt blobs (one
+    // current, older ones kept to read old blobs) and the key that makes blob ids. Only wrapped
+    // by the KMS (the master key) are they stored.
+    await db.schema
+      .createTable('registry_keys')
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('purpose', 'text', (c) => c.notNull())
+      .addColumn('wrapped', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('retired_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('registry_keys_pk', ['org_id', 'key_id'])
+      .execute();
+    // Models and datasets of a project. deleted_at '' while live; purge_after ends the retention.
+    await db.schema
+      .createTable('repos')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('private', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('deleted_at', 'text', (c) => c.notNull())
+      .addColumn('purge_after', 'text', (c) => c.notNull())
+      .addUniqueConstraint('repos_name', ['project_id', 'kind', 'name', 'deleted_at'])
+      .execute();
+    // Immutable versions. id is the 40-hex commit oid the Hub protocol shows; manifest is the
+    // canonical JSON of the files; card the structured model card; envelope the DSSE signature.
+    await db.schema
+      .createTable('commits')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('repo_id', 'text', (c) => c.notNull())
+      .addColumn('parent_id', 'text', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('summary', 'text', (c) => c.notNull())
+      .addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('manifest', 'text', (c) => c.notNull())
+      .addColumn('total_bytes', 'bigint', (c) => c.notNull())
+      .addColumn('file_count', 'integer', (c) => c.notNull())
+      .addColumn('card', 'text', (c) => c.notNull())
+      .addColumn('formats', 'text', (c) => c.notNull())
+      .addColumn('envelope', 'text', (c) => c.notNull())
+      .addColumn('producer_workload_id', 'text', (c) => c.notNull())
+      .addColumn('producer_attempt', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('commits_repo').on('commits').columns(['repo_id', 'seq']).execute();
+    // Movable names of commits: branches (main) and tags (v3, prod).
+    await db.schema
+      .createTable('repo_refs')
+      .addColumn('repo_id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('commit_id', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('updated_by', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('repo_refs_pk', ['repo_id', 'name'])
+      .execute();
+    // Content of an org, once per blob id (a keyed digest: never comparable across orgs).
+    // storage_key names the object in the blob store; key_id/salt open it (src/registry/crypto.ts).
+    await db.schema
+      .createTable('blobs')
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('blob_id', 'text', (c) => c.notNull())
+      .addColumn('sha256', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('storage_key', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('salt', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('blobs_pk', ['org_id', 'blob_id'])
+      .execute();
+    // Which blobs a project's versions hold: what its storage quota counts.
+    await db.schema
+      .createTable('project_blobs')
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('blob_id', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('project_blobs_pk', ['project_id', 'blob_id'])
+      .execute();
+    // Uploads in progress (LFS basic or multipart), resumable part by part until expires_at.
+    await db.schema
+      .createTable('uploads')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('sha256', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('chunk_size', 'bigint', (c) => c.notNull())
+      .addColumn('storage_key', 'text', (c) => c.notNull())
+      .addColumn('store_handle', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('salt', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('upload_parts')
+      .addColumn('upload_id', 'text', (c) => c.notNull())
+      .addColumn('part', 'integer', (c) => c.notNull())
+      .addColumn('etag', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('upload_parts_pk', ['upload_id', 'part'])
+      .execute();
+    await db.schema.createIndex('uploads_digest').on('uploads').columns(['org_id', 'sha256', 'status']).execute();
+    // Storage quota of a project in bytes (no row: the server's default).
+    await db.schema
+      .createTable('storage_quotas')
+      .addColumn('project_id', 'text', (c) => c.primaryKey())
+      .addColumn('limit_bytes', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    // Lineage: dataset version -> attempt -> model version -> deployment, as edges.
+    await db.schema
+      .createTable('lineage_edges')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('from_kind', 'text', (c) => c.notNull())
+      .addColumn('from_id', 'text', (c) => c.notNull())
+      .addColumn('to_kind', 'text', (c) => c.notNull())
+      .addColumn('to_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addUniqueConstraint('lineage_edge', ['from_kind', 'from_id', 'to_kind', 'to_id'])
+      .execute();
+    await db.schema.createIndex('lineage_to').on('lineage_edges').columns(['to_kind', 'to_id']).execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

@@ -217,6 +217,139 @@ export interface WorkloadEventsTable {
   message: string;
 }
 
+/** Registry keys of an org: purpose 'data' (encrypts blobs) or 'blob-id' (keys blob ids). */
+export interface RegistryKeysTable {
+  org_id: string;
+  key_id: string;
+  purpose: 'data' | 'blob-id';
+  /** The key wrapped by the KMS (text the KMS made). */
+  wrapped: string;
+  created_at: string;
+  /** '' while current. */
+  retired_at: string;
+}
+
+export type RepoKind = 'model' | 'dataset';
+
+export interface ReposTable {
+  id: string;
+  org_id: string;
+  project_id: string;
+  kind: RepoKind;
+  name: string;
+  /** 1 or 0. Every repo is visible only inside its org; this is the Hub's flag, kept for clients. */
+  private: number;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+  /** '' while live. */
+  deleted_at: string;
+  /** '' while live; when the retention of a deleted repo ends. */
+  purge_after: string;
+}
+
+export interface CommitsTable {
+  /** 40 hex digits: the commit oid shown by the Hub protocol. */
+  id: string;
+  repo_id: string;
+  /** '' for the first commit. */
+  parent_id: string;
+  /** 1, 2, ... per repo. */
+  seq: number;
+  summary: string;
+  description: string;
+  /** Canonical JSON: ManifestFile[] sorted by path. */
+  manifest: string;
+  total_bytes: number;
+  file_count: number;
+  /** JSON of the structured model card ('{}' without one). */
+  card: string;
+  /** JSON: what was read from safetensors/GGUF headers, per file. */
+  formats: string;
+  /** JSON of the DSSE envelope signing the manifest. */
+  envelope: string;
+  /** '' unless a workload attempt produced this version. */
+  producer_workload_id: string;
+  producer_attempt: number;
+  created_at: string;
+  created_by: string;
+}
+
+export interface RepoRefsTable {
+  repo_id: string;
+  name: string;
+  kind: 'branch' | 'tag';
+  commit_id: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface BlobsTable {
+  org_id: string;
+  blob_id: string;
+  sha256: string;
+  size: number;
+  storage_key: string;
+  key_id: string;
+  /** base64 of the per-object salt the object key is derived with. */
+  salt: string;
+  created_at: string;
+}
+
+export interface ProjectBlobsTable {
+  project_id: string;
+  blob_id: string;
+  size: number;
+}
+
+export type UploadStatus = 'open' | 'complete' | 'aborted';
+
+export interface UploadsTable {
+  id: string;
+  org_id: string;
+  project_id: string;
+  sha256: string;
+  size: number;
+  /** Plaintext bytes per part (a multiple of the encryption segment). */
+  chunk_size: number;
+  storage_key: string;
+  store_handle: string;
+  key_id: string;
+  salt: string;
+  status: UploadStatus;
+  created_at: string;
+  created_by: string;
+  expires_at: string;
+}
+
+/** A part of an upload the store holds whole (a confirmed part). */
+export interface UploadPartsTable {
+  upload_id: string;
+  part: number;
+  etag: string;
+  /** Plaintext bytes. */
+  size: number;
+  created_at: string;
+}
+
+export interface StorageQuotasTable {
+  project_id: string;
+  limit_bytes: number;
+  updated_at: string;
+}
+
+export type LineageNodeKind = 'commit' | 'attempt' | 'deployment';
+
+export interface LineageEdgesTable {
+  id: string;
+  org_id: string;
+  from_kind: LineageNodeKind;
+  from_id: string;
+  to_kind: LineageNodeKind;
+  to_id: string;
+  created_at: string;
+}
+
 export interface Database {
   workloads: WorkloadsTable;
   workload_events: WorkloadEventsTable;
@@ -235,6 +368,16 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   fabrik_meta: { key: string; value: string };
   secrets: SecretsTable;
+  registry_keys: RegistryKeysTable;
+  repos: ReposTable;
+  commits: CommitsTable;
+  repo_refs: RepoRefsTable;
+  blobs: BlobsTable;
+  project_blobs: ProjectBlobsTable;
+  uploads: UploadsTable;
+  upload_parts: UploadPartsTable;
+  storage_quotas: StorageQuotasTable;
+  lineage_edges: LineageEdgesTable;
   leases: LeasesTable;
   fair_share_usage: FairShareUsageTable;
   events: EventsTable;

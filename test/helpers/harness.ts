@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { buildApp } from '../../src/api/app.js';
+import type { Registry, RegistryLimits } from '../../src/registry/registry.js';
+import { openRegistry } from '../../src/registry/setup.js';
 import { newId } from '../../src/domain/ids.js';
 import { type Store, openStore } from '../../src/store/db.js';
 import { bootstrapOperator } from '../../src/tenancy/bootstrap.js';
@@ -90,6 +92,9 @@ export interface TestApp {
   readonly dbUrl: string;
   /** The scheduling loop on this database, not started: tests run cycles explicitly with `cycle()`. */
   readonly scheduler: SchedulerLoop;
+  /** The registry, when asked for one, and its data directory. */
+  readonly registry?: Registry;
+  readonly registryDir?: string;
   /** Calls the API with a key (the operator's by default). */
   call(
     method: string,
@@ -107,14 +112,35 @@ export interface Reply {
 
 export async function startTestApp(
   dialect: DialectName,
-  opts: { rateLimitPerMinute?: number; authCacheTtlMs?: number; logs?: LogLocator } = {},
+  opts: {
+    rateLimitPerMinute?: number;
+    authCacheTtlMs?: number;
+    logs?: LogLocator;
+    /** A model and dataset registry on a temporary directory (or the given store spec). */
+    registry?: { limits?: Partial<RegistryLimits>; blobStore?: string; dataDir?: string };
+  } = {},
 ): Promise<TestApp> {
   const db = await freshDatabase(dialect);
   const store = await openStore(db.url);
   await bootstrapOperator(store, OPERATOR_TOKEN);
   // As the server does at start: a master key (random per app), so that secrets can be stored.
-  attachSecretBox(store.db, createSecretBox(randomBytes(32)));
+  const masterKey = randomBytes(32);
+  attachSecretBox(store.db, createSecretBox(masterKey));
+  const registryDir = opts.registry
+    ? (opts.registry.dataDir ?? mkdtempSync(join(tmpdir(), 'fabrik-registry-')))
+    : undefined;
+  const registry =
+    opts.registry && registryDir
+      ? openRegistry({
+          dataDir: registryDir,
+          masterKey,
+          db: store.db,
+          blobStore: opts.registry.blobStore,
+          limits: opts.registry.limits,
+        })
+      : undefined;
   const app = await buildApp({
+    registry,
     store,
     rateLimitPerMinute: opts.rateLimitPerMinute,
     authCacheTtlMs: opts.authCacheTtlMs,
@@ -152,10 +178,13 @@ export async function startTestApp(
       }
       return { status: res.statusCode, body, headers: res.headers as Record<string, unknown> };
     },
+    registry,
+    registryDir,
     async close() {
       await app.close();
       await store.close();
       await db.drop();
+      if (registryDir && !opts.registry?.dataDir) rmSync(registryDir, { recursive: true, force: true });
     },
   };
 }

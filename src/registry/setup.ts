@@ -1,0 +1,119 @@
+// Building the registry at server start: the blob store (files under the data directory, or
+// S3-compatible object storage), the orgs' keys under the master key, the platform's signing key;
+// and the housekeeping loop (abandoned uploads, deleted repos past their retention).
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Kysely } from 'kysely';
+import { SYSTEM_ACTOR, mutate } from '../audit/journal.js';
+import { SerialLoop } from '../domain/serial-loop.js';
+import { nowIso } from '../domain/ids.js';
+import type { Database } from '../store/schema.js';
+import type { BlobStore } from './blob-store.js';
+import { localKms } from './crypto.js';
+import { FsBlobStore } from './fs-store.js';
+import { OrgKeys } from './keys.js';
+import { type Registry, type RegistryLimits, createRegistry, uploadTokens } from './registry.js';
+import { S3BlobStore } from './s3-store.js';
+import { loadOrCreateSigningKey } from './signing.js';
+import { collectExpiredUploads } from './uploads.js';
+
+export interface RegistrySetup {
+  readonly dataDir: string;
+  readonly masterKey: Buffer;
+  readonly db: Kysely<Database>;
+  /** `fs` (default: <dataDir>/registry) or `s3://bucket[/prefix]` (endpoint and credentials from the environment). */
+  readonly blobStore?: string;
+  readonly limits?: Partial<RegistryLimits>;
+}
+
+/**
+ * S3: FABRIK_S3_ENDPOINT (e.g. a Ceph RGW or MinIO address; unset for AWS), AWS_REGION (default
+ * eu-central-1), and the SDK's usual credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+ */
+export function blobStoreFrom(spec: string | undefined, dataDir: string): BlobStore {
+  if (!spec || spec === 'fs') return new FsBlobStore(join(dataDir, 'registry'));
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(spec);
+  if (!m) throw new Error(`--blob-store must be fs or s3://<bucket>[/<prefix>], not ${spec}`);
+  const endpoint = process.env.FABRIK_S3_ENDPOINT;
+  const client = new S3Client({
+    region: process.env.AWS_REGION ?? 'eu-central-1',
+    // No aws-chunked trailing checksums: several S3-compatible stores mishandle that framing.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+  });
+  const prefix = m[2] ? `${m[2].replace(/\/+$/, '')}/` : '';
+  return new S3BlobStore({ client, bucket: m[1]!, prefix });
+}
+
+export function openRegistry(s: RegistrySetup): Registry {
+  return createRegistry({
+    store: blobStoreFrom(s.blobStore, s.dataDir),
+    keys: new OrgKeys(s.db, localKms(s.masterKey)),
+    signer: loadOrCreateSigningKey(join(s.dataDir, 'registry-signing.key')),
+    uploadTokens: uploadTokens(s.masterKey),
+    limits: s.limits,
+  });
+}
+
+/** Collects expired uploads and purges deleted repos whose retention has passed. */
+export class RegistryHousekeeping extends SerialLoop {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly reg: Registry,
+    private readonly fence?: (trx: never) => Promise<void>,
+    intervalMs = 60_000,
+  ) {
+    super(intervalMs, (err) => process.emitWarning(`registry housekeeping failed: ${err.message}`));
+  }
+
+  protected override async work(): Promise<void> {
+    await collectExpiredUploads(this.db, this.reg);
+    await this.purgeRepos();
+  }
+
+  /** Versions of deleted repos go after the retention; blobs no version of the project holds leave the quota. */
+  async purgeRepos(now = nowIso()): Promise<number> {
+    const due = await this.db
+      .selectFrom('repos')
+      .selectAll()
+      .where('deleted_at', '!=', '')
+      .where('purge_after', '<=', now)
+      .where('purge_after', '!=', '')
+      .execute();
+    for (const r of due) {
+      await mutate(
+        this.db,
+        { ...SYSTEM_ACTOR, fence: this.fence as never },
+        { action: `${r.kind}.purge`, resource: `repos/${r.id}`, orgId: r.org_id, projectId: r.project_id },
+        async (trx) => {
+          await trx.deleteFrom('repo_refs').where('repo_id', '=', r.id).execute();
+          await trx.deleteFrom('commits').where('repo_id', '=', r.id).execute();
+          await trx.updateTable('repos').set({ purge_after: '' }).where('id', '=', r.id).execute();
+          // Recount what the project still holds from its remaining versions.
+          const held = new Set<string>();
+          const commits = await trx
+            .selectFrom('commits')
+            .innerJoin('repos', 'repos.id', 'commits.repo_id')
+            .select('commits.manifest')
+            .where('repos.project_id', '=', r.project_id)
+            .execute();
+          for (const c of commits) for (const f of JSON.parse(c.manifest) as { blobId: string }[]) held.add(f.blobId);
+          const rows = await trx
+            .selectFrom('project_blobs')
+            .select('blob_id')
+            .where('project_id', '=', r.project_id)
+            .execute();
+          for (const b of rows)
+            if (!held.has(b.blob_id))
+              await trx
+                .deleteFrom('project_blobs')
+                .where('project_id', '=', r.project_id)
+                .where('blob_id', '=', b.blob_id)
+                .execute();
+          return { result: undefined, before: { versions: 'retained' }, after: { versions: 'purged' } };
+        },
+      );
+    }
+    return due.length;
+  }
+}

@@ -1,0 +1,436 @@
+// Uploads of blobs, the Git LFS way the Hub clients speak: a batch call says which objects the
+// org lacks and where to send them; each object goes up in one PUT (basic) or in parts
+// (multipart), any order, in parallel, resumable part by part; the digest of the whole is checked
+// before the blob exists. Nothing an upload writes is visible in a repo until a commit names it.
+//
+// Content is encrypted on the way in (crypto.ts): the store never holds a plaintext byte, parts
+// included. Blob ids are keyed per org, so dedup happens within an org and never across orgs.
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Kysely } from 'kysely';
+import type { Ctx } from '../app/context.js';
+import { AppError } from '../domain/errors.js';
+import { newId, nowIso } from '../domain/ids.js';
+import type { Database, RepoKind, UploadsTable } from '../store/schema.js';
+import type { StoredPart } from './blob-store.js';
+import {
+  SEGMENT_BYTES,
+  TAG_BYTES,
+  blobIdOf,
+  decryptRange,
+  deriveObjectKey,
+  encryptStream,
+  encryptedOffset,
+  newSalt,
+} from './crypto.js';
+import { SHA256_HEX, type RepoId } from './names.js';
+import type { Registry } from './registry.js';
+import { findRepo, requireWriter } from './repos.js';
+import { checkRoom } from './storage-quota.js';
+
+export interface BatchObject {
+  readonly oid: string;
+  readonly size: number;
+}
+
+/** One object of the batch answer, in the Git LFS shape. */
+export interface BatchAnswer {
+  oid: string;
+  size: number;
+  authenticated?: boolean;
+  actions?: { upload: { href: string; header?: Record<string, string>; expires_in?: number } };
+  error?: { code: number; message: string };
+}
+
+export interface UploadView {
+  oid: string;
+  size: number;
+  chunkSize: number;
+  status: UploadsTable['status'];
+  parts: { partNumber: number; etag: string; size: number }[];
+}
+
+/** How many parts an object of `size` has at `chunk` bytes per part (at least one). */
+export function partCount(size: number, chunk: number): number {
+  return Math.max(1, Math.ceil(size / chunk));
+}
+
+/** Plaintext bytes of part n (1-based). */
+export function partLength(size: number, chunk: number, n: number): number {
+  return Math.max(0, Math.min(chunk, size - (n - 1) * chunk));
+}
+
+function partSegments(size: number, chunk: number, n: number): { first: number; count: number } {
+  const first = ((n - 1) * chunk) / SEGMENT_BYTES;
+  return { first, count: Math.max(1, Math.ceil(partLength(size, chunk, n) / SEGMENT_BYTES)) };
+}
+
+const totalSegments = (size: number) => Math.max(1, Math.ceil(size / SEGMENT_BYTES));
+
+/** The Hub's batch call: which of these objects to send, and where. */
+export async function batch(
+  ctx: Ctx,
+  reg: Registry,
+  kind: RepoKind,
+  id: RepoId,
+  req: { objects: readonly BatchObject[]; transfers: readonly string[] },
+  baseUrl: string,
+): Promise<{ transfer: 'basic' | 'multipart'; objects: BatchAnswer[] }> {
+  const r = await findRepo(ctx, kind, id);
+  await requireWriter(ctx, r, `${kind}.upload`);
+  const multipart = req.transfers.includes('multipart');
+  if (!multipart && !req.transfers.includes('basic') && req.transfers.length > 0) {
+    throw new AppError(
+      'UNPROCESSABLE',
+      `no transfer fabrik offers: it speaks basic and multipart (asked: ${req.transfers.join(', ')})`,
+    );
+  }
+  const blobIdKey = await reg.keys.blobIdKey(r.org.id);
+  const answers: BatchAnswer[] = [];
+  const toSend: { o: BatchObject; i: number }[] = [];
+  for (const o of req.objects) {
+    if (!SHA256_HEX.test(o.oid)) {
+      answers.push({
+        oid: String(o.oid).slice(0, 80),
+        size: o.size,
+        error: { code: 422, message: 'oid must be 64 lowercase hex digits (sha256)' },
+      });
+      continue;
+    }
+    if (!Number.isSafeInteger(o.size) || o.size < 0) {
+      answers.push({ oid: o.oid, size: o.size, error: { code: 422, message: 'size must be a non-negative integer' } });
+      continue;
+    }
+    const have = await ctx.db
+      .selectFrom('blobs')
+      .select(['size'])
+      .where('org_id', '=', r.org.id)
+      .where('blob_id', '=', blobIdOf(blobIdKey, o.oid))
+      .executeTakeFirst();
+    if (have && Number(have.size) === o.size) {
+      answers.push({ oid: o.oid, size: o.size });
+      continue;
+    }
+    toSend.push({ o, i: answers.length });
+    answers.push({ oid: o.oid, size: o.size });
+  }
+  const newBytes = toSend.reduce((n, s) => n + s.o.size, 0);
+  if (newBytes > 0) await checkRoom(ctx.db, reg, r.project.id, newBytes, { countOpenUploads: true });
+  const useMultipart = multipart && toSend.some((s) => s.o.size > reg.limits.basicMaxBytes);
+  for (const { o, i } of toSend) {
+    const u = await openUpload(ctx, reg, r.org.id, r.project.id, o, useMultipart && o.size > reg.limits.basicMaxBytes);
+    answers[i] = { oid: o.oid, size: o.size, authenticated: true, actions: { upload: uploadAction(reg, u, baseUrl) } };
+  }
+  return { transfer: useMultipart ? 'multipart' : 'basic', objects: answers };
+}
+
+/** The open upload of this content in the org (resume), or a new one. */
+async function openUpload(
+  ctx: Ctx,
+  reg: Registry,
+  orgId: string,
+  projectId: string,
+  o: BatchObject,
+  multipart: boolean,
+): Promise<UploadsTable> {
+  const open = await ctx.db
+    .selectFrom('uploads')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('sha256', '=', o.oid)
+    .where('status', '=', 'open')
+    .where('expires_at', '>', nowIso())
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst();
+  const chunk = multipart
+    ? reg.limits.chunkBytes
+    : Math.max(SEGMENT_BYTES, Math.ceil(o.size / SEGMENT_BYTES) * SEGMENT_BYTES);
+  if (open && Number(open.size) === o.size && Number(open.chunk_size) === chunk) return open;
+  const key = await reg.keys.current(orgId);
+  const id = newId('upl');
+  const storageKey = `${orgId}_${id}`.replace(/[^a-z0-9_-]/gi, '');
+  const handle = await reg.store.start(storageKey);
+  const now = Date.now();
+  const row: UploadsTable = {
+    id,
+    org_id: orgId,
+    project_id: projectId,
+    sha256: o.oid,
+    size: o.size,
+    chunk_size: chunk,
+    storage_key: storageKey,
+    store_handle: handle,
+    key_id: key.keyId,
+    salt: newSalt().toString('base64'),
+    status: 'open',
+    created_at: new Date(now).toISOString(),
+    created_by: ctx.caller.principal,
+    expires_at: new Date(now + reg.limits.uploadTtlMs).toISOString(),
+  };
+  await ctx.db.insertInto('uploads').values(row).execute();
+  return row;
+}
+
+function uploadAction(reg: Registry, u: UploadsTable, baseUrl: string) {
+  const t = encodeURIComponent(reg.uploadTokens.tokenFor(u.id));
+  const base = `${baseUrl}/hub/lfs/uploads/${u.id}`;
+  const expires_in = Math.max(0, Math.floor((Date.parse(u.expires_at) - Date.now()) / 1000));
+  const n = partCount(Number(u.size), Number(u.chunk_size));
+  // One part: a basic PUT of the whole. The JS client picks multipart by the chunk_size header.
+  if (n === 1) return { href: `${base}/parts/1?token=${t}`, expires_in };
+  const header: Record<string, string> = { chunk_size: String(u.chunk_size) };
+  for (let i = 1; i <= n; i++) header[String(i).padStart(5, '0')] = `${base}/parts/${i}?token=${t}`;
+  return { href: `${base}?token=${t}`, header, expires_in };
+}
+
+/** An upload by id and token, refused alike when either is wrong (no probing of ids). */
+async function uploadFor(db: Kysely<Database>, reg: Registry, id: string, token: string): Promise<UploadsTable> {
+  const u = reg.uploadTokens.matches(id, token)
+    ? await db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst()
+    : undefined;
+  if (!u) throw new AppError('NOT_FOUND', 'no such upload, or its token does not match');
+  return u;
+}
+
+function requireOpen(u: UploadsTable): void {
+  if (u.status !== 'open') throw new AppError('CONFLICT', `upload ${u.id} is ${u.status}`);
+  if (u.expires_at <= nowIso())
+    throw new AppError('CONFLICT', `upload ${u.id} expired at ${u.expires_at}; start again with a new batch call`);
+}
+
+export async function uploadStatus(
+  db: Kysely<Database>,
+  reg: Registry,
+  id: string,
+  token: string,
+): Promise<UploadView> {
+  const u = await uploadFor(db, reg, id, token);
+  const parts = await db.selectFrom('upload_parts').selectAll().where('upload_id', '=', id).orderBy('part').execute();
+  return {
+    oid: u.sha256,
+    size: Number(u.size),
+    chunkSize: Number(u.chunk_size),
+    status: u.status,
+    parts: parts.map((p) => ({ partNumber: p.part, etag: p.etag, size: Number(p.size) })),
+  };
+}
+
+/** Counts bytes and refuses more than expected, so an oversized part never reaches the store. */
+class Measured extends Transform {
+  bytes = 0;
+  constructor(private readonly expected: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expected)
+      cb(new AppError('INVALID_ARGUMENT', `part is longer than the ${this.expected} bytes expected`));
+    else cb(null, chunk);
+  }
+}
+
+/**
+ * Stores part n of an upload from `body`. A single-part upload (basic) is checked against its
+ * digest and becomes a blob at once; a multipart part is confirmed and waits for completion.
+ */
+export async function putPart(
+  db: Kysely<Database>,
+  reg: Registry,
+  id: string,
+  token: string,
+  n: number,
+  body: Readable,
+  contentLength: number | undefined,
+): Promise<{ etag: string; complete: boolean }> {
+  const u = await uploadFor(db, reg, id, token);
+  requireOpen(u);
+  const size = Number(u.size);
+  const chunk = Number(u.chunk_size);
+  const count = partCount(size, chunk);
+  if (!Number.isInteger(n) || n < 1 || n > count)
+    throw new AppError('INVALID_ARGUMENT', `part ${n} is out of range: this upload has parts 1..${count}`);
+  const expected = partLength(size, chunk, n);
+  if (contentLength !== undefined && contentLength !== expected) {
+    throw new AppError('INVALID_ARGUMENT', `part ${n} must be ${expected} bytes, Content-Length says ${contentLength}`);
+  }
+  const key = await reg.keys.byId(u.org_id, u.key_id);
+  const objectKey = deriveObjectKey(key, Buffer.from(u.salt, 'base64'));
+  const seg = partSegments(size, chunk, n);
+  const measured = new Measured(expected);
+  const hash = count === 1 ? createHash('sha256') : undefined;
+  const tap = new PassThrough();
+  if (hash) tap.on('data', (b: Buffer) => hash.update(b));
+  const encrypted = body
+    .pipe(measured)
+    .pipe(tap)
+    .pipe(encryptStream(objectKey, seg.first, totalSegments(size)));
+  const relay = (err: Error) => encrypted.destroy(err);
+  body.on('error', relay);
+  measured.on('error', relay);
+  const stored = await reg.store
+    .writePart(
+      u.storage_key,
+      u.store_handle,
+      n,
+      encryptedOffset(seg.first),
+      expected + seg.count * TAG_BYTES,
+      encrypted,
+    )
+    .finally(() => {
+      body.off('error', relay);
+      measured.off('error', relay);
+    });
+  if (measured.bytes !== expected) {
+    throw new AppError('INVALID_ARGUMENT', `part ${n} was cut short: ${measured.bytes} of ${expected} bytes arrived`);
+  }
+  await db
+    .insertInto('upload_parts')
+    .values({ upload_id: id, part: n, etag: stored.etag, size: expected, created_at: nowIso() })
+    .onConflict((oc) =>
+      oc.columns(['upload_id', 'part']).doUpdateSet({ etag: stored.etag, size: expected, created_at: nowIso() }),
+    )
+    .execute();
+  if (!hash) return { etag: stored.etag, complete: false };
+  if (hash.digest('hex') !== u.sha256) {
+    await abortUpload(db, reg, u);
+    throw digestMismatch(u.sha256);
+  }
+  await finishBlob(db, reg, u, [stored], { verified: true });
+  return { etag: stored.etag, complete: true };
+}
+
+/** ETags go out quoted, as HTTP writes them; clients echo them back either way. */
+export const unquote = (etag: string) =>
+  String(etag)
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
+
+function digestMismatch(oid: string): AppError {
+  return new AppError('DIGEST_MISMATCH', `the content's sha256 is not ${oid}; the upload was dropped, send it again`);
+}
+
+/** Completion of a multipart upload: every part once, with the ETags the server gave. */
+export async function completeUpload(
+  db: Kysely<Database>,
+  reg: Registry,
+  id: string,
+  token: string,
+  body: { oid?: string; parts?: { partNumber: number; etag: string }[] },
+): Promise<void> {
+  const u = await uploadFor(db, reg, id, token);
+  if (u.status === 'complete') return;
+  requireOpen(u);
+  if (body.oid !== undefined && body.oid !== u.sha256)
+    throw new AppError('INVALID_ARGUMENT', `oid ${String(body.oid).slice(0, 80)} is not this upload's (${u.sha256})`);
+  const count = partCount(Number(u.size), Number(u.chunk_size));
+  const stored = new Map(
+    (await db.selectFrom('upload_parts').selectAll().where('upload_id', '=', id).execute()).map((p) => [p.part, p]),
+  );
+  const given = body.parts ?? [];
+  const seen = new Set<number>();
+  for (const p of given) {
+    if (!Number.isInteger(p.partNumber) || p.partNumber < 1 || p.partNumber > count) {
+      throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber} is out of range 1..${count}`);
+    }
+    if (seen.has(p.partNumber)) throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber} is listed twice`);
+    seen.add(p.partNumber);
+    const s = stored.get(p.partNumber);
+    if (!s) throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber} was never stored; send it first`);
+    if (unquote(s.etag) !== unquote(p.etag))
+      throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber}'s etag is not the one the server gave`);
+  }
+  const missing = [...Array(count).keys()].map((i) => i + 1).filter((n) => !seen.has(n));
+  if (missing.length > 0)
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      `parts missing from the completion: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
+    );
+  const parts = [...stored.values()].sort((a, b) => a.part - b.part).map((p) => ({ part: p.part, etag: p.etag }));
+  await finishBlob(db, reg, u, parts, { verified: false });
+}
+
+/** Makes the object readable, checks its digest where not done yet, and records the blob. */
+async function finishBlob(
+  db: Kysely<Database>,
+  reg: Registry,
+  u: UploadsTable,
+  parts: readonly StoredPart[],
+  o: { verified: boolean },
+): Promise<void> {
+  await reg.store.finish(u.storage_key, u.store_handle, parts);
+  if (!o.verified) {
+    const hash = createHash('sha256');
+    const key = await reg.keys.byId(u.org_id, u.key_id);
+    const plain = await decryptRange(
+      deriveObjectKey(key, Buffer.from(u.salt, 'base64')),
+      Number(u.size),
+      undefined,
+      (r) => reg.store.read(u.storage_key, r),
+    );
+    for await (const b of plain) hash.update(b as Buffer);
+    if (hash.digest('hex') !== u.sha256) {
+      await reg.store.delete(u.storage_key);
+      await db.updateTable('uploads').set({ status: 'aborted' }).where('id', '=', u.id).execute();
+      throw digestMismatch(u.sha256);
+    }
+  }
+  const blobIdKey = await reg.keys.blobIdKey(u.org_id);
+  const inserted = await db
+    .insertInto('blobs')
+    .values({
+      org_id: u.org_id,
+      blob_id: blobIdOf(blobIdKey, u.sha256),
+      sha256: u.sha256,
+      size: u.size,
+      storage_key: u.storage_key,
+      key_id: u.key_id,
+      salt: u.salt,
+      created_at: nowIso(),
+    })
+    .onConflict((oc) => oc.columns(['org_id', 'blob_id']).doNothing())
+    .executeTakeFirst();
+  // Another upload of the same content finished first: keep that one.
+  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) await reg.store.delete(u.storage_key);
+  await db.updateTable('uploads').set({ status: 'complete' }).where('id', '=', u.id).execute();
+  await db.deleteFrom('upload_parts').where('upload_id', '=', u.id).execute();
+}
+
+async function abortUpload(db: Kysely<Database>, reg: Registry, u: UploadsTable): Promise<void> {
+  await reg.store.abort(u.storage_key, u.store_handle).catch(() => undefined);
+  await db.updateTable('uploads').set({ status: 'aborted' }).where('id', '=', u.id).execute();
+  await db.deleteFrom('upload_parts').where('upload_id', '=', u.id).execute();
+}
+
+/** Collects uploads past their expiry: their parts leave the store. Returns how many. */
+export async function collectExpiredUploads(db: Kysely<Database>, reg: Registry, now = new Date()): Promise<number> {
+  const expired = await db
+    .selectFrom('uploads')
+    .selectAll()
+    .where('status', '=', 'open')
+    .where('expires_at', '<=', now.toISOString())
+    .limit(500)
+    .execute();
+  for (const u of expired) await abortUpload(db, reg, u);
+  return expired.length;
+}
+
+/** Stores content that came inline (a small file of a commit) as a blob of the org, once. */
+export async function storeInline(
+  ctx: Ctx,
+  reg: Registry,
+  orgId: string,
+  projectId: string,
+  content: Buffer,
+): Promise<{ sha256: string }> {
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const have = await ctx.db
+    .selectFrom('blobs')
+    .select('size')
+    .where('org_id', '=', orgId)
+    .where('blob_id', '=', blobIdOf(await reg.keys.blobIdKey(orgId), sha256))
+    .executeTakeFirst();
+  if (have) return { sha256 };
+  const u = await openUpload(ctx, reg, orgId, projectId, { oid: sha256, size: content.length }, false);
+  await putPart(ctx.db, reg, u.id, reg.uploadTokens.tokenFor(u.id), 1, Readable.from([content]), content.length);
+  return { sha256 };
+}
