@@ -16,6 +16,7 @@ import { resolveTaskEnv } from './tenancy/secrets.js';
 import { SchedulerLoop } from './workload/scheduler-loop.js';
 import { LocalExecutor } from './exec/local.js';
 import { EXECUTOR_ACTOR, Reconciler } from './workload/reconciler.js';
+import { WorkloadArtifacts } from './workload/artifacts.js';
 import { SlurmExecutor } from './exec/slurm.js';
 import { type IdentityKind, identityDirectory } from './exec/identities.js';
 import { importSlurmFleet } from './exec/slurm-fleet.js';
@@ -145,6 +146,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     actor: { ...EXECUTOR_ACTOR, fence },
     resolveEnv: (row, env) =>
       resolveTaskEnv(store.db, secretBox, { orgId: row.org_id, projectId: row.project_id, env }),
+    // Registry inputs are materialized, and outputs read, in the executors' workload directories.
+    artifacts: new WorkloadArtifacts({ db: store.db, registry, workloadsDir }),
   });
   const app = await buildApp({
     store,

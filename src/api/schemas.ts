@@ -447,3 +447,212 @@ export const WebhookDelivery = T.Object({
   updatedAt: Time,
   deliveredAt: Nullable(Time),
 });
+
+// Registry: models and datasets (docs/registry.md). Names as isRepoName in src/registry/names.ts
+// allows them (dots included; the service refuses "..", and a ".git" ending); revisions are a ref
+// name or a 40-hex commit id.
+export const RepoName = T.String({
+  pattern: '^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_-])?$',
+  minLength: 1,
+  maxLength: 96,
+  description: 'a model or dataset name: letters, digits, "-", "_", "."',
+});
+export const Revision = T.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+  minLength: 1,
+  maxLength: 128,
+  description: 'a branch, a tag, or a 40-hex commit id',
+});
+const Sha256 = T.String({ description: 'hex SHA-256' });
+export const Repo = T.Object({
+  id: T.String({ description: '<org>.<project>/<name>' }),
+  kind: oneOf(['model', 'dataset'] as const),
+  name: T.String(),
+  project: T.String({ description: 'org.project' }),
+  private: T.Boolean(),
+  createdAt: Time,
+  createdBy: T.String(),
+  updatedAt: Time,
+});
+export const RepoCreate = T.Object({ name: RepoName }, strict);
+export const VersionSummary = T.Object({
+  id: T.String({ description: '40-hex commit id' }),
+  seq: T.Integer({ description: '1, 2, … per repo' }),
+  parent: Nullable(T.String()),
+  summary: T.String(),
+  files: T.Integer(),
+  bytes: T.Integer(),
+  createdAt: Time,
+  createdBy: T.String(),
+  producer: Nullable(T.Object({ workloadId: T.String(), attempt: T.Integer() })),
+});
+export const RepoListItem = T.Intersect([Repo, T.Object({ latest: Nullable(VersionSummary) })]);
+export const Ref = T.Object({
+  name: T.String(),
+  kind: oneOf(['branch', 'tag'] as const),
+  commit: T.String(),
+  updatedAt: Time,
+  updatedBy: T.String(),
+});
+export const RefPut = T.Object({ revision: Revision }, strict);
+export const ModelCard = T.Object(
+  {
+    license: T.Optional(T.String()),
+    licenseName: T.Optional(T.String()),
+    licenseLink: T.Optional(T.String()),
+    baseModel: T.Optional(T.Array(T.String())),
+    datasets: T.Optional(T.Array(T.String())),
+    pipelineTag: T.Optional(T.String()),
+    libraryName: T.Optional(T.String()),
+    tags: T.Optional(T.Array(T.String())),
+    language: T.Optional(T.Array(T.String())),
+    evalResults: T.Optional(
+      T.Array(
+        T.Object({
+          task: T.String(),
+          dataset: T.String(),
+          datasetConfig: T.Optional(T.String()),
+          split: T.Optional(T.String()),
+          metric: T.String(),
+          value: T.Union([T.Number(), T.String()]),
+        }),
+      ),
+    ),
+    title: T.Optional(T.String()),
+    summary: T.Optional(T.String()),
+  },
+  { description: "the README.md model card's structured fields" },
+);
+export const FileFormat = T.Object(
+  {
+    format: oneOf(['safetensors', 'gguf'] as const),
+    tensors: T.Integer(),
+    parameters: T.Optional(T.Integer()),
+    dtypes: T.Optional(T.Record(T.String(), T.Integer(), { description: 'safetensors: parameters per dtype' })),
+    metadata: T.Optional(T.Record(T.String(), T.String())),
+    tensorsSample: T.Optional(T.Array(T.Object({ name: T.String(), dtype: T.String(), shape: T.Array(T.Integer()) }))),
+    architecture: T.Optional(T.String()),
+    name: T.Optional(T.String()),
+    contextLength: T.Optional(T.Integer()),
+    quantization: T.Optional(T.String({ description: 'GGUF file type, e.g. Q4_K_M' })),
+  },
+  { description: 'what a weight file header says' },
+);
+export const FormatsSummary = T.Object({
+  parameters: T.Integer(),
+  formats: T.Array(T.String()),
+  dtypes: T.Record(T.String(), T.Integer()),
+  quantization: T.Array(T.String()),
+});
+export const RepoDetail = T.Intersect([
+  Repo,
+  T.Object({
+    refs: T.Array(Ref),
+    latest: Nullable(VersionSummary),
+    card: Nullable(ModelCard),
+    formats: FormatsSummary,
+    storage: T.Object({
+      versions: T.Integer(),
+      latestBytes: T.Integer(),
+      storedBytes: T.Integer({ description: 'distinct contents of all versions' }),
+    }),
+  }),
+]);
+export const DsseEnvelope = T.Object(
+  {
+    payloadType: T.String(),
+    payload: T.String({ description: 'base64 of the in-toto statement (model-signing v1.0)' }),
+    signatures: T.Array(T.Object({ keyid: T.String(), sig: T.String() })),
+  },
+  { description: 'DSSE envelope' },
+);
+const SignatureInfo = T.Object({
+  keyid: T.String(),
+  platform: T.Boolean({ description: "the platform's signature; others are countersignatures" }),
+});
+const VerificationFields = {
+  ok: T.Boolean(),
+  signers: T.Array(T.String(), { description: 'keyids whose signatures verified' }),
+  reason: Nullable(T.String({ description: 'why not, when not ok' })),
+};
+export const VersionDetail = T.Object({
+  repo: T.String(),
+  kind: oneOf(['model', 'dataset'] as const),
+  version: VersionSummary,
+  files: T.Array(T.Object({ path: T.String(), size: T.Integer(), sha256: Sha256 })),
+  card: Nullable(ModelCard),
+  formats: T.Record(T.String(), FileFormat, { description: 'per file path' }),
+  formatsSummary: FormatsSummary,
+  envelope: DsseEnvelope,
+  signatures: T.Array(SignatureInfo),
+  verification: T.Object(VerificationFields, { description: "the server's verdict on the platform signature" }),
+});
+export const VersionVerification = T.Object({
+  repo: T.String(),
+  kind: oneOf(['model', 'dataset'] as const),
+  commit: T.String(),
+  signatures: T.Array(SignatureInfo),
+  ...VerificationFields,
+});
+export const Countersign = T.Object(
+  {
+    keyid: T.String({ pattern: '^[0-9a-f]{64}$', description: 'hex SHA-256 of the DER SPKI of publicKeyPem' }),
+    sig: T.String({ minLength: 1, maxLength: 200, description: 'base64 Ed25519 signature over the DSSE PAE' }),
+    publicKeyPem: T.String({ minLength: 1, maxLength: 1000, description: 'Ed25519 public key, SPKI PEM' }),
+  },
+  strict,
+);
+export const SigningKeyInfo = T.Object({
+  keyid: T.String(),
+  publicKeyPem: T.String(),
+  algorithm: T.Literal('ed25519'),
+  format: T.String(),
+});
+export const LineageQuery = T.Object(
+  {
+    direction: T.Optional(
+      T.Union([T.Literal('up'), T.Literal('down'), T.Literal('both')], {
+        description: 'up: what it came from; down: what came of it (default both)',
+      }),
+    ),
+    depth: T.Optional(T.Integer({ minimum: 1, maximum: 20, description: 'hops (default 5)' })),
+  },
+  strict,
+);
+export const Lineage = T.Object({
+  root: T.String(),
+  direction: T.String(),
+  depth: T.Integer(),
+  nodes: T.Array(
+    T.Object({
+      key: T.String({ description: '<kind>:<id>, as edges name it' }),
+      kind: oneOf(['commit', 'attempt', 'deployment'] as const),
+      id: T.String(),
+      label: T.String(),
+      depth: T.Integer(),
+      repo: T.Optional(
+        T.Object({
+          kind: oneOf(['model', 'dataset'] as const),
+          name: T.String(),
+          project: T.String(),
+          deleted: T.Boolean(),
+        }),
+      ),
+      commit: T.Optional(T.String()),
+      workload: T.Optional(T.Object({ id: T.String(), name: T.String(), project: T.String(), status: T.String() })),
+      attempt: T.Optional(T.Integer()),
+    }),
+  ),
+  edges: T.Array(T.Object({ from: T.String(), to: T.String() })),
+  truncated: T.Boolean(),
+});
+export const StorageUsage = T.Object({
+  project: T.String(),
+  limitBytes: Nullable(T.Integer({ description: 'null: no limit' })),
+  usedBytes: T.Integer(),
+  uploadingBytes: T.Integer({ description: 'open uploads, counted against the limit while they last' }),
+});
+export const StorageQuotaSet = T.Object(
+  { limitBytes: Nullable(T.Integer({ minimum: 0, description: "null: back to the server's default" })) },
+  strict,
+);

@@ -79,6 +79,14 @@ const RULES: Readonly<Record<string, EventRule>> = {
   'secret.delete': { type: 'secret.deleted' },
   'webhook.create': { type: 'webhook.created', admins: true },
   'webhook.delete': { type: 'webhook.deleted', admins: true },
+  'model.create': { type: 'model.created' },
+  'model.commit': { type: 'model.version.created' },
+  'model.delete': { type: 'model.deleted' },
+  'model.tag': { type: 'model.tagged' },
+  'dataset.create': { type: 'dataset.created' },
+  'dataset.commit': { type: 'dataset.version.created' },
+  'dataset.delete': { type: 'dataset.deleted' },
+  'dataset.tag': { type: 'dataset.tagged' },
 };
 
 /** Every event type there is, sorted: what `types` filters and subscriptions may name. */

@@ -1,6 +1,6 @@
 // kubectl-style verbs over the command groups: `fabrik get nodes` is `fabrik fleet nodes`,
 // `fabrik describe node b200-0001` is `fabrik fleet get b200-0001`. Rewriting argv keeps one
-// implementation per command.
+// implementation per command. `fabrik set storage-quota P SIZE` is `fabrik storage-quota set P SIZE`.
 
 const GET: Record<string, { list: string[]; one?: string[] }> = {
   workloads: { list: ['ps'], one: ['describe'] },
@@ -14,6 +14,13 @@ const GET: Record<string, { list: string[]; one?: string[] }> = {
   serviceaccounts: { list: ['sa', 'list'] },
   users: { list: ['user', 'list'] },
   audit: { list: ['audit', 'list'] },
+  models: { list: ['model', 'list'], one: ['model', 'describe'] },
+  datasets: { list: ['dataset', 'list'], one: ['dataset', 'describe'] },
+  'storage-quota': { list: ['storage-quota', 'get'], one: ['storage-quota', 'get'] },
+};
+
+const SET: Record<string, string[]> = {
+  'storage-quota': ['storage-quota', 'set'],
 };
 
 const SINGULAR: Record<string, string> = {
@@ -30,13 +37,17 @@ const SINGULAR: Record<string, string> = {
   sa: 'serviceaccounts',
   serviceaccount: 'serviceaccounts',
   user: 'users',
+  model: 'models',
+  dataset: 'datasets',
+  'storage-quotas': 'storage-quota',
 };
 
 export const GET_RESOURCES = Object.keys(GET);
 
-/** Rewrites `get RESOURCE [NAME] …` and `describe RESOURCE NAME …`; other argv pass unchanged. */
+/** Rewrites `get RESOURCE [NAME] …`, `describe RESOURCE NAME …` and `set RESOURCE …`; other argv pass unchanged. */
 export function expandAliases(argv: string[]): string[] {
   const [node, script, verb, resource, ...rest] = argv;
+  if (verb === 'set' && resource && SET[resource]) return [node, script, ...SET[resource], ...rest];
   if ((verb !== 'get' && verb !== 'describe') || !resource || resource.startsWith('-')) return argv;
   const kind = GET[resource] ? resource : SINGULAR[resource];
   if (!kind) {

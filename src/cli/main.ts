@@ -1,7 +1,9 @@
 // The `fabrik` command. Each group of subcommands lives in ./commands/; this file assembles them.
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerArtifactCommands } from './commands/artifacts.js';
 import { registerEventCommands } from './commands/events.js';
+import { registerRegistryCommands } from './commands/registry.js';
 import { registerSecretCommands } from './commands/secrets.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerLogsCommand, registerWorkloadCommands } from './commands/workloads.js';
@@ -24,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
   registerLogsCommand(program);
   registerEventCommands(program);
   registerWebhookCommands(program);
+  registerRegistryCommands(program);
+  registerArtifactCommands(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.
   const first = argv.slice(2).find((a) => !a.startsWith('-'));

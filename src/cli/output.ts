@@ -13,6 +13,8 @@ export const EXIT = {
   timeout: 6,
   unreachable: 7,
   jobFailed: 8,
+  /** `fabrik verify`: a signature, digest, size or file set that does not match what was signed. */
+  verifyFailed: 9,
 } as const;
 
 /** Exit code for an HTTP status the server answered with. */

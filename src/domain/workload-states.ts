@@ -23,6 +23,8 @@ export const END_REASONS = [
   'max-runtime',
   'oom-killed',
   'launch-failed',
+  /** The tasks succeeded but the outputs could not be published (quota, unreadable files, …). */
+  'publish-failed',
 ] as const;
 export type EndReason = (typeof END_REASONS)[number];
 

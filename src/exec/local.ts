@@ -12,11 +12,13 @@ import { type CgroupLayout, createTaskCgroup, killCgroup, removeCgroup, signalCg
 import { type Isolation, isolationArgv } from './sandbox.js';
 import {
   type AttemptRef,
+  ExecError,
   type ExecHandle,
   type Executor,
   type LaunchRequest,
   type LogRequest,
   type Observation,
+  mountEnv,
   taskEnv,
   tasksOf,
 } from './types.js';
@@ -185,16 +187,26 @@ export class LocalExecutor implements Executor {
         TMPDIR: level === 'sandbox' ? '/tmp' : paths.work,
         ...req.env,
         ...taskEnv(req, task, '127.0.0.1', masterPort),
+        // Only the sandbox has a mount namespace: elsewhere a task reads its inputs where they lie.
+        ...mountEnv(req.mounts, level === 'sandbox'),
         FABRIK_WORKLOAD_DIR: paths.work,
       };
       const cgroup = cgroups ? taskCgroup(cgroups, `${req.workloadId}.${req.attempt}.${task.rank}`) : undefined;
       if (cgroup) createTaskCgroup(cgroup, req.limits);
-      const isolation = isolationArgv(level, {
-        identity: req.identity,
-        workDir: paths.work,
-        workdir: req.workdir,
-        gpuIndexes: task.gpuIndexes,
-      });
+      let isolation: string[];
+      try {
+        isolation = isolationArgv(level, {
+          identity: req.identity,
+          workDir: paths.work,
+          workdir: req.workdir,
+          mounts: req.mounts,
+          gpuIndexes: task.gpuIndexes,
+        });
+      } catch (err) {
+        if (cgroup) removeCgroup(cgroup);
+        await this.signal(this.encode({ ...ids, tasks }), 'KILL');
+        throw new ExecError((err as Error).message, false);
+      }
       const command = req.setup ? `${req.setup}\n${req.run}` : req.run;
       const cap = String(this.opts.logCapBytes ?? DEFAULT_LOG_CAP);
       const cgs = cgroup?.dirs.join(' ') ?? '';

@@ -71,6 +71,8 @@ export interface SandboxPlan {
   readonly workDir: string;
   /** The spec's workdir (a real path inside the allowed root): read-only. */
   readonly workdir?: string;
+  /** Registry inputs: each materialized `source` shown read-only at `target`. */
+  readonly mounts?: readonly { readonly source: string; readonly target: string }[];
   /** Placed GPU indexes: only their /dev/nvidiaN nodes are passed in. */
   readonly gpuIndexes: readonly number[];
   /** Where device nodes are looked up (tests point it elsewhere). */
@@ -91,6 +93,22 @@ function ancestors(paths: readonly string[]): string[] {
     for (let i = 1; i < parts.length; i++) out.add(`/${parts.slice(0, i).join('/')}`);
   }
   return [...out].filter((d) => d !== '/tmp' && !SYSTEM_DIRS.some((s) => d === s || d.startsWith(`${s}/`))).sort();
+}
+
+/**
+ * Mount targets must stay clear of the directories the sandbox binds itself: an input over the work
+ * directory would hide it, one inside it would shadow the task's own files. (The spec refused
+ * system directories, /proc, /dev, /sys and the roots of /tmp and /run already.)
+ */
+function checkMounts(plan: SandboxPlan, mounts: readonly { source: string; target: string }[]): void {
+  const own = [plan.workDir, ...(plan.workdir ? [plan.workdir] : [])];
+  for (const m of mounts) {
+    if (!m.target.startsWith('/') || m.target.split('/').some((p) => p === '..' || p === '.')) {
+      throw new Error(`input mount target ${JSON.stringify(m.target)} is not a normalized absolute path`);
+    }
+    const clash = own.find((d) => m.target === d || m.target.startsWith(`${d}/`) || d.startsWith(`${m.target}/`));
+    if (clash) throw new Error(`input mount target ${m.target} overlaps the task's directory ${clash}`);
+  }
 }
 
 /** The argv that runs a command at `level`: prefix it to `/bin/sh -c <command>`. */
@@ -124,13 +142,18 @@ export function isolationArgv(level: IsolationLevel, plan: SandboxPlan): string[
   for (const name of plan.gpuIndexes.length ? [...gpus, ...NVIDIA_SHARED] : []) {
     if (existsSync(`${devRoot}/${name}`)) args.push('--dev-bind', `${devRoot}/${name}`, `/dev/${name}`);
   }
+  const mounts = plan.mounts ?? [];
+  checkMounts(plan, mounts);
   // Parents of the bound directories are made traversable (bubblewrap would create them 0700).
-  for (const dir of ancestors([plan.workDir, ...(plan.workdir ? [plan.workdir] : [])])) {
+  const bound = [plan.workDir, ...(plan.workdir ? [plan.workdir] : []), ...mounts.map((m) => m.target)];
+  for (const dir of ancestors(bound)) {
     args.push('--perms', '0755', '--dir', dir);
   }
   if (plan.workdir) args.push('--ro-bind', plan.workdir, plan.workdir);
   // After the workdir: when the workload directory lies inside it, it is writable all the same.
   args.push('--bind', plan.workDir, plan.workDir);
+  // Inputs last, read-only: a bind mount's flags are its own, so nothing below them is writable.
+  for (const m of mounts) args.push('--ro-bind', m.source, m.target);
   args.push(
     '--chdir',
     plan.workdir ?? plan.workDir,

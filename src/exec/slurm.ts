@@ -53,6 +53,7 @@ import {
   type LaunchRequest,
   type LogRequest,
   type Observation,
+  mountEnv,
 } from './types.js';
 import { workloadPaths } from './workspace.js';
 
@@ -157,7 +158,10 @@ export class SlurmExecutor implements Executor {
     }
     // Slurm resolves --uid/--gid in passwd/group: the account must exist before sbatch.
     await this.identities.ensure(req.identity);
-    prepareAttempt(this.logDir, paths, req);
+    // No mount namespace under Slurm: an input is read where fabrik materialized it (under the
+    // shared workload directory, root's and readable by the project's gid only), named by
+    // FABRIK_INPUT_<n>; the spec's `path` is not remapped.
+    prepareAttempt(this.logDir, paths, { ...req, env: { ...req.env, ...mountEnv(req.mounts, false) } });
 
     const gpus = Math.max(...req.placement.nodes.map((n) => n.gpuIndexes.length));
     const minutes = Math.max(1, Math.ceil(req.maxRuntimeS / 60));

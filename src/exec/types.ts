@@ -36,6 +36,28 @@ export interface LaunchRequest {
   readonly workdir?: string;
   readonly placement: Placement;
   readonly maxRuntimeS: number;
+  /**
+   * Registry inputs, materialized on this machine (root's, readable by the project's gid only):
+   * shown at `target` where the executor has a mount namespace (the local sandbox), else reached
+   * at `source` itself. Either way `FABRIK_INPUT_<n>` names where the task finds input n.
+   */
+  readonly mounts?: readonly Mount[];
+}
+
+export interface Mount {
+  /** The materialized copy on the host (or the shared filesystem). */
+  readonly source: string;
+  /** Where the spec asked for it inside the task's filesystem. */
+  readonly target: string;
+  readonly readOnly: true;
+}
+
+/**
+ * `FABRIK_INPUT_<n>` for each mount: its target where the executor remaps paths (`remapped`),
+ * else the materialized source, which is where such a task reads it.
+ */
+export function mountEnv(mounts: readonly Mount[] | undefined, remapped: boolean): Record<string, string> {
+  return Object.fromEntries((mounts ?? []).map((m, i) => [`FABRIK_INPUT_${i}`, remapped ? m.target : m.source]));
 }
 
 /** An opaque record of how to find a launched workload again after a restart, stored in the database. */

@@ -10,7 +10,9 @@ import { AppError } from '../domain/errors.js';
 import { newId, nowIso } from '../domain/ids.js';
 import type { Kysely } from 'kysely';
 import type { CommitsTable, Database, RepoKind } from '../store/schema.js';
-import { findBlobByDigest, formatOf, readBytes } from './content.js';
+import { blobIdOf } from './crypto.js';
+import { bufferSource, findBlobByDigest, formatOfSource, readBytes } from './content.js';
+import type { Trx } from '../audit/journal.js';
 import type { FormatInfo } from './formats.js';
 import { MAX_MODEL_CARD_BYTES, type ModelCard, parseModelCard } from './model-card.js';
 import { COMMIT_ID, type RepoId, SHA256_HEX, checkPath, checkRefName, repoIdText } from './names.js';
@@ -75,8 +77,11 @@ export async function commit(
 
   const files = new Map<string, ManifestFile>((head ? parseManifest(head) : []).map((f) => [f.path, f]));
   const changed = new Set<string>();
+  // Inline files are stored only once the whole commit has been checked: a refused commit
+  // leaves nothing behind. Until then their bytes are read from here.
+  const inline = new Map<string, Buffer>();
+  for (const op of req.ops) checkPath(op.path);
   for (const op of req.ops) {
-    checkPath(op.path);
     if (op.op === 'delete') {
       if (!files.delete(op.path))
         throw new AppError('NOT_FOUND', `cannot delete ${op.path}: no such file in ${branch}`, {
@@ -91,13 +96,19 @@ export async function commit(
     }
     if (changed.has(op.path)) throw new AppError('INVALID_ARGUMENT', `file ${op.path} appears twice in the commit`);
     changed.add(op.path);
-    files.set(op.path, await fileOf(ctx, reg, r, op));
+    files.set(op.path, await fileOf(ctx, reg, r, op, inline));
   }
   if (files.size > reg.limits.maxFiles)
     throw new AppError('PAYLOAD_TOO_LARGE', `a version holds at most ${reg.limits.maxFiles} files`);
   checkNoFileUnderFile([...files.keys()]);
   const manifest = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const { card, formats } = await describeChanges(ctx.db, reg, r, manifest, changed, head);
+  const { card, formats } = await describeChanges(ctx.db, reg, r, manifest, changed, head, inline);
+  if (inline.size > 0) {
+    // The exact check is made again when the commit lands; this one keeps refused content out.
+    const adding = await freshBytes(ctx.db, r.project.id, manifest);
+    if (adding.bytes > 0) await checkRoom(ctx.db, reg, r.project.id, adding.bytes, { countOpenUploads: false });
+    for (const content of new Set(inline.values())) await storeInline(ctx, reg, r.org.id, r.project.id, content);
+  }
 
   const createdAt = nowIso();
   const parent = head?.id ?? '';
@@ -147,14 +158,7 @@ export async function commit(
   return write(ctx, spec, async (trx) => {
     const now = await branchHead(trx, r.repo, branch);
     if ((now?.id ?? '') !== parent) throw staleParent(branch, parent, now?.id);
-    const held = new Set(
-      (await trx.selectFrom('project_blobs').select('blob_id').where('project_id', '=', r.project.id).execute()).map(
-        (b) => b.blob_id,
-      ),
-    );
-    const fresh = new Map<string, number>();
-    for (const f of manifest) if (!held.has(f.blobId)) fresh.set(f.blobId, f.size);
-    const adding = [...fresh.values()].reduce((n, s) => n + s, 0);
+    const { fresh, bytes: adding } = await freshBytes(trx, r.project.id, manifest);
     if (adding > 0) await checkRoom(trx, reg, r.project.id, adding, { countOpenUploads: false });
     await trx.insertInto('commits').values(row).execute();
     await trx
@@ -201,6 +205,22 @@ export async function commit(
   });
 }
 
+/** The blobs of a manifest the project does not hold yet, and their bytes. */
+async function freshBytes(
+  db: Kysely<Database> | Trx,
+  projectId: string,
+  manifest: readonly ManifestFile[],
+): Promise<{ fresh: Map<string, number>; bytes: number }> {
+  const held = new Set(
+    (await db.selectFrom('project_blobs').select('blob_id').where('project_id', '=', projectId).execute()).map(
+      (b) => b.blob_id,
+    ),
+  );
+  const fresh = new Map<string, number>();
+  for (const f of manifest) if (!held.has(f.blobId)) fresh.set(f.blobId, f.size);
+  return { fresh, bytes: [...fresh.values()].reduce((n, s) => n + s, 0) };
+}
+
 function staleParent(branch: string, given: string, head: string | undefined): AppError {
   return new AppError(
     'CONFLICT',
@@ -224,6 +244,7 @@ async function fileOf(
   reg: Registry,
   r: FoundRepo,
   op: Extract<CommitOp, { op: 'lfs' | 'inline' }>,
+  inline: Map<string, Buffer>,
 ): Promise<ManifestFile> {
   if (op.op === 'inline') {
     if (op.content.length > reg.limits.inlineMaxBytes) {
@@ -232,10 +253,10 @@ async function fileOf(
         `inline file ${op.path} is over ${reg.limits.inlineMaxBytes} bytes; upload it through LFS`,
       );
     }
-    const { sha256 } = await storeInline(ctx, reg, r.org.id, r.project.id, op.content);
-    const blob = await findBlobByDigest(ctx.db, reg, r.org.id, sha256);
-    if (!blob) throw new AppError('INTERNAL', `inline file ${op.path} was not stored`);
-    return { path: op.path, size: op.content.length, sha256, blobId: blob.blob_id };
+    const sha256 = createHash('sha256').update(op.content).digest('hex');
+    inline.set(op.path, op.content);
+    const blobId = blobIdOf(await reg.keys.blobIdKey(r.org.id), sha256);
+    return { path: op.path, size: op.content.length, sha256, blobId };
   }
   if (!SHA256_HEX.test(op.sha256))
     throw new AppError('INVALID_ARGUMENT', `file ${op.path}: oid must be 64 lowercase hex digits`);
@@ -276,6 +297,7 @@ async function describeChanges(
   manifest: readonly ManifestFile[],
   changed: ReadonlySet<string>,
   head: CommitsTable | undefined,
+  inline: ReadonlyMap<string, Buffer>,
 ): Promise<{ card: ModelCard | undefined; formats: Record<string, FormatInfo> }> {
   const before = head ? (JSON.parse(head.formats) as Record<string, FormatInfo>) : {};
   const formats: Record<string, FormatInfo> = {};
@@ -287,8 +309,10 @@ async function describeChanges(
       if (before[f.path]) formats[f.path] = before[f.path]!;
       continue;
     }
-    const blob = await findBlobByDigest(db, reg, r.org.id, f.sha256);
-    if (!blob) continue;
+    const bytes = inline.get(f.path);
+    const blob = bytes ? undefined : await findBlobByDigest(db, reg, r.org.id, f.sha256);
+    if (!bytes && !blob) continue;
+    const read = bytes ? bufferSource(bytes) : (start: number, length: number) => readBytes(reg, blob!, start, length);
     if (f.path === 'README.md') {
       if (f.size > MAX_MODEL_CARD_BYTES) {
         throw new AppError(
@@ -296,10 +320,10 @@ async function describeChanges(
           `README.md is ${f.size} bytes; a model card may have at most ${MAX_MODEL_CARD_BYTES}`,
         );
       }
-      card = parseModelCard(await readBytes(reg, blob, 0, f.size));
+      card = parseModelCard(await read(0, f.size));
       continue;
     }
-    const info = await formatOf(reg, blob, f.path);
+    const info = await formatOfSource(read, f.size, f.path);
     if (info) formats[f.path] = info;
   }
   return { card, formats };

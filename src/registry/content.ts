@@ -52,12 +52,24 @@ export async function readBytes(reg: Registry, blob: BlobsTable, start: number, 
   return Buffer.concat(parts);
 }
 
+/** Reads `length` bytes from `start` (fewer at the end) of some content: a stored blob, or bytes at hand. */
+export type ByteSource = (start: number, length: number) => Promise<Buffer>;
+
+/** The bytes of content not stored yet (an inline file of a commit being checked). */
+export function bufferSource(b: Buffer): ByteSource {
+  return async (start, length) => (length <= 0 ? Buffer.alloc(0) : b.subarray(start, start + length));
+}
+
 /** What the header of a .safetensors or .gguf file says; undefined for other files. */
 export async function formatOf(reg: Registry, blob: BlobsTable, path: string): Promise<FormatInfo | undefined> {
+  return formatOfSource((start, length) => readBytes(reg, blob, start, length), Number(blob.size), path);
+}
+
+/** formatOf for content of `size` bytes read through `read`. */
+export async function formatOfSource(read: ByteSource, size: number, path: string): Promise<FormatInfo | undefined> {
   const lower = path.toLowerCase();
   if (lower.endsWith('.safetensors')) {
-    const size = Number(blob.size);
-    const head = await readBytes(reg, blob, 0, 8);
+    const head = await read(0, 8);
     if (head.length < 8)
       throw new AppError('FORMAT_INVALID', `${path} is not a valid safetensors file: shorter than 8 bytes`, { path });
     const n = Number(head.readBigUInt64LE(0));
@@ -66,21 +78,20 @@ export async function formatOf(reg: Registry, blob: BlobsTable, path: string): P
         path,
       });
     }
-    return parseSafetensorsHeader(await readBytes(reg, blob, 0, 8 + n), size, path);
+    return parseSafetensorsHeader(await read(0, 8 + n), size, path);
   }
-  if (lower.endsWith('.gguf')) return ggufOf(reg, blob, path);
+  if (lower.endsWith('.gguf')) return ggufOf(read, size, path);
   return undefined;
 }
 
-/** GGUF metadata through the library, which asks for ranges; they are served from the blob. */
-async function ggufOf(reg: Registry, blob: BlobsTable, path: string): Promise<GgufInfo> {
-  const size = Number(blob.size);
+/** GGUF metadata through the library, which asks for ranges; they are served from the content. */
+async function ggufOf(read: ByteSource, size: number, path: string): Promise<GgufInfo> {
   const rangedFetch = (async (_url: string | URL | Request, init?: RequestInit) => {
     const header = new Headers(init?.headers).get('range') ?? `bytes=0-${size - 1}`;
     const m = /bytes=(\d+)-(\d*)/.exec(header);
     const start = Number(m?.[1] ?? 0);
     const end = Math.min(size - 1, m?.[2] ? Number(m[2]) : size - 1);
-    const body = start > end ? Buffer.alloc(0) : await readBytes(reg, blob, start, end - start + 1);
+    const body = start > end ? Buffer.alloc(0) : await read(start, end - start + 1);
     return new Response(new Uint8Array(body), {
       status: 206,
       headers: { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(body.length) },

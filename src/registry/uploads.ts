@@ -5,7 +5,7 @@
 //
 // Content is encrypted on the way in (crypto.ts): the store never holds a plaintext byte, parts
 // included. Blob ids are keyed per org, so dedup happens within an org and never across orgs.
-import { createHash } from 'node:crypto';
+import { type Hash, createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Ctx } from '../app/context.js';
@@ -25,6 +25,7 @@ import {
 } from './crypto.js';
 import { SHA256_HEX, type RepoId } from './names.js';
 import type { Registry } from './registry.js';
+import { claimPart, dropDigest, partHashed, takeDigest } from './running-digest.js';
 import { findRepo, requireWriter } from './repos.js';
 import { checkRoom } from './storage-quota.js';
 
@@ -114,7 +115,27 @@ export async function batch(
     toSend.push({ o, i: answers.length });
     answers.push({ oid: o.oid, size: o.size });
   }
-  const newBytes = toSend.reduce((n, s) => n + s.o.size, 0);
+  // An object with an open upload of this project is counted among the uploads in progress
+  // already: resuming it adds nothing.
+  const resuming = new Set(
+    toSend.length === 0
+      ? []
+      : (
+          await ctx.db
+            .selectFrom('uploads')
+            .select(['sha256', 'size'])
+            .where('project_id', '=', r.project.id)
+            .where('status', '=', 'open')
+            .where('expires_at', '>', nowIso())
+            .where(
+              'sha256',
+              'in',
+              toSend.map((s) => s.o.oid),
+            )
+            .execute()
+        ).map((u) => `${u.sha256}:${Number(u.size)}`),
+  );
+  const newBytes = toSend.reduce((n, s) => n + (resuming.has(`${s.o.oid}:${s.o.size}`) ? 0 : s.o.size), 0);
   if (newBytes > 0) await checkRoom(ctx.db, reg, r.project.id, newBytes, { countOpenUploads: true });
   const useMultipart = multipart && toSend.some((s) => s.o.size > reg.limits.basicMaxBytes);
   for (const { o, i } of toSend) {
@@ -257,16 +278,26 @@ export async function putPart(
   const objectKey = deriveObjectKey(key, Buffer.from(u.salt, 'base64'));
   const seg = partSegments(size, chunk, n);
   const measured = new Measured(expected);
-  const hash = count === 1 ? createHash('sha256') : undefined;
+  const whole = count === 1 ? createHash('sha256') : undefined;
+  const running = count > 1 ? claimPart(id, n) : undefined;
+  const hash = whole ?? running;
   const tap = new PassThrough();
   if (hash) tap.on('data', (b: Buffer) => hash.update(b));
-  const encrypted = body
-    .pipe(measured)
-    .pipe(tap)
-    .pipe(encryptStream(objectKey, seg.first, totalSegments(size)));
-  const relay = (err: Error) => encrypted.destroy(err);
+  const encrypted = encryptStream(objectKey, seg.first, totalSegments(size));
+  // An error anywhere on the way (the client leaving, a part too long) ends the store's read with
+  // it. Every stream keeps an error listener for good: an error the store is not (or no longer)
+  // listening for must not go unhandled, which would take the process down.
+  const relay = (err: Error) => {
+    if (!encrypted.destroyed) encrypted.destroy(err);
+  };
   body.on('error', relay);
   measured.on('error', relay);
+  tap.on('error', relay);
+  encrypted.on('error', () => undefined);
+  body.pipe(measured).pipe(tap).pipe(encrypted);
+  console.error('DBG piped', n, contentLength, body.readableEnded, body.destroyed);
+  encrypted.on('close', () => console.error('DBG enc close'));
+  body.on('end', () => console.error('DBG body end'));
   const stored = await reg.store
     .writePart(
       u.storage_key,
@@ -276,11 +307,13 @@ export async function putPart(
       expected + seg.count * TAG_BYTES,
       encrypted,
     )
-    .finally(() => {
-      body.off('error', relay);
-      measured.off('error', relay);
+    .catch((err) => {
+      if (running) dropDigest(id);
+      throw err;
     });
+  console.error('DBG stored');
   if (measured.bytes !== expected) {
+    if (running) dropDigest(id);
     throw new AppError('INVALID_ARGUMENT', `part ${n} was cut short: ${measured.bytes} of ${expected} bytes arrived`);
   }
   await db
@@ -290,8 +323,11 @@ export async function putPart(
       oc.columns(['upload_id', 'part']).doUpdateSet({ etag: stored.etag, size: expected, created_at: nowIso() }),
     )
     .execute();
-  if (!hash) return { etag: stored.etag, complete: false };
-  if (hash.digest('hex') !== u.sha256) {
+  if (!whole) {
+    if (running) partHashed(id, n);
+    return { etag: stored.etag, complete: false };
+  }
+  if (whole.digest('hex') !== u.sha256) {
     await abortUpload(db, reg, u);
     throw digestMismatch(u.sha256);
   }
@@ -326,17 +362,24 @@ export async function completeUpload(
   const stored = new Map(
     (await db.selectFrom('upload_parts').selectAll().where('upload_id', '=', id).execute()).map((p) => [p.part, p]),
   );
-  const given = body.parts ?? [];
+  const given: unknown = body.parts ?? [];
+  if (!Array.isArray(given) || given.some((p) => typeof p !== 'object' || p === null || Array.isArray(p)))
+    throw new AppError('INVALID_ARGUMENT', 'parts must be a list of {partNumber, etag}');
   const seen = new Set<number>();
-  for (const p of given) {
-    if (!Number.isInteger(p.partNumber) || p.partNumber < 1 || p.partNumber > count) {
-      throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber} is out of range 1..${count}`);
+  for (const p of given as { partNumber: number; etag: unknown }[]) {
+    if (
+      typeof p.partNumber !== 'number' ||
+      !Number.isInteger(p.partNumber) ||
+      p.partNumber < 1 ||
+      p.partNumber > count
+    ) {
+      throw new AppError('INVALID_ARGUMENT', `part ${String(p.partNumber).slice(0, 40)} is out of range 1..${count}`);
     }
     if (seen.has(p.partNumber)) throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber} is listed twice`);
     seen.add(p.partNumber);
     const s = stored.get(p.partNumber);
     if (!s) throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber} was never stored; send it first`);
-    if (unquote(s.etag) !== unquote(p.etag))
+    if (typeof p.etag !== 'string' || unquote(s.etag) !== unquote(p.etag))
       throw new AppError('INVALID_ARGUMENT', `part ${p.partNumber}'s etag is not the one the server gave`);
   }
   const missing = [...Array(count).keys()].map((i) => i + 1).filter((n) => !seen.has(n));
@@ -346,7 +389,7 @@ export async function completeUpload(
       `parts missing from the completion: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
     );
   const parts = [...stored.values()].sort((a, b) => a.part - b.part).map((p) => ({ part: p.part, etag: p.etag }));
-  await finishBlob(db, reg, u, parts, { verified: false });
+  await finishBlob(db, reg, u, parts, { verified: false, running: takeDigest(id) });
 }
 
 /** Makes the object readable, checks its digest where not done yet, and records the blob. */
@@ -355,19 +398,24 @@ async function finishBlob(
   reg: Registry,
   u: UploadsTable,
   parts: readonly StoredPart[],
-  o: { verified: boolean },
+  o: { verified: boolean; running?: { hash: Hash; next: number } },
 ): Promise<void> {
   await reg.store.finish(u.storage_key, u.store_handle, parts);
   if (!o.verified) {
-    const hash = createHash('sha256');
-    const key = await reg.keys.byId(u.org_id, u.key_id);
-    const plain = await decryptRange(
-      deriveObjectKey(key, Buffer.from(u.salt, 'base64')),
-      Number(u.size),
-      undefined,
-      (r) => reg.store.read(u.storage_key, r),
-    );
-    for await (const b of plain) hash.update(b as Buffer);
+    // What was not hashed on the way in is read back from the store (decrypted, so also checked).
+    const size = Number(u.size);
+    const hash = o.running?.hash ?? createHash('sha256');
+    const from = o.running ? (o.running.next - 1) * Number(u.chunk_size) : 0;
+    if (from < size) {
+      const key = await reg.keys.byId(u.org_id, u.key_id);
+      const plain = await decryptRange(
+        deriveObjectKey(key, Buffer.from(u.salt, 'base64')),
+        size,
+        { start: from, end: size - 1 },
+        (r) => reg.store.read(u.storage_key, r),
+      );
+      for await (const b of plain) hash.update(b as Buffer);
+    }
     if (hash.digest('hex') !== u.sha256) {
       await reg.store.delete(u.storage_key);
       await db.updateTable('uploads').set({ status: 'aborted' }).where('id', '=', u.id).execute();

@@ -8,6 +8,8 @@
 //      ▲                  │ ├─ended(failed|oom)──► failed, or pending (BackOff) while retries remain
 //      │                  │ ├─ended(lost)────────► pending (requeue: true) or failed
 //      └──preempt(requeue)┘ ├─preempt────────────► preempted (requeue: false)
+//                           ├─publishing (tasks exited 0; outputs being published; still running)
+//                           ├─ended(publish-failed)► failed (OutputPublishFailed; never retried)
 //                           ├─max-runtime────────► failed (MaxRuntimeExceeded)
 //   pending|running ──cancel──► cancelled
 //
@@ -55,16 +57,21 @@ export type LifecycleEvent =
   | { readonly type: 'launch-failed'; readonly message: string; readonly retryable: boolean }
   | {
       readonly type: 'ended';
-      readonly outcome: 'succeeded' | 'failed' | 'lost' | 'oom-killed';
+      /** publish-failed: every task exited 0 but the spec's outputs could not be published. */
+      readonly outcome: EndOutcome;
       readonly exitCode: number | null;
       readonly message: string;
     }
   | { readonly type: 'max-runtime' }
+  /** Every task exited 0 and the spec's outputs are being published; the attempt ends after. */
+  | { readonly type: 'publishing'; readonly message: string }
   | { readonly type: 'stop-requested' }
   | { readonly type: 'stop-escalated'; readonly graceS: number }
   | { readonly type: 'stopped'; readonly exitCode: number | null; readonly message: string }
   | { readonly type: 'adopted'; readonly handle: string }
   | { readonly type: 'abandoned'; readonly message: string };
+
+export type EndOutcome = 'succeeded' | 'failed' | 'lost' | 'oom-killed' | 'publish-failed';
 
 /** Changes of the workload row; undefined fields stay as they are. */
 export interface WorkloadChanges {
@@ -256,6 +263,16 @@ export function decide(w: WorkloadState, a: AttemptStateView | undefined, ev: Li
         freesCapacity: false,
       });
     }
+    case 'publishing': {
+      if (!current || a.state !== 'running' || w.status !== 'running' || a.stopReason)
+        return refuse('no attempt of it runs');
+      return ok({
+        action: 'workload.publish',
+        workload: { reason: 'Publishing', message: ev.message },
+        event: { type: 'Normal', reason: 'Publishing', message: ev.message },
+        freesCapacity: false,
+      });
+    }
     case 'stop-requested': {
       if (!live || a.state === 'stopping' || a.state === 'launching') return refuse('nothing to stop');
       return ok({
@@ -309,7 +326,7 @@ function endRun(
   w: WorkloadState,
   a: AttemptStateView,
   r: {
-    outcome: 'succeeded' | 'failed' | 'lost' | 'oom-killed';
+    outcome: EndOutcome;
     exitCode: number | null;
     message: string;
     endReason: EndReason;
@@ -356,6 +373,18 @@ function endRun(
       workload: { ...back, status: 'failed', reason: 'Lost', message, finished_at: now },
       attempt,
       event: { type: 'Warning', reason: 'Lost', message },
+      freesCapacity: true,
+    });
+  }
+  if (r.outcome === 'publish-failed') {
+    // The run itself succeeded: running it again would not make the outputs publishable (a full
+    // quota, a link among the files), so no retry; the work directory keeps what it wrote.
+    const message = `the tasks succeeded but the outputs were not published: ${r.message}`;
+    return ok({
+      action: 'workload.fail',
+      workload: { ...back, status: 'failed', reason: 'OutputPublishFailed', message, finished_at: now },
+      attempt,
+      event: { type: 'Warning', reason: 'OutputPublishFailed', message },
       freesCapacity: true,
     });
   }

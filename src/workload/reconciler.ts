@@ -9,10 +9,11 @@
 import type { Kysely } from 'kysely';
 import type { ActorContext } from '../audit/journal.js';
 import { SerialLoop } from '../domain/serial-loop.js';
-import { ExecError, type ExecHandle, type Executor, type Observation } from '../exec/types.js';
+import { ExecError, type ExecHandle, type Executor, type Mount, type Observation } from '../exec/types.js';
 import { resolveWorkdir } from '../exec/workdir.js';
 import { identityOf } from '../tenancy/identity.js';
 import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
+import { WorkloadArtifacts } from './artifacts.js';
 import { type WorkloadEnv, literalEnv } from './env.js';
 import type { LifecycleEvent } from './lifecycle.js';
 import { limitsOf } from './limits.js';
@@ -37,12 +38,24 @@ export interface ReconcilerOptions {
   readonly actor?: ActorContext;
   /** The clock, for tests. */
   readonly now?: () => number;
+  /** Registry inputs, code and outputs of specs (./artifacts.ts); without it such specs fail to launch. */
+  readonly artifacts?: WorkloadArtifacts;
+}
+
+/** How long stop() waits for publishes in flight; one cut short is done again after a restart. */
+const PUBLISH_STOP_WAIT_MS = 10_000;
+
+interface Publishing {
+  promise: Promise<void>;
+  outcome?: { ok: true; lines: string[] } | { ok: false; message: string };
 }
 
 export class Reconciler extends SerialLoop {
   /** Attempts whose retryable launch failure was reported, so a retrying launch does not flood the events. */
   private readonly reported = new Set<string>();
   private readonly lastKill = new Map<string, number>();
+  /** Outputs of succeeded attempts being published, by attempt id: off the pass, so one big model does not stall the loop. */
+  private readonly publishing = new Map<string, Publishing>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -54,6 +67,20 @@ export class Reconciler extends SerialLoop {
 
   protected override work(): Promise<void> {
     return this.reconcile();
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    const inFlight = [...this.publishing.values()].filter((p) => !p.outcome).map((p) => p.promise);
+    if (inFlight.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(inFlight),
+      new Promise((r) => {
+        timer = setTimeout(r, PUBLISH_STOP_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** One pass over every attempt that is not over yet. */
@@ -103,7 +130,19 @@ export class Reconciler extends SerialLoop {
     if (!h) return false;
     if (o && o.state !== 'running') {
       this.lastKill.delete(a.id);
-      if (!wanted) return this.apply(w, { type: 'stopped', exitCode: o.exitCode ?? null, message: o.message });
+      if (!wanted) {
+        this.publishing.delete(a.id);
+        return this.apply(w, { type: 'stopped', exitCode: o.exitCode ?? null, message: o.message });
+      }
+      if (o.state === 'succeeded' && (specOf(w).outputs?.length ?? 0) > 0) {
+        // The tasks are done; the attempt ends once its outputs are published (or could not be).
+        const p = await this.publish(w, a, o.message);
+        if (!p) return false;
+        this.publishing.delete(a.id);
+        if (!p.ok) return this.apply(w, { type: 'ended', outcome: 'publish-failed', exitCode: 0, message: p.message });
+        const message = `${o.message}; ${p.lines.join('; ')}`;
+        return this.apply(w, { type: 'ended', outcome: 'succeeded', exitCode: o.exitCode ?? 0, message });
+      }
       const outcome = o.state === 'failed' && o.reason === 'OOMKilled' ? 'oom-killed' : o.state;
       return this.apply(w, { type: 'ended', outcome, exitCode: o.exitCode ?? null, message: o.message });
     }
@@ -128,11 +167,58 @@ export class Reconciler extends SerialLoop {
     return false;
   }
 
+  /** The outcome of publishing a succeeded attempt's outputs, starting it if needed; undefined while it runs. */
+  private async publish(w: WorkloadsTable, a: WorkloadAttemptsTable, observed: string): Promise<Publishing['outcome']> {
+    const known = this.publishing.get(a.id);
+    if (known) return known.outcome;
+    const artifacts = this.opts.artifacts;
+    const entry: { promise: Promise<void>; outcome?: Publishing['outcome'] } = { promise: Promise.resolve() };
+    this.publishing.set(a.id, entry);
+    const targets = (specOf(w).outputs ?? []).map((o) => `${o.kind} ${o.repo}`).join(', ');
+    await this.apply(w, { type: 'publishing', message: `${observed}; publishing ${targets}` });
+    entry.promise = (async () => {
+      // A tick first: the pass that started it goes on, and a synchronous throw still lands here.
+      await Promise.resolve();
+      try {
+        if (!artifacts) throw new Error('this server has no registry to publish outputs to');
+        const lines = await artifacts.publish(w, specOf(w), a.number, () => this.stillWanted(w.id, a.number));
+        entry.outcome = { ok: true, lines };
+      } catch (err) {
+        entry.outcome = { ok: false, message: (err as Error).message };
+      }
+      this.trigger();
+    })();
+    return undefined;
+  }
+
+  /** Whether attempt n is still the workload's current, wanted run (not cancelled meanwhile). */
+  private async stillWanted(workloadId: string, n: number): Promise<boolean> {
+    const w = await this.db
+      .selectFrom('workloads')
+      .innerJoin('workload_attempts', 'workload_attempts.workload_id', 'workloads.id')
+      .select(['workloads.status', 'workloads.attempts', 'workload_attempts.stop_reason'])
+      .where('workloads.id', '=', workloadId)
+      .where('workload_attempts.number', '=', n)
+      .executeTakeFirst();
+    return w?.status === 'running' && w.attempts === n && w.stop_reason === '';
+  }
+
   private async launch(w: WorkloadsTable, a: WorkloadAttemptsTable): Promise<boolean> {
     const spec = specOf(w);
     let handle: ExecHandle;
+    let staging = false;
     try {
       const project = await this.project(w.project_id);
+      const identity = identityOf(project.uid);
+      // Registry inputs and code are on disk, checked, before anything starts (idempotent per attempt).
+      let mounts: Mount[] = [];
+      if (WorkloadArtifacts.wanted(spec)) {
+        staging = true;
+        if (!this.opts.artifacts)
+          throw new ExecError("this server has no registry for the spec's inputs, code or outputs", false);
+        mounts = await this.opts.artifacts.stage(w, spec, a.number, identity);
+        staging = false;
+      }
       handle = await this.executor.launch({
         ...this.ref(w, a, project.uid),
         name: w.name,
@@ -145,9 +231,12 @@ export class Reconciler extends SerialLoop {
         workdir: spec.workdir === undefined ? undefined : launchWorkdir(this.opts.workdirRoot, spec.workdir),
         placement: JSON.parse(a.placement),
         maxRuntimeS: w.max_runtime_s,
+        ...(mounts.length > 0 ? { mounts } : {}),
       });
     } catch (err) {
-      const message = `${this.executor.name} executor could not start it: ${(err as Error).message}`;
+      const message = staging
+        ? `could not stage its registry inputs: ${(err as Error).message}`
+        : `${this.executor.name} executor could not start it: ${(err as Error).message}`;
       if (err instanceof ExecError && err.retryable) {
         // The engine may come back: keep the placement and try again next pass; say why once.
         if (this.reported.has(a.id)) return false;

@@ -21,6 +21,7 @@ import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { grantScope } from '../policy/roles.js';
 import { type Ctx, findProject, requireRole, write } from '../app/context.js';
 import { missingSecrets } from '../tenancy/secrets.js';
+import { WorkloadArtifacts, pinArtifacts } from './artifacts.js';
 import {
   ACTIVE_STATUSES,
   type AttemptState,
@@ -159,6 +160,8 @@ export async function submitWorkload(
   }
   checkRunnable(spec, opts.workdirRoot ?? process.cwd());
   await checkSecretRefs(ctx.db, org.id, project.id, spec);
+  // Inputs and code pinned to their commits now: what runs is what was submitted, whatever tags do.
+  if (WorkloadArtifacts.wanted(spec)) spec = await pinArtifacts(ctx, org, spec);
   const warnings = envWarnings(spec.env);
   const id = newId('wl');
   const request = storedSpecRequest(spec, { id, project: project.id, submittedAt: Date.now() / 1000 });
@@ -256,7 +259,9 @@ function checkRunnable(spec: WorkloadSpec, root: string): void {
     ['setup', spec.setup],
     ['run', spec.run],
   ] as const) {
-    const missing = command ? missingProgram(command, cwd) : undefined;
+    let missing = command ? missingProgram(command, cwd) : undefined;
+    // With `code`, a relative program (./train.sh) arrives with the code at launch.
+    if (missing?.includes('/') && spec.code !== undefined && !missing.startsWith('/')) missing = undefined;
     if (missing)
       throw new AppError('SPEC_INVALID', `${field}: program "${missing}" not found (looked in ${cwd} and PATH)`, {
         path: field,

@@ -457,3 +457,120 @@ describe('env: secret references and credential warnings', () => {
     );
   });
 });
+
+describe('registry inputs, outputs and code', () => {
+  const ART = `kind: training
+name: ft
+resources: { gpu: B200:8 }
+run: ./train.sh
+inputs:
+  - model: acme.vision/base:v1
+    path: /models/base/
+  - dataset: datasets/acme.vision/corpus
+    path: /data/corpus
+outputs:
+  - model: acme.vision/llama-ft
+    from: out/
+  - dataset: acme.data/evals
+    from: ./eval/results
+    branch: nightly
+code: { dataset: acme.vision/trainer:0123456789abcdef0123456789abcdef01234567 }
+`;
+  const withArt = (extra: object) => minimal(extra);
+
+  it('reads inputs, outputs and code, normalizing paths and defaulting the branch', () => {
+    const spec = parseWorkloadSpec(ART, OPTS);
+    assert.deepEqual(spec.inputs, [
+      { kind: 'model', repo: 'acme.vision/base', revision: 'v1', path: '/models/base' },
+      { kind: 'dataset', repo: 'acme.vision/corpus', revision: 'main', path: '/data/corpus' },
+    ]);
+    assert.deepEqual(spec.outputs, [
+      { kind: 'model', repo: 'acme.vision/llama-ft', from: 'out', branch: 'main' },
+      { kind: 'dataset', repo: 'acme.data/evals', from: 'eval/results', branch: 'nightly' },
+    ]);
+    assert.deepEqual(spec.code, {
+      kind: 'dataset',
+      repo: 'acme.vision/trainer',
+      revision: '0123456789abcdef0123456789abcdef01234567',
+    });
+    // Without them, the spec has none of the three fields (stored specs stay as they were).
+    const plain = parseWorkloadSpec(minimal({}), { pools: POOLS });
+    assert.ok(!('inputs' in plain) && !('outputs' in plain) && !('code' in plain));
+  });
+
+  it('says where in the file a reference is wrong', () => {
+    const e = errorOf(ART.replace('path: /data/corpus', 'path: /proc/corpus'));
+    assert.equal(e.message, 'job.yaml:9:11: inputs[1].path: must not be under /proc: the sandbox provides it');
+    assert.deepEqual([e.line, e.column, e.path], [9, 11, 'inputs[1].path']);
+    const r = errorOf(ART.replace('acme.vision/base:v1', 'acme/base:v1'));
+    assert.match(r.message, /^job\.yaml:6:12: inputs\[0\]\.model: repo namespace "acme" is not <org>\.<project>/);
+  });
+
+  it('refuses mount paths the sandbox cannot honour, and overlapping ones', () => {
+    const path = (p: unknown) => errorOf(withArt({ inputs: [{ dataset: 'a.b/c', path: p }] })).message;
+    assert.match(path('data/x'), /inputs\[0\]\.path: must be an absolute path/);
+    assert.match(path('/'), /must not be \//);
+    assert.match(path('/data/../etc'), /normalized absolute path/);
+    assert.match(path('/data//x'), /normalized absolute path/);
+    assert.match(path('/dev/shm/x'), /must not be under \/dev/);
+    assert.match(path('/sys'), /must not be under \/sys/);
+    assert.match(path('/usr/share/x'), /must not be under \/usr: system directories/);
+    assert.match(path('/tmp'), /must not be \/tmp itself/);
+    assert.match(path('/data/a b'), /may hold only letters/);
+    assert.equal(
+      parseWorkloadSpec(withArt({ inputs: [{ dataset: 'a.b/c', path: '/tmp/data' }] }), { pools: POOLS }).inputs?.[0]
+        ?.path,
+      '/tmp/data',
+    );
+    const overlap = errorOf(
+      withArt({
+        inputs: [
+          { dataset: 'a.b/c', path: '/data' },
+          { model: 'a.b/m', path: '/data/m' },
+        ],
+      }),
+    );
+    assert.equal(
+      overlap.message,
+      'inputs[1].path: /data/m overlaps inputs[0].path (/data); mount points must be apart',
+    );
+  });
+
+  it('refuses malformed references', () => {
+    const input = (x: object) => errorOf(withArt({ inputs: [{ path: '/d', ...x }] })).message;
+    assert.match(input({}), /inputs\[0\]: name a model or a dataset/);
+    assert.match(input({ model: 'a.b/m', dataset: 'a.b/d' }), /name either a model or a dataset, not both/);
+    assert.match(input({ model: 'datasets/a.b/d' }), /names a dataset; use the dataset field/);
+    assert.match(input({ dataset: 'a.b/d:bad..ref' }), /inputs\[0\]\.dataset: ref name "bad\.\.ref"/);
+    assert.match(input({ dataset: 'a.b/d', mount: '/x' }), /inputs\[0\]\.mount: unknown field "mount"/);
+    assert.match(errorOf(withArt({ inputs: [{ dataset: 'a.b/d' }] })).message, /missing required field "path"/);
+    assert.match(errorOf(withArt({ code: { dataset: 'a.b/d', path: '/x' } })).message, /code\.path: unknown field/);
+  });
+
+  it('refuses outputs that name versions, escape the work directory or repeat', () => {
+    const out = (x: object) => errorOf(withArt({ outputs: [{ model: 'a.b/m', from: 'out', ...x }] })).message;
+    assert.match(out({ model: 'a.b/m:v2' }), /outputs\[0\]\.model: an output names a repo/);
+    assert.match(out({ from: '../x' }), /outputs\[0\]\.from: "\.\.\/x" contains "\." or "\.\."; it must stay inside/);
+    assert.match(out({ from: '/abs/out' }), /outputs\[0\]\.from: must be a path relative to the work directory/);
+    assert.match(out({ branch: 'a..b' }), /outputs\[0\]\.branch: "a\.\.b" is not a branch name/);
+    assert.match(out({ branch: '0123456789abcdef0123456789abcdef01234567' }), /is not a branch name/);
+    const twice = errorOf(
+      withArt({
+        outputs: [
+          { model: 'a.b/m', from: 'x' },
+          { model: 'a.b/m', from: 'y' },
+        ],
+      }),
+    );
+    assert.equal(twice.message, 'outputs[1]: outputs[0] already publishes to model a.b/m (branch main)');
+    assert.deepEqual(
+      parseWorkloadSpec(withArt({ outputs: [{ model: 'a.b/m', from: '.' }] }), { pools: POOLS }).outputs?.[0]?.from,
+      '.',
+    );
+  });
+
+  it('refuses code together with a workdir', () => {
+    const e = errorOf(withArt({ workdir: 'src', code: { dataset: 'a.b/code' } }));
+    assert.match(e.message, /^code: code and workdir exclude each other/);
+  });
+});

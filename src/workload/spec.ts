@@ -9,6 +9,9 @@
 //   env: { HF_HOME: /cache, WANDB_API_KEY: { secret: wandb } }
 //   setup: pip install -r requirements.txt
 //   run: torchrun --nnodes=$FABRIK_NUM_NODES --node_rank=$FABRIK_NODE_RANK train.py
+//   inputs: [{ model: acme.vision/base:v1, path: /models/base }, { dataset: acme.vision/corpus, path: /data/corpus }]
+//   outputs: [{ model: acme.vision/llama-ft, from: out/ }]
+//   code: { dataset: acme.vision/trainer:v2 }
 //
 // Bad values are rejected here, at submit time, with the field path: never left pending forever.
 import {
@@ -22,6 +25,7 @@ import {
   integer,
   isRecord,
   labelMap,
+  list,
   oneOf,
   type ParsedText,
   type Path,
@@ -30,6 +34,9 @@ import {
   string,
 } from '../domain/input.js';
 import type { PoolSpec } from '../fleet/fleet-file.js';
+import { AppError } from '../domain/errors.js';
+import { COMMIT_ID, DEFAULT_BRANCH, isRefName, parseVersionRef, pathProblem, repoIdText } from '../registry/names.js';
+import type { RepoKind } from '../store/schema.js';
 import { type EnvValue, readEnv } from './env.js';
 import {
   PRIORITY_CLASSES,
@@ -73,6 +80,36 @@ export interface WorkloadSpec {
   readonly nodeSelector: Record<string, string>;
   readonly exclusive: boolean;
   readonly classification: Classification;
+  /** Registry versions mounted read-only into every task; absent when none. */
+  readonly inputs?: readonly InputSpec[];
+  /** Directories of the work directory published as new versions when an attempt succeeds. */
+  readonly outputs?: readonly OutputSpec[];
+  /** A registry version whose files are copied into the work directory before the first task. */
+  readonly code?: ArtifactRef;
+}
+
+/** A version of a model or dataset as a spec names it. */
+export interface ArtifactRef {
+  readonly kind: RepoKind;
+  /** `<org>.<project>/<name>` */
+  readonly repo: string;
+  /** As written (a branch, a tag or a commit id; default main). */
+  readonly revision: string;
+  /** The 40-hex commit the revision named at submit: what the workload uses, whatever refs do later. */
+  readonly commit?: string;
+}
+
+export interface InputSpec extends ArtifactRef {
+  /** Absolute path inside the task's filesystem where the version's files are shown read-only. */
+  readonly path: string;
+}
+
+export interface OutputSpec {
+  readonly kind: RepoKind;
+  readonly repo: string;
+  /** Relative to the workload's work directory ($FABRIK_WORKLOAD_DIR): a directory or one file. */
+  readonly from: string;
+  readonly branch: string;
 }
 
 export class WorkloadSpecError extends Error {
@@ -142,6 +179,9 @@ const FIELDS = [
   'node_selector',
   'exclusive',
   'classification',
+  'inputs',
+  'outputs',
+  'code',
 ];
 const RESOURCE_FIELDS = ['gpu', 'nodes', 'cpu', 'memory', 'pool'];
 
@@ -227,7 +267,151 @@ function readSpec(value: unknown, opts: ParseWorkloadOptions): WorkloadSpec {
     exclusive: s.exclusive === undefined ? false : bool(s.exclusive, ['exclusive']),
     classification:
       s.classification === undefined ? 'internal' : oneOf(s.classification, ['classification'], CLASSIFICATIONS),
+    ...(s.inputs === undefined ? {} : { inputs: readInputs(s.inputs) }),
+    ...(s.outputs === undefined ? {} : { outputs: readOutputs(s.outputs) }),
+    ...(s.code === undefined ? {} : { code: readCode(s.code, s.workdir !== undefined) }),
   };
+}
+
+// ---- Registry artifacts -----------------------------------------------------------------------
+
+const MAX_INPUTS = 32;
+const MAX_OUTPUTS = 16;
+const MAX_MOUNT_PATH = 1024;
+/** Task paths an input may not take: the kernel's, the sandbox's own, and the read-only system. */
+const RESERVED_MOUNT_ROOTS = ['/proc', '/dev', '/sys'];
+const SYSTEM_MOUNT_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/opt'];
+const WHOLE_ONLY = ['/tmp', '/run'];
+
+/** `{model: ref}` or `{dataset: ref}` (exactly one), plus `fields`; the ref parsed. */
+function readArtifactRef(
+  v: unknown,
+  path: Path,
+  fields: readonly string[],
+  required: readonly string[],
+): { ref: ArtifactRef; rest: Record<string, unknown> } {
+  const r = record(v, path, ['model', 'dataset', ...fields], required);
+  const kinds = (['model', 'dataset'] as const).filter((k) => r[k] !== undefined);
+  if (kinds.length !== 1) {
+    fail(
+      path,
+      kinds.length === 0
+        ? 'name a model or a dataset: {model: <org>.<project>/<name>[:<rev>]}'
+        : 'name either a model or a dataset, not both',
+    );
+  }
+  const kind = kinds[0]!;
+  const text = string(r[kind], [...path, kind], 300);
+  let parsed: ReturnType<typeof parseVersionRef>;
+  try {
+    parsed = parseVersionRef(text, kind);
+  } catch (err) {
+    if (err instanceof AppError) fail([...path, kind], `${err.message} (expected <org>.<project>/<name>[:<revision>])`);
+    throw err;
+  }
+  if (parsed.kind !== kind) fail([...path, kind], `"${text}" names a ${parsed.kind}; use the ${parsed.kind} field`);
+  const ref: ArtifactRef = { kind, repo: repoIdText(parsed), revision: parsed.revision };
+  return { ref, rest: r };
+}
+
+function readInputs(v: unknown): InputSpec[] {
+  const items = list(v, ['inputs'], 0, MAX_INPUTS);
+  const out: InputSpec[] = [];
+  items.forEach((item, i) => {
+    const path: Path = ['inputs', i];
+    const { ref, rest } = readArtifactRef(item, path, ['path'], ['path']);
+    const target = readMountPath(rest.path, [...path, 'path']);
+    for (const [j, other] of out.entries()) {
+      if (overlaps(target, other.path)) {
+        fail([...path, 'path'], `${target} overlaps inputs[${j}].path (${other.path}); mount points must be apart`);
+      }
+    }
+    out.push({ ...ref, path: target });
+  });
+  return out;
+}
+
+/** Whether one path is the other or lies under it. */
+export function overlaps(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+function readMountPath(v: unknown, path: Path): string {
+  const text = string(v, path, MAX_MOUNT_PATH);
+  if (!text.startsWith('/')) fail(path, `must be an absolute path like /data/corpus, got ${describeValue(v)}`);
+  const trimmed = text.length > 1 ? text.replace(/\/+$/, '') : text;
+  const parts = trimmed.split('/').slice(1);
+  if (trimmed === '/' || parts.length === 0) fail(path, 'must not be / (the whole filesystem)');
+  for (const p of parts) {
+    if (p === '' || p === '.' || p === '..')
+      fail(path, `must be a normalized absolute path (no "//", "." or ".."), got ${describeValue(v)}`);
+    if (!/^[A-Za-z0-9._@+=,-]+$/.test(p)) {
+      fail(path, `path segment "${p}" may hold only letters, digits and . _ @ + = , -`);
+    }
+  }
+  const under = (root: string) => trimmed === root || trimmed.startsWith(`${root}/`);
+  const reserved = RESERVED_MOUNT_ROOTS.find(under);
+  if (reserved) fail(path, `must not be under ${reserved}: the sandbox provides it`);
+  const system = SYSTEM_MOUNT_DIRS.find(under);
+  if (system) fail(path, `must not be under ${system}: system directories are shown read-only as they are`);
+  if (WHOLE_ONLY.includes(trimmed))
+    fail(path, `must not be ${trimmed} itself; a directory below it (e.g. ${trimmed}/data) is fine`);
+  return trimmed;
+}
+
+function readOutputs(v: unknown): OutputSpec[] {
+  const items = list(v, ['outputs'], 0, MAX_OUTPUTS);
+  const out: OutputSpec[] = [];
+  items.forEach((item, i) => {
+    const path: Path = ['outputs', i];
+    const { ref, rest } = readArtifactRef(item, path, ['from', 'branch'], ['from']);
+    if (String(rest[ref.kind]).includes(':')) {
+      fail(
+        [...path, ref.kind],
+        'an output names a repo (<org>.<project>/<name>), not a version; choose the branch with `branch:`',
+      );
+    }
+    const from = readRelativePath(rest.from, [...path, 'from']);
+    let branch = DEFAULT_BRANCH;
+    if (rest.branch !== undefined) {
+      branch = string(rest.branch, [...path, 'branch'], 128);
+      if (!isRefName(branch) || COMMIT_ID.test(branch)) {
+        fail([...path, 'branch'], `"${branch}" is not a branch name (letters, digits, "-", "_", ".")`);
+      }
+    }
+    const same = out.findIndex((o) => o.kind === ref.kind && o.repo === ref.repo && o.branch === branch);
+    if (same !== -1) fail(path, `outputs[${same}] already publishes to ${ref.kind} ${ref.repo} (branch ${branch})`);
+    out.push({ kind: ref.kind, repo: ref.repo, from, branch });
+  });
+  return out;
+}
+
+/** A path relative to the work directory: `out/`, `out/model`, `model.safetensors` or `.` (all of it). */
+function readRelativePath(v: unknown, path: Path): string {
+  const text = string(v, path, 1024);
+  const trimmed = text.replace(/\/+$/, '');
+  if (trimmed === '.' || trimmed === './') return '.';
+  const rel = trimmed.startsWith('./') ? trimmed.slice(2) : trimmed;
+  if (rel === '' || text.startsWith('/')) {
+    fail(
+      path,
+      `must be a path relative to the work directory ($FABRIK_WORKLOAD_DIR), like out/, got ${describeValue(v)}`,
+    );
+  }
+  const problem = pathProblem(rel);
+  if (problem) fail(path, `"${text}" ${problem}; it must stay inside the work directory`);
+  return rel;
+}
+
+function readCode(v: unknown, hasWorkdir: boolean): ArtifactRef {
+  if (hasWorkdir) {
+    fail(
+      ['code'],
+      'code and workdir exclude each other: code is copied into the work directory, which is then the working directory',
+      true,
+    );
+  }
+  return readArtifactRef(v, ['code'], [], []).ref;
 }
 
 /** `gpu: "B200:8"` (model and count per node), `"B200"` (one), `8` or `"8"` (any model). Default: one GPU. */

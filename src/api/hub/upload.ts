@@ -7,7 +7,7 @@ import { AppError } from '../../domain/errors.js';
 import { type CommitOp, commit } from '../../registry/commits.js';
 import { parseModelCard } from '../../registry/model-card.js';
 import { type RepoId, parseRepoId, repoIdText } from '../../registry/names.js';
-import { createRepo, deleteRepo } from '../../registry/repos.js';
+import { createRepo, deleteRepo, findRepo } from '../../registry/repos.js';
 import { type BatchObject, batch, completeUpload, putPart, unquote, uploadStatus } from '../../registry/uploads.js';
 import type { RepoKind } from '../../store/schema.js';
 import { kindOf } from './download.js';
@@ -86,11 +86,19 @@ export async function uploadRoutes(hub: FastifyInstance, deps: HubDeps): Promise
   });
 
   hub.post('/api/:type/:ns/:name/preupload/:rev', { schema: { hide: true } }, async (req) => {
-    hubCtx(req, deps);
+    const ctx = hubCtx(req, deps);
+    const p = req.params as P;
+    // As on the Hub: a repo the caller cannot see is not found, here as on every repo route.
+    await findRepo(ctx, kindOf(p.type!), parseRepoId(p.ns!, p.name!));
     const b = (req.body ?? {}) as { files?: unknown };
     if (!Array.isArray(b.files)) throw new AppError('INVALID_ARGUMENT', 'files must be a list of {path, size, sample}');
     return {
-      files: b.files.slice(0, 1000).map((f: { path?: unknown; size?: unknown; sample?: unknown }) => {
+      files: b.files.slice(0, 1000).map((x: unknown) => {
+        const f = (typeof x === 'object' && x !== null ? x : {}) as {
+          path?: unknown;
+          size?: unknown;
+          sample?: unknown;
+        };
         const size = typeof f.size === 'number' ? f.size : Number.POSITIVE_INFINITY;
         const sample = typeof f.sample === 'string' ? Buffer.from(f.sample, 'base64') : Buffer.alloc(0);
         const text = size <= REGULAR_MAX_BYTES && !sample.includes(0);
@@ -202,6 +210,8 @@ export function parseCommitBody(body: Buffer): { header: CommitHeader; ops: Comm
     } catch {
       throw new AppError('INVALID_JSON', `commit line ${i + 1} is not JSON`);
     }
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw new AppError('INVALID_ARGUMENT', `commit line ${i + 1} is not an object {key, value}`);
     const v = item.value ?? {};
     const str = (k: string) => {
       if (typeof v[k] !== 'string')

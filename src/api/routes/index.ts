@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../context.js';
 import { eventRoutes } from './events.js';
 import { auditRoutes, fleetRoutes, quotaRoutes } from './quotas-fleet-audit.js';
+import { registryRoutes } from './registry.js';
 import { secretRoutes } from './secrets.js';
 import { tenancyRoutes } from './tenancy.js';
 import { webhookRoutes } from './webhooks.js';
@@ -17,4 +18,5 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await secretRoutes(app, deps);
   await eventRoutes(app, deps);
   await webhookRoutes(app, deps);
+  await registryRoutes(app, deps);
 }
