@@ -173,7 +173,9 @@ export class FsBlobStore implements BlobStore {
       if (isMissing(err)) throw notFound('blob object', key);
       throw err;
     }
-    return fh.createReadStream(range ? { start: range.start, end: range.end } : {});
+    // Reads of a segment and more at a time: the decryption works segment by segment (1 MiB).
+    const highWaterMark = 2 << 20;
+    return fh.createReadStream(range ? { start: range.start, end: range.end, highWaterMark } : { highWaterMark });
   }
 
   async size(key: string): Promise<number | undefined> {

@@ -250,6 +250,9 @@ class Measured extends Transform {
   }
 }
 
+/** Parts being written by this process now, as `<upload id>:<part>`. */
+const writing = new Set<string>();
+
 /**
  * Stores part n of an upload from `body`. A single-part upload (basic) is checked against its
  * digest and becomes a blob at once; a multipart part is confirmed and waits for completion.
@@ -279,60 +282,73 @@ export async function putPart(
   const seg = partSegments(size, chunk, n);
   const measured = new Measured(expected);
   const whole = count === 1 ? createHash('sha256') : undefined;
-  const running = count > 1 ? claimPart(id, n) : undefined;
-  const hash = whole ?? running;
-  const tap = new PassThrough();
-  if (hash) tap.on('data', (b: Buffer) => hash.update(b));
-  const encrypted = encryptStream(objectKey, seg.first, totalSegments(size));
-  // An error anywhere on the way (the client leaving, a part too long) ends the store's read with
-  // it. Every stream keeps an error listener for good: an error the store is not (or no longer)
-  // listening for must not go unhandled, which would take the process down.
-  const relay = (err: Error) => {
-    if (!encrypted.destroyed) encrypted.destroy(err);
-  };
-  body.on('error', relay);
-  measured.on('error', relay);
-  tap.on('error', relay);
-  encrypted.on('error', () => undefined);
-  body.pipe(measured).pipe(tap).pipe(encrypted);
-  console.error('DBG piped', n, contentLength, body.readableEnded, body.destroyed);
-  encrypted.on('close', () => console.error('DBG enc close'));
-  body.on('end', () => console.error('DBG body end'));
-  const stored = await reg.store
-    .writePart(
-      u.storage_key,
-      u.store_handle,
-      n,
-      encryptedOffset(seg.first),
-      expected + seg.count * TAG_BYTES,
-      encrypted,
-    )
-    .catch((err) => {
+  // One write of a part at a time: with two, which bytes the store keeps is anyone's guess (or a
+  // mix of both), while a digest computed on the way in, and the etag recorded, may be the other's.
+  const slot = `${id}:${n}`;
+  if (writing.has(slot))
+    throw new AppError(
+      'CONFLICT',
+      `part ${n} of upload ${id} is being written by another request; send it again later`,
+    );
+  writing.add(slot);
+  try {
+    const running = count > 1 ? claimPart(id, n) : undefined;
+    const hash = whole ?? running;
+    const tap = new PassThrough();
+    if (hash) tap.on('data', (b: Buffer) => hash.update(b));
+    const encrypted = encryptStream(objectKey, seg.first, totalSegments(size));
+    // An error anywhere on the way (the client leaving, a part too long) ends the store's read with
+    // it. Every stream keeps an error listener for good: an error the store is not (or no longer)
+    // listening for must not go unhandled, which would take the process down.
+    const relay = (err: Error) => {
+      if (!encrypted.destroyed) encrypted.destroy(err);
+    };
+    body.on('error', relay);
+    measured.on('error', relay);
+    tap.on('error', relay);
+    encrypted.on('error', () => undefined);
+    body.pipe(measured).pipe(tap).pipe(encrypted);
+    const stored = await reg.store
+      .writePart(
+        u.storage_key,
+        u.store_handle,
+        n,
+        encryptedOffset(seg.first),
+        expected + seg.count * TAG_BYTES,
+        encrypted,
+      )
+      .catch((err) => {
+        if (running) dropDigest(id);
+        // What the client still sends is read and dropped, as Node does with a body nobody reads:
+        // left paused, it would stall the connection, and the next request on it would never arrive.
+        body.unpipe();
+        body.resume();
+        throw err;
+      });
+    if (measured.bytes !== expected) {
       if (running) dropDigest(id);
-      throw err;
-    });
-  console.error('DBG stored');
-  if (measured.bytes !== expected) {
-    if (running) dropDigest(id);
-    throw new AppError('INVALID_ARGUMENT', `part ${n} was cut short: ${measured.bytes} of ${expected} bytes arrived`);
+      throw new AppError('INVALID_ARGUMENT', `part ${n} was cut short: ${measured.bytes} of ${expected} bytes arrived`);
+    }
+    await db
+      .insertInto('upload_parts')
+      .values({ upload_id: id, part: n, etag: stored.etag, size: expected, created_at: nowIso() })
+      .onConflict((oc) =>
+        oc.columns(['upload_id', 'part']).doUpdateSet({ etag: stored.etag, size: expected, created_at: nowIso() }),
+      )
+      .execute();
+    if (!whole) {
+      if (running) partHashed(id, n);
+      return { etag: stored.etag, complete: false };
+    }
+    if (whole.digest('hex') !== u.sha256) {
+      await abortUpload(db, reg, u);
+      throw digestMismatch(u.sha256);
+    }
+    await finishBlob(db, reg, u, [stored], { verified: true });
+    return { etag: stored.etag, complete: true };
+  } finally {
+    writing.delete(slot);
   }
-  await db
-    .insertInto('upload_parts')
-    .values({ upload_id: id, part: n, etag: stored.etag, size: expected, created_at: nowIso() })
-    .onConflict((oc) =>
-      oc.columns(['upload_id', 'part']).doUpdateSet({ etag: stored.etag, size: expected, created_at: nowIso() }),
-    )
-    .execute();
-  if (!whole) {
-    if (running) partHashed(id, n);
-    return { etag: stored.etag, complete: false };
-  }
-  if (whole.digest('hex') !== u.sha256) {
-    await abortUpload(db, reg, u);
-    throw digestMismatch(u.sha256);
-  }
-  await finishBlob(db, reg, u, [stored], { verified: true });
-  return { etag: stored.etag, complete: true };
 }
 
 /** ETags go out quoted, as HTTP writes them; clients echo them back either way. */

@@ -760,3 +760,212 @@ function unsubstitute(body: unknown, pairs: readonly (readonly [string, string])
   const text = pairs.reduce((acc, [from, to]) => acc.split(to).join(from), JSON.stringify(body));
   return JSON.parse(text);
 }
+
+/**
+ * The Hub protocol under /hub (hidden from /openapi.json, so listed here): B's key against A's
+ * repo gets 404 RepoNotFound on every route, never 403 or 200, answers as for a repo that does
+ * not exist, names nothing of A it was not sent, and writes nothing.
+ */
+const HUB_ROUTES: readonly (readonly [string, string])[] = [
+  ['GET', '/hub/api/:type/:ns/:name'],
+  ['GET', '/hub/api/:type/:ns/:name/revision/:rev'],
+  ['GET', '/hub/api/:type/:ns/:name/tree/:rev'],
+  ['GET', '/hub/api/:type/:ns/:name/tree/:rev/*'],
+  ['POST', '/hub/api/:type/:ns/:name/paths-info/:rev'],
+  ['GET', '/hub/:ns/:name/resolve/:rev/*'],
+  ['HEAD', '/hub/:ns/:name/resolve/:rev/*'],
+  ['GET', '/hub/datasets/:ns/:name/resolve/:rev/*'],
+  ['HEAD', '/hub/datasets/:ns/:name/resolve/:rev/*'],
+  ['POST', '/hub/api/repos/create'],
+  ['DELETE', '/hub/api/repos/delete'],
+  ['POST', '/hub/api/:type/:ns/:name/preupload/:rev'],
+  ['POST', '/hub/:ns/:repo/info/lfs/objects/batch'],
+  ['POST', '/hub/datasets/:ns/:repo/info/lfs/objects/batch'],
+  ['POST', '/hub/api/:type/:ns/:name/commit/:rev'],
+];
+
+for (const dialect of DIALECTS) {
+  describe(`cross-tenant isolation on the Hub protocol (${dialect})`, async () => {
+    const skip = await skipReason(dialect);
+    let t: TestApp;
+    let a: Tenant;
+    let b: Tenant;
+    let aOrgId: string;
+    let aRepoIds: string[];
+    let uploadUrl: string;
+
+    before(async () => {
+      if (skip) return;
+      t = await startTestApp(dialect, { registry: {} });
+      a = await seedTenant(t, 'acme');
+      b = await seedTenant(t, 'globex');
+      const hub = (method: string, url: string, body: string, type: string, token = a.ownerToken) =>
+        t.app.inject({
+          method: method as 'POST',
+          url,
+          payload: body,
+          headers: { authorization: `Bearer hf_${token}`, 'content-type': type },
+        });
+      for (const [type, name] of [
+        ['model', 'llm'],
+        ['dataset', 'corpus'],
+      ]) {
+        const r = await hub(
+          'POST',
+          '/hub/api/repos/create',
+          JSON.stringify({ name, organization: 'acme.train', type }),
+          'application/json',
+        );
+        assert.equal(r.statusCode, 200, r.body);
+        const lines = [
+          { key: 'header', value: { summary: 'first' } },
+          {
+            key: 'file',
+            value: { path: 'a.txt', content: Buffer.from('secret of acme').toString('base64'), encoding: 'base64' },
+          },
+        ];
+        const c = await hub(
+          'POST',
+          `/hub/api/${type}s/acme.train/${name}/commit/main`,
+          lines.map((l) => JSON.stringify(l)).join('\n'),
+          'application/x-ndjson',
+        );
+        assert.equal(c.statusCode, 200, c.body);
+      }
+      const open = await hub(
+        'POST',
+        '/hub/acme.train/llm.git/info/lfs/objects/batch',
+        JSON.stringify({ operation: 'upload', objects: [{ oid: 'ab'.repeat(32), size: 10 }] }),
+        'application/vnd.git-lfs+json',
+      );
+      uploadUrl = new URL(JSON.parse(open.body).objects[0].actions.upload.href).pathname;
+      aOrgId = (await t.call('GET', '/api/v1/orgs/acme', { token: a.ownerToken })).body.id;
+      aRepoIds = (await t.store.db.selectFrom('repos').select('id').execute()).map((r) => r.id);
+    });
+    after(async () => {
+      if (!skip) await t.close();
+    });
+
+    /** One probe per route (several where the type or the body matters), by B's key. */
+    const probes = (repo: string, ds: string) => {
+      const sha = 'cd'.repeat(32);
+      const nd = [
+        { key: 'header', value: { summary: 'planted' } },
+        { key: 'file', value: { path: 'evil.txt', content: 'ZXZpbA==' } },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join('\n');
+      const json = 'application/json';
+      const lfs = 'application/vnd.git-lfs+json';
+      return [
+        ['GET', `/hub/api/models/acme.train/${repo}`],
+        ['GET', `/hub/api/datasets/acme.train/${ds}`],
+        ['GET', `/hub/api/models/acme.train/${repo}/revision/main`],
+        ['GET', `/hub/api/models/acme.train/${repo}/tree/main?recursive=true`],
+        ['GET', `/hub/api/datasets/acme.train/${ds}/tree/main/a.txt`],
+        ['POST', `/hub/api/models/acme.train/${repo}/paths-info/main`, JSON.stringify({ paths: ['a.txt'] }), json],
+        ['GET', `/hub/acme.train/${repo}/resolve/main/a.txt`],
+        ['HEAD', `/hub/acme.train/${repo}/resolve/main/a.txt`],
+        ['GET', `/hub/datasets/acme.train/${ds}/resolve/main/a.txt`],
+        ['HEAD', `/hub/datasets/acme.train/${ds}/resolve/main/a.txt`],
+        ['POST', '/hub/api/repos/create', JSON.stringify({ name: repo, organization: 'acme.train' }), json],
+        ['POST', '/hub/api/repos/create', JSON.stringify({ name: 'planted', organization: 'acme.train' }), json],
+        ['DELETE', '/hub/api/repos/delete', JSON.stringify({ name: repo, organization: 'acme.train' }), json],
+        [
+          'DELETE',
+          '/hub/api/repos/delete',
+          JSON.stringify({ name: ds, organization: 'acme.train', type: 'dataset' }),
+          json,
+        ],
+        [
+          'POST',
+          `/hub/api/models/acme.train/${repo}/preupload/main`,
+          JSON.stringify({ files: [{ path: 'x', size: 1, sample: '' }] }),
+          json,
+        ],
+        [
+          'POST',
+          `/hub/acme.train/${repo}.git/info/lfs/objects/batch`,
+          JSON.stringify({ operation: 'upload', objects: [{ oid: sha, size: 3 }] }),
+          lfs,
+        ],
+        [
+          'POST',
+          `/hub/datasets/acme.train/${ds}.git/info/lfs/objects/batch`,
+          JSON.stringify({ operation: 'upload', objects: [{ oid: sha, size: 3 }] }),
+          lfs,
+        ],
+        ['POST', `/hub/api/models/acme.train/${repo}/commit/main`, nd, 'application/x-ndjson'],
+        ['POST', `/hub/api/datasets/acme.train/${ds}/commit/main`, nd, 'application/x-ndjson'],
+      ] as [string, string, string?, string?][];
+    };
+
+    it('every Hub route is in the matrix, and every route of the matrix exists', { skip }, async () => {
+      for (const [method, url] of HUB_ROUTES)
+        assert.ok(
+          t.app.hasRoute({ method: method as 'GET', url }),
+          `${method} ${url} is not a route: update HUB_ROUTES`,
+        );
+      const text = t.app.printRoutes({ commonPrefix: false });
+      const covered = (probe: string) =>
+        HUB_ROUTES.some(([, url]) =>
+          new RegExp(`^${url.replace(/:[a-z]+/g, '[^/]+').replace('*', '.*')}$`).test(probe),
+        );
+      for (const [method, url] of probes('llm', 'corpus'))
+        assert.ok(covered(new URL(url, 'http://x').pathname), `${method} ${url} addresses no route of HUB_ROUTES`);
+      assert.ok(text.includes('hub'), 'the Hub routes are registered');
+    });
+
+    it("B's key finds nothing of A on any Hub route: 404 RepoNotFound, as for no repo, nothing written", {
+      skip,
+    }, async () => {
+      const before = await snapshotState(t);
+      const real = probes('llm', 'corpus');
+      const ghost = probes('ghost', 'ghostset');
+      for (const [i, [method, url, payload, type]] of real.entries()) {
+        const send = (u: string, p?: string) =>
+          t.app.inject({
+            method: method as 'GET',
+            url: u,
+            payload: p,
+            headers: { authorization: `Bearer hf_${b.ownerToken}`, ...(type ? { 'content-type': type } : {}) },
+          });
+        const r = await send(url, payload);
+        const what = `${method} ${url} ${payload ?? ''}: ${r.statusCode} ${r.body}`;
+        assert.equal(r.statusCode, 404, what);
+        if (method !== 'HEAD') {
+          assert.equal(r.headers['x-error-code'], url.includes('/repos/create') ? 'NOT_FOUND' : 'RepoNotFound', what);
+          for (const secret of [aOrgId, ...aRepoIds, 'secret of acme'])
+            assert.ok(!r.body.includes(secret), `${what} leaks ${secret}`);
+          const [, gUrl, gPayload] = ghost[i]!;
+          const g = await send(gUrl, gPayload);
+          assert.equal(g.statusCode, 404, `${gUrl}: ${g.body}`);
+          const norm = (s: string) => s.replaceAll('ghostset', 'corpus').replaceAll('ghost', 'llm');
+          assert.equal(norm(g.body), r.body, `${what}: A's repo and a missing one answer differently`);
+        }
+      }
+      assert.deepEqual(await snapshotState(t), before, JSON.stringify(stateDiff(before, await snapshotState(t))));
+    });
+
+    it("A's upload URLs need their token: B's key is no way in", { skip }, async () => {
+      const before = await snapshotState(t);
+      for (const [method, url, body] of [
+        ['GET', uploadUrl],
+        ['POST', uploadUrl, '{"parts":[]}'],
+        ['PUT', `${uploadUrl}/parts/1`, '0123456789'],
+      ] as const) {
+        const r = await t.app.inject({
+          method: method as 'GET',
+          url,
+          payload: body,
+          headers: {
+            authorization: `Bearer hf_${b.ownerToken}`,
+            'content-type': method === 'PUT' ? 'application/octet-stream' : 'application/json',
+          },
+        });
+        assert.equal(r.statusCode, 404, `${method} ${url}: ${r.body}`);
+      }
+      assert.deepEqual(await snapshotState(t), before);
+    });
+  });
+}

@@ -466,3 +466,239 @@ async function openApiRoutes(t: TestApp): Promise<Route[]> {
       })),
   );
 }
+
+/** Hub protocol routes (hidden from /openapi.json): method, path with `{x}` slots, and a valid body. */
+const HUB_FUZZ: readonly { method: string; path: string; type?: string; body?: () => string }[] = [
+  { method: 'GET', path: '/hub/api/{type}/{ns}/{name}' },
+  { method: 'GET', path: '/hub/api/{type}/{ns}/{name}/revision/{rev}' },
+  { method: 'GET', path: '/hub/api/{type}/{ns}/{name}/tree/{rev}/{path}' },
+  {
+    method: 'POST',
+    path: '/hub/api/{type}/{ns}/{name}/paths-info/{rev}',
+    type: 'application/json',
+    body: () => JSON.stringify({ paths: ['a.txt', 'd'], expand: true }),
+  },
+  { method: 'GET', path: '/hub/{ns}/{name}/resolve/{rev}/{path}' },
+  { method: 'HEAD', path: '/hub/{ns}/{name}/resolve/{rev}/{path}' },
+  {
+    method: 'POST',
+    path: '/hub/api/repos/create',
+    type: 'application/json',
+    body: () => JSON.stringify({ name: 'fuzzed', organization: 'acme.train' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/hub/api/repos/delete',
+    type: 'application/json',
+    body: () => JSON.stringify({ name: 'gone', organization: 'acme.train' }),
+  },
+  {
+    method: 'POST',
+    path: '/hub/api/{type}/{ns}/{name}/preupload/{rev}',
+    type: 'application/json',
+    body: () => JSON.stringify({ files: [{ path: 'x.bin', size: 10, sample: 'AAAA' }] }),
+  },
+  {
+    method: 'POST',
+    path: '/hub/{ns}/{name}.git/info/lfs/objects/batch',
+    type: 'application/vnd.git-lfs+json',
+    body: () =>
+      JSON.stringify({
+        operation: 'upload',
+        transfers: ['basic', 'multipart'],
+        objects: [{ oid: 'ab'.repeat(32), size: 3 }],
+      }),
+  },
+  {
+    method: 'POST',
+    path: '/hub/api/{type}/{ns}/{name}/commit/{rev}',
+    type: 'application/x-ndjson',
+    body: () =>
+      [
+        { key: 'header', value: { summary: 'fuzz' } },
+        { key: 'file', value: { path: 'f.txt', content: 'ZnV6eg==', encoding: 'base64' } },
+        { key: 'lfsFile', value: { path: 'l.bin', algo: 'sha256', oid: 'ab'.repeat(32), size: 3 } },
+        { key: 'deletedFile', value: { path: 'a.txt' } },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join('\n'),
+  },
+  { method: 'GET', path: '/hub/lfs/uploads/{upload}' },
+  { method: 'POST', path: '/hub/lfs/uploads/{upload}', type: 'application/json', body: () => '{"parts":[]}' },
+  { method: 'PUT', path: '/hub/lfs/uploads/{upload}/parts/{n}', type: 'application/octet-stream', body: () => 'abc' },
+];
+
+/** A valid line of a commit, or a JSON document, with one thing broken. */
+const brokenNdjsonLine = fc.oneof(
+  fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
+  fc
+    .tuple(
+      fc.constantFrom('header', 'file', 'lfsFile', 'deletedFile', 'deletedFolder', 'nope'),
+      fc.dictionary(
+        fc.constantFrom('path', 'content', 'oid', 'size', 'summary', 'parentCommit', 'encoding', 'algo', 'description'),
+        breaking,
+      ),
+    )
+    .map(([key, value]) => JSON.stringify({ key, value })),
+  malformedJson,
+);
+const oddRange = fc.oneof(
+  fc.constantFrom(
+    'bytes=0-0',
+    'bytes=-1',
+    'bytes=0-',
+    'bytes=5-1',
+    'bytes=-0',
+    'bytes=99999999999999999999-',
+    'bytes=0-1,2-3',
+    'bytes=',
+    'items=0-1',
+    'bytes=1e3-2',
+    'bytes= 1-2',
+    '',
+  ),
+  fc.tuple(fc.nat(), fc.nat()).map(([x, y]) => `bytes=${x}-${y}`),
+);
+
+for (const dialect of DIALECTS) {
+  describe(`fuzzing the Hub protocol on ${dialect}`, async () => {
+    const skip = await skipReason(dialect);
+    let t: TestApp;
+    let acme: Tenant;
+    let upload: { id: string; token: string };
+
+    before(async () => {
+      if (skip) return;
+      t = await startTestApp(dialect, { registry: { limits: { chunkBytes: 1 << 20, basicMaxBytes: 1 << 20 } } });
+      acme = await seedTenant(t, 'acme');
+      await seedTenant(t, 'globex');
+      const hub = (url: string, payload: string, type: string) =>
+        t.app.inject({
+          method: 'POST',
+          url,
+          payload,
+          headers: { authorization: `Bearer hf_${acme.ownerToken}`, 'content-type': type },
+        });
+      await hub(
+        '/hub/api/repos/create',
+        JSON.stringify({ name: 'fuzzed', organization: 'acme.train' }),
+        'application/json',
+      );
+      const c = await hub(
+        '/hub/api/models/acme.train/fuzzed/commit/main',
+        HUB_FUZZ.find((r) => r.path.endsWith('/commit/{rev}'))!.body!().split('\n').slice(0, 2).join('\n'),
+        'application/x-ndjson',
+      );
+      assert.equal(c.statusCode, 200, c.body);
+      const b = await hub(
+        '/hub/acme.train/fuzzed.git/info/lfs/objects/batch',
+        JSON.stringify({
+          operation: 'upload',
+          objects: [{ oid: 'cd'.repeat(32), size: 3 << 20 }],
+          transfers: ['multipart'],
+        }),
+        'application/vnd.git-lfs+json',
+      );
+      const href = new URL(JSON.parse(b.body).objects[0].actions.upload.href);
+      upload = { id: href.pathname.split('/').at(-1)!, token: href.searchParams.get('token')! };
+    });
+    after(async () => {
+      if (!skip) await t.close();
+    });
+
+    it('answers every Hub route below 500 with a coded error, whatever the path, body, range or token', {
+      skip,
+    }, async (ctx) => {
+      const values: Record<string, string[]> = {
+        type: ['models', 'datasets', 'spaces'],
+        ns: ['acme.train', 'globex.train', 'acme'],
+        name: ['fuzzed', 'missing'],
+        rev: ['main', 'HEAD', '0'.repeat(40)],
+        path: ['f.txt', 'a.txt', 'd/e'],
+        upload: [upload.id, 'upl_none'],
+        n: ['1', '2', '3', '4', '0'],
+      };
+      for (const [i, route] of HUB_FUZZ.entries()) {
+        await ctx.test(`${route.method} ${route.path}`, async () => {
+          const slots = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
+          const arb = fc.record({
+            params: fc.tuple(
+              ...slots.map((s) =>
+                fc.oneof(
+                  { weight: 4, arbitrary: fc.constantFrom(...values[s]!) },
+                  { weight: 1, arbitrary: oddPathSegment },
+                ),
+              ),
+            ),
+            body: fc.oneof(
+              { weight: 2, arbitrary: fc.constant(route.body?.()) },
+              {
+                weight: 3,
+                arbitrary: fc.array(brokenNdjsonLine, { minLength: 1, maxLength: 4 }).map((ls) => ls.join('\n')),
+              },
+              { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)) },
+              { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 60 }) },
+            ),
+            type: fc.oneof(
+              { weight: 4, arbitrary: fc.constant(route.type) },
+              { weight: 1, arbitrary: wrongContentType },
+            ),
+            range: fc.option(oddRange, { freq: 2 }),
+            token: fc.constantFrom(`hf_${acme.ownerToken}`, acme.ownerToken, 'hf_nope', upload.token),
+            query: fc.constantFrom(
+              '',
+              `?token=${encodeURIComponent(upload.token)}`,
+              '?token=x',
+              '?recursive=true&cursor=%%',
+              '?cursor=LTE',
+            ),
+          });
+          await fc.assert(
+            fc.asyncProperty(arb, async (req) => {
+              let k = 0;
+              const url = route.path.replace(/\{[^}]+\}/g, () => req.params[k++]!) + req.query;
+              const before = await snapshotState(t);
+              const res = await t.app.inject({
+                method: route.method as 'GET',
+                url,
+                payload: route.body ? req.body : undefined,
+                headers: {
+                  authorization: `Bearer ${req.token}`,
+                  ...(route.body && req.type ? { 'content-type': req.type } : {}),
+                  ...(req.range !== null ? { range: req.range } : {}),
+                },
+              });
+              const what = `${route.method} ${url} ${req.type ?? ''} ${String(req.body).slice(0, 200)} → ${res.statusCode} ${res.body.slice(0, 300)}`;
+              assert.ok(res.statusCode < 500, `server error: ${what}`);
+              if (res.statusCode >= 400 && route.method !== 'HEAD' && res.statusCode !== 416) {
+                let body: { code?: unknown; error?: unknown };
+                try {
+                  body = JSON.parse(res.body);
+                } catch {
+                  assert.fail(`error body is not JSON: ${what}`);
+                }
+                // The Hub's shape {error: message, code}; checks of the URL made for every route
+                // before the Hub's handlers answer in fabrik's envelope {error: {code, message}}.
+                const e =
+                  typeof body.error === 'object' && body.error !== null ? (body.error as typeof body) : undefined;
+                assert.equal(typeof (e ? e.code : body.code), 'string', `no error code: ${what}`);
+                assert.equal(
+                  typeof (e ? (e as { message?: unknown }).message : body.error),
+                  'string',
+                  `no error message: ${what}`,
+                );
+                const now = await snapshotState(t);
+                assert.deepEqual(
+                  now,
+                  before,
+                  `a refused request changed state: ${what}\n${JSON.stringify(stateDiff(before, now)).slice(0, 2000)}`,
+                );
+              }
+            }),
+            { numRuns: RUNS * 2, seed: SEED + 1000 + i, endOnFailure: true },
+          );
+        });
+      }
+    });
+  });
+}

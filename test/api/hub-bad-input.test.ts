@@ -409,8 +409,10 @@ for (const dialect of DIALECTS) {
           refused(r, 400, 'INVALID_ARGUMENT');
           assert.deepEqual(await blobRows(sha(marker)), [], `a refused commit stored ${JSON.stringify(path)}'s marker`);
         }
+        // `a/` names the folder a: a valid deletion (of nothing).
+        if (path === 'a/') continue;
         const folder = await unchanged(() => commitLines([header(), { key: 'deletedFolder', value: { path } }]));
-        if (path !== 'a/') refused(folder, 400, 'INVALID_ARGUMENT');
+        refused(folder, 400, 'INVALID_ARGUMENT');
       }
       assert.deepEqual(await blobRows(sha('evil')), []);
     });
@@ -804,24 +806,6 @@ for (const dialect of DIALECTS) {
           `/${repoName()}.git/info/lfs/objects/batch`,
           { body: 'null', headers: { 'content-type': 'application/vnd.git-lfs+json' } },
         ],
-        [
-          'POST',
-          `/${repoName()}.git/info/lfs/objects/batch`,
-          {
-            body: '{"operation":"upload","objects":[null,1,"x"]}',
-            headers: { 'content-type': 'application/vnd.git-lfs+json' },
-          },
-        ],
-        [
-          'POST',
-          `/api/models/${repoName()}/paths-info/main`,
-          { body: '{"paths":"a.txt"}', headers: { 'content-type': 'application/json' } },
-        ],
-        [
-          'POST',
-          `/api/models/${repoName()}/preupload/main`,
-          { body: '{"files":[null]}', headers: { 'content-type': 'application/json' } },
-        ],
         ['POST', '/api/repos/create', { body: 'null', headers: { 'content-type': 'application/json' } }],
         [
           'POST',
@@ -844,10 +828,79 @@ for (const dialect of DIALECTS) {
           `${method} ${url} ${o.body ?? ''}: ${r.status} ${JSON.stringify(r.body)}`,
         );
         // 416 carries Content-Range and no body, as HTTP has it.
+        // URL checks made for every route before the Hub's handlers answer in fabrik's envelope.
         if (r.status !== 416)
-          assert.equal(typeof r.body?.code, 'string', `${method} ${url}: ${JSON.stringify(r.body)}`);
+          assert.equal(
+            typeof (r.body?.code ?? r.body?.error?.code),
+            'string',
+            `${method} ${url}: ${JSON.stringify(r.body)}`,
+          );
+      }
+      // Objects the batch cannot take are refused one by one, in the Git LFS way.
+      const objs = await call('POST', `/${repoName()}.git/info/lfs/objects/batch`, {
+        body: '{"operation":"upload","objects":[null,1,"x",{"oid":"ab","size":-1}]}',
+        headers: { 'content-type': 'application/vnd.git-lfs+json' },
+      });
+      assert.equal(objs.status, 200, JSON.stringify(objs.body));
+      for (const o of objs.body.objects) {
+        assert.equal(o.error.code, 422);
+        assert.equal(o.actions, undefined);
       }
       assert.deepEqual(await visible(), before);
+    });
+
+    it('a part sent again counts with its last bytes; two writes of one part at once: 409', { skip }, async () => {
+      const content = randomBytes(2.5 * MiB);
+      const wrong = randomBytes(MiB);
+      // Wrong first, then right: the upload completes.
+      const u = await offer(content);
+      await putPart(u.parts[0]!, wrong);
+      const etags = await sendParts(u, content);
+      const ok = await complete(u, { oid: sha(content), parts: etags.map((etag, i) => ({ partNumber: i + 1, etag })) });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      // Right first, then wrong: the digest is of what is stored.
+      const other = randomBytes(2.5 * MiB);
+      const v = await offer(other);
+      const first = await sendParts(v, other);
+      const again = await putPart(v.parts[0]!, wrong);
+      assert.equal(again.status, 200);
+      const last = [again.headers.get('etag')!, first[1]!, first[2]!];
+      refused(
+        await complete(v, { oid: sha(other), parts: last.map((etag, i) => ({ partNumber: i + 1, etag })) }),
+        422,
+        'DIGEST_MISMATCH',
+      );
+      assert.deepEqual(await blobRows(sha(other)), []);
+      // Two writes of part 1 at once: the second is told to come back.
+      const third = randomBytes(2.5 * MiB);
+      const w = await offer(third);
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      const slow = call('PUT', w.parts[0]!, {
+        token: null,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new ReadableStream({
+          async start(c) {
+            c.enqueue(third.subarray(0, MiB / 2));
+            await held;
+            c.enqueue(third.subarray(MiB / 2, MiB));
+            c.close();
+          },
+        }),
+      });
+      await sleep(200);
+      refused(await putPart(w.parts[0]!, wrong), 409, 'CONFLICT');
+      release();
+      const done = await slow;
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+      const rest = await sendParts(w, third, [2, 3]);
+      const fin = await complete(w, {
+        oid: sha(third),
+        parts: [done.headers.get('etag'), rest[1], rest[2]].map((etag, i) => ({ partNumber: i + 1, etag })),
+      });
+      assert.equal(fin.status, 200, JSON.stringify(fin.body));
     });
   });
 }

@@ -64,7 +64,7 @@ export async function uploadRoutes(hub: FastifyInstance, deps: HubDeps): Promise
       return reply
         .status(409)
         .header('x-error-code', 'RepoExists')
-        .send({ error: `${kind} ${repoIdText(id)} already exists`, url, id: out.repo.id });
+        .send({ error: `${kind} ${repoIdText(id)} already exists`, code: 'ALREADY_EXISTS', url, id: out.repo.id });
     }
     return { url, id: out.repo.id, name: repoIdText(id) };
   });
