@@ -88,7 +88,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // through the data directory to their own: then it is traverse-only (0711), never listable.
   ensureDir(dataDir, opts.executor === 'slurm' || isolation.level === 'uid' ? 0o711 : 0o700);
   ensureDir(join(dataDir, 'logs'), 0o700);
-  ensureDir(join(dataDir, 'blobs'), 0o700);
+  ensureDir(join(dataDir, 'registry'), 0o700);
   // Before the database: a missing or unsafe master key refuses the start, with the reason.
   const master = loadMasterKey({
     envValue: process.env.FABRIK_MASTER_KEY,

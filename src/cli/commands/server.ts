@@ -5,6 +5,7 @@ import { ApiClient, CliError } from '../client.js';
 import { loadConfig, saveConfig } from '../config.js';
 import { EXIT } from '../output.js';
 import { action, addOutputOption, client, printOne } from '../run.js';
+import { parseSize } from './artifacts.js';
 
 export function registerServerCommands(program: Command): void {
   program
@@ -45,6 +46,16 @@ export function registerServerCommands(program: Command): void {
       'how local tasks are kept apart: auto (the best available), sandbox (bubblewrap + uid + cgroups), uid, none',
       process.env.FABRIK_ISOLATION ?? 'auto',
     )
+    .option(
+      '--blob-store <where>',
+      'registry blobs: fs (under --data-dir) or s3://bucket[/prefix] (FABRIK_S3_ENDPOINT, AWS_* credentials)',
+      process.env.FABRIK_BLOB_STORE ?? 'fs',
+    )
+    .option(
+      '--storage-quota <size>',
+      'registry storage quota of a project without its own, e.g. 500GiB (default: none)',
+      process.env.FABRIK_STORAGE_QUOTA,
+    )
     .option('--log-stdout', 'also write JSON logs to stdout')
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
     .action(
@@ -76,6 +87,8 @@ export function registerServerCommands(program: Command): void {
           slurmConf: opts.slurmConf,
           identities: opts.identities,
           isolation: opts.isolation,
+          blobStore: opts.blobStore,
+          storageQuotaBytes: opts.storageQuota ? sizeOption('--storage-quota', opts.storageQuota) : undefined,
           devGpus,
           bootstrapToken: process.env.FABRIK_BOOTSTRAP_TOKEN || undefined,
           logStdout: Boolean(opts.logStdout),
@@ -169,3 +182,11 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 export { EXIT };
+
+function sizeOption(name: string, text: string): number {
+  try {
+    return parseSize(text);
+  } catch (err) {
+    throw CliError.usage(`${name}: ${(err as Error).message}`);
+  }
+}
