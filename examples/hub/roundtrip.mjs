@@ -16,7 +16,8 @@ const name = process.argv[2] ?? 'acme.vision/hub-demo';
 const repo = { type: 'model', name };
 
 const weights = randomBytes(48 * 1024 * 1024); // over one 32 MiB part: goes up as multipart LFS
-const card = '---\nlicense: apache-2.0\npipeline_tag: text-generation\n---\n# Hub demo\n\nUploaded with @huggingface/hub.\n';
+const card =
+  '---\nlicense: apache-2.0\npipeline_tag: text-generation\n---\n# Hub demo\n\nUploaded with @huggingface/hub.\n';
 
 await createRepo({ repo, accessToken, hubUrl }).catch((e) => {
   if (e.statusCode !== 409) throw e; // already there
@@ -32,11 +33,14 @@ const out = await uploadFiles({
   ],
 });
 console.log(`committed ${out?.commit.oid}`);
-for await (const f of listFiles({ repo, accessToken, hubUrl, recursive: true })) console.log(`  ${f.path}  ${f.size} bytes`);
+for await (const f of listFiles({ repo, accessToken, hubUrl, recursive: true }))
+  console.log(`  ${f.path}  ${f.size} bytes`);
 const blob = await downloadFile({ repo, path: 'model.bin', accessToken, hubUrl });
 const same = Buffer.from(await blob.arrayBuffer()).equals(weights);
 console.log(`model.bin downloaded, identical: ${same}`);
 const dir = await snapshotDownload({ repo, accessToken, hubUrl, cacheDir: mkdtempSync(join(tmpdir(), 'hf-cache-')) });
-const digest = createHash('sha256').update(readFileSync(join(dir, 'model.bin'))).digest('hex');
+const digest = createHash('sha256')
+  .update(readFileSync(join(dir, 'model.bin')))
+  .digest('hex');
 console.log(`snapshot in ${dir}, model.bin sha256 ${digest}`);
 if (!same) process.exit(1);

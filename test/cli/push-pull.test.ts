@@ -1,4 +1,4 @@
-// `fabrik push` and `fabrik pull` (src/cli/transfer.ts, src/cli/commands/registry.ts).
+// `fabrik push` and `fabrik pull` (src/cli/transfer/, src/cli/commands/registry.ts).
 // Part 1, unit: references, tree paths, Link headers, the directory walk, and the resume
 // bookkeeping of push and pull against FakeHub, a tiny in-test fake of the Hub protocol (only for
 // these unit tests: it stores plaintext in memory and checks what a client must send).
@@ -35,7 +35,7 @@ import {
   push,
   safeRepoPath,
   scanDirectory,
-} from '../../src/cli/transfer.js';
+} from '../../src/cli/transfer/index.js';
 import { parseRate } from '../../src/cli/commands/registry.js';
 import { ENTRY, REPO_ROOT, type ServerProcess, api, eventually, startServerProcess } from '../helpers/child-server.js';
 import { OPERATOR_TOKEN, type TestDatabase, freshDatabase } from '../helpers/harness.js';

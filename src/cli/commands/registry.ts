@@ -1,5 +1,5 @@
 // `fabrik push DIR REF` and `fabrik pull REF DIR`: models and datasets in and out of the registry
-// over the Hub protocol (the work is in ../transfer.ts; this file parses, renders and exits).
+// over the Hub protocol (the work is in ../transfer/; this file parses, renders and exits).
 // A progress bar (bytes, MB/s, ETA) goes to stderr, only on a terminal and never with -o json.
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -15,7 +15,7 @@ import {
   push,
   type TransferOptions,
   type TransferProgress,
-} from '../transfer.js';
+} from '../transfer/index.js';
 
 const HELP = `
 References: <org>.<project>/<name>[:<rev>] for a model, datasets/<org>.<project>/<name>[:<rev>]
