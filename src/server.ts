@@ -16,7 +16,7 @@ import { resolveTaskEnv } from './tenancy/secrets.js';
 import { SchedulerLoop } from './workload/scheduler-loop.js';
 import { LocalExecutor } from './exec/local.js';
 import { EXECUTOR_ACTOR, Reconciler } from './workload/reconciler.js';
-import { WorkloadArtifacts } from './workload/artifacts.js';
+import { WorkloadArtifacts } from './workload/artifacts/index.js';
 import { SlurmExecutor } from './exec/slurm.js';
 import { type IdentityKind, identityDirectory } from './exec/identities.js';
 import { importSlurmFleet } from './exec/slurm-fleet.js';

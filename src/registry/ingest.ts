@@ -9,12 +9,10 @@ import { closeSync, constants, createReadStream, fstatSync, openSync } from 'nod
 import { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import { AppError } from '../domain/errors.js';
-import { newId } from '../domain/ids.js';
-import type { Database, UploadsTable } from '../store/schema.js';
+import type { Database } from '../store/schema.js';
 import { findBlobByDigest } from './content.js';
-import { SEGMENT_BYTES, newSalt } from './crypto.js';
 import type { Registry } from './registry.js';
-import { completeUpload, partCount, partLength, putPart } from './uploads.js';
+import { chunkFor, completeUpload, newUpload, partCount, partLength, putPart } from './uploads.js';
 
 export interface IngestedFile {
   readonly sha256: string;
@@ -97,7 +95,14 @@ export async function ingestFile(
     const have = await findBlobByDigest(db, reg, orgId, sha256);
     if (have && Number(have.size) === size) return { sha256, size, blobId: have.blob_id, stored: false };
 
-    const u = await openUpload(db, reg, orgId, projectId, sha256, size, actor);
+    const u = await newUpload(db, reg, {
+      orgId,
+      projectId,
+      sha256,
+      size,
+      chunk: chunkFor(reg, size, size > reg.limits.basicMaxBytes),
+      actor,
+    });
     const token = reg.uploadTokens.tokenFor(u.id);
     const chunk = Number(u.chunk_size);
     const count = partCount(size, chunk);
@@ -118,43 +123,4 @@ export async function ingestFile(
   } finally {
     closeSync(fd);
   }
-}
-
-/** A new upload row, in the shape uploads.ts makes them (one part up to basicMaxBytes, else multipart). */
-async function openUpload(
-  db: Kysely<Database>,
-  reg: Registry,
-  orgId: string,
-  projectId: string,
-  sha256: string,
-  size: number,
-  actor: string,
-): Promise<UploadsTable> {
-  const multipart = size > reg.limits.basicMaxBytes;
-  const chunk = multipart
-    ? reg.limits.chunkBytes
-    : Math.max(SEGMENT_BYTES, Math.ceil(size / SEGMENT_BYTES) * SEGMENT_BYTES);
-  const key = await reg.keys.current(orgId);
-  const id = newId('upl');
-  const storageKey = `${orgId}_${id}`.replace(/[^a-z0-9_-]/gi, '');
-  const handle = await reg.store.start(storageKey);
-  const now = Date.now();
-  const row: UploadsTable = {
-    id,
-    org_id: orgId,
-    project_id: projectId,
-    sha256,
-    size,
-    chunk_size: chunk,
-    storage_key: storageKey,
-    store_handle: handle,
-    key_id: key.keyId,
-    salt: newSalt().toString('base64'),
-    status: 'open',
-    created_at: new Date(now).toISOString(),
-    created_by: actor,
-    expires_at: new Date(now + reg.limits.uploadTtlMs).toISOString(),
-  };
-  await db.insertInto('uploads').values(row).execute();
-  return row;
 }

@@ -9,7 +9,6 @@ import type { Trx } from '../audit/journal.js';
 import { AppError } from '../domain/errors.js';
 import { newId, nowIso } from '../domain/ids.js';
 import type { OrgsTable, ProjectsTable, RepoKind, ReposTable, CommitsTable, Database } from '../store/schema.js';
-import { type Page, type PageRequest, page } from '../store/paging.js';
 import { COMMIT_ID, DEFAULT_BRANCH, type RepoId, checkRefName, repoIdText, repoResource } from './names.js';
 import type { Registry } from './registry.js';
 
@@ -130,23 +129,6 @@ export async function createRepo(
     await trx.insertInto('repos').values(row).execute();
     return { result: { repo: repoInfo(row, ref), created: true }, after: row };
   });
-}
-
-export async function listRepos(
-  ctx: Ctx,
-  projectRef: string,
-  kind: RepoKind,
-  req: PageRequest,
-): Promise<Page<RepoInfo>> {
-  const { org, project } = await findProject(ctx, projectRef);
-  const ref = `${org.name}.${project.name}`;
-  const q = ctx.db
-    .selectFrom('repos')
-    .selectAll()
-    .where('project_id', '=', project.id)
-    .where('kind', '=', kind)
-    .where('deleted_at', '=', '');
-  return page(q, 'name', req, (r) => repoInfo(r, ref));
 }
 
 /** Deletes a repo: gone at once for clients, its versions kept for the retention, then purged. */

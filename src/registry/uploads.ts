@@ -163,32 +163,44 @@ async function openUpload(
     .where('expires_at', '>', nowIso())
     .orderBy('created_at', 'desc')
     .executeTakeFirst();
-  const chunk = multipart
-    ? reg.limits.chunkBytes
-    : Math.max(SEGMENT_BYTES, Math.ceil(o.size / SEGMENT_BYTES) * SEGMENT_BYTES);
+  const chunk = chunkFor(reg, o.size, multipart);
   if (open && Number(open.size) === o.size && Number(open.chunk_size) === chunk) return open;
-  const key = await reg.keys.current(orgId);
+  return newUpload(ctx.db, reg, { orgId, projectId, sha256: o.oid, size: o.size, chunk, actor: ctx.caller.principal });
+}
+
+/** Plaintext bytes per part of an upload: one part up to basicMaxBytes (rounded up to a segment), else the chunk size. */
+export function chunkFor(reg: Registry, size: number, multipart: boolean): number {
+  return multipart ? reg.limits.chunkBytes : Math.max(SEGMENT_BYTES, Math.ceil(size / SEGMENT_BYTES) * SEGMENT_BYTES);
+}
+
+/** A new upload row and its object in the store, encrypted under the org's current data key. */
+export async function newUpload(
+  db: Kysely<Database>,
+  reg: Registry,
+  u: { orgId: string; projectId: string; sha256: string; size: number; chunk: number; actor: string },
+): Promise<UploadsTable> {
+  const key = await reg.keys.current(u.orgId);
   const id = newId('upl');
-  const storageKey = `${orgId}_${id}`.replace(/[^a-z0-9_-]/gi, '');
+  const storageKey = `${u.orgId}_${id}`.replace(/[^a-z0-9_-]/gi, '');
   const handle = await reg.store.start(storageKey);
   const now = Date.now();
   const row: UploadsTable = {
     id,
-    org_id: orgId,
-    project_id: projectId,
-    sha256: o.oid,
-    size: o.size,
-    chunk_size: chunk,
+    org_id: u.orgId,
+    project_id: u.projectId,
+    sha256: u.sha256,
+    size: u.size,
+    chunk_size: u.chunk,
     storage_key: storageKey,
     store_handle: handle,
     key_id: key.keyId,
     salt: newSalt().toString('base64'),
     status: 'open',
     created_at: new Date(now).toISOString(),
-    created_by: ctx.caller.principal,
+    created_by: u.actor,
     expires_at: new Date(now + reg.limits.uploadTtlMs).toISOString(),
   };
-  await ctx.db.insertInto('uploads').values(row).execute();
+  await db.insertInto('uploads').values(row).execute();
   return row;
 }
 

@@ -13,7 +13,7 @@ import { ExecError, type ExecHandle, type Executor, type Mount, type Observation
 import { resolveWorkdir } from '../exec/workdir.js';
 import { identityOf } from '../tenancy/identity.js';
 import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
-import { WorkloadArtifacts } from './artifacts.js';
+import { WorkloadArtifacts } from './artifacts/index.js';
 import { type WorkloadEnv, literalEnv } from './env.js';
 import type { LifecycleEvent } from './lifecycle.js';
 import { limitsOf } from './limits.js';
@@ -38,7 +38,7 @@ export interface ReconcilerOptions {
   readonly actor?: ActorContext;
   /** The clock, for tests. */
   readonly now?: () => number;
-  /** Registry inputs, code and outputs of specs (./artifacts.ts); without it such specs fail to launch. */
+  /** Registry inputs, code and outputs of specs (./artifacts/); without it such specs fail to launch. */
   readonly artifacts?: WorkloadArtifacts;
 }
 

@@ -21,7 +21,7 @@ import { missingProgram, resolveWorkdir } from '../exec/workdir.js';
 import { grantScope } from '../policy/roles.js';
 import { type Ctx, findProject, requireRole, write } from '../app/context.js';
 import { missingSecrets } from '../tenancy/secrets.js';
-import { WorkloadArtifacts, pinArtifacts } from './artifacts.js';
+import { WorkloadArtifacts, pinArtifacts } from './artifacts/index.js';
 import {
   ACTIVE_STATUSES,
   type AttemptState,

@@ -4,9 +4,14 @@
 // resource did not exist, or 403 where every non-operator gets 403 (platform routes). Nothing is
 // written, B's listings hold nothing of A, and B's errors name nothing of A that B did not send.
 // Inside A: a viewer's mutations get 403 and a project-scoped key finds no other project.
+// The app runs with a registry, and A has models and datasets with versions pushed through the
+// Hub protocol, so that the registry's REST routes have something of A's to hide.
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import * as hub from '@huggingface/hub';
 import { newId } from '../../src/domain/ids.js';
+import { keyIdOf, pae } from '../../src/registry/signing.js';
 import {
   DIALECTS,
   type Reply,
@@ -35,6 +40,12 @@ interface Fixture {
   readonly aWebhookId: string;
   /** A key of A's service account `trainer`, scoped to the project acme.train. */
   readonly aScopedKey: { id: string; prefix: string; token: string };
+  /**
+   * A's registry, per URL kind: a repo in acme.train with one version (pushed with the Hub
+   * client), tagged `golden`, and a valid countersignature of that version by a new key. A's
+   * project acme.research holds a repo `probe-net` of each kind, without versions.
+   */
+  readonly aRepos: Readonly<Record<RegistryPath, RegistryRepo>>;
   /** Everything of A that B must never see unless B itself sent it: ids and names. */
   readonly aSecrets: readonly string[];
   /** A's identifiers and stand-ins that exist nowhere: B must not tell them apart. */
@@ -44,6 +55,15 @@ interface Fixture {
 }
 
 type Expect = 404 | 403 | 'listing';
+
+type RegistryPath = 'models' | 'datasets';
+interface RegistryRepo {
+  readonly name: string;
+  readonly commit: string;
+  readonly countersign: { keyid: string; sig: string; publicKeyPem: string };
+}
+/** A's repo in acme.research, of each kind. */
+const RESEARCH_REPO = 'probe-net';
 
 interface Probe {
   readonly url: string;
@@ -78,6 +98,106 @@ const job = (name: string) => ({
   run: 'python train.py',
 });
 const operatorOnly = 'operator-only: every non-operator gets 403, so 403 says nothing about A';
+
+/**
+ * The registry's routes of one kind (models or datasets): B's key on A's repos, versions, tags and
+ * storage gets 404 whether it names them by project ref or id, by ref or commit; A's viewer gets
+ * 403 on every write (the role check comes before any validation of what is written), and the key
+ * scoped to acme.train finds nothing in acme.research. Repo routes take project refs only (ids
+ * answer 400 for everyone, as a malformed repo namespace), so they are probed by ref.
+ */
+function registryCases(path: RegistryPath): Record<string, RouteCases> {
+  const base = `${API}/projects/{project}/${path}`;
+  const repo = (f: Fixture) => f.aRepos[path];
+  const mine = (f: Fixture, rest = '') => `/projects/acme.train/${path}/${repo(f).name}${rest}`;
+  const research = (rest = '') => `/projects/acme.research/${path}/${RESEARCH_REPO}${rest}`;
+  const underB = "A's repo name under B's project";
+  return {
+    [`GET ${base}`]: {
+      crossTenant: (f) => [
+        p(`/projects/acme.train/${path}`, 404),
+        p(`/projects/${f.aTrainId}/${path}?limit=1`, 404),
+        p(`/projects/acme.research/${path}`, 404),
+        p(`/projects/globex.train/${path}`, 'listing'),
+      ],
+      scoped: (f) => [
+        p(`/projects/acme.research/${path}`, 404),
+        p(`/projects/${f.aResearchId}/${path}`, 404),
+        p(`/projects/acme.train/${path}`, 'listing'),
+      ],
+    },
+    [`POST ${base}`]: {
+      crossTenant: (f) => [
+        p(`/projects/acme.train/${path}`, 404, { name: 'planted' }),
+        p(`/projects/acme.train/${path}`, 404, { name: repo(f).name }, 'a name A took: no 409'),
+        p(`/projects/acme.research/${path}`, 404, { name: RESEARCH_REPO }, 'a name A took: no 409'),
+      ],
+      viewer: () => [p(`/projects/acme.train/${path}`, 403, { name: 'viewer-made' })],
+      scoped: () => [p(`/projects/acme.research/${path}`, 404, { name: 'wider' })],
+    },
+    [`GET ${base}/{name}`]: {
+      crossTenant: (f) => [
+        p(mine(f), 404),
+        p(research(), 404),
+        p(`/projects/globex.train/${path}/${repo(f).name}`, 404, undefined, underB),
+      ],
+      scoped: () => [p(research(), 404)],
+    },
+    [`DELETE ${base}/{name}`]: {
+      crossTenant: (f) => [
+        p(mine(f), 404),
+        p(research(), 404),
+        p(`/projects/globex.train/${path}/${repo(f).name}`, 404, undefined, underB),
+      ],
+      viewer: (f) => [p(mine(f), 403)],
+      scoped: () => [p(research(), 404)],
+    },
+    [`GET ${base}/{name}/versions`]: {
+      crossTenant: (f) => [p(mine(f, '/versions'), 404), p(mine(f, '/versions?limit=1'), 404)],
+      scoped: () => [p(research('/versions'), 404)],
+    },
+    [`GET ${base}/{name}/versions/{rev}`]: {
+      crossTenant: (f) => [
+        p(mine(f, '/versions/main'), 404),
+        p(mine(f, `/versions/${repo(f).commit}`), 404),
+        p(mine(f, '/versions/golden'), 404),
+        p(`/projects/globex.train/${path}/${repo(f).name}/versions/${repo(f).commit}`, 404, undefined, underB),
+      ],
+      scoped: () => [p(research('/versions/main'), 404)],
+    },
+    [`POST ${base}/{name}/versions/{rev}/signatures`]: {
+      crossTenant: (f) => [
+        p(mine(f, '/versions/main/signatures'), 404, repo(f).countersign),
+        p(mine(f, `/versions/${repo(f).commit}/signatures`), 404, repo(f).countersign),
+      ],
+      viewer: (f) => [p(mine(f, '/versions/main/signatures'), 403, repo(f).countersign, 'a valid countersignature')],
+      scoped: (f) => [p(research('/versions/main/signatures'), 404, repo(f).countersign)],
+    },
+    [`GET ${base}/{name}/versions/{rev}/lineage`]: {
+      crossTenant: (f) => [
+        p(mine(f, '/versions/main/lineage'), 404),
+        p(mine(f, `/versions/${repo(f).commit}/lineage?direction=up&depth=20`), 404),
+      ],
+      scoped: () => [p(research('/versions/main/lineage?direction=down'), 404)],
+    },
+    [`PUT ${base}/{name}/refs/{ref}`]: {
+      crossTenant: (f) => [
+        p(mine(f, '/refs/golden'), 404, { revision: 'main' }),
+        p(mine(f, '/refs/planted'), 404, { revision: repo(f).commit }),
+      ],
+      viewer: (f) => [
+        p(mine(f, '/refs/golden'), 403, { revision: 'main' }, 'moving a tag'),
+        p(mine(f, '/refs/viewer-tag'), 403, { revision: repo(f).commit }, 'a new tag'),
+      ],
+      scoped: () => [p(research('/refs/wider'), 404, { revision: 'main' })],
+    },
+    [`DELETE ${base}/{name}/refs/{ref}`]: {
+      crossTenant: (f) => [p(mine(f, '/refs/golden'), 404)],
+      viewer: (f) => [p(mine(f, '/refs/golden'), 403)],
+      scoped: () => [p(research('/refs/golden'), 404)],
+    },
+  };
+}
 
 /**
  * One entry per route of /openapi.json, keyed `METHOD /path`. A new route without an entry fails
@@ -473,6 +593,40 @@ const ROUTES: Record<string, RouteCases> = {
     ],
     scoped: () => [p('/audit/entries?resource=orgs/acme/projects/research', 'listing')],
   },
+
+  ...registryCases('models'),
+  ...registryCases('datasets'),
+  'GET /api/v1/registry/signing-key': {
+    crossTenant: () => [p('/registry/signing-key', 'listing', undefined, 'public: the same for every caller')],
+  },
+  'GET /api/v1/projects/{project}/storage-quota': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/storage-quota', 404),
+      p(`/projects/${f.aResearchId}/storage-quota`, 404),
+      p('/projects/globex.train/storage-quota', 'listing'),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/storage-quota', 404),
+      p(`/projects/${f.aResearchId}/storage-quota`, 404),
+      p('/projects/acme.train/storage-quota', 'listing'),
+    ],
+  },
+  'PUT /api/v1/projects/{project}/storage-quota': {
+    crossTenant: (f) => [
+      p(
+        '/projects/acme.train/storage-quota',
+        404,
+        { limitBytes: 0 },
+        'the project lookup comes before the operator check',
+      ),
+      p(`/projects/${f.aResearchId}/storage-quota`, 404, { limitBytes: null }),
+    ],
+    viewer: () => [p('/projects/acme.train/storage-quota', 403, { limitBytes: 1 << 30 }, operatorOnly)],
+    scoped: (f) => [
+      p('/projects/acme.research/storage-quota', 404, { limitBytes: 0 }),
+      p(`/projects/${f.aResearchId}/storage-quota`, 404, { limitBytes: 0 }),
+    ],
+  },
 };
 
 for (const dialect of DIALECTS) {
@@ -484,8 +638,8 @@ for (const dialect of DIALECTS) {
 
     before(async () => {
       if (skip) return;
-      // As a server with an executor, whose log files are not there yet.
-      t = await startTestApp(dialect, { logs: () => undefined });
+      // As a server with an executor, whose log files are not there yet, and with a registry.
+      t = await startTestApp(dialect, { logs: () => undefined, registry: {} });
       f = await seedFixture(t);
       baseline = await snapshotState(t);
     });
@@ -603,6 +757,25 @@ for (const dialect of DIALECTS) {
         scoped.body.items.map((x: { name: string }) => x.name),
         ['train'],
       );
+      for (const [path, r] of Object.entries(f.aRepos)) {
+        const list = await t.call('GET', `${API}/projects/acme.train/${path}`, { token: f.a.ownerToken });
+        assert.deepEqual(
+          list.body.items.map((x: { name: string; latest: { id: string } | null }) => [x.name, x.latest?.id]),
+          [[r.name, r.commit]],
+        );
+        const repo = await t.call('GET', `${API}/projects/acme.train/${path}/${r.name}`, { token: f.a.ownerToken });
+        assert.deepEqual(
+          repo.body.refs.map((x: { name: string; commit: string }) => [x.name, x.commit]),
+          [
+            ['golden', r.commit],
+            ['main', r.commit],
+          ],
+        );
+        const version = await t.call('GET', `${API}/projects/acme.train/${path}/${r.name}/versions/main`, {
+          token: f.a.ownerToken,
+        });
+        assert.equal(version.body.envelope.signatures.length, 1, 'no countersignature landed');
+      }
       const denied = await t.call('GET', `${API}/audit/entries?org=acme&limit=1000`);
       assert.ok(
         denied.body.items.some(
@@ -654,6 +827,57 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     a.ownerToken,
   );
   const webhook = await must('POST', '/orgs/acme/webhooks', { url: 'https://hooks.acme.example/fabrik' }, a.ownerToken);
+  // The registry: a model and a dataset in acme.train, created over REST, a version of each pushed
+  // with the Hub client and tagged; a repo of each kind in acme.research, without versions.
+  const hubUrl = `${await t.app.listen({ host: '127.0.0.1', port: 0 })}/hub`;
+  const repos = {} as Record<RegistryPath, RegistryRepo>;
+  for (const [path, kind, name, file] of [
+    ['models', 'model', 'sovereign-llm', 'weights.bin'],
+    ['datasets', 'dataset', 'private-corpus', 'train.jsonl'],
+  ] as const) {
+    await must('POST', `/projects/acme.train/${path}`, { name }, a.ownerToken);
+    await must('POST', `/projects/acme.research/${path}`, { name: RESEARCH_REPO }, a.ownerToken);
+    const pushed = await hub.uploadFiles({
+      repo: { type: kind, name: `acme.train/${name}` },
+      accessToken: `hf_${a.ownerToken}`,
+      hubUrl,
+      files: [
+        { path: 'README.md', content: new Blob(['---\nlicense: apache-2.0\n---\n# Only for acme\n']) },
+        { path: file, content: new Blob([new Uint8Array(randomBytes(4096))]) },
+      ],
+    });
+    const commit = pushed!.commit.oid;
+    await must('PUT', `/projects/acme.train/${path}/${name}/refs/golden`, { revision: commit }, a.ownerToken);
+    const { envelope } = await must(
+      'GET',
+      `/projects/acme.train/${path}/${name}/versions/${commit}`,
+      undefined,
+      a.ownerToken,
+    );
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const sig = sign(null, pae(envelope.payloadType, Buffer.from(envelope.payload, 'base64')), privateKey);
+    repos[path] = {
+      name,
+      commit,
+      countersign: { keyid: keyIdOf(publicKeyPem), sig: sig.toString('base64'), publicKeyPem },
+    };
+  }
+  await t.store.db
+    .insertInto('lineage_edges')
+    .values({
+      id: newId('lin'),
+      org_id: org.id,
+      from_kind: 'commit',
+      from_id: repos.datasets.commit,
+      to_kind: 'commit',
+      to_id: repos.models.commit,
+      created_at: new Date().toISOString(),
+    })
+    .execute();
+  const repoIds = (await t.store.db.selectFrom('repos').select('id').where('org_id', '=', org.id).execute()).map(
+    (r) => r.id,
+  );
   const keys = (await must('GET', '/orgs/acme/keys', undefined, a.ownerToken)).items as {
     id: string;
     prefix: string;
@@ -681,6 +905,10 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     'trainer',
     'finetune',
     'survey',
+    ...repoIds,
+    ...Object.values(repos).flatMap((r) => [r.name, r.commit]),
+    RESEARCH_REPO,
+    'golden',
   ];
   // A key prefix is 12 characters of [a-z0-9]; a stand-in has the same form.
   const ghostPrefix = () => newId('k').slice(2, 14);
@@ -689,6 +917,7 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     [researchJob.id, newId('wl')],
     ['research', 'nosuchproj'],
     ['survey', 'nosuchjob'],
+    [RESEARCH_REPO, 'ghost-net'],
   ];
   const ghosts: [string, string][] = [
     [org.id, newId('org')],
@@ -702,6 +931,11 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     [webhook.id, newId('whk')],
     ['trainer', 'ghostbot'],
     ['finetune', 'ghostjob'],
+    [repos.models.name, 'ghost-model'],
+    [repos.datasets.name, 'ghost-data'],
+    [repos.models.commit, randomBytes(20).toString('hex')],
+    [repos.datasets.commit, randomBytes(20).toString('hex')],
+    ['golden', 'ghosttag'],
     ['acme', 'zyxw'],
   ];
   for (const [, ghost] of ghosts) {
@@ -723,6 +957,7 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     aWebhookId: webhook.id,
     aOwnerKey: { id: owner.id, prefix: owner.prefix },
     aScopedKey: { id: scoped.id, prefix: scoped.prefix, token: scoped.token },
+    aRepos: repos,
     aSecrets,
     ghosts,
     researchGhosts,

@@ -8,8 +8,11 @@
 // Reproduce a run with FABRIK_FUZZ_SEED=<seed printed at the start>; FABRIK_FUZZ_RUNS sets the
 // number of requests per route and key (default 25).
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import * as hub from '@huggingface/hub';
 import fc from 'fast-check';
+import { keyIdOf, pae } from '../../src/registry/signing.js';
 import {
   DIALECTS,
   OPERATOR_TOKEN,
@@ -33,6 +36,10 @@ const job = (name: string) => ({
   run: 'python train.py',
 });
 
+/** An uploader's key for countersignatures: before() signs the seeded versions with it. */
+const UPLOADER = generateKeyPairSync('ed25519');
+const UPLOADER_PEM = UPLOADER.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
 /** A valid body for every route that takes one; the fuzzer breaks them. A new route needs one. */
 const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/orgs': { name: 'fuzz-org', residency: 'de' },
@@ -51,6 +58,21 @@ const VALID_BODIES: Record<string, unknown> = {
   'PUT /api/v1/orgs/{org}/secrets/{name}': { value: 'fuzz-value' },
   'PUT /api/v1/projects/{project}/secrets/{name}': { value: 'fuzz-value' },
   'POST /api/v1/orgs/{org}/webhooks': { url: 'https://hooks.example.com/fabrik', types: ['workload.finished'] },
+  'PUT /api/v1/projects/{project}/storage-quota': { limitBytes: 1 << 30 },
+  ...Object.fromEntries(
+    ['models', 'datasets'].flatMap((kind) => {
+      const base = `/api/v1/projects/{project}/${kind}`;
+      return [
+        [`POST ${base}`, { name: 'fuzz-new' }],
+        [`PUT ${base}/{name}/refs/{ref}`, { revision: 'main' }],
+        // The signature is over the seeded version's envelope: before() signs it.
+        [
+          `POST ${base}/{name}/versions/{rev}/signatures`,
+          { keyid: keyIdOf(UPLOADER_PEM), sig: '', publicKeyPem: UPLOADER_PEM },
+        ],
+      ];
+    }),
+  ),
 };
 
 /**
@@ -63,6 +85,8 @@ interface Fixture {
   readonly acme: Tenant;
   /** Real values for each path parameter, so that mutations reach the handlers. */
   readonly params: Record<string, string[]>;
+  /** VALID_BODIES, with what only the seeded data makes valid (countersignatures). */
+  readonly bodies: Record<string, unknown>;
 }
 
 interface Route {
@@ -205,7 +229,7 @@ const badBytes = fc
   .map((b) => Buffer.from(b));
 
 function requestFor(route: Route, f: Fixture, ownerToken: string): fc.Arbitrary<FuzzRequest> {
-  const sample = VALID_BODIES[route.key];
+  const sample = f.bodies[route.key];
   const fields = [...new Set([...route.bodyProps, ...Object.keys((sample as object) ?? {})])];
   const paramNames = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
   const paramArbs = paramNames.map((name) =>
@@ -293,8 +317,8 @@ for (const dialect of DIALECTS) {
     before(async () => {
       if (skip) return;
       console.log(`# fuzz seed ${SEED} (replay: FABRIK_FUZZ_SEED=${SEED}), ${RUNS} requests per route and key`);
-      // As a server with an executor, whose log files are not there yet.
-      t = await startTestApp(dialect, { logs: () => undefined });
+      // As a server with an executor, whose log files are not there yet, and with a registry.
+      t = await startTestApp(dialect, { logs: () => undefined, registry: {} });
       const acme = await seedTenant(t, 'acme');
       await seedTenant(t, 'globex');
       const must = async (method: string, url: string, body?: unknown) => {
@@ -307,6 +331,36 @@ for (const dialect of DIALECTS) {
       const key = await must('POST', '/api/v1/orgs/acme/keys', { name: 'disposable', serviceAccount: 'fuzz-sa' });
       const wl = await must('POST', '/api/v1/projects/acme.train/workloads', job('fuzz-job'));
       const hook = await must('POST', '/api/v1/orgs/acme/webhooks', { url: 'https://hooks.example.com/fuzz' });
+      // The registry: a model and a dataset `fuzzed` in acme.train, a version of each pushed with
+      // the Hub client, tagged v1; each countersignature body signs its kind's version.
+      const hubUrl = `${await t.app.listen({ host: '127.0.0.1', port: 0 })}/hub`;
+      const commits: string[] = [];
+      const bodies: Record<string, unknown> = { ...VALID_BODIES };
+      for (const [path, type] of [
+        ['models', 'model'],
+        ['datasets', 'dataset'],
+      ] as const) {
+        await must('POST', `/api/v1/projects/acme.train/${path}`, { name: 'fuzzed' });
+        const pushed = await hub.uploadFiles({
+          repo: { type, name: 'acme.train/fuzzed' },
+          accessToken: `hf_${acme.ownerToken}`,
+          hubUrl,
+          files: [
+            { path: 'README.md', content: new Blob(['---\nlicense: mit\n---\n# Fuzzed\n']) },
+            { path: 'data.txt', content: new Blob(['fuzz me']) },
+          ],
+        });
+        const commit = pushed!.commit.oid;
+        commits.push(commit);
+        await must('PUT', `/api/v1/projects/acme.train/${path}/fuzzed/refs/v1`, { revision: commit });
+        const { envelope } = await must('GET', `/api/v1/projects/acme.train/${path}/fuzzed/versions/${commit}`);
+        const message = pae(envelope.payloadType, Buffer.from(envelope.payload, 'base64'));
+        const signatures = `POST /api/v1/projects/{project}/${path}/{name}/versions/{rev}/signatures`;
+        bodies[signatures] = {
+          ...(VALID_BODIES[signatures] as object),
+          sig: sign(null, message, UPLOADER.privateKey).toString('base64'),
+        };
+      }
       f = {
         acme,
         params: {
@@ -317,9 +371,13 @@ for (const dialect of DIALECTS) {
           member: ['user:acme-viewer', 'serviceaccount:fuzz-sa'],
           key: [key.prefix, key.id],
           workload: ['fuzz-job', wl.id],
-          name: ['wandb', 'hf-token'],
+          // Secrets' names, and the registry's repo (a model and a dataset).
+          name: ['wandb', 'hf-token', 'fuzzed'],
           webhook: [hook.id],
+          rev: ['main', 'v1', ...commits],
+          ref: ['v1', 'v2'],
         },
+        bodies,
       };
       routes = await openApiRoutes(t);
     });
@@ -414,7 +472,7 @@ for (const dialect of DIALECTS) {
           });
           const url = spot === 'query' ? `${path}?limit=1${escaped}` : path;
           // The body: a valid one whose first string gets the bytes (NUL as the JSON escape \u0000).
-          const body = JSON.stringify(VALID_BODIES[route.key] ?? { x: '' });
+          const body = JSON.stringify(f.bodies[route.key] ?? { x: '' });
           const inString = body.indexOf('":"') + 3;
           const inner = bytes.length === 1 && bytes[0] === 0 ? Buffer.from('\\u0000') : bytes;
           const payload =
