@@ -9,21 +9,13 @@ import type { ModelCard } from '../../registry/model-card.js';
 import { DEFAULT_BRANCH, parseRepoId, repoIdText } from '../../registry/names.js';
 import { type FoundRepo, branchHead, findRepo, resolveRevision } from '../../registry/repos.js';
 import type { ManifestFile } from '../../registry/signing.js';
-import type { CommitsTable, RepoKind } from '../../store/schema.js';
-import { type HubDeps, baseUrlOf, hubCtx } from './index.js';
+import type { CommitsTable } from '../../store/schema.js';
+import { type HubDeps, baseUrlOf, hubCtx, kindOf } from './context.js';
 
 type P = Record<string, string>;
 const TREE_PAGE = 1000;
 /** What a Git LFS pointer file of a blob would weigh; clients show it, nothing depends on it. */
 const POINTER_SIZE = 134;
-
-export function kindOf(type: string): RepoKind {
-  if (type === 'models') return 'model';
-  if (type === 'datasets') return 'dataset';
-  throw new AppError('NOT_FOUND', `fabrik's registry holds models and datasets, not ${type.slice(0, 40)}`, {
-    hubErrorCode: 'RepoNotFound',
-  });
-}
 
 /** A revision of a URL: `HEAD` is the default branch. */
 const revOf = (rev: string) => (rev === 'HEAD' ? DEFAULT_BRANCH : rev);

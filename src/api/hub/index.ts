@@ -5,32 +5,12 @@
 // (the JS client refuses tokens without that prefix), errors are `{"error": "<message>"}` with
 // `X-Error-Code` (RepoNotFound, RevisionNotFound, EntryNotFound, or fabrik's code), and upload URLs
 // carry a capability token instead of an Authorization header.
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import type { Ctx } from '../../app/context.js';
-import type { Registry } from '../../registry/registry.js';
-import type { Store } from '../../store/db.js';
-import type { Authenticator } from '../../tenancy/authn.js';
 import { toAppError } from '../error-map.js';
+import type { HubDeps } from './context.js';
 import { downloadRoutes } from './download.js';
 import { uploadRoutes } from './upload.js';
-
-export interface HubDeps {
-  readonly store: Store;
-  readonly registry: Registry;
-  readonly auth: Authenticator;
-}
-
-export function hubCtx(req: FastifyRequest, deps: HubDeps): Ctx {
-  if (!req.caller)
-    throw new AppError('UNAUTHENTICATED', 'missing API key: send "Authorization: Bearer hf_<fabrik key>"');
-  return { db: deps.store.db, caller: req.caller, requestId: req.id };
-}
-
-/** The server's address as the client reached it, for the absolute URLs the protocol hands out. */
-export function baseUrlOf(req: FastifyRequest): string {
-  return `${req.protocol}://${req.headers.host ?? 'localhost'}`;
-}
 
 /** `hf_` + a fabrik key is the key: the same checks apply as for the bare key. */
 function withoutHfPrefix(header: string | undefined): string | undefined {

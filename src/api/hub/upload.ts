@@ -10,8 +10,7 @@ import { type RepoId, parseRepoId, repoIdText } from '../../registry/names.js';
 import { createRepo, deleteRepo, findRepo } from '../../registry/repos.js';
 import { type BatchObject, batch, completeUpload, putPart, unquote, uploadStatus } from '../../registry/uploads.js';
 import type { RepoKind } from '../../store/schema.js';
-import { kindOf } from './download.js';
-import { type HubDeps, baseUrlOf, hubCtx } from './index.js';
+import { type HubDeps, baseUrlOf, hubCtx, kindOf } from './context.js';
 
 type P = Record<string, string>;
 /** An NDJSON commit body: inline files are capped each (registry limits); this caps the whole. */
