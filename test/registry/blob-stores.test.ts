@@ -175,11 +175,18 @@ for (const [name, open] of BACKENDS) {
       await assert.rejects(store.read(key, { start: 0, end: 3 }), { code: 'NOT_FOUND' });
     });
 
-    it('drops an unfinished object on abort', async (t) => {
-      if (backend.noAbort) return t.skip(backend.noAbort);
+    it('drops an unfinished object on abort', async () => {
       const key = newKey();
       const handle = await store.start(key);
       await store.writePart(key, handle, 1, 0, 10, body(Buffer.from('0123456789')));
+      if (backend.noAbort) {
+        // The stand-in answers AbortMultipartUpload with 405 (backend.noAbort says so): that the
+        // store sends it shows as that refusal; the unfinished object is not readable either way.
+        await assert.rejects(store.abort(key, handle), (e: any) => e?.$metadata?.httpStatusCode === 405);
+        assert.equal(await store.size(key), undefined);
+        await assert.rejects(store.read(key), { code: 'NOT_FOUND' });
+        return;
+      }
       await store.abort(key, handle);
       assert.equal(await store.size(key), undefined);
       await assert.rejects(store.read(key), { code: 'NOT_FOUND' });
