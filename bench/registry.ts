@@ -11,7 +11,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, promises as fsp, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ENTRY, REPO_ROOT, api, startServerProcess } from '../test/helpers/child-server.js';
+import { spawnSync } from 'node:child_process';
+import { BUILT_ENTRY, REPO_ROOT, api, startServerProcess } from '../test/helpers/child-server.js';
 import { OPERATOR_TOKEN } from '../test/helpers/harness.js';
 
 const MiB = 1024 * 1024;
@@ -73,7 +74,7 @@ interface CliRun {
 function fabrik(args: string[], env: Record<string, string | undefined>): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args, '-o', 'json'], {
+    const child = spawn(process.execPath, [BUILT_ENTRY, ...args, '-o', 'json'], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,6 +106,9 @@ function fabrik(args: string[], env: Record<string, string | undefined>): Promis
 export default async function (args: string[]) {
   const size = Math.round(arg(args, '--size-mib', 2048) * MiB);
   const parallel = arg(args, '--parallel', 4);
+  // Server and CLI run compiled, as `npm start` and `npx fabrik` do (tsx alone adds ~100 MiB RSS).
+  const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (build.status !== 0) throw new Error('npm run build failed');
   const root = mkdtempSync(join(tmpdir(), 'fabrik-bench-registry-'));
   const src = join(root, 'src');
   const dest = join(root, 'pulled');
@@ -139,6 +143,7 @@ export default async function (args: string[]) {
       database: join(dataDir, 'fabrik.db'),
       bootstrapToken: OPERATOR_TOKEN,
       env: { FABRIK_RATE_LIMIT: '1000000' },
+      built: true,
     });
     let serverPeak = 0;
     const serverPid = server.child.pid as number;
@@ -165,6 +170,7 @@ export default async function (args: string[]) {
         // A cache of its own: the first push hashes, the dedup push reuses the digests.
         XDG_CACHE_HOME: join(root, 'cache'),
       };
+      const serverIdleRss = vmHwmMiB(serverPid) ?? 0;
       const p = String(parallel);
       const pushed = await fabrik(['push', src, 'bench.registry/big', '--parallel', p], env);
       if (pushed.result.sentBytes !== size) throw new Error(`push sent ${pushed.result.sentBytes} of ${size} bytes`);
@@ -190,6 +196,7 @@ export default async function (args: string[]) {
         sha256Mbps: mbps(size, sha256S),
         peakRssMiB: round1(Math.max(serverPeak, clientPeak)),
         serverPeakRssMiB: round1(serverPeak),
+        serverIdleRssMiB: round1(serverIdleRss),
         clientPeakRssMiB: round1(clientPeak),
         machine: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
       };

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const ENTRY = join(REPO_ROOT, 'src/cli/entry.ts');
+export const BUILT_ENTRY = join(REPO_ROOT, 'bin/fabrik.js');
 
 /** Every process started here, so a hook can end the ones a failing test left behind. */
 const live = new Set<ServerProcess>();
@@ -25,6 +26,8 @@ export interface ServerProcessOptions {
   readonly startTimeoutMs?: number;
   /** Register this machine as a node with this many development GPUs (default: no local node). */
   readonly devGpus?: number;
+  /** Run the compiled CLI (bin/fabrik.js, after `npm run build`) as users do, not the sources through tsx. */
+  readonly built?: boolean;
 }
 
 export interface ServerProcess {
@@ -45,9 +48,7 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
     process.execPath,
     [
       ...(opts.nodeArgs ?? []),
-      '--import',
-      'tsx',
-      ENTRY,
+      ...(opts.built ? [BUILT_ENTRY] : ['--import', 'tsx', ENTRY]),
       'server',
       '--host',
       '127.0.0.1',
