@@ -11,7 +11,7 @@ import { type Ctx, findProject, write } from '../app/context.js';
 import type { Trx } from '../audit/journal.js';
 import { AppError } from '../domain/errors.js';
 import type { PageRequest, Page } from '../store/paging.js';
-import { page } from '../store/paging.js';
+import { decodeCursor, page } from '../store/paging.js';
 import type { CommitsTable, Database, RepoKind, ReposTable } from '../store/schema.js';
 import { parseManifest } from './commits.js';
 import type { FormatInfo } from './formats.js';
@@ -220,6 +220,8 @@ export async function listVersions(
   req: PageRequest,
 ): Promise<Page<VersionSummary>> {
   const r = await findRepo(ctx, kind, id);
+  // Ordered by sequence number: a cursor must hold one (PostgreSQL fails on a string for it).
+  if (req.cursor !== undefined) decodeCursor(req.cursor, 'integer');
   const q = ctx.db.selectFrom('commits').selectAll().where('repo_id', '=', r.repo.id);
   return page(q, 'seq', req, versionSummary, 'desc');
 }
@@ -366,7 +368,9 @@ export async function countersignVersion(
     );
   }
   const next: DsseEnvelope = { ...envelope, signatures: [...envelope.signatures, { keyid, sig: s.sig }] };
-  await write(ctx, spec, async (trx) => {
+  const updated = { ...c, envelope: JSON.stringify(next) };
+  // The answer is the change's result: with an Idempotency-Key it is stored as the response to replay.
+  return write(ctx, spec, async (trx) => {
     // Compare and swap: a concurrent countersignature is not lost.
     const res = await trx
       .updateTable('commits')
@@ -377,18 +381,17 @@ export async function countersignVersion(
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1)
       throw new AppError('CONFLICT', `version ${c.id} was signed meanwhile; fetch it and sign again`);
+    const result: VersionVerification = {
+      repo: repoIdText(id),
+      kind,
+      commit: c.id,
+      signatures: signaturesOf(reg, next),
+      ...verdict(reg, updated, next),
+    };
     return {
-      result: undefined,
+      result,
       before: { commit: c.id, signatures: envelope.signatures.map((x) => x.keyid) },
       after: { commit: c.id, signatures: next.signatures.map((x) => x.keyid), publicKeyPem: s.publicKeyPem },
     };
   });
-  const updated = { ...c, envelope: JSON.stringify(next) };
-  return {
-    repo: repoIdText(id),
-    kind,
-    commit: c.id,
-    signatures: signaturesOf(reg, next),
-    ...verdict(reg, updated, next),
-  };
 }

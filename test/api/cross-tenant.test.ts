@@ -100,11 +100,12 @@ const job = (name: string) => ({
 const operatorOnly = 'operator-only: every non-operator gets 403, so 403 says nothing about A';
 
 /**
- * The registry's routes of one kind (models or datasets): B's key on A's repos, versions, tags and
- * storage gets 404 whether it names them by project ref or id, by ref or commit; A's viewer gets
- * 403 on every write (the role check comes before any validation of what is written), and the key
- * scoped to acme.train finds nothing in acme.research. Repo routes take project refs only (ids
- * answer 400 for everyone, as a malformed repo namespace), so they are probed by ref.
+ * The registry's routes of one kind (models or datasets): B's key on A's repos, versions and tags
+ * gets 404, whether it names a version by branch, tag or commit id; A's viewer gets 403 on every
+ * write (the role check comes before the signature or the revision is looked at), and the key
+ * scoped to acme.train finds nothing in acme.research. Routes under a repo take project refs only
+ * (a project id answers 400 for every caller, as a malformed repo namespace), so they are probed
+ * by ref; the listing takes ids as well.
  */
 function registryCases(path: RegistryPath): Record<string, RouteCases> {
   const base = `${API}/projects/{project}/${path}`;
