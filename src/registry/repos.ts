@@ -89,20 +89,20 @@ export function repoInfo(r: ReposTable, project: string): RepoInfo {
   };
 }
 
-/** Creates a repo; `created` false when it existed already (the Hub answers 409 with its url). */
+/** Creates a repo; ALREADY_EXISTS (409, nothing written) when it exists (the Hub answers 409 with its url). */
 export async function createRepo(
   ctx: Ctx,
   kind: RepoKind,
   id: RepoId,
   opts: { private?: boolean } = {},
-): Promise<{ repo: RepoInfo; created: boolean }> {
+): Promise<RepoInfo> {
   const { org, project } = await findProject(ctx, `${id.org}.${id.project}`);
   const resource = repoResource(kind, id);
   const spec = { action: `${kind}.create`, resource, orgId: org.id, projectId: project.id };
   await requireRole(ctx, spec, 'member', `creating ${kind}s`, project.id);
   if (org.status !== 'active') throw new AppError('CONFLICT', `organization "${org.name}" is ${org.status}`);
   const ref = `${org.name}.${project.name}`;
-  return write<{ repo: RepoInfo; created: boolean }>(ctx, spec, async (trx) => {
+  return write<RepoInfo>(ctx, spec, async (trx) => {
     const existing = await trx
       .selectFrom('repos')
       .selectAll()
@@ -111,7 +111,7 @@ export async function createRepo(
       .where('name', '=', id.name)
       .where('deleted_at', '=', '')
       .executeTakeFirst();
-    if (existing) return { result: { repo: repoInfo(existing, ref), created: false } };
+    if (existing) throw new AppError('ALREADY_EXISTS', `${kind} ${ref}/${id.name} already exists`, { id: existing.id });
     const now = nowIso();
     const row: ReposTable = {
       id: newId('repo'),
@@ -127,7 +127,7 @@ export async function createRepo(
       purge_after: '',
     };
     await trx.insertInto('repos').values(row).execute();
-    return { result: { repo: repoInfo(row, ref), created: true }, after: row };
+    return { result: repoInfo(row, ref), after: row };
   });
 }
 

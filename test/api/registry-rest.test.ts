@@ -80,8 +80,30 @@ for (const dialect of DIALECTS) {
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.equal(created.body.id, `${a.ref}/${MODEL}`);
       assert.equal(created.body.kind, 'model');
+      const entries = async () =>
+        (await t.store.db.selectFrom('audit_entries').select('seq').where('action', '=', 'model.create').execute())
+          .length;
+      const before = await entries();
       const again = await t.call('POST', api(a.ref, '/models'), { token: a.ownerToken, body: { name: MODEL } });
       assert.equal(again.status, 409);
+      assert.equal(again.body.error.code, 'ALREADY_EXISTS');
+      assert.equal(await entries(), before, 'a refused create writes no audit entry');
+      // An Idempotency-Key replays the same 201 body.
+      const idem = { 'idempotency-key': 'create-replay-1' };
+      const first = await t.call('POST', api(a.ref, '/models'), {
+        token: a.ownerToken,
+        body: { name: 'replayed' },
+        headers: idem,
+      });
+      const replay = await t.call('POST', api(a.ref, '/models'), {
+        token: a.ownerToken,
+        body: { name: 'replayed' },
+        headers: idem,
+      });
+      assert.equal(first.status, 201);
+      assert.equal(replay.status, 201);
+      assert.deepEqual(replay.body, first.body);
+      assert.equal((await t.call('DELETE', api(a.ref, '/models/replayed'), { token: a.ownerToken })).status, 204);
       const ds = await t.call('POST', api(a.ref, '/datasets'), { token: a.ownerToken, body: { name: 'corpus' } });
       assert.equal(ds.status, 201);
       assert.equal(ds.body.kind, 'dataset');

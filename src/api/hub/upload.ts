@@ -57,15 +57,18 @@ export async function uploadRoutes(hub: FastifyInstance, deps: HubDeps): Promise
   hub.post('/api/repos/create', { schema: { hide: true } }, async (req, reply) => {
     const ctx = hubCtx(req, deps);
     const { kind, id, private: priv } = repoOfBody(req.body);
-    const out = await createRepo(ctx, kind, id, { private: priv });
     const url = repoUrl(baseUrlOf(req), kind, id);
-    if (!out.created) {
+    try {
+      const repo = await createRepo(ctx, kind, id, { private: priv });
+      return { url, id: repo.id, name: repoIdText(id) };
+    } catch (err) {
+      // The Hub's clients read the url even from a 409.
+      if (!(err instanceof AppError && err.code === 'ALREADY_EXISTS')) throw err;
       return reply
         .status(409)
         .header('x-error-code', 'RepoExists')
-        .send({ error: `${kind} ${repoIdText(id)} already exists`, code: 'ALREADY_EXISTS', url, id: out.repo.id });
+        .send({ error: err.message, code: 'ALREADY_EXISTS', url, id: repoIdText(id) });
     }
-    return { url, id: out.repo.id, name: repoIdText(id) };
   });
 
   hub.delete('/api/repos/delete', { schema: { hide: true } }, async (req) => {

@@ -79,10 +79,9 @@ export async function registryRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       async (req, reply) => {
         registryOf(deps);
         const id = parseRepoId(req.params.project, req.body.name);
-        const out = await createRepo(ctxOf(req, deps), kind, id);
-        if (!out.created) throw new AppError('ALREADY_EXISTS', `${kind} ${out.repo.id} already exists`);
+        const repo = await createRepo(ctxOf(req, deps), kind, id);
         reply.status(201);
-        return out.repo;
+        return repo;
       },
     );
     r.get(

@@ -115,7 +115,10 @@ async function publishOne(
     await findRepo(ctx, out.kind, id);
   } catch (err) {
     if (!(err instanceof AppError && err.code === 'NOT_FOUND')) throw err;
-    await createRepo(ctx, out.kind, id);
+    // Another attempt may have created it meanwhile: that is the repo wanted.
+    await createRepo(ctx, out.kind, id).catch((e) => {
+      if (!(e instanceof AppError && e.code === 'ALREADY_EXISTS')) throw e;
+    });
   }
   const ops: CommitOp[] = hashed.map((f) => ({ op: 'lfs', path: f.rel, sha256: f.sha256, size: f.size }));
   const paths = new Set(hashed.map((f) => f.rel));
