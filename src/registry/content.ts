@@ -1,16 +1,14 @@
 // Reading what is stored: a blob of an org by its id, whole or a range, decrypted on the way out;
 // and the small reads a commit makes of new files (model card, safetensors and GGUF headers),
 // which never read a whole file.
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { gguf } from '@huggingface/gguf';
+import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Trx } from '../audit/journal.js';
 import { AppError } from '../domain/errors.js';
 import type { BlobsTable, Database } from '../store/schema.js';
 import type { ByteRange } from './blob-store.js';
 import { blobIdOf, decryptRange, deriveObjectKey } from './crypto.js';
-import { type FormatInfo, MAX_SAFETENSORS_HEADER, type GgufInfo, parseSafetensorsHeader } from './formats.js';
+import { type FormatInfo, type GgufInfo, MAX_SAFETENSORS_HEADER, parseSafetensorsHeader, readGguf } from './formats.js';
 import type { Registry } from './registry.js';
 
 export async function findBlob(
@@ -97,30 +95,5 @@ async function ggufOf(read: ByteSource, size: number, path: string): Promise<Ggu
       headers: { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(body.length) },
     });
   }) as typeof fetch;
-  try {
-    const parsed = await gguf(`http://blob.invalid/${encodeURIComponent(path)}`, {
-      fetch: rangedFetch,
-      computeParametersCount: true,
-    });
-    const md = parsed.metadata as Record<string, unknown>;
-    const arch = typeof md['general.architecture'] === 'string' ? (md['general.architecture'] as string) : undefined;
-    const info: GgufInfo = { format: 'gguf', tensors: parsed.tensorInfos.length };
-    if (arch) info.architecture = arch;
-    if (typeof md['general.name'] === 'string') info.name = md['general.name'] as string;
-    if (Number.isFinite(parsed.parameterCount)) info.parameters = parsed.parameterCount;
-    const ctxLen = arch ? md[`${arch}.context_length`] : undefined;
-    if (typeof ctxLen === 'number' || typeof ctxLen === 'bigint') info.contextLength = Number(ctxLen);
-    return info;
-  } catch (err) {
-    throw new AppError('FORMAT_INVALID', `${path} is not a valid GGUF file: ${(err as Error).message}`, { path });
-  }
-}
-
-/** sha256 of a buffer, hex. */
-export function sha256Hex(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-export function streamOf(b: Buffer): Readable {
-  return Readable.from([b]);
+  return readGguf(`http://blob.invalid/${encodeURIComponent(path)}`, path, rangedFetch);
 }

@@ -184,11 +184,14 @@ export async function readSafetensors(path: string, name = path): Promise<Safete
   }
 }
 
-/** Reads a GGUF file's metadata and tensor infos (the library reads only the ranges it needs). */
-export async function readGguf(path: string, name = path): Promise<GgufInfo> {
+/**
+ * Reads a GGUF file's metadata and tensor infos (the library reads only the ranges it needs): a
+ * local file, or, with `rangedFetch`, a source whose byte ranges that function serves (a blob).
+ */
+export async function readGguf(path: string, name = path, rangedFetch?: typeof fetch): Promise<GgufInfo> {
   let parsed: Awaited<ReturnType<typeof ggufWithCount>>;
   try {
-    parsed = await ggufWithCount(path);
+    parsed = await ggufWithCount(path, rangedFetch);
   } catch (err) {
     throw invalid('GGUF', name, (err as Error).message);
   }
@@ -206,8 +209,10 @@ export async function readGguf(path: string, name = path): Promise<GgufInfo> {
   return info;
 }
 
-function ggufWithCount(path: string) {
-  return gguf(path, { allowLocalFile: true, computeParametersCount: true });
+function ggufWithCount(path: string, rangedFetch?: typeof fetch) {
+  return rangedFetch
+    ? gguf(path, { fetch: rangedFetch, computeParametersCount: true })
+    : gguf(path, { allowLocalFile: true, computeParametersCount: true });
 }
 
 function asNumber(x: unknown): number | undefined {

@@ -4,7 +4,7 @@
 // Who may do what: anyone with a role on the project reads (viewer and up); members push and
 // commit; admins delete repos and move or delete tags. Another org's repo is "not found" (404).
 import type { Kysely } from 'kysely';
-import { type Ctx, findProject, hasRole, requireRole, write } from '../app/context.js';
+import { type Ctx, findProject, requireRole, write } from '../app/context.js';
 import type { Trx } from '../audit/journal.js';
 import { AppError } from '../domain/errors.js';
 import { newId, nowIso } from '../domain/ids.js';
@@ -217,6 +217,15 @@ export async function listRefs(db: Kysely<Database> | Trx, repo: ReposTable): Pr
   }));
 }
 
+function findRef(db: Kysely<Database> | Trx, repoId: string, name: string) {
+  return db
+    .selectFrom('repo_refs')
+    .selectAll()
+    .where('repo_id', '=', repoId)
+    .where('name', '=', name)
+    .executeTakeFirst();
+}
+
 /** Points a tag (or creates it) at a revision's commit. Moving a tag takes an admin. */
 export async function setTag(ctx: Ctx, kind: RepoKind, id: RepoId, tag: string, revision: string): Promise<RefInfo> {
   checkRefName(tag);
@@ -225,12 +234,7 @@ export async function setTag(ctx: Ctx, kind: RepoKind, id: RepoId, tag: string, 
   const r = await findRepo(ctx, kind, id);
   const resource = `${r.resource}/refs/${tag}`;
   const spec = { action: `${kind}.tag`, resource, orgId: r.org.id, projectId: r.project.id };
-  const existing = await ctx.db
-    .selectFrom('repo_refs')
-    .selectAll()
-    .where('repo_id', '=', r.repo.id)
-    .where('name', '=', tag)
-    .executeTakeFirst();
+  const existing = await findRef(ctx.db, r.repo.id, tag);
   await requireRole(
     ctx,
     spec,
@@ -270,21 +274,11 @@ export async function deleteTag(ctx: Ctx, kind: RepoKind, id: RepoId, tag: strin
   const r = await findRepo(ctx, kind, id);
   const resource = `${r.resource}/refs/${tag}`;
   const spec = { action: `${kind}.untag`, resource, orgId: r.org.id, projectId: r.project.id };
-  const existing = await ctx.db
-    .selectFrom('repo_refs')
-    .selectAll()
-    .where('repo_id', '=', r.repo.id)
-    .where('name', '=', tag)
-    .executeTakeFirst();
+  const existing = await findRef(ctx.db, r.repo.id, tag);
   if (existing?.kind !== 'tag') throw new AppError('NOT_FOUND', `tag "${tag.slice(0, 128)}" not found`);
   await requireRole(ctx, spec, 'admin', 'deleting tags', r.project.id);
   await write(ctx, spec, async (trx) => {
     await trx.deleteFrom('repo_refs').where('repo_id', '=', r.repo.id).where('name', '=', tag).execute();
     return { result: undefined, before: existing };
   });
-}
-
-/** Whether the caller may read the repo's content (it already passed findRepo: any role). */
-export function mayRead(ctx: Ctx, r: FoundRepo): boolean {
-  return hasRole(ctx, r.org.id, 'viewer', r.project.id);
 }

@@ -24,6 +24,7 @@ import {
   newSalt,
 } from './crypto.js';
 import { SHA256_HEX, type RepoId } from './names.js';
+import { findBlobByDigest } from './content.js';
 import type { Registry } from './registry.js';
 import { claimPart, dropDigest, partHashed, takeDigest } from './running-digest.js';
 import { findRepo, requireWriter } from './repos.js';
@@ -86,7 +87,6 @@ export async function batch(
       `no transfer fabrik offers: it speaks basic and multipart (asked: ${req.transfers.join(', ')})`,
     );
   }
-  const blobIdKey = await reg.keys.blobIdKey(r.org.id);
   const answers: BatchAnswer[] = [];
   const toSend: { o: BatchObject; i: number }[] = [];
   for (const o of req.objects) {
@@ -102,12 +102,7 @@ export async function batch(
       answers.push({ oid: o.oid, size: o.size, error: { code: 422, message: 'size must be a non-negative integer' } });
       continue;
     }
-    const have = await ctx.db
-      .selectFrom('blobs')
-      .select(['size'])
-      .where('org_id', '=', r.org.id)
-      .where('blob_id', '=', blobIdOf(blobIdKey, o.oid))
-      .executeTakeFirst();
+    const have = await findBlobByDigest(ctx.db, reg, r.org.id, o.oid);
     if (have && Number(have.size) === o.size) {
       answers.push({ oid: o.oid, size: o.size });
       continue;
@@ -499,13 +494,7 @@ export async function storeInline(
   content: Buffer,
 ): Promise<{ sha256: string }> {
   const sha256 = createHash('sha256').update(content).digest('hex');
-  const have = await ctx.db
-    .selectFrom('blobs')
-    .select('size')
-    .where('org_id', '=', orgId)
-    .where('blob_id', '=', blobIdOf(await reg.keys.blobIdKey(orgId), sha256))
-    .executeTakeFirst();
-  if (have) return { sha256 };
+  if (await findBlobByDigest(ctx.db, reg, orgId, sha256)) return { sha256 };
   const u = await openUpload(ctx, reg, orgId, projectId, { oid: sha256, size: content.length }, false);
   await putPart(ctx.db, reg, u.id, reg.uploadTokens.tokenFor(u.id), 1, Readable.from([content]), content.length);
   return { sha256 };

@@ -37,6 +37,9 @@ export async function openStore(url: string, opts: { migrate?: boolean } = {}): 
   let store: Store;
   if (isPostgresUrl(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle connection the server ends (restart, failover, an administrator) is dropped by the
+    // pool and replaced on the next query; without a listener its error would end the process.
+    pool.on('error', (err) => process.emitWarning(`PostgreSQL dropped an idle connection: ${err.message}`));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     store = { db, dialect: 'postgres', describe: redactUrl(url), close: () => db.destroy() };
   } else {

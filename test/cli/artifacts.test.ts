@@ -17,6 +17,7 @@ import { formatBytes, parseSize } from '../../src/cli/commands/artifacts.js';
 import { EXIT } from '../../src/cli/output.js';
 import {
   ENTRY,
+  collectRun,
   REPO_ROOT,
   type ServerProcess,
   api,
@@ -90,23 +91,7 @@ describe('fabrik get/describe/verify/lineage/tag against a real server', () => {
       NO_COLOR: '1',
     };
     delete env.FABRIK_PROJECT;
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: REPO_ROOT, env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+    return collectRun(spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: REPO_ROOT, env }));
   }
   async function ok(args: string[], token?: string): Promise<Run> {
     const r = await fabrik(args, token);

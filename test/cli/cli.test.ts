@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR_TOKEN, type TestDatabase, freshDatabase } from '../helpers/harness.js';
 import {
   ENTRY,
+  collectRun,
   REPO_ROOT,
   type ServerProcess,
   killAllServerProcesses,
@@ -76,28 +77,12 @@ describe('the fabrik CLI against a real server on SQLite', () => {
     };
     if (!opts.env?.FABRIK_API_KEY) delete env.FABRIK_API_KEY;
     if (!opts.env?.FABRIK_ENDPOINT) delete env.FABRIK_ENDPOINT;
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
-        cwd: REPO_ROOT,
-        env,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-      child.stdin.end(opts.input ?? '');
+    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    return collectRun(child, { input: opts.input });
   }
 
   /** Runs a command that must succeed. */

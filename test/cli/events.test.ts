@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR_TOKEN, SMALL_FLEET, type TestDatabase, freshDatabase } from '../helpers/harness.js';
 import {
   ENTRY,
+  collectRun,
   REPO_ROOT,
   type ServerProcess,
   api,
@@ -73,23 +74,7 @@ describe('fabrik events, webhook and ps against a real server', () => {
   }
 
   function fabrik(args: string[]): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawnFabrik(args);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+    return collectRun(spawnFabrik(args));
   }
 
   async function ok(args: string[]): Promise<Run> {

@@ -198,3 +198,31 @@ export async function eventually<T>(check: () => Promise<T | undefined>, ms = 20
     await new Promise((r) => setTimeout(r, 150));
   }
 }
+
+/** What a finished CLI child process printed, and its exit code (-1 when killed). */
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Collects a child's output until it ends; SIGKILL after `timeoutMs`. `input` goes to its stdin when piped. */
+export function collectRun(child: ChildProcess, o: { input?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin?.end(o.input ?? '');
+  });
+}
