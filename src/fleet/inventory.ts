@@ -6,7 +6,7 @@ import { nowIso } from '../domain/ids.js';
 import { grantScope } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { NodesTable } from '../store/schema.js';
-import { guaranteedInPool } from '../tenancy/quotas.js';
+import { guaranteedInPool, poolCapacity } from '../store/pool-guarantees.js';
 import { type Ctx, requireOperator, requireOperatorTo, write } from '../app/context.js';
 import type { FleetSpec, NodeSpec, NodeState } from './fleet-file.js';
 
@@ -210,12 +210,7 @@ async function checkGuaranteesFit(trx: Trx): Promise<void> {
   for (const { name } of pools) {
     const guaranteed = await guaranteedInPool(trx, name);
     if (guaranteed === 0) continue;
-    const row = await trx
-      .selectFrom('nodes')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('gpu_count'), eb.lit(0)).as('gpus'))
-      .where('pool', '=', name)
-      .executeTakeFirstOrThrow();
-    const capacity = Number(row.gpus);
+    const capacity = (await poolCapacity(trx, name)) ?? 0;
     if (capacity < guaranteed) {
       throw new AppError(
         'QUOTA_EXCEEDS_CAPACITY',

@@ -1,12 +1,12 @@
 // Quotas: per project and pool, `guaranteed` GPUs (never taken away) and `limit` (with borrowing).
 // The guarantees of a pool must fit in its capacity; that rule is pure and lives in quotaFits.
-import { type Kysely, sql } from 'kysely';
-import type { Trx } from '../audit/journal.js';
+import { sql } from 'kysely';
 import { AppError, notFound } from '../domain/errors.js';
 import { nowIso } from '../domain/ids.js';
 import { grantScope, visibleProjects } from '../policy/roles.js';
 import { type Page, type PageRequest, page } from '../store/paging.js';
-import type { Database, QuotasTable } from '../store/schema.js';
+import type { QuotasTable } from '../store/schema.js';
+import { guaranteedInPool, poolCapacity } from '../store/pool-guarantees.js';
 import { type Ctx, findOrg, findProject, requireOperatorTo, write } from '../app/context.js';
 
 export interface Quota {
@@ -25,31 +25,6 @@ export function quotaFits(
 ): { ok: true } | { ok: false; over: number } {
   const over = others + guaranteed - capacity;
   return over > 0 ? { ok: false, over } : { ok: true };
-}
-
-export async function poolCapacity(db: Kysely<Database> | Trx, pool: string): Promise<number | undefined> {
-  const p = await db.selectFrom('pools').select('name').where('name', '=', pool).executeTakeFirst();
-  if (!p) return undefined;
-  const row = await db
-    .selectFrom('nodes')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('gpu_count'), eb.lit(0)).as('gpus'))
-    .where('pool', '=', pool)
-    .executeTakeFirstOrThrow();
-  return Number(row.gpus);
-}
-
-export async function guaranteedInPool(
-  db: Kysely<Database> | Trx,
-  pool: string,
-  exceptProjectId = '',
-): Promise<number> {
-  const row = await db
-    .selectFrom('quotas')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('guaranteed'), eb.lit(0)).as('gpus'))
-    .where('pool', '=', pool)
-    .where('project_id', '!=', exceptProjectId)
-    .executeTakeFirstOrThrow();
-  return Number(row.gpus);
 }
 
 export async function setQuota(
