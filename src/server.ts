@@ -28,6 +28,9 @@ import { ProjectPurger } from './tenancy/purge.js';
 import { Lease, lockSqliteDatabase } from './app/lease.js';
 import { WebhookDeliverer } from './app/webhook-delivery.js';
 import { RegistryHousekeeping, openRegistry } from './registry/setup.js';
+import { Authenticator } from './tenancy/authn.js';
+import { deploymentController, openGatewayStack } from './inference/setup.js';
+import { locateReplicaRuntime } from './inference/replica-spec.js';
 
 export interface ServerOptions {
   host: string;
@@ -64,6 +67,10 @@ export interface ServerOptions {
   blobStore?: string;
   /** Storage quota of a project without its own, in bytes (default: none). */
   storageQuotaBytes?: number;
+  /** redis://… : the gateway's rate limits and budgets shared exactly with other gateway processes. */
+  redisUrl?: string;
+  /** Ports for serving replicas, [first, last] (default 20000-29999). */
+  replicaPorts?: readonly [number, number];
 }
 
 export interface RunningServer {
@@ -142,15 +149,42 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   reconciler = new Reconciler(store.db, executor, {
     workdirRoot,
     intervalMs: opts.reconcileIntervalMs ?? 2000,
-    onCapacityChange: () => scheduler.trigger(),
+    onCapacityChange: () => {
+      scheduler.trigger();
+      deployments.trigger();
+    },
     actor: { ...EXECUTOR_ACTOR, fence },
     resolveEnv: (row, env) =>
       resolveTaskEnv(store.db, secretBox, { orgId: row.org_id, projectId: row.project_id, env }),
     // Registry inputs are materialized, and outputs read, in the executors' workload directories.
     artifacts: new WorkloadArtifacts({ db: store.db, registry, workloadsDir }),
   });
+  // The inference gateway under /v1 (every replica serves it); the controller runs with the loops.
+  const auth = new Authenticator(store.db, 1000);
+  const inference = await openGatewayStack({
+    db: store.db,
+    masterKey: master.key,
+    authenticator: auth,
+    redisUrl: opts.redisUrl,
+    onDemand: () => deployments.trigger(),
+    onReplicaDown: (id) => deployments.reportDown(id),
+  });
+  const deployments = deploymentController({
+    db: store.db,
+    masterKey: master.key,
+    executor: opts.executor ?? 'local',
+    fence,
+    workdirRoot,
+    stack: inference,
+    ports: opts.replicaPorts,
+    onSubmitted: () => scheduler.trigger(),
+    onCancelled: () => reconciler?.trigger(),
+  });
   const app = await buildApp({
     store,
+    authenticator: auth,
+    gateway: { handle: inference.gateway.handle, metrics: inference.gateway.metrics },
+    deployments: { runtime: locateReplicaRuntime(), allowModelPaths: opts.executor !== 'slurm', workdirRoot },
     workdirRoot,
     logs: (req) => executor.logPath(req),
     rateLimitPerMinute: opts.rateLimitPerMinute,
@@ -195,8 +229,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     webhooks.start();
     housekeeping.start();
     slurm?.sync.start();
+    deployments.start();
   }
   async function stopLoops(): Promise<void> {
+    await deployments.stop();
     await purger.stop();
     await webhooks.stop();
     await housekeeping.stop();
@@ -221,6 +257,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (lease) await lease.stop();
       else await stopLoops();
       await app.close();
+      await inference.close();
       await store.close();
       dbLock?.release();
     },

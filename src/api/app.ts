@@ -3,7 +3,7 @@
 // Routes are thin adapters to the service modules; they live in ./routes/.
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, STATUS_CODES, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -30,6 +30,7 @@ import type { TaskIsolation } from './context.js';
 import { registerRoutes } from './routes/index.js';
 import type { IdempotencyRecord } from '../audit/journal.js';
 import type { LogLocator } from '../workload/logs.js';
+import type { DeploymentDeps } from '../inference/deployments.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -72,6 +73,18 @@ export interface AppOptions {
   readonly leadership?: () => { readonly leader: boolean; readonly epoch?: number };
   /** The model and dataset registry: its REST routes and the Hub protocol under /hub. */
   readonly registry?: ArtifactRegistry;
+  /** Deployments: their REST routes (how replicas run here). */
+  readonly deployments?: DeploymentDeps;
+  /**
+   * The inference gateway: requests under /v1 go straight to it from the HTTP server (before
+   * fastify's routing, so its hot path stays light); its metrics join /metrics.
+   */
+  readonly gateway?: {
+    handle(req: IncomingMessage, res: ServerResponse): void;
+    readonly metrics: Registry;
+  };
+  /** Shared with the gateway so a revocation reaches both at once; default: the app's own. */
+  readonly authenticator?: Authenticator;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -106,6 +119,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: {} },
     // What Node's HTTP parser refuses (headers over maxHeaderSize: 431) in the error envelope too.
     clientErrorHandler: clientError,
+    ...(opts.gateway ? { serverFactory: gatewayFront(opts.gateway.handle) } : {}),
   });
 
   // Bodies are read as bytes and must be UTF-8: decoding would turn bad bytes into U+FFFD unseen.
@@ -130,7 +144,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   );
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : looseAjv).compile(schema));
 
-  const auth = new Authenticator(opts.store.db, opts.authCacheTtlMs ?? 1000);
+  const auth = opts.authenticator ?? new Authenticator(opts.store.db, opts.authCacheTtlMs ?? 1000);
   const metrics = createMetrics();
   const leadership = opts.leadership;
   if (leadership) {
@@ -230,7 +244,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     });
   });
   app.get('/metrics', { schema: { hide: true }, config: { auth: false } }, async (_req, reply) => {
-    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+    const text = await metrics.registry.metrics();
+    const gateway = opts.gateway ? await opts.gateway.metrics.metrics() : '';
+    reply.header('content-type', metrics.registry.contentType).send(gateway ? `${text}\n${gateway}` : text);
   });
   app.get('/openapi.json', { schema: { hide: true }, config: { auth: false } }, async () => app.swagger());
 
@@ -262,6 +278,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         logs: opts.logs,
         isolation: opts.isolation,
         registry: opts.registry,
+        deployments: opts.deployments,
       });
     },
     { prefix: '/api/v1' },
@@ -269,6 +286,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   if (opts.registry) await hubRoutes(app, { store: opts.store, registry: opts.registry, auth });
 
   return app;
+}
+
+/** The HTTP server in front of fastify: /v1 (the OpenAI-compatible gateway) bypasses fastify. */
+function gatewayFront(gateway: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+    createServer((req, res) => {
+      const url = req.url ?? '';
+      if (url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?')) gateway(req, res);
+      else handler(req, res);
+    });
 }
 
 function createMetrics() {

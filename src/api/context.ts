@@ -4,6 +4,7 @@ import type { Store } from '../store/db.js';
 import type { Ctx } from '../app/context.js';
 import type { LogLocator } from '../workload/logs.js';
 import type { Registry } from '../registry/registry.js';
+import type { DeploymentDeps } from '../inference/deployments.js';
 
 export interface RouteDeps {
   readonly store: Store;
@@ -20,6 +21,8 @@ export interface RouteDeps {
   readonly isolation?: TaskIsolation;
   /** The model and dataset registry, when this server has one. */
   readonly registry?: Registry;
+  /** Deployments (inference): how replicas run on this server; absent: no deployment routes. */
+  readonly deployments?: DeploymentDeps;
 }
 
 export interface TaskIsolation {

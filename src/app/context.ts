@@ -21,13 +21,15 @@ export interface Ctx {
   readonly idempotency?: IdempotencyRecord;
   /** Called after a key is revoked so that the authenticator forgets it at once. */
   readonly onKeyRevoked?: (prefix: string) => void;
+  /** For the control loops' own service calls: the lease check of src/audit/journal.ts ActorContext. */
+  readonly fence?: (trx: Trx) => Promise<void>;
 }
 
 /** Runs a mutation through the audited path. */
 export function write<T>(ctx: Ctx, spec: MutationSpec, fn: (trx: Trx) => Promise<Change<T>>): Promise<T> {
   return mutate(
     ctx.db,
-    { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId },
+    { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId, fence: ctx.fence },
     spec,
     fn,
     ctx.idempotency,

@@ -8,7 +8,7 @@
 // The master key comes from FABRIK_MASTER_KEY (hex or base64 of 32 bytes) or from a file
 // (default <dataDir>/master.key), created on first start with 32 random bytes and mode 0600.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import { AppError } from '../domain/errors.js';
 import type { Database } from '../store/schema.js';
@@ -132,7 +132,12 @@ export interface LoadedMasterKey {
  * The master key: `envValue` (FABRIK_MASTER_KEY) when given, else the file, created when absent.
  * Refuses a file that others may read, or whose content is not a 32-byte key.
  */
-export function loadMasterKey(opts: { readonly envValue?: string; readonly file: string }): LoadedMasterKey {
+export function loadMasterKey(opts: {
+  readonly envValue?: string;
+  readonly file: string;
+  /** false: the file must exist (a gateway reads the control plane's key, never makes its own). */
+  readonly create?: boolean;
+}): LoadedMasterKey {
   if (opts.envValue !== undefined && opts.envValue !== '') {
     const key = decodeKeyText(opts.envValue);
     if (!key) throw new MasterKeyError('FABRIK_MASTER_KEY must be 32 bytes as 64 hex digits or base64 (44 characters)');
@@ -140,6 +145,11 @@ export function loadMasterKey(opts: { readonly envValue?: string; readonly file:
   }
   const file = opts.file;
   let created = false;
+  if (opts.create === false && !existsSync(file)) {
+    throw new MasterKeyError(
+      `master key file ${file} does not exist: point at the control plane's key (or set FABRIK_MASTER_KEY)`,
+    );
+  }
   try {
     // 'wx': never overwrite a key another process made at the same moment.
     const fd = openSync(file, 'wx', 0o600);

@@ -87,6 +87,15 @@ const RULES: Readonly<Record<string, EventRule>> = {
   'dataset.commit': { type: 'dataset.version.created' },
   'dataset.delete': { type: 'dataset.deleted' },
   'dataset.tag': { type: 'dataset.tagged' },
+  'deployment.create': { type: 'deployment.created' },
+  'deployment.scale': { type: 'deployment.scaled' },
+  'deployment.autoscale': { type: 'deployment.scaled' },
+  'deployment.delete': { type: 'deployment.deleted' },
+  'deployment.replica.create': { type: 'deployment.replica.created' },
+  'deployment.replica.ready': { type: 'deployment.replica.ready' },
+  'deployment.replica.unhealthy': { type: 'deployment.replica.unhealthy' },
+  'deployment.replica.stopping': { type: 'deployment.replica.stopping' },
+  'deployment.replica.end': { type: 'deployment.replica.ended' },
 };
 
 /** Every event type there is, sorted: what `types` filters and subscriptions may name. */

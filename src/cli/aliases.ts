@@ -17,10 +17,13 @@ const GET: Record<string, { list: string[]; one?: string[] }> = {
   models: { list: ['model', 'list'], one: ['model', 'describe'] },
   datasets: { list: ['dataset', 'list'], one: ['dataset', 'describe'] },
   'storage-quota': { list: ['storage-quota', 'get'], one: ['storage-quota', 'get'] },
+  deployments: { list: ['deployment', 'list'], one: ['deployment', 'describe'] },
+  'inference-limits': { list: ['inference-limits', 'get'] },
 };
 
 const SET: Record<string, string[]> = {
   'storage-quota': ['storage-quota', 'set'],
+  'inference-limits': ['inference-limits', 'set'],
 };
 
 const SINGULAR: Record<string, string> = {
@@ -40,6 +43,9 @@ const SINGULAR: Record<string, string> = {
   model: 'models',
   dataset: 'datasets',
   'storage-quotas': 'storage-quota',
+  deployment: 'deployments',
+  deploy: 'deployments',
+  'inference-limit': 'inference-limits',
 };
 
 export const GET_RESOURCES = Object.keys(GET);

@@ -1,8 +1,11 @@
 // The `fabrik` command. Each group of subcommands lives in ./commands/; this file assembles them.
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerDeploymentCommands } from './commands/deployments.js';
 import { registerArtifactCommands } from './commands/artifacts.js';
+import { registerDevCommands } from './commands/dev.js';
 import { registerEventCommands } from './commands/events.js';
+import { registerGatewayCommand } from './commands/gateway.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerSecretCommands } from './commands/secrets.js';
 import { registerServerCommands } from './commands/server.js';
@@ -20,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride();
 
   registerServerCommands(program);
+  registerGatewayCommand(program);
   registerAdminCommands(program);
   registerWorkloadCommands(program);
   registerSecretCommands(program);
@@ -28,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
   registerWebhookCommands(program);
   registerRegistryCommands(program);
   registerArtifactCommands(program);
+  registerDeploymentCommands(program);
+  registerDevCommands(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.
   const first = argv.slice(2).find((a) => !a.startsWith('-'));

@@ -565,6 +565,107 @@ migrations['0009_registry'] = {
   },
 };
 
+migrations['0010_inference'] = {
+  async up(db: Kysely<any>) {
+    // Deployments of a project (src/inference/deployments.ts). deleted_at '' while live; name is
+    // the `model` applications ask for, aliases a JSON array of more names.
+    await db.schema
+      .createTable('deployments')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('aliases', 'text', (c) => c.notNull())
+      .addColumn('runtime', 'text', (c) => c.notNull())
+      .addColumn('model_repo', 'text', (c) => c.notNull())
+      .addColumn('model_revision', 'text', (c) => c.notNull())
+      .addColumn('model_commit', 'text', (c) => c.notNull())
+      .addColumn('model_path', 'text', (c) => c.notNull())
+      .addColumn('upstream_url', 'text', (c) => c.notNull())
+      .addColumn('gpu_model', 'text', (c) => c.notNull())
+      .addColumn('gpus_per_replica', 'integer', (c) => c.notNull())
+      .addColumn('min_replicas', 'integer', (c) => c.notNull())
+      .addColumn('max_replicas', 'integer', (c) => c.notNull())
+      .addColumn('desired_replicas', 'integer', (c) => c.notNull())
+      .addColumn('context_size', 'integer', (c) => c.notNull())
+      .addColumn('threads', 'integer', (c) => c.notNull())
+      .addColumn('parallel', 'integer', (c) => c.notNull())
+      .addColumn('target_inflight', 'integer', (c) => c.notNull())
+      .addColumn('idle_timeout_s', 'integer', (c) => c.notNull())
+      .addColumn('store_prompts', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('deleted_at', 'text', (c) => c.notNull())
+      .addUniqueConstraint('deployments_name', ['project_id', 'name', 'deleted_at'])
+      .execute();
+    // Replicas: one serving workload each. port is chosen by the controller, unique among live replicas.
+    await db.schema
+      .createTable('deployment_replicas')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('deployment_id', 'text', (c) => c.notNull())
+      .addColumn('workload_id', 'text', (c) => c.notNull())
+      .addColumn('ordinal', 'integer', (c) => c.notNull())
+      .addColumn('port', 'integer', (c) => c.notNull())
+      .addColumn('host', 'text', (c) => c.notNull())
+      .addColumn('node', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('attempt', 'integer', (c) => c.notNull())
+      .addColumn('ready_at', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addUniqueConstraint('deployment_replicas_port', ['port'])
+      .execute();
+    await db.schema
+      .createIndex('deployment_replicas_dep')
+      .on('deployment_replicas')
+      .columns(['deployment_id'])
+      .execute();
+    // Token usage per minute and (key, deployment, replica): written in batches by the gateways.
+    await db.schema
+      .createTable('token_usage')
+      .addColumn('minute', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('deployment_id', 'text', (c) => c.notNull())
+      .addColumn('replica_id', 'text', (c) => c.notNull())
+      .addColumn('requests', 'bigint', (c) => c.notNull())
+      .addColumn('errors', 'bigint', (c) => c.notNull())
+      .addColumn('tokens_in', 'bigint', (c) => c.notNull())
+      .addColumn('tokens_out', 'bigint', (c) => c.notNull())
+      .addColumn('ttft_ms_sum', 'bigint', (c) => c.notNull())
+      .addColumn('duration_ms_sum', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('token_usage_pk', ['minute', 'project_id', 'key_id', 'deployment_id', 'replica_id'])
+      .execute();
+    await db.schema.createIndex('token_usage_project').on('token_usage').columns(['project_id', 'minute']).execute();
+    // Rate limits and budgets: scope 'project' (scope_id a project id) or 'key' (an API key id); 0 = none.
+    await db.schema
+      .createTable('inference_limits')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('scope_id', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('rpm', 'integer', (c) => c.notNull())
+      .addColumn('tpm', 'integer', (c) => c.notNull())
+      .addColumn('monthly_tokens', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('inference_limits_pk', ['scope', 'scope_id'])
+      .execute();
+    // What each gateway process sees of a deployment's load, for the autoscaler on the leader.
+    await db.schema
+      .createTable('gateway_load')
+      .addColumn('gateway', 'text', (c) => c.notNull())
+      .addColumn('deployment_id', 'text', (c) => c.notNull())
+      .addColumn('inflight', 'integer', (c) => c.notNull())
+      .addColumn('queued', 'integer', (c) => c.notNull())
+      .addColumn('last_request_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('gateway_load_pk', ['gateway', 'deployment_id'])
+      .execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

@@ -1,6 +1,7 @@
 // Table shapes, as Kysely sees them. One schema for SQLite and PostgreSQL: text timestamps
 // (RFC 3339), integers, JSON as text. '' stands for "none" in key columns so that unique
 // indexes behave the same in both dialects.
+import type { ReplicaState, Runtime } from '../domain/inference-states.js';
 import type { AttemptState, EndReason, StopReason, WorkloadStatus } from '../domain/workload-states.js';
 
 export interface OrgsTable {
@@ -383,6 +384,11 @@ export interface Database {
   events: EventsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  deployments: DeploymentsTable;
+  deployment_replicas: DeploymentReplicasTable;
+  token_usage: TokenUsageTable;
+  inference_limits: InferenceLimitsTable;
+  gateway_load: GatewayLoadTable;
 }
 
 export interface SecretsTable {
@@ -480,4 +486,99 @@ export interface WebhookDeliveriesTable {
   updated_at: string;
   /** '' until delivered. */
   delivered_at: string;
+}
+
+/** A model served for applications (src/inference/deployments.ts owns it). */
+export interface DeploymentsTable {
+  id: string;
+  org_id: string;
+  project_id: string;
+  name: string;
+  /** JSON array of more names applications may use. */
+  aliases: string;
+  runtime: Runtime;
+  /** A registry model (`org.project/name`), its revision as given and the commit it named; '' for none. */
+  model_repo: string;
+  model_revision: string;
+  model_commit: string;
+  /** A GGUF on the server's disk (the embedded default); '' for none. */
+  model_path: string;
+  /** `external` only: the OpenAI-compatible upstream. */
+  upstream_url: string;
+  /** '' for any. */
+  gpu_model: string;
+  gpus_per_replica: number;
+  min_replicas: number;
+  max_replicas: number;
+  /** What the autoscaler (or `fabrik scale`) wants now, within min..max. */
+  desired_replicas: number;
+  context_size: number;
+  threads: number;
+  parallel: number;
+  /** In-flight requests per replica the autoscaler aims at. */
+  target_inflight: number;
+  /** Idle seconds before scaling to min (to zero when min is 0). */
+  idle_timeout_s: number;
+  /** 1: the project opted in to keeping prompts and completions. */
+  store_prompts: number;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+  deleted_at: string;
+}
+
+export interface DeploymentReplicasTable {
+  id: string;
+  deployment_id: string;
+  workload_id: string;
+  ordinal: number;
+  port: number;
+  /** Where the replica listens, from its placement; '' until placed. */
+  host: string;
+  node: string;
+  state: ReplicaState;
+  message: string;
+  /** The workload attempt last seen ready (a new attempt starts again at `starting`). */
+  attempt: number;
+  ready_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TokenUsageTable {
+  /** RFC 3339 minute, e.g. 2026-12-01T12:05:00.000Z */
+  minute: string;
+  org_id: string;
+  project_id: string;
+  key_id: string;
+  deployment_id: string;
+  replica_id: string;
+  requests: number;
+  errors: number;
+  tokens_in: number;
+  tokens_out: number;
+  ttft_ms_sum: number;
+  duration_ms_sum: number;
+}
+
+export type LimitScope = 'project' | 'key';
+
+export interface InferenceLimitsTable {
+  scope: LimitScope;
+  scope_id: string;
+  org_id: string;
+  /** 0 = no limit. */
+  rpm: number;
+  tpm: number;
+  monthly_tokens: number;
+  updated_at: string;
+}
+
+export interface GatewayLoadTable {
+  gateway: string;
+  deployment_id: string;
+  inflight: number;
+  queued: number;
+  last_request_at: number;
+  updated_at: number;
 }

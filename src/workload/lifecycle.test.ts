@@ -17,6 +17,7 @@ const w = (over: Partial<WorkloadState> = {}): WorkloadState => ({
   attempts: 1,
   preemptions: 0,
   maxRuntimeS: 3600,
+  serving: false,
   startedAt: NOW,
   retries: 0,
   requeue: false,
@@ -101,6 +102,14 @@ describe('lifecycle', () => {
         ?.killed_at,
       NOW,
     );
+  });
+
+  it('never stops a serving replica for its max runtime; other running work fails with MaxRuntimeExceeded', () => {
+    const refused = decide(w({ serving: true }), running, { type: 'max-runtime' }, NOW);
+    assert.equal(refused.ok, false);
+    assert.match(refused.ok ? '' : refused.why, /serving replica/);
+    const d = must(decide(w(), running, { type: 'max-runtime' }, NOW));
+    assert.equal(d.workload?.reason, 'MaxRuntimeExceeded');
   });
 
   it('refuses what does not fit the state: ended work is never changed again', () => {

@@ -37,6 +37,8 @@ export interface WorkloadState {
   readonly attempts: number;
   readonly preemptions: number;
   readonly maxRuntimeS: number;
+  /** A serving replica (kind inference): it runs until scaled down, never stopped for its max runtime. */
+  readonly serving: boolean;
   readonly startedAt: string | null;
   readonly retries: number;
   readonly requeue: boolean;
@@ -254,6 +256,7 @@ export function decide(w: WorkloadState, a: AttemptStateView | undefined, ev: Li
     }
     case 'max-runtime': {
       if (w.status !== 'running' || !current) return refuse('is not running');
+      if (w.serving) return refuse('is a serving replica, which runs until it is scaled down');
       const message = `ran longer than its max runtime of ${w.maxRuntimeS} s and was stopped`;
       return ok({
         action: 'workload.fail',

@@ -149,7 +149,9 @@ export class Reconciler extends SerialLoop {
     const now = this.now();
     if (wanted) {
       const started = Date.parse(a.started_at || a.launched_at);
-      if (started + w.max_runtime_s * 1000 < now) await this.apply(w, { type: 'max-runtime' });
+      // Serving replicas run until scaled down: decide() refuses them a max-runtime stop.
+      if (w.kind !== 'inference' && started + w.max_runtime_s * 1000 < now)
+        await this.apply(w, { type: 'max-runtime' });
       return false;
     }
     const graceS = specOf(w).gracePeriodS ?? 30;
@@ -219,6 +221,7 @@ export class Reconciler extends SerialLoop {
         mounts = await this.opts.artifacts.stage(w, spec, a.number, identity);
         staging = false;
       }
+      for (const m of spec.hostMounts ?? []) mounts.push({ source: m.source, target: m.target, readOnly: true });
       handle = await this.executor.launch({
         ...this.ref(w, a, project.uid),
         name: w.name,

@@ -42,6 +42,7 @@ export function stateOf(row: WorkloadsTable): WorkloadState {
     attempts: row.attempts,
     preemptions: row.preemptions,
     maxRuntimeS: row.max_runtime_s,
+    serving: row.kind === 'inference',
     startedAt: row.started_at,
     retries: spec.retries ?? 0,
     requeue: spec.requeue ?? false,

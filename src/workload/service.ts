@@ -132,6 +132,39 @@ export async function submitWorkload(
   body: unknown,
   opts: SubmitOptions = {},
 ): Promise<SubmittedWorkload> {
+  const p = await prepareSubmission(ctx, projectRef, body, opts);
+  return write(ctx, p.audit, async (trx) => {
+    const view = await insertSubmission(trx, ctx.caller.principal, p);
+    // Warnings go with the response (and an idempotent replay of it), not into the audited state.
+    return { result: { ...view, warnings: [...p.warnings] }, after: view };
+  });
+}
+
+/** A checked submission, ready to be inserted by insertSubmission inside an audited write. */
+export interface PreparedSubmission {
+  readonly id: string;
+  readonly orgId: string;
+  readonly projectId: string;
+  /** `org.project` */
+  readonly projectRef: string;
+  readonly spec: WorkloadSpec;
+  readonly pool: string;
+  readonly warnings: readonly string[];
+  /** The audit entry's action and resource. */
+  readonly audit: { action: string; resource: string; orgId: string };
+}
+
+/**
+ * Everything a submit checks before it writes: the caller's role, the spec against the live fleet,
+ * secrets, registry inputs (pinned to commits), feasibility. Callers that submit on a tenant's
+ * behalf (a deployment's replicas) may `extend` the parsed spec with what only the system sets.
+ */
+export async function prepareSubmission(
+  ctx: Ctx,
+  projectRef: string,
+  body: unknown,
+  opts: SubmitOptions & { readonly extend?: (spec: WorkloadSpec) => WorkloadSpec } = {},
+): Promise<PreparedSubmission> {
   const source = opts.source ?? 'request body';
   const { org, project } = await findProject(ctx, projectRef);
   const ref = `${org.name}.${project.name}`;
@@ -158,74 +191,84 @@ export async function submitWorkload(
     if (err instanceof WorkloadSpecError) throw new AppError('SPEC_INVALID', err.message, { path: err.path });
     throw err;
   }
+  if (opts.extend) spec = opts.extend(spec);
   checkRunnable(spec, opts.workdirRoot ?? process.cwd());
   await checkSecretRefs(ctx.db, org.id, project.id, spec);
   // Inputs and code pinned to their commits now: what runs is what was submitted, whatever tags do.
   if (WorkloadArtifacts.wanted(spec)) spec = await pinArtifacts(ctx, org, spec);
-  const warnings = envWarnings(spec.env);
   const id = newId('wl');
   const request = storedSpecRequest(spec, { id, project: project.id, submittedAt: Date.now() / 1000 });
   const feasible = checkFeasible(request, nodes);
   if (!feasible.ok)
     throw new AppError('WORKLOAD_INFEASIBLE', feasible.message, { field: feasible.field, reason: feasible.code });
+  return {
+    id,
+    orgId: org.id,
+    projectId: project.id,
+    projectRef: ref,
+    spec,
+    pool: request.pool,
+    warnings: envWarnings(spec.env),
+    audit: { ...spec0, resource: `projects/${ref}/workloads/${spec.name}` },
+  };
+}
 
-  return write(ctx, { ...spec0, resource: `projects/${ref}/workloads/${spec.name}` }, async (trx) => {
-    const active = await trx
-      .selectFrom('workloads')
-      .select('id')
-      .where('project_id', '=', project.id)
-      .where('name', '=', spec.name)
-      .where('status', 'in', [...ACTIVE_STATUSES])
-      .executeTakeFirst();
-    if (active)
-      throw new AppError(
-        'ALREADY_EXISTS',
-        `workload "${spec.name}" is already active in ${ref}; cancel it or choose another name`,
-        { kind: 'workload', name: spec.name },
-      );
-    const now = nowIso();
-    const row: WorkloadsTable = {
-      id,
-      org_id: org.id,
-      project_id: project.id,
-      name: spec.name,
-      kind: spec.kind,
-      pool: request.pool,
-      priority: spec.priority,
-      nodes: spec.nodes,
-      gpus_per_node: spec.gpusPerNode,
-      max_runtime_s: spec.maxDurationS,
-      spec: JSON.stringify(spec),
-      status: 'pending',
-      reason: 'Queued',
-      message: 'waiting for the next scheduling cycle',
-      estimated_start: null,
-      placement: null,
-      borrowed: 0,
-      attempts: 0,
-      preemptions: 0,
-      submitted_at: now,
-      started_at: null,
-      finished_at: null,
-      created_by: ctx.caller.principal,
-      updated_at: now,
-      executor: null,
-      not_before: null,
-      exit_code: null,
-      queued_at: now,
-    };
-    await trx.insertInto('workloads').values(row).execute();
-    await addEvent(
-      trx,
-      id,
-      'Normal',
-      'Submitted',
-      `submitted by ${ctx.caller.principal}: ${spec.nodes}×${spec.gpusPerNode} GPUs in pool ${request.pool}`,
+/** Inserts a prepared submission as a pending workload (inside the caller's audited write). */
+export async function insertSubmission(trx: Trx, principal: string, p: PreparedSubmission): Promise<Workload> {
+  const { spec } = p;
+  const active = await trx
+    .selectFrom('workloads')
+    .select('id')
+    .where('project_id', '=', p.projectId)
+    .where('name', '=', spec.name)
+    .where('status', 'in', [...ACTIVE_STATUSES])
+    .executeTakeFirst();
+  if (active)
+    throw new AppError(
+      'ALREADY_EXISTS',
+      `workload "${spec.name}" is already active in ${p.projectRef}; cancel it or choose another name`,
+      { kind: 'workload', name: spec.name },
     );
-    const view = workloadView(row, ref);
-    // Warnings go with the response (and an idempotent replay of it), not into the audited state.
-    return { result: { ...view, warnings }, after: view };
-  });
+  const now = nowIso();
+  const row: WorkloadsTable = {
+    id: p.id,
+    org_id: p.orgId,
+    project_id: p.projectId,
+    name: spec.name,
+    kind: spec.kind,
+    pool: p.pool,
+    priority: spec.priority,
+    nodes: spec.nodes,
+    gpus_per_node: spec.gpusPerNode,
+    max_runtime_s: spec.maxDurationS,
+    spec: JSON.stringify(spec),
+    status: 'pending',
+    reason: 'Queued',
+    message: 'waiting for the next scheduling cycle',
+    estimated_start: null,
+    placement: null,
+    borrowed: 0,
+    attempts: 0,
+    preemptions: 0,
+    submitted_at: now,
+    started_at: null,
+    finished_at: null,
+    created_by: principal,
+    updated_at: now,
+    executor: null,
+    not_before: null,
+    exit_code: null,
+    queued_at: now,
+  };
+  await trx.insertInto('workloads').values(row).execute();
+  await addEvent(
+    trx,
+    p.id,
+    'Normal',
+    'Submitted',
+    `submitted by ${principal}: ${spec.nodes}×${spec.gpusPerNode} GPUs in pool ${p.pool}`,
+  );
+  return workloadView(row, p.projectRef);
 }
 
 /** A reference to a secret that neither the project nor its org holds is refused, at `env.NAME`. */

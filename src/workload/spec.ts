@@ -86,6 +86,11 @@ export interface WorkloadSpec {
   readonly outputs?: readonly OutputSpec[];
   /** A registry version whose files are copied into the work directory before the first task. */
   readonly code?: ArtifactRef;
+  /**
+   * Set only by the system, never read from a spec (unknown fields are refused): host paths shown
+   * read-only in the task after the registry inputs, e.g. a serving replica's runtime and local model.
+   */
+  readonly hostMounts?: readonly { readonly source: string; readonly target: string }[];
 }
 
 /** A version of a model or dataset as a spec names it. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { buildApp } from '../../src/api/app.js';
+import type { DeploymentDeps } from '../../src/inference/deployments.js';
 import type { Registry, RegistryLimits } from '../../src/registry/registry.js';
 import { openRegistry } from '../../src/registry/setup.js';
 import { newId } from '../../src/domain/ids.js';
@@ -118,6 +119,8 @@ export async function startTestApp(
     logs?: LogLocator;
     /** A model and dataset registry on a temporary directory (or the given store spec). */
     registry?: { limits?: Partial<RegistryLimits>; blobStore?: string; dataDir?: string };
+    /** The deployment routes, e.g. `{ runtime: locateReplicaRuntime(), allowModelPaths: true }` (no controller runs). */
+    deployments?: DeploymentDeps;
   } = {},
 ): Promise<TestApp> {
   const db = await freshDatabase(dialect);
@@ -145,6 +148,7 @@ export async function startTestApp(
     rateLimitPerMinute: opts.rateLimitPerMinute,
     authCacheTtlMs: opts.authCacheTtlMs,
     logs: opts.logs,
+    deployments: opts.deployments,
   });
   await app.ready();
   return {

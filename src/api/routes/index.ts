@@ -1,6 +1,7 @@
 // Every /api/v1 route group, registered in one place.
 import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../context.js';
+import { deploymentRoutes } from './deployments.js';
 import { eventRoutes } from './events.js';
 import { auditRoutes, fleetRoutes, quotaRoutes } from './quotas-fleet-audit.js';
 import { registryRoutes } from './registry.js';
@@ -19,4 +20,5 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await eventRoutes(app, deps);
   await webhookRoutes(app, deps);
   await registryRoutes(app, deps);
+  await deploymentRoutes(app, deps);
 }

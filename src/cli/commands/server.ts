@@ -7,6 +7,15 @@ import { EXIT } from '../output.js';
 import { action, addOutputOption, client, printOne } from '../run.js';
 import { parseSize } from './artifacts.js';
 
+/** `20000-29999` → [20000, 29999]. */
+export function portRange(text: string): [number, number] {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(text.trim());
+  const [a, b] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  if (!m || a < 1024 || b > 65535 || a > b)
+    throw CliError.usage(`--replica-ports: "${text}" is not a range like 20000-29999`);
+  return [a, b];
+}
+
 export function registerServerCommands(program: Command): void {
   program
     .command('server')
@@ -56,6 +65,16 @@ export function registerServerCommands(program: Command): void {
       'registry storage quota of a project without its own, e.g. 500GiB (default: none)',
       process.env.FABRIK_STORAGE_QUOTA,
     )
+    .option(
+      '--redis <url>',
+      'redis://… : the /v1 gateway keeps rate limits and token budgets there, exact across gateway processes (default: in memory)',
+      process.env.FABRIK_REDIS_URL,
+    )
+    .option(
+      '--replica-ports <first-last>',
+      'ports for serving replicas (default 20000-29999)',
+      process.env.FABRIK_REPLICA_PORTS,
+    )
     .option('--log-stdout', 'also write JSON logs to stdout')
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
     .action(
@@ -90,6 +109,8 @@ export function registerServerCommands(program: Command): void {
           blobStore: opts.blobStore,
           storageQuotaBytes: opts.storageQuota ? sizeOption('--storage-quota', opts.storageQuota) : undefined,
           devGpus,
+          redisUrl: opts.redis,
+          replicaPorts: opts.replicaPorts ? portRange(opts.replicaPorts) : undefined,
           bootstrapToken: process.env.FABRIK_BOOTSTRAP_TOKEN || undefined,
           logStdout: Boolean(opts.logStdout),
           logLevel: opts.logLevel,
