@@ -38,6 +38,9 @@ describe('isolationArgv', () => {
       );
     assert.ok(argv.includes('--unshare-pid') && argv.includes('--die-with-parent'));
     assert.equal(argv[argv.indexOf('--chdir') + 1], '/srv/code/train');
+    // A private /tmp the task (not root) can write, sticky as on any host.
+    const tmp = argv.indexOf('/tmp');
+    assert.deepEqual(argv.slice(tmp - 3, tmp + 1), ['--perms', '1777', '--tmpfs', '/tmp']);
   });
 
   it('drops to the project identity with no groups and no capabilities', () => {

@@ -136,7 +136,8 @@ export function isolationArgv(level: IsolationLevel, plan: SandboxPlan): string[
     if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
     else if (st.isDirectory()) args.push('--ro-bind', dir, dir);
   }
-  args.push('--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/run');
+  // /tmp is the task's own and writable by it (sticky, as on any host); /run stays root's.
+  args.push('--dev', '/dev', '--proc', '/proc', '--perms', '1777', '--tmpfs', '/tmp', '--tmpfs', '/run');
   const devRoot = plan.devRoot ?? '/dev';
   const gpus = plan.gpuIndexes.map((i) => `nvidia${i}`);
   for (const name of plan.gpuIndexes.length ? [...gpus, ...NVIDIA_SHARED] : []) {

@@ -49,7 +49,7 @@ export interface DeploymentDeps {
 }
 
 export const MAX_REPLICAS = 512;
-const DEFAULTS = { contextSize: 2048, threads: 2, parallel: 2, targetInflight: 4, idleTimeoutS: 300 };
+const DEFAULTS = { contextSize: 2048, threads: 1, parallel: 2, targetInflight: 4, idleTimeoutS: 300 };
 
 /** `3` → 3..3, `1..8` → 1..8; min may be 0 (scale to zero), max at least 1. */
 export function parseReplicaRange(text: string, path = 'replicas'): { min: number; max: number } {

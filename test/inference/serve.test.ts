@@ -145,7 +145,7 @@ describe('serving a model through the control plane', { timeout: 600_000 }, () =
     const rows = await eventually(
       async () => {
         const r = await alice('GET', '/api/v1/projects/acme.serve/usage/tokens?by=deployment&since=1h');
-        const row = r.body?.rows?.find((x: { deployment: string }) => x.deployment === 'tiny');
+        const row = r.body?.rows?.find((x: { group: string }) => x.group === 'tiny');
         return row && row.requests >= 2 ? r.body.rows : undefined;
       },
       20_000,
@@ -177,11 +177,13 @@ describe('serving a model through the control plane', { timeout: 600_000 }, () =
     const answers = await Promise.all(calls);
     assert.equal(answers.length, 12);
     for (const a of answers) assert.equal(a.object, 'chat.completion');
-    // The controller replaces the failed replica: two ready again, one of them new.
+    // Replaced: two ready again, the victim's place taken by a new replica, or by a new attempt of
+    // its workload when the executor saw the task lost (requeued) rather than failed.
     const healed = await eventually(
       async () => {
         const x = await deployment('tiny');
-        return x.replicas.ready === 2 && !x.replicaList.some((r: { id: string }) => r.id === victim.id) ? x : undefined;
+        const same = x.replicaList.find((r: { id: string }) => r.id === victim.id);
+        return x.replicas.ready === 2 && (!same || same.attempt > victim.attempt) ? x : undefined;
       },
       90_000,
       'a replacement replica',
