@@ -2,8 +2,9 @@
 // (test/helpers/fake-upstream.ts): chat and completions and embeddings, streams with and without
 // the usage chunk, /v1/models, every error in the OpenAI shape as the client's APIError
 // subclasses, 429s the client retries by itself and budgets it must not retry, x-request-id on
-// every answer, and metering (usage records, Prometheus). Failover, holding and affinity:
-// gateway-failover.test.ts; limiters: gateway-limits.test.ts; the pure parts: gateway-units.test.ts.
+// every answer, and metering (usage records, Prometheus). Failover and holding:
+// gateway-failover.test.ts; affinity: gateway-affinity.test.ts; limiters: gateway-limits.test.ts;
+// the pure parts: gateway-units.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
