@@ -209,7 +209,8 @@ async function startLlamacpp(dir: string): Promise<string | undefined> {
     const model = join(dir, 'tiny.gguf');
     await writeTinyModel(model);
     const entry = 'src/inference/runtime/replica-main.ts';
-    const argv = ['--import', 'tsx', entry, '--model', model, '--port', '0', '--name', 'tiny', '--threads', '2'];
+    // One thread: on 2 cores, two llama.cpp threads contend with the load generator and run far slower.
+    const argv = ['--import', 'tsx', entry, '--model', model, '--port', '0', '--name', 'tiny', '--threads', '1'];
     let port = 0;
     await startChild([...argv, '--context-size', '512'], (j) => {
       if (j.event === 'listening') port = j.port;
