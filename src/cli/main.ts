@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerDeploymentCommands } from './commands/deployments.js';
+import { registerUsageCommands } from './commands/usage.js';
 import { registerArtifactCommands } from './commands/artifacts.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerEventCommands } from './commands/events.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRegistryCommands(program);
   registerArtifactCommands(program);
   registerDeploymentCommands(program);
+  registerUsageCommands(program);
   registerDevCommands(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.

@@ -7,7 +7,6 @@ import { CliError, q } from '../client.js';
 import { loadConfig } from '../config.js';
 import { EXIT, age, duration, table } from '../output.js';
 import { action, addOutputOption, client, outputFormat, printList, printOne } from '../run.js';
-import { registerUsageCommands } from './usage.js';
 
 type Obj = Record<string, any>;
 
@@ -295,8 +294,6 @@ export function registerDeploymentCommands(program: Command): void {
       printOne(opts, d, () => `deployment/${d.name} undeployed from ${d.project}`);
     }),
   );
-
-  registerUsageCommands(program);
 }
 
 /** Polls the deployment until a replica is ready; progress on stderr; exit 6 on timeout. */
