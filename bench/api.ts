@@ -2,16 +2,16 @@
 // The server runs as its own child process; the load comes from autocannon in this process, over
 // loopback. Per database: authenticated GET of a project with a tenant key (closed loop, as fast as
 // it goes), the same GET at a fixed 1,000 requests/s (goal: p99 under 5 ms) both with autocannon's
-// overallRate (bursty, see paced()) and evenly paced, and authenticated POST creating projects with
+// overallRate (bursty, see bench/paced.ts) and evenly paced, and authenticated POST creating projects with
 // unique names (each an audited transaction).
 // Options: --seconds N (length of each measurement, default 6), --connections N (default 10),
 // --only sqlite|postgres.
-import { Agent, get as httpGet } from 'node:http';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { rmSync } from 'node:fs';
 import { OPERATOR_TOKEN, freshDatabase, skipReason, type DialectName } from '../test/helpers/harness.js';
 import { type ServerProcess, startServerProcess } from '../test/helpers/child-server.js';
+import { paced, percentile } from './paced.js';
 
 /** The part of autocannon's API used here (it ships no types). */
 interface AutocannonRequest {
@@ -59,11 +59,6 @@ function arg(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /**
@@ -89,61 +84,23 @@ async function measure(opts: AutocannonOptions): Promise<Measurement> {
 }
 
 /**
- * An open-loop load at an even pace: request i is due at start + i/rate and its latency counts
- * from that moment (so a stall is not hidden). autocannon's overallRate is not even: each
- * connection sends its share of a second back to back at the top of the second, then idles, so
- * its "1,000 req/s" figure is the latency of a 1,000-request burst.
+ * The GET at an even pace (see bench/paced.ts): an open loop, each latency counted from the
+ * request's scheduled send time.
  */
-async function paced(
+async function pacedGet(
   url: string,
   headers: Record<string, string>,
   rate: number,
   seconds: number,
 ): Promise<Measurement> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const samples: number[] = [];
-  let non2xx = 0;
-  let errors = 0;
-  let sent = 0;
-  let done = 0;
-  const total = Math.round(rate * seconds);
-  const start = performance.now();
-  await new Promise<void>((finish) => {
-    const settle = () => {
-      if (++done === total) finish();
-    };
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
-      while (sent < due) {
-        const scheduled = start + (sent * 1000) / rate;
-        sent++;
-        const req = httpGet(url, { agent, headers }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300)
-              samples.push(performance.now() - scheduled);
-            else non2xx++;
-            settle();
-          });
-        });
-        req.on('error', () => {
-          errors++;
-          settle();
-        });
-      }
-      if (sent < total) setTimeout(tick, 0);
-    };
-    tick();
-  });
-  agent.destroy();
-  samples.sort((a, b) => a - b);
+  const r = await paced({ url, headers, rate, seconds, maxSockets: 64 });
   return {
-    rps: Math.round(total / ((performance.now() - start) / 1000)),
-    p50Ms: round(percentile(samples, 50)),
-    p99Ms: round(percentile(samples, 99)),
-    requests: total,
-    non2xx,
-    errors,
+    rps: Math.round(r.sent / (r.elapsedMs / 1000)),
+    p50Ms: round(percentile(r.samples, 50)),
+    p99Ms: round(percentile(r.samples, 99)),
+    requests: r.sent,
+    non2xx: r.non2xx,
+    errors: r.errors,
   };
 }
 
@@ -189,7 +146,7 @@ async function benchDialect(
     await measure({ ...get, connections, duration: 2 }); // warm-up: JIT, caches, connection pools
     const getResult = await measure({ ...get, connections, duration: seconds });
     const getAt1000 = await measure({ ...get, connections, duration: seconds, overallRate: 1000 });
-    const getPaced1000 = await paced(get.url, headers, 1000, seconds);
+    const getPaced1000 = await pacedGet(get.url, headers, 1000, seconds);
     let n = 0;
     const post = await measure({
       url: server.url,

@@ -16,12 +16,12 @@
 // --no-llamacpp.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DevGatewayConfig } from '../src/inference/gateway/dev-main.js';
 import { REPO_ROOT } from '../test/helpers/child-server.js';
+import { paced, percentile } from './paced.js';
 
 interface AutocannonResult {
   duration: number;
@@ -52,11 +52,6 @@ function arg(args: string[], name: string, dflt: number): number {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 const children: ChildProcess[] = [];
 
 /** A child process that prints a JSON line when ready (`match` picks the line); resolves with it. */
@@ -84,58 +79,20 @@ function startChild(argv: string[], match: (line: any) => boolean = () => true):
 }
 
 /**
- * Open loop at an even pace: call i is due at start + i/rate and its latency counts from then, so
- * a stall is not hidden (autocannon's overallRate sends each second's share in a burst).
+ * Non-streamed chat calls at an even pace (see bench/paced.ts): an open loop, each latency counted
+ * from the call's scheduled send time; `failed` counts non-2xx answers and errors.
  */
-async function paced(url: string, payload: string, rate: number, seconds: number): Promise<Paced> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 128 });
-  const u = new URL(url);
-  const samples: number[] = [];
-  let failed = 0;
-  let sent = 0;
-  let done = 0;
-  const total = Math.round(rate * seconds);
-  const start = performance.now();
-  await new Promise<void>((finish) => {
-    const settle = () => {
-      if (++done === total) finish();
-    };
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
-      while (sent < due) {
-        const scheduled = start + (sent * 1000) / rate;
-        sent++;
-        const req = httpRequest(
-          {
-            agent,
-            host: u.hostname,
-            port: u.port,
-            path: '/v1/chat/completions',
-            method: 'POST',
-            headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => {
-              if (res.statusCode === 200) samples.push(performance.now() - scheduled);
-              else failed++;
-              settle();
-            });
-          },
-        );
-        req.on('error', () => {
-          failed++;
-          settle();
-        });
-        req.end(payload);
-      }
-      if (sent < total) setTimeout(tick, 0);
-    };
-    tick();
+async function pacedChat(url: string, payload: string, rate: number, seconds: number): Promise<Paced> {
+  const r = await paced({
+    url: `${url}/v1/chat/completions`,
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: payload,
+    rate,
+    seconds,
+    maxSockets: 128,
   });
-  agent.destroy();
-  samples.sort((a, b) => a - b);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), failed };
+  return { p50: percentile(r.samples, 50), p99: percentile(r.samples, 99), failed: r.failed };
 }
 
 interface Paced {
@@ -271,8 +228,8 @@ export default async function (args: string[]): Promise<object> {
     const directRounds: Paced[] = [];
     const gatewayRounds: Paced[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      directRounds.push(await paced(urls[0], body('bench'), 1000, seconds));
-      gatewayRounds.push(await paced(gateway, body('bench'), 1000, seconds));
+      directRounds.push(await pacedChat(urls[0], body('bench'), 1000, seconds));
+      gatewayRounds.push(await pacedChat(gateway, body('bench'), 1000, seconds));
       say(
         `  round ${i + 1}: direct p99 ${round(directRounds[i].p99)} ms, gateway p99 ${round(gatewayRounds[i].p99)} ms`,
       );

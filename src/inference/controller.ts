@@ -114,6 +114,8 @@ export class DeploymentController extends SerialLoop {
       if (d.deleted_at === '' && d.runtime !== 'external')
         changed = (await this.scale(d, mine, load.get(d.id))) || changed;
     }
+    // Reports about replicas that have no row (an external upstream, one already gone) are dropped.
+    this.reportedDown.clear();
     if (changed) this.opts.onChange?.();
   }
 

@@ -79,12 +79,15 @@ export async function createDeployment(
   await requireRole(ctx, audit, 'member', 'deploying models', project.id);
   const now = nowIso();
   const row: DeploymentsTable = {
-    ...checkInput(input, deps),
     id: newId('dep'),
     org_id: org.id,
     project_id: project.id,
-  } as DeploymentsTable;
-  Object.assign(row, { created_at: now, created_by: ctx.caller.principal, updated_at: now, deleted_at: '' });
+    ...checkInput(input, deps),
+    created_at: now,
+    created_by: ctx.caller.principal,
+    updated_at: now,
+    deleted_at: '',
+  };
   // One replica's workload is prepared now (not inserted): a model the caller cannot read, a GPU
   // shape no pool holds, a revision that does not exist are refused here, and the model is pinned.
   if (row.runtime !== 'external') {
