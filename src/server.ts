@@ -29,7 +29,7 @@ import { Lease, lockSqliteDatabase } from './app/lease.js';
 import { WebhookDeliverer } from './app/webhook-delivery.js';
 import { RegistryHousekeeping, openRegistry } from './registry/setup.js';
 import { Authenticator } from './tenancy/authn.js';
-import { deploymentController, openGatewayStack } from './inference/setup.js';
+import { deploymentController, gatewayName, openGatewayStack } from './inference/setup.js';
 import { locateReplicaRuntime } from './inference/replica-spec.js';
 
 export interface ServerOptions {
@@ -166,6 +166,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     masterKey: master.key,
     authenticator: auth,
     redisUrl: opts.redisUrl,
+    // Reported like any gateway's load, for `fabrik describe deployment`; the controller here reads it directly.
+    reportAs: `server:${gatewayName()}`,
     onDemand: () => deployments.trigger(),
     onReplicaDown: (id) => deployments.reportDown(id),
   });

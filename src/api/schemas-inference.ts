@@ -110,6 +110,16 @@ export const Deployment = T.Object({
   idleTimeoutS: T.Integer(),
   storePrompts: T.Boolean(),
   replicaList: T.Array(Replica),
+  load: T.Optional(
+    T.Object(
+      {
+        inflight: T.Integer({ description: 'requests being answered now, over every gateway' }),
+        queued: T.Integer({ description: 'requests held for want of a ready replica' }),
+        lastRequestAt: T.Union([T.Integer(), T.Null()], { description: 'Unix ms of the newest request' }),
+      },
+      { description: 'what the gateways report (each every second); absent in listings' },
+    ),
+  ),
   createdAt: Time,
   createdBy: T.String(),
   updatedAt: Time,

@@ -20,6 +20,7 @@ import { STABILIZATION_WINDOW_S, decideReplicas } from './autoscale.js';
 import { type ReplicaRuntime, replicaToken, replicaWorkload, sha256Hex } from './replica-spec.js';
 import { replicaStep } from './replica-state.js';
 import type { DeploymentLoad } from './types.js';
+import { LOAD_FRESH_MS } from './views.js';
 
 export interface ControllerOptions {
   readonly runtime: ReplicaRuntime;
@@ -37,6 +38,8 @@ export interface ControllerOptions {
   readonly fence?: (trx: Trx) => Promise<void>;
   /** The in-process gateway's load (the server's /v1); other gateways report in `gateway_load`. */
   readonly localLoad?: () => readonly DeploymentLoad[];
+  /** The name the in-process gateway reports under: its rows are skipped (localLoad is fresher). */
+  readonly localReportName?: string;
   /** After replicas changed state: the routing table should be read again. */
   readonly onChange?: () => void;
   /** Replica workloads were submitted (the scheduler should run) or cancelled (the reconciler should). */
@@ -56,9 +59,6 @@ const SYSTEM_CALLER: Caller = {
   scopeProjectId: '',
   grants: [],
 };
-
-/** Gateway load reports older than this are ignored (that gateway is gone). */
-const LOAD_FRESH_MS = 10_000;
 
 interface Observed {
   readonly row: DeploymentReplicasTable;
@@ -162,7 +162,7 @@ export class DeploymentController extends SerialLoop {
       .selectAll()
       .where('updated_at', '>', this.now() - LOAD_FRESH_MS)
       .execute();
-    for (const r of reports)
+    for (const r of reports.filter((x) => x.gateway !== this.opts.localReportName))
       add({
         deploymentId: r.deployment_id,
         inflight: r.inflight,

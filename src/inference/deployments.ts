@@ -14,7 +14,7 @@ import { parseVersionRef, repoIdText } from '../registry/names.js';
 import type { DeploymentsTable } from '../store/schema.js';
 import { prepareSubmission } from '../workload/service.js';
 import { type ReplicaRuntime, replicaWorkload } from './replica-spec.js';
-import { type DeploymentView, deploymentView, listReplicaViews } from './views.js';
+import { type DeploymentView, deploymentLoad, deploymentView, listReplicaViews } from './views.js';
 
 export type { DeploymentView, ReplicaView } from './views.js';
 
@@ -246,7 +246,8 @@ export async function findDeployment(ctx: Ctx, projectRef: string, name: string)
 
 export async function getDeployment(ctx: Ctx, projectRef: string, name: string): Promise<DeploymentView> {
   const { ref, row } = await findDeployment(ctx, projectRef, name);
-  return deploymentView(row, ref, await listReplicaViews(ctx.db, [row.id]));
+  const view = deploymentView(row, ref, await listReplicaViews(ctx.db, [row.id]));
+  return { ...view, load: await deploymentLoad(ctx.db, row.id) };
 }
 
 /** Deployments of one project, or of every project the caller may see. */

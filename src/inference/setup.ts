@@ -64,6 +64,7 @@ export async function openGatewayStack(opts: GatewayStackOptions) {
   return {
     gateway,
     routing,
+    reportedAs: opts.reportAs,
     async close() {
       if (reporter) clearInterval(reporter);
       routing.stop();
@@ -101,13 +102,14 @@ export function deploymentController(o: ControlPlaneInference): DeploymentContro
     fence: o.fence,
     workdirRoot: o.workdirRoot,
     localLoad: () => o.stack.gateway.load(),
+    localReportName: o.stack.reportedAs,
     onChange: () => void o.stack.routing.refresh(),
     onSubmitted: o.onSubmitted,
     onCancelled: o.onCancelled,
   });
 }
 
-/** `host:pid`: how a standalone gateway names itself in its load reports. */
+/** `host:pid`: how a gateway process names itself in its load reports (the server's: `server:host:pid`). */
 export function gatewayName(): string {
   return `${hostname()}:${process.pid}`;
 }

@@ -46,6 +46,8 @@ export interface DeploymentView {
   readonly idleTimeoutS: number;
   readonly storePrompts: boolean;
   readonly replicaList: ReplicaView[];
+  /** Summed over the gateways' fresh reports (describe only). */
+  readonly load?: { readonly inflight: number; readonly queued: number; readonly lastRequestAt: number | null };
   readonly createdAt: string;
   readonly createdBy: string;
   readonly updatedAt: string;
@@ -112,4 +114,23 @@ export async function listReplicaViews(
     readyAt: r.ready_at || null,
     createdAt: r.created_at,
   }));
+}
+
+/** Gateway load reports older than this are ignored: that gateway is gone. */
+export const LOAD_FRESH_MS = 10_000;
+
+/** A deployment's load as the gateways reported it in the last LOAD_FRESH_MS (`gateway_load`). */
+export async function deploymentLoad(db: Kysely<Database> | Trx, deploymentId: string, now = Date.now()) {
+  const rows = await db
+    .selectFrom('gateway_load')
+    .select(['inflight', 'queued', 'last_request_at'])
+    .where('deployment_id', '=', deploymentId)
+    .where('updated_at', '>', now - LOAD_FRESH_MS)
+    .execute();
+  const last = Math.max(0, ...rows.map((r) => Number(r.last_request_at)));
+  return {
+    inflight: rows.reduce((n, r) => n + r.inflight, 0),
+    queued: rows.reduce((n, r) => n + r.queued, 0),
+    lastRequestAt: last > 0 ? last : null,
+  };
 }

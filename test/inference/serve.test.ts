@@ -158,6 +158,13 @@ for (const dialect of DIALECTS) {
         'usage rows',
       );
       assert.ok(rows[0].tokensOut > 0);
+      // describe shows the load the gateways report (the server's own /v1 included).
+      const load = await eventually(
+        async () => (await deployment('tiny')).load?.lastRequestAt ?? undefined,
+        10_000,
+        'load',
+      );
+      assert.ok(load > Date.now() - 120_000);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       assert.match(metrics, /fabrik_gateway/);
     });
