@@ -136,7 +136,18 @@ export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
         'CONFLICT',
         `project "${ref}" still has active workloads (e.g. "${running.name}"); cancel them first`,
       );
-    // Ended workloads go with the project; the audit trail keeps their record.
+    const serving = await trx
+      .selectFrom('deployments')
+      .select('name')
+      .where('project_id', '=', project.id)
+      .where('deleted_at', '=', '')
+      .executeTakeFirst();
+    if (serving)
+      throw new AppError(
+        'CONFLICT',
+        `project "${ref}" still has deployments (e.g. "${serving.name}"); undeploy them first`,
+      );
+    // Ended workloads go with the project; the audit trail keeps their record (and token_usage its metering).
     const ended = trx.selectFrom('workloads').select('id').where('project_id', '=', project.id);
     await trx.deleteFrom('workload_events').where('workload_id', 'in', ended).execute();
     await trx.deleteFrom('workloads').where('project_id', '=', project.id).execute();
@@ -144,6 +155,10 @@ export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
     await trx.deleteFrom('memberships').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('api_keys').where('project_id', '=', project.id).execute();
     await trx.deleteFrom('secrets').where('project_id', '=', project.id).execute();
+    const undeployed = trx.selectFrom('deployments').select('id').where('project_id', '=', project.id);
+    await trx.deleteFrom('deployment_replicas').where('deployment_id', 'in', undeployed).execute();
+    await trx.deleteFrom('deployments').where('project_id', '=', project.id).execute();
+    await trx.deleteFrom('inference_limits').where('scope', '=', 'project').where('scope_id', '=', project.id).execute();
     await trx.deleteFrom('projects').where('id', '=', project.id).execute();
     // Its files (workload directories, logs, outputs) and its Unix identity go after the retention period.
     await tombstone(trx, project);

@@ -5,12 +5,15 @@
 // written, B's listings hold nothing of A, and B's errors name nothing of A that B did not send.
 // Inside A: a viewer's mutations get 403 and a project-scoped key finds no other project.
 // The app runs with a registry, and A has models and datasets with versions pushed through the
-// Hub protocol, so that the registry's REST routes have something of A's to hide.
+// Hub protocol, so that the registry's REST routes have something of A's to hide. It serves the
+// deployment routes too: A has an external deployment in each project, inference limits (its
+// projects' and its owner key's) and a minute of token usage per deployment.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as hub from '@huggingface/hub';
 import { newId } from '../../src/domain/ids.js';
+import { locateReplicaRuntime } from '../../src/inference/replica-spec.js';
 import { keyIdOf, pae } from '../../src/registry/signing.js';
 import {
   DIALECTS,
@@ -54,7 +57,11 @@ interface Fixture {
   readonly researchGhosts: readonly (readonly [string, string])[];
 }
 
-type Expect = 404 | 403 | 'listing';
+/**
+ * 400: refused for what the request says alone, before anything is looked up (another org's model
+ * named in B's deployment), so A's resource and a stand-in get the same answer; the twin checks it.
+ */
+type Expect = 404 | 403 | 400 | 'listing';
 
 type RegistryPath = 'models' | 'datasets';
 interface RegistryRepo {
@@ -64,6 +71,9 @@ interface RegistryRepo {
 }
 /** A's repo in acme.research, of each kind. */
 const RESEARCH_REPO = 'probe-net';
+/** A's deployments: one in acme.train, one in acme.research (its name says so, for the scoped listings). */
+const TRAIN_DEPLOYMENT = 'sovereign-chat';
+const RESEARCH_DEPLOYMENT = 'research-chat';
 
 interface Probe {
   readonly url: string;
@@ -98,6 +108,8 @@ const job = (name: string) => ({
   run: 'python train.py',
 });
 const operatorOnly = 'operator-only: every non-operator gets 403, so 403 says nothing about A';
+/** A deployment of an external upstream: it needs no fleet and no model file. */
+const ext = (name: string) => ({ name, runtime: 'external', upstreamUrl: 'http://127.0.0.1:9/v1' });
 
 /**
  * The registry's routes of one kind (models or datasets): B's key on A's repos, versions and tags
@@ -628,6 +640,200 @@ const ROUTES: Record<string, RouteCases> = {
       p(`/projects/${f.aResearchId}/storage-quota`, 404, { limitBytes: 0 }),
     ],
   },
+
+  // Inference: A's deployments, limits and token usage. B's key gets 404 whether it names A's
+  // project by ref or id, A's deployment under B's own project, or A's keys and models in B's
+  // project; A's viewer gets 403 on every write (the role check comes before the deployment's
+  // runtime or the key is looked at), and the key scoped to acme.train finds nothing of research.
+  'POST /api/v1/projects/{project}/deployments': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/deployments', 404, ext('planted')),
+      p(`/projects/${f.aTrainId}/deployments`, 404, ext('planted')),
+      p('/projects/acme.train/deployments', 404, ext(TRAIN_DEPLOYMENT), 'a name A took: no 409'),
+      p('/projects/acme.research/deployments', 404, ext(RESEARCH_DEPLOYMENT), 'a name A took: no 409'),
+      p(
+        '/projects/globex.train/deployments',
+        400,
+        { name: 'stolen', model: `acme.train/${f.aRepos.models.name}:main`, gpu: 'B200' },
+        "A's registry model in B's project: another org's model, by its name alone (SPEC_INVALID)",
+      ),
+      p(
+        '/projects/globex.train/deployments',
+        400,
+        { name: 'stolen', model: `acme.train/${f.aRepos.models.name}:${f.aRepos.models.commit}`, gpu: 'B200' },
+        "A's model version, by commit, in B's project: another org's model, by its name alone",
+      ),
+      p(
+        '/projects/globex.train/deployments',
+        404,
+        { name: 'stolen', model: `globex.train/${f.aRepos.models.name}:main`, gpu: 'B200' },
+        "A's model name under B's project",
+      ),
+    ],
+    viewer: () => [p('/projects/acme.train/deployments', 403, ext('viewer-made'))],
+    scoped: (f) => [
+      p('/projects/acme.research/deployments', 404, ext('wider')),
+      p(`/projects/${f.aResearchId}/deployments`, 404, ext('wider')),
+      p(
+        '/projects/acme.train/deployments',
+        404,
+        { name: 'wider', model: `acme.research/${RESEARCH_REPO}:main`, gpu: 'B200' },
+        "a model of the other project, deployed in this one (A's owner gets 422: it has no versions)",
+      ),
+    ],
+  },
+  'GET /api/v1/projects/{project}/deployments': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/deployments', 404),
+      p(`/projects/${f.aResearchId}/deployments`, 404),
+      p('/projects/globex.train/deployments', 'listing'),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/deployments', 404),
+      p(`/projects/${f.aResearchId}/deployments`, 404),
+      p('/projects/acme.train/deployments', 'listing'),
+    ],
+  },
+  'GET /api/v1/deployments': {
+    crossTenant: () => [p('/deployments', 'listing')],
+    scoped: () => [p('/deployments', 'listing')],
+  },
+  'GET /api/v1/projects/{project}/deployments/{name}': {
+    crossTenant: (f) => [
+      p(`/projects/acme.train/deployments/${TRAIN_DEPLOYMENT}`, 404),
+      p(`/projects/${f.aTrainId}/deployments/${TRAIN_DEPLOYMENT}`, 404),
+      p(`/projects/acme.research/deployments/${RESEARCH_DEPLOYMENT}`, 404),
+      p(`/projects/globex.train/deployments/${TRAIN_DEPLOYMENT}`, 404, undefined, "A's deployment under B's project"),
+    ],
+    scoped: () => [
+      p(`/projects/acme.research/deployments/${RESEARCH_DEPLOYMENT}`, 404),
+      p(
+        `/projects/acme.train/deployments/${RESEARCH_DEPLOYMENT}`,
+        404,
+        undefined,
+        'a deployment of the other project under this one',
+      ),
+    ],
+  },
+  'PATCH /api/v1/projects/{project}/deployments/{name}': {
+    crossTenant: (f) => [
+      p(`/projects/acme.train/deployments/${TRAIN_DEPLOYMENT}`, 404, { replicas: '2' }),
+      p(`/projects/${f.aResearchId}/deployments/${RESEARCH_DEPLOYMENT}`, 404, { replicas: '0..4' }),
+      p(
+        `/projects/globex.train/deployments/${TRAIN_DEPLOYMENT}`,
+        404,
+        { replicas: '2' },
+        "A's deployment under B's project",
+      ),
+    ],
+    viewer: () => [
+      p(
+        `/projects/acme.train/deployments/${TRAIN_DEPLOYMENT}`,
+        403,
+        { replicas: '2' },
+        'the role check comes before the external runtime is refused',
+      ),
+    ],
+    scoped: () => [
+      p(`/projects/acme.research/deployments/${RESEARCH_DEPLOYMENT}`, 404, { replicas: '2' }),
+      p(`/projects/acme.train/deployments/${RESEARCH_DEPLOYMENT}`, 404, { replicas: '2' }),
+    ],
+  },
+  'DELETE /api/v1/projects/{project}/deployments/{name}': {
+    crossTenant: (f) => [
+      p(`/projects/acme.train/deployments/${TRAIN_DEPLOYMENT}`, 404),
+      p(`/projects/${f.aResearchId}/deployments/${RESEARCH_DEPLOYMENT}`, 404),
+      p(`/projects/globex.train/deployments/${TRAIN_DEPLOYMENT}`, 404, undefined, "A's deployment under B's project"),
+    ],
+    viewer: () => [p(`/projects/acme.train/deployments/${TRAIN_DEPLOYMENT}`, 403)],
+    scoped: () => [
+      p(`/projects/acme.research/deployments/${RESEARCH_DEPLOYMENT}`, 404),
+      p(`/projects/acme.train/deployments/${RESEARCH_DEPLOYMENT}`, 404),
+    ],
+  },
+  'GET /api/v1/projects/{project}/inference-limits': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/inference-limits', 404),
+      p(`/projects/${f.aResearchId}/inference-limits`, 404),
+      p('/projects/globex.train/inference-limits', 'listing'),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/inference-limits', 404),
+      p(`/projects/${f.aResearchId}/inference-limits`, 404),
+      p('/projects/acme.train/inference-limits', 'listing'),
+    ],
+  },
+  'PUT /api/v1/projects/{project}/inference-limits': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/inference-limits', 404, { rpm: 1 }),
+      p(`/projects/${f.aResearchId}/inference-limits`, 404, { monthlyTokens: 0 }),
+      p('/projects/acme.train/inference-limits', 404, { tpm: 1, key: f.aOwnerKey.prefix }),
+      p(
+        '/projects/globex.train/inference-limits',
+        404,
+        { rpm: 1, key: f.aOwnerKey.prefix },
+        "A's key in B's project: same as no such key",
+      ),
+      p('/projects/globex.train/inference-limits', 404, { tpm: 0, key: f.aOwnerKey.id }, "A's key id in B's project"),
+      p('/projects/globex.train/inference-limits', 404, { rpm: 5, key: f.aScopedKey.prefix }, "A's scoped key"),
+    ],
+    viewer: (f) => [
+      p('/projects/acme.train/inference-limits', 403, { rpm: 1_000_000 }),
+      p(
+        '/projects/acme.train/inference-limits',
+        403,
+        { rpm: 0, key: f.aOwnerKey.prefix },
+        'the role check comes before the key is looked up',
+      ),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/inference-limits', 404, { rpm: 1 }),
+      p(`/projects/${f.aResearchId}/inference-limits`, 404, { tpm: 1 }),
+    ],
+  },
+  'DELETE /api/v1/projects/{project}/inference-limits': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/inference-limits', 404),
+      p(`/projects/${f.aResearchId}/inference-limits`, 404),
+      p(`/projects/acme.train/inference-limits?key=${f.aOwnerKey.prefix}`, 404),
+      p(
+        `/projects/globex.train/inference-limits?key=${f.aOwnerKey.prefix}`,
+        404,
+        undefined,
+        "A's key (with limits) in B's project: same as no such key",
+      ),
+      p(`/projects/globex.train/inference-limits?key=${f.aOwnerKey.id}`, 404, undefined, "A's key id in B's project"),
+    ],
+    viewer: (f) => [
+      p('/projects/acme.train/inference-limits', 403),
+      p(
+        `/projects/acme.train/inference-limits?key=${f.aOwnerKey.prefix}`,
+        403,
+        undefined,
+        'the role check comes before the key is looked up',
+      ),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/inference-limits', 404),
+      p(`/projects/${f.aResearchId}/inference-limits`, 404),
+    ],
+  },
+  'GET /api/v1/projects/{project}/usage/tokens': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/usage/tokens', 404),
+      p(`/projects/${f.aTrainId}/usage/tokens?by=key&since=7d`, 404),
+      p('/projects/acme.research/usage/tokens?by=replica', 404),
+      p('/projects/globex.train/usage/tokens', 'listing'),
+      p('/projects/globex.train/usage/tokens?by=key&since=30d', 'listing'),
+      p('/projects/globex.train/usage/tokens?by=minute&since=1h', 'listing'),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/usage/tokens', 404),
+      p(`/projects/${f.aResearchId}/usage/tokens?by=day`, 404),
+      p('/projects/acme.train/usage/tokens', 'listing'),
+      p('/projects/acme.train/usage/tokens?by=replica', 'listing'),
+    ],
+  },
 };
 
 for (const dialect of DIALECTS) {
@@ -639,8 +845,13 @@ for (const dialect of DIALECTS) {
 
     before(async () => {
       if (skip) return;
-      // As a server with an executor, whose log files are not there yet, and with a registry.
-      t = await startTestApp(dialect, { logs: () => undefined, registry: {} });
+      // As a server with an executor, whose log files are not there yet, with a registry, and
+      // serving deployments (no controller runs: replicas never appear).
+      t = await startTestApp(dialect, {
+        logs: () => undefined,
+        registry: {},
+        deployments: { runtime: locateReplicaRuntime(), allowModelPaths: true },
+      });
       f = await seedFixture(t);
       baseline = await snapshotState(t);
     });
@@ -777,6 +988,37 @@ for (const dialect of DIALECTS) {
         });
         assert.equal(version.body.envelope.signatures.length, 1, 'no countersignature landed');
       }
+      const deployments = await t.call('GET', `${API}/deployments`, { token: f.a.ownerToken });
+      assert.deepEqual(
+        deployments.body.items
+          .map((d: { project: string; name: string; upstreamUrl: string }) => [d.project, d.name, d.upstreamUrl])
+          .sort(),
+        [
+          ['acme.research', RESEARCH_DEPLOYMENT, 'http://127.0.0.1:9/v1'],
+          ['acme.train', TRAIN_DEPLOYMENT, 'http://127.0.0.1:9/v1'],
+        ],
+      );
+      const limits = await t.call('GET', `${API}/projects/acme.train/inference-limits`, { token: f.a.ownerToken });
+      assert.deepEqual(
+        [limits.body.limits?.rpm, limits.body.limits?.tpm, limits.body.limits?.monthlyTokens],
+        [600, 60_000, 10_000_000],
+      );
+      assert.deepEqual(
+        limits.body.keys.map((k: { keyPrefix: string; rpm: number | null }) => [k.keyPrefix, k.rpm]),
+        [[f.aOwnerKey.prefix, 60]],
+      );
+      assert.equal(limits.body.monthTokens, 600);
+      const research = await t.call('GET', `${API}/projects/acme.research/inference-limits`, { token: f.a.ownerToken });
+      assert.equal(research.body.limits?.monthlyTokens, 5_000);
+      const usage = await t.call('GET', `${API}/projects/acme.train/usage/tokens`, { token: f.a.viewerToken });
+      assert.deepEqual(
+        usage.body.rows.map((r: { group: string; requests: number; tokensIn: number }) => [
+          r.group,
+          r.requests,
+          r.tokensIn,
+        ]),
+        [[TRAIN_DEPLOYMENT, 3, 120]],
+      );
       const denied = await t.call('GET', `${API}/audit/entries?org=acme&limit=1000`);
       assert.ok(
         denied.body.items.some(
@@ -885,6 +1127,40 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     name: string;
   }[];
   const owner = keys.find((k) => k.name === 'owner')!;
+  // Inference: an external deployment in each project, limits on both projects and on A's owner
+  // key in acme.train, and a minute of token usage of each deployment (as a gateway records it).
+  const deployments = [
+    [train, await must('POST', '/projects/acme.train/deployments', ext(TRAIN_DEPLOYMENT), a.ownerToken)],
+    [research, await must('POST', '/projects/acme.research/deployments', ext(RESEARCH_DEPLOYMENT), a.ownerToken)],
+  ] as const;
+  await must(
+    'PUT',
+    '/projects/acme.train/inference-limits',
+    { rpm: 600, tpm: 60_000, monthlyTokens: 10_000_000 },
+    a.ownerToken,
+  );
+  await must('PUT', '/projects/acme.train/inference-limits', { rpm: 60, key: owner.prefix }, a.ownerToken);
+  await must('PUT', '/projects/acme.research/inference-limits', { monthlyTokens: 5_000 }, a.ownerToken);
+  const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+  await t.store.db
+    .insertInto('token_usage')
+    .values(
+      deployments.map(([project, d]) => ({
+        minute,
+        org_id: org.id,
+        project_id: project.id,
+        key_id: owner.id,
+        deployment_id: d.id,
+        replica_id: '',
+        requests: 3,
+        errors: 0,
+        tokens_in: 120,
+        tokens_out: 480,
+        ttft_ms_sum: 90,
+        duration_ms_sum: 1500,
+      })),
+    )
+    .execute();
   const principals = await t.store.db
     .selectFrom('principals')
     .select('id')
@@ -910,6 +1186,9 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     ...Object.values(repos).flatMap((r) => [r.name, r.commit]),
     RESEARCH_REPO,
     'golden',
+    ...deployments.map(([, d]) => d.id),
+    TRAIN_DEPLOYMENT,
+    RESEARCH_DEPLOYMENT,
   ];
   // A key prefix is 12 characters of [a-z0-9]; a stand-in has the same form.
   const ghostPrefix = () => newId('k').slice(2, 14);
@@ -937,6 +1216,7 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
     [repos.models.commit, randomBytes(20).toString('hex')],
     [repos.datasets.commit, randomBytes(20).toString('hex')],
     ['golden', 'ghosttag'],
+    [TRAIN_DEPLOYMENT, 'ghost-chat'],
     ['acme', 'zyxw'],
   ];
   for (const [, ghost] of ghosts) {

@@ -559,6 +559,43 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('refuses to delete a project that still serves a deployment; once undeployed it goes, limits with it', {
+      skip,
+    }, async () => {
+      assert.equal(
+        (await t.call('POST', `/api/v1/orgs/${a.org}/projects`, { token: a.ownerToken, body: { name: 'doomed' } }))
+          .status,
+        201,
+      );
+      const ref = `${a.org}.doomed`;
+      const d = await t.call('POST', `/api/v1/projects/${ref}/deployments`, {
+        token: a.ownerToken,
+        body: { name: 'up', runtime: 'external', upstreamUrl: 'https://api.example.com/v1' },
+      });
+      assert.equal(d.status, 201, JSON.stringify(d.body));
+      assert.equal(
+        (await t.call('PUT', `/api/v1/projects/${ref}/inference-limits`, { token: a.ownerToken, body: { rpm: 5 } }))
+          .status,
+        200,
+      );
+      const refused = await t.call('DELETE', `/api/v1/projects/${ref}`, { token: a.ownerToken });
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.match(refused.body.error.message, /deployments \(e\.g\. "up"\); undeploy them first/);
+      assert.equal(
+        (await t.call('DELETE', `/api/v1/projects/${ref}/deployments/up`, { token: a.ownerToken })).status,
+        200,
+      );
+      assert.equal((await t.call('DELETE', `/api/v1/projects/${ref}`, { token: a.ownerToken })).status, 204);
+      const left = await t.store.db.selectFrom('deployments').select('id').where('id', '=', d.body.id).execute();
+      assert.equal(left.length, 0);
+      const limits = await t.store.db
+        .selectFrom('inference_limits')
+        .select('scope_id')
+        .where('scope_id', '=', d.body.id)
+        .execute();
+      assert.equal(limits.length, 0);
+    });
+
     it('documents every route in a valid /openapi.json', { skip }, async () => {
       const doc = await t.call('GET', '/openapi.json', { token: null });
       const result = await new Validator().validate(doc.body);

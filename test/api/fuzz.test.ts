@@ -9,9 +9,13 @@
 // number of requests per route and key (default 25).
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as hub from '@huggingface/hub';
 import fc from 'fast-check';
+import { locateReplicaRuntime } from '../../src/inference/replica-spec.js';
 import { keyIdOf, pae } from '../../src/registry/signing.js';
 import {
   DIALECTS,
@@ -59,6 +63,22 @@ const VALID_BODIES: Record<string, unknown> = {
   'PUT /api/v1/projects/{project}/secrets/{name}': { value: 'fuzz-value' },
   'POST /api/v1/orgs/{org}/webhooks': { url: 'https://hooks.example.com/fabrik', types: ['workload.finished'] },
   'PUT /api/v1/projects/{project}/storage-quota': { limitBytes: 1 << 30 },
+  // A GGUF on the server's machine, every field set: before() writes the file and fills in its path.
+  'POST /api/v1/projects/{project}/deployments': {
+    name: 'fuzz-new',
+    modelPath: '',
+    gpu: 'B200:1',
+    replicas: '0..2',
+    contextSize: 4096,
+    threads: 2,
+    parallel: 2,
+    aliases: ['fuzz-alias'],
+    targetInflight: 4,
+    idleTimeoutS: 60,
+    storePrompts: false,
+  },
+  'PATCH /api/v1/projects/{project}/deployments/{name}': { replicas: '1..3' },
+  'PUT /api/v1/projects/{project}/inference-limits': { rpm: 60, tpm: 100_000, monthlyTokens: 1_000_000 },
   ...Object.fromEntries(
     ['models', 'datasets'].flatMap((kind) => {
       const base = `/api/v1/projects/{project}/${kind}`;
@@ -85,7 +105,7 @@ interface Fixture {
   readonly acme: Tenant;
   /** Real values for each path parameter, so that mutations reach the handlers. */
   readonly params: Record<string, string[]>;
-  /** VALID_BODIES, with what only the seeded data makes valid (countersignatures). */
+  /** VALID_BODIES, with what only the seeded data makes valid (countersignatures, the model file). */
   readonly bodies: Record<string, unknown>;
 }
 
@@ -313,12 +333,18 @@ for (const dialect of DIALECTS) {
     let t: TestApp;
     let f: Fixture;
     let routes: Route[];
+    let modelDir: string;
 
     before(async () => {
       if (skip) return;
       console.log(`# fuzz seed ${SEED} (replay: FABRIK_FUZZ_SEED=${SEED}), ${RUNS} requests per route and key`);
-      // As a server with an executor, whose log files are not there yet, and with a registry.
-      t = await startTestApp(dialect, { logs: () => undefined, registry: {} });
+      // As a server with an executor, whose log files are not there yet, with a registry, and
+      // serving deployments (no controller runs: replicas never appear).
+      t = await startTestApp(dialect, {
+        logs: () => undefined,
+        registry: {},
+        deployments: { runtime: locateReplicaRuntime(), allowModelPaths: true },
+      });
       const acme = await seedTenant(t, 'acme');
       await seedTenant(t, 'globex');
       const must = async (method: string, url: string, body?: unknown) => {
@@ -361,6 +387,55 @@ for (const dialect of DIALECTS) {
           sig: sign(null, message, UPLOADER.privateKey).toString('base64'),
         };
       }
+      // Inference: a GGUF (its magic is all a deployment checks) deployed as `fuzzed`, an external
+      // upstream as `fuzz-ext`, limits on the project and on the disposable key, and token usage
+      // of both, so that every grouping has names to resolve.
+      modelDir = mkdtempSync(join(tmpdir(), 'fabrik-fuzz-'));
+      const gguf = join(modelDir, 'fuzz.gguf');
+      writeFileSync(gguf, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(60)]));
+      chmodSync(gguf, 0o644);
+      const deploy = 'POST /api/v1/projects/{project}/deployments';
+      bodies[deploy] = { ...(VALID_BODIES[deploy] as object), modelPath: gguf };
+      const local = await must('POST', '/api/v1/projects/acme.train/deployments', {
+        name: 'fuzzed',
+        modelPath: gguf,
+        gpu: 'B200',
+        replicas: '0..2',
+      });
+      const upstream = await must('POST', '/api/v1/projects/acme.train/deployments', {
+        name: 'fuzz-ext',
+        runtime: 'external',
+        upstreamUrl: 'http://127.0.0.1:9/v1',
+      });
+      await must('PUT', '/api/v1/projects/acme.train/inference-limits', { rpm: 600, monthlyTokens: 1_000_000 });
+      await must('PUT', '/api/v1/projects/acme.train/inference-limits', { tpm: 6000, key: key.prefix });
+      const org = await must('GET', '/api/v1/orgs/acme');
+      const minute = Math.floor(Date.now() / 60_000) * 60_000;
+      await t.store.db
+        .insertInto('token_usage')
+        .values(
+          (
+            [
+              [local.id, key.id, 'rep_fuzz0', 0],
+              [local.id, '', '', 1],
+              [upstream.id, key.id, '', 90],
+            ] as const
+          ).map(([deployment, keyId, replica, minutesAgo]) => ({
+            minute: new Date(minute - minutesAgo * 60_000).toISOString(),
+            org_id: org.id,
+            project_id: train.id,
+            key_id: keyId,
+            deployment_id: deployment,
+            replica_id: replica,
+            requests: 2,
+            errors: 1,
+            tokens_in: 30,
+            tokens_out: 70,
+            ttft_ms_sum: 40,
+            duration_ms_sum: 900,
+          })),
+        )
+        .execute();
       f = {
         acme,
         params: {
@@ -371,8 +446,8 @@ for (const dialect of DIALECTS) {
           member: ['user:acme-viewer', 'serviceaccount:fuzz-sa'],
           key: [key.prefix, key.id],
           workload: ['fuzz-job', wl.id],
-          // Secrets' names, and the registry's repo (a model and a dataset).
-          name: ['wandb', 'hf-token', 'fuzzed'],
+          // Secrets' names, the registry's repo (a model and a dataset), and the deployments.
+          name: ['wandb', 'hf-token', 'fuzzed', 'fuzz-ext'],
           webhook: [hook.id],
           rev: ['main', 'v1', ...commits],
           ref: ['v1', 'v2'],
@@ -382,7 +457,9 @@ for (const dialect of DIALECTS) {
       routes = await openApiRoutes(t);
     });
     after(async () => {
-      if (!skip) await t.close();
+      if (skip) return;
+      await t.close();
+      rmSync(modelDir, { recursive: true, force: true });
     });
 
     it('has a valid body for every route that takes one, and values for every path parameter', { skip }, () => {
@@ -415,8 +492,12 @@ for (const dialect of DIALECTS) {
     it('answers every route below 500, with the error envelope, and writes nothing when it refuses', {
       skip,
     }, async (ctx) => {
-      // Destructive routes last, so that deletions leave the other routes something to work on.
-      const order = [...routes].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
+      // Destructive routes last, so that deletions leave the other routes something to work on,
+      // and the deletions of whole orgs and projects after those of what they hold (deployments,
+      // limits, secrets, repos), which would otherwise only ever meet a project that is gone.
+      const rank = (r: Route) =>
+        r.method !== 'DELETE' ? 0 : /^\/api\/v1\/(orgs|projects)\/\{[^}]+\}$/.test(r.path) ? 2 : 1;
+      const order = [...routes].sort((a, b) => rank(a) - rank(b));
       let state = await snapshotState(t);
       for (const [i, route] of order.entries()) {
         await ctx.test(route.key, async () => {
