@@ -168,6 +168,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     redisUrl: opts.redisUrl,
     // Reported like any gateway's load, for `fabrik describe deployment`; the controller here reads it directly.
     reportAs: `server:${gatewayName()}`,
+    rateWindowMs: process.env.FABRIK_RATE_WINDOW_MS ? Number(process.env.FABRIK_RATE_WINDOW_MS) : undefined,
     onDemand: () => deployments.trigger(),
     onReplicaDown: (id) => deployments.reportDown(id),
   });

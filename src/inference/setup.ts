@@ -24,6 +24,8 @@ export interface GatewayStackOptions {
   readonly onDemand?: (deploymentId: string) => void;
   readonly onReplicaDown?: (replicaId: string) => void;
   readonly holdTimeoutMs?: number;
+  /** Length of the rate windows (default 60 s: the limits are per minute); tests shorten it. */
+  readonly rateWindowMs?: number;
 }
 
 export type GatewayStack = Awaited<ReturnType<typeof openGatewayStack>>;
@@ -41,7 +43,10 @@ export async function openGatewayStack(opts: GatewayStackOptions) {
   });
   const limits = new DbLimitSource(opts.db);
   const usage = new DbUsageSink(opts.db);
-  const limiter: Limiter = opts.redisUrl ? new RedisLimiter({ url: opts.redisUrl }) : new MemoryLimiter();
+  const windowMs = opts.rateWindowMs;
+  const limiter: Limiter = opts.redisUrl
+    ? new RedisLimiter({ url: opts.redisUrl, windowMs })
+    : new MemoryLimiter({ windowMs });
   await routing.start();
   await limits.start();
   const gateway = createGateway({

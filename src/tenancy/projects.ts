@@ -158,7 +158,11 @@ export async function deleteProject(ctx: Ctx, ref: string): Promise<void> {
     const undeployed = trx.selectFrom('deployments').select('id').where('project_id', '=', project.id);
     await trx.deleteFrom('deployment_replicas').where('deployment_id', 'in', undeployed).execute();
     await trx.deleteFrom('deployments').where('project_id', '=', project.id).execute();
-    await trx.deleteFrom('inference_limits').where('scope', '=', 'project').where('scope_id', '=', project.id).execute();
+    await trx
+      .deleteFrom('inference_limits')
+      .where('scope', '=', 'project')
+      .where('scope_id', '=', project.id)
+      .execute();
     await trx.deleteFrom('projects').where('id', '=', project.id).execute();
     // Its files (workload directories, logs, outputs) and its Unix identity go after the retention period.
     await tombstone(trx, project);

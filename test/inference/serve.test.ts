@@ -64,7 +64,9 @@ for (const dialect of DIALECTS) {
         database: db.url,
         bootstrapToken: OPERATOR_TOKEN,
         devGpus: 4,
-        env: { FABRIK_REPLICA_PORTS: `${firstPort}-${firstPort + 19}` },
+        // Rate windows of 3 s instead of a minute: a 429's Retry-After is then short enough for the
+        // client's own retry to be seen in a test.
+        env: { FABRIK_REPLICA_PORTS: `${firstPort}-${firstPort + 19}`, FABRIK_RATE_WINDOW_MS: '3000' },
       });
       op = apiFor(server.url, OPERATOR_TOKEN);
       for (const org of ['acme', 'globex']) {

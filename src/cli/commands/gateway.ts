@@ -61,6 +61,7 @@ export function registerGatewayCommand(program: Command): void {
           authenticator: new Authenticator(store.db, 1000),
           redisUrl: opts.redis,
           reportAs: gatewayName(),
+          rateWindowMs: process.env.FABRIK_RATE_WINDOW_MS ? Number(process.env.FABRIK_RATE_WINDOW_MS) : undefined,
         });
         const server = await startGatewayServer(stack.gateway, { host: opts.host, port });
         process.stderr.write(
