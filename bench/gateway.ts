@@ -7,11 +7,12 @@
 //   at1000      a fixed 1,000 non-streamed chat calls per second, evenly paced, straight to an
 //               upstream and through the gateway (3 alternating rounds each, the median round
 //               reported): p50/p99 of each and the p99 the gateway adds
-//   maxRps      the gateway's most non-streamed calls per second (closed loop), one replica
+//   maxRps      the gateway's most non-streamed calls per second (closed loop), one replica;
+//               directMaxRps the same straight to the upstream (the baseline); streamedMaxRps
+//               streamed calls (16 tokens each) through the gateway
 //   replicas64  the same over a deployment of 64 replicas (64 upstream servers, ports)
 //   llamacpp    a real tiny llama.cpp replica (src/inference/runtime/replica-main.ts on a model
 //               from writeTinyModel) behind the gateway: streamed tokens/s and time to first token
-// Streaming through the fake upstreams (calls/s, 16 tokens each) goes to stderr.
 // Options: --seconds N (each measurement or round, default 5), --connections N (closed loop, default 32),
 // --no-llamacpp.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -240,10 +241,14 @@ export default async function (args: string[]): Promise<object> {
     if (failed > 0) say(`  failed calls: ${failed}`);
 
     say(`closed loop, ${connections} connections…`);
+    // The upstream alone, the same way: the baseline the gateway's figure is a share of.
+    const directMax = await maxRps(urls[0], body('bench'), seconds, connections);
     const one = await maxRps(gateway, body('bench'), seconds, connections);
     const sixtyFour = await maxRps(gateway, body('bench64'), seconds, connections);
     const streaming = await maxRps(gateway, body('bench', { stream: true }), seconds, connections);
-    say(`  one replica ${one}/s, 64 replicas ${sixtyFour}/s, streamed (16 tokens) ${streaming}/s`);
+    say(
+      `  direct ${directMax}/s; through the gateway: one replica ${one}/s, 64 replicas ${sixtyFour}/s, streamed (16 tokens) ${streaming}/s`,
+    );
 
     let llamacpp: { tokensPerSec: number; ttftMs: number } | { skipped: string } = { skipped: 'no llama.cpp replica' };
     if (llama) {
@@ -263,7 +268,9 @@ export default async function (args: string[]): Promise<object> {
         gatewayP50Ms: round(through.p50),
       },
       maxRps: one,
+      directMaxRps: directMax,
       replicas64: { maxRps: sixtyFour },
+      streamedMaxRps: streaming,
       llamacpp,
       machine: `${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores`,
     };
