@@ -31,6 +31,8 @@ import { RegistryHousekeeping, openRegistry } from './registry/setup.js';
 import { Authenticator } from './tenancy/authn.js';
 import { deploymentController, gatewayName, openGatewayStack } from './inference/setup.js';
 import { locateReplicaRuntime } from './inference/replica-spec.js';
+import { logKeys } from './audit/log/keys.js';
+import { Sequencer } from './audit/log/sequencer.js';
 
 export interface ServerOptions {
   host: string;
@@ -71,6 +73,10 @@ export interface ServerOptions {
   redisUrl?: string;
   /** Ports for serving replicas, [first, last] (default 20000-29999). */
   replicaPorts?: readonly [number, number];
+  /** The audit log's origin (checkpoints' first line, its key's name); default $FABRIK_AUDIT_ORIGIN or localhost/fabrik-audit. */
+  auditOrigin?: string;
+  /** Verifier keys of the witnesses whose cosignatures the log keeps (default: $FABRIK_WITNESS_KEYS, comma-separated). */
+  witnessKeys?: readonly string[];
 }
 
 export interface RunningServer {
@@ -183,8 +189,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onSubmitted: () => scheduler.trigger(),
     onCancelled: () => reconciler?.trigger(),
   });
+  // The verifiable audit log: entries integrated into the Merkle tree and signed, on the leader.
+  const logKeyPair = logKeys(
+    master.key,
+    opts.auditOrigin ?? (process.env.FABRIK_AUDIT_ORIGIN || 'localhost/fabrik-audit'),
+  );
+  const sequencer = new Sequencer(store.db, { keys: logKeyPair, dialect: store.dialect, fence });
+  const witnessKeys =
+    opts.witnessKeys ??
+    (process.env.FABRIK_WITNESS_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean);
   const app = await buildApp({
     store,
+    auditLog: { verifierKey: logKeyPair.verifierKey, witnessKeys, flush: () => sequencer.flush() },
     authenticator: auth,
     gateway: { handle: inference.gateway.handle, metrics: inference.gateway.metrics },
     deployments: { runtime: locateReplicaRuntime(), allowModelPaths: opts.executor !== 'slurm', workdirRoot },
@@ -233,8 +252,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     housekeeping.start();
     slurm?.sync.start();
     deployments.start();
+    sequencer.start();
   }
   async function stopLoops(): Promise<void> {
+    await sequencer.stop();
     await deployments.stop();
     await purger.stop();
     await webhooks.stop();

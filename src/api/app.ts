@@ -28,6 +28,7 @@ import { hubRoutes } from './hub/index.js';
 import { idempotencyGuard } from './idempotency.js';
 import type { TaskIsolation } from './context.js';
 import { registerRoutes } from './routes/index.js';
+import { type AuditLogDeps, publicAuditLogRoutes } from './routes/audit-log.js';
 import type { IdempotencyRecord } from '../audit/journal.js';
 import type { LogLocator } from '../workload/logs.js';
 import type { DeploymentDeps } from '../inference/deployments.js';
@@ -83,6 +84,8 @@ export interface AppOptions {
     handle(req: IncomingMessage, res: ServerResponse): void;
     readonly metrics: Registry;
   };
+  /** The verifiable audit log: its public routes (/audit/…) and receipts under /api/v1. */
+  readonly auditLog?: AuditLogDeps;
   /** Shared with the gateway so a revocation reaches both at once; default: the app's own. */
   readonly authenticator?: Authenticator;
 }
@@ -279,11 +282,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         isolation: opts.isolation,
         registry: opts.registry,
         deployments: opts.deployments,
+        auditLog: opts.auditLog,
       });
     },
     { prefix: '/api/v1' },
   );
   if (opts.registry) await hubRoutes(app, { store: opts.store, registry: opts.registry, auth });
+  if (opts.auditLog) await publicAuditLogRoutes(app, opts.store, opts.auditLog);
 
   return app;
 }

@@ -5,6 +5,7 @@ import type { Ctx } from '../app/context.js';
 import type { LogLocator } from '../workload/logs.js';
 import type { Registry } from '../registry/registry.js';
 import type { DeploymentDeps } from '../inference/deployments.js';
+import type { AuditLogDeps } from './routes/audit-log.js';
 
 export interface RouteDeps {
   readonly store: Store;
@@ -23,6 +24,8 @@ export interface RouteDeps {
   readonly registry?: Registry;
   /** Deployments (inference): how replicas run on this server; absent: no deployment routes. */
   readonly deployments?: DeploymentDeps;
+  /** The verifiable audit log (receipts, checkpoints on demand); absent: those routes are not served. */
+  readonly auditLog?: AuditLogDeps;
 }
 
 export interface TaskIsolation {

@@ -219,6 +219,9 @@ export const NodeStatePatch = T.Object(
 
 // Audit
 export const AuditEntry = T.Object({
+  version: T.Optional(
+    T.Literal(1, { description: 'entry format version (hashed into the log); absent before the log' }),
+  ),
   seq: T.Integer(),
   time: Time,
   orgId: T.String(),

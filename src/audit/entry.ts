@@ -6,7 +6,11 @@ import canonicalizeJson from 'canonicalize';
 
 export type AuditOutcome = 'success' | 'denied';
 
+/** Version of the entry format, hashed with it into the log (entries before the log have none). */
+export const AUDIT_ENTRY_VERSION = 1 as const;
+
 export interface AuditEntry {
+  readonly version?: typeof AUDIT_ENTRY_VERSION;
   readonly seq: number;
   readonly time: string;
   /** Org the change belongs to; '' for platform-wide changes (fleet, orgs created by operators). */
@@ -26,10 +30,12 @@ export interface AuditEntry {
 }
 
 /** The optional fields of an entry, read back from its canonical form (they have no columns). */
-export function optionalFields(canonical: string): Pick<AuditEntry, 'subject' | 'suppressed'> {
-  if (!canonical.includes('"subject"') && !canonical.includes('"suppressed"')) return {};
+export function optionalFields(canonical: string): Pick<AuditEntry, 'version' | 'subject' | 'suppressed'> {
+  const version = canonical.includes(`"version":${AUDIT_ENTRY_VERSION}`) ? { version: AUDIT_ENTRY_VERSION } : {};
+  if (!canonical.includes('"subject"') && !canonical.includes('"suppressed"')) return version;
   const e = JSON.parse(canonical) as AuditEntry;
   return {
+    ...version,
     ...(e.subject !== undefined ? { subject: e.subject } : {}),
     ...(e.suppressed !== undefined ? { suppressed: e.suppressed } : {}),
   };

@@ -7,7 +7,14 @@ import { sql } from 'kysely';
 import { nowIso } from '../domain/ids.js';
 import { appendEvent } from './outbox.js';
 import type { Database } from '../store/schema.js';
-import { type AuditEntry, type AuditOutcome, sanitiseAuditText, serialiseEntry, stateDigest } from './entry.js';
+import {
+  AUDIT_ENTRY_VERSION,
+  type AuditEntry,
+  type AuditOutcome,
+  sanitiseAuditText,
+  serialiseEntry,
+  stateDigest,
+} from './entry.js';
 
 export type { Trx } from '../store/db.js';
 import type { Trx } from '../store/db.js';
@@ -222,6 +229,7 @@ async function appendEntry(
   extra: Pick<AuditEntry, 'suppressed'> = {},
 ): Promise<AuditEntry> {
   const entry: AuditEntry = {
+    version: AUDIT_ENTRY_VERSION,
     seq,
     time: nowIso(),
     orgId: spec.orgId,

@@ -1,17 +1,20 @@
 // The `fabrik` command. Each group of subcommands lives in ./commands/; this file assembles them.
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerAuditVerify } from './commands/audit-verify.js';
 import { registerDeploymentCommands } from './commands/deployments.js';
 import { registerUsageCommands } from './commands/usage.js';
 import { registerArtifactCommands } from './commands/artifacts.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerEventCommands } from './commands/events.js';
+import { registerProofCheck } from './commands/proof-check.js';
 import { registerGatewayCommand } from './commands/gateway.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerSecretCommands } from './commands/secrets.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerLogsCommand, registerWorkloadCommands } from './commands/workloads.js';
 import { registerWebhookCommands } from './commands/webhooks.js';
+import { registerWitnessCommand } from './commands/witness.js';
 import { EXIT } from './output.js';
 import { expandAliases, GET_RESOURCES } from './aliases.js';
 
@@ -26,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
   registerServerCommands(program);
   registerGatewayCommand(program);
   registerAdminCommands(program);
+  registerProofCheck(program);
+  registerAuditVerify(program.commands.find((c) => c.name() === 'audit')!);
   registerWorkloadCommands(program);
   registerSecretCommands(program);
   registerLogsCommand(program);
@@ -35,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   registerArtifactCommands(program);
   registerDeploymentCommands(program);
   registerUsageCommands(program);
+  registerWitnessCommand(program);
   registerDevCommands(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.

@@ -666,6 +666,47 @@ migrations['0010_inference'] = {
   },
 };
 
+migrations['0011_audit_log'] = {
+  async up(db: Kysely<any>) {
+    // The audit log's Merkle tree (src/audit/log/): every complete (perfect) subtree's hash, by
+    // level (0 = leaves: H(0x00 ‖ canonical entry)) and index; leaf n is the entry of seq n + 1.
+    await db.schema
+      .createTable('audit_log_nodes')
+      .addColumn('level', 'integer', (c) => c.notNull())
+      .addColumn('idx', 'bigint', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_log_nodes_pk', ['level', 'idx'])
+      .execute();
+    // The sequencer's state: how many entries are in the tree, and the frontier (the hashes of the
+    // perfect subtrees that make it up, largest first) from which the next append continues.
+    await db.schema
+      .createTable('audit_log_state')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('frontier', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.insertInto('audit_log_state').values({ id: 1, size: 0, frontier: '[]', updated_at: '' }).execute();
+    // Signed checkpoints (C2SP tlog-checkpoint in a signed note), one per tree size issued.
+    await db.schema
+      .createTable('audit_checkpoints')
+      .addColumn('size', 'bigint', (c) => c.primaryKey())
+      .addColumn('root', 'text', (c) => c.notNull())
+      .addColumn('note', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    // Witnesses' cosignatures (C2SP tlog-cosignature lines) of those checkpoints.
+    await db.schema
+      .createTable('audit_cosignatures')
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('witness', 'text', (c) => c.notNull())
+      .addColumn('line', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_cosignatures_pk', ['size', 'witness'])
+      .execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

@@ -389,6 +389,10 @@ export interface Database {
   token_usage: TokenUsageTable;
   inference_limits: InferenceLimitsTable;
   gateway_load: GatewayLoadTable;
+  audit_log_nodes: AuditLogNodesTable;
+  audit_log_state: AuditLogStateTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_cosignatures: AuditCosignaturesTable;
 }
 
 export interface SecretsTable {
@@ -581,4 +585,39 @@ export interface GatewayLoadTable {
   queued: number;
   last_request_at: number;
   updated_at: number;
+}
+
+/** A complete subtree's hash in the audit log's Merkle tree (src/audit/log/ owns these tables). */
+export interface AuditLogNodesTable {
+  level: number;
+  idx: number;
+  /** 64 hex digits. */
+  hash: string;
+}
+
+export interface AuditLogStateTable {
+  id: number;
+  /** Entries in the tree (leaves); the next to integrate is seq size + 1. */
+  size: number;
+  /** JSON array of hex hashes of the perfect subtrees making up the tree, largest first. */
+  frontier: string;
+  updated_at: string;
+}
+
+export interface AuditCheckpointsTable {
+  size: number;
+  /** 64 hex digits. */
+  root: string;
+  /** The signed note, as served. */
+  note: string;
+  created_at: string;
+}
+
+export interface AuditCosignaturesTable {
+  size: number;
+  /** The witness's name (from its key). */
+  witness: string;
+  /** The cosignature line (`— <name> <base64>`). */
+  line: string;
+  created_at: string;
 }

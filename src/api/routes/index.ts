@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../context.js';
 import { deploymentRoutes } from './deployments.js';
+import { auditLogRoutes } from './audit-log.js';
 import { eventRoutes } from './events.js';
 import { auditRoutes, fleetRoutes, quotaRoutes } from './quotas-fleet-audit.js';
 import { registryRoutes } from './registry.js';
@@ -15,6 +16,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await quotaRoutes(app, deps);
   await fleetRoutes(app, deps);
   await auditRoutes(app, deps);
+  await auditLogRoutes(app, deps);
   await workloadRoutes(app, deps);
   await secretRoutes(app, deps);
   await eventRoutes(app, deps);
