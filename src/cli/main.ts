@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAuditVerify } from './commands/audit-verify.js';
+import { registerOrgExport } from './commands/org-export.js';
 import { registerDeploymentCommands } from './commands/deployments.js';
 import { registerUsageCommands } from './commands/usage.js';
 import { registerArtifactCommands } from './commands/artifacts.js';
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   registerAdminCommands(program);
   registerProofCheck(program);
   registerAuditVerify(program.commands.find((c) => c.name() === 'audit')!);
+  registerOrgExport(program);
   registerWorkloadCommands(program);
   registerSecretCommands(program);
   registerLogsCommand(program);

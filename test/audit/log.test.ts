@@ -5,7 +5,7 @@
 // trail's visibility; hash tiles are served; a witness cosigns and the log serves the cosignature.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -165,6 +165,25 @@ for (const dialect of DIALECTS) {
       assert.equal(w.code, 0, w.stdout + w.stderr);
       const note = await (await fetch(`${server.url}/audit/checkpoint`)).text();
       assert.match(note, /\n— auditor\.example /);
+    });
+
+    it("exports an org's evidence as a bundle that verifies offline; an edited bundle does not", async () => {
+      await flush();
+      const out = join(dir, 'acme.bundle.json');
+      const e = await cli(['org', 'export', 'acme', '--out', out], { ...env(), FABRIK_API_KEY: acmeOwner });
+      assert.equal(e.code, 0, e.stdout + e.stderr);
+      const bundle = JSON.parse(readFileSync(out, 'utf8'));
+      assert.ok(bundle.entries.length >= 2);
+      assert.ok(bundle.entries.every((x: { entry: string }) => JSON.parse(x.entry).orgId !== ''));
+      // Offline: no endpoint at all, only the pinned key.
+      const offline = { FABRIK_ENDPOINT: 'http://127.0.0.1:9', FABRIK_API_KEY: '' };
+      const ok = await cli(['audit', 'verify', '--log-key', logKey, '--bundle', out], offline);
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      bundle.entries[0].entry = bundle.entries[0].entry.replace('"success"', '"denied"');
+      writeFileSync(out, JSON.stringify(bundle));
+      const bad = await cli(['audit', 'verify', '--log-key', logKey, '--bundle', out], offline);
+      assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+      assert.match(bad.stdout, new RegExp(`FAIL\\s+inclusion\\s+entry ${bundle.entries[0].seq} is not in the log`));
     });
 
     it('reports a modified and a deleted row with their seq, and exits 1', async () => {

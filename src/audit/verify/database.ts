@@ -11,6 +11,8 @@ export interface StoredEntry {
 export async function* storedEntries(database: string): AsyncGenerator<StoredEntry> {
   if (/^postgres(ql)?:\/\//.test(database)) {
     const client = new pg.Client({ connectionString: database });
+    // A connection the server ends fails the query in flight; it must not also end the process.
+    client.on('error', () => {});
     await client.connect();
     try {
       let after = 0;
