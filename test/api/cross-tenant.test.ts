@@ -7,16 +7,24 @@
 // The app runs with a registry, and A has models and datasets with versions pushed through the
 // Hub protocol, so that the registry's REST routes have something of A's to hide. It serves the
 // deployment routes too: A has an external deployment in each project, inference limits (its
-// projects' and its owner key's) and a minute of token usage per deployment.
+// projects' and its owner key's) and a minute of token usage per deployment. And it serves the
+// verifiable audit log: before the matrix runs, every entry of the seeding is integrated and signed,
+// so that receipts of A's entries exist for B to ask for.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as hub from '@huggingface/hub';
+import { openCheckpoint } from '../../src/audit/checkpoint.js';
+import { Sequencer } from '../../src/audit/log/sequencer.js';
+import { logKeys } from '../../src/audit/log/keys.js';
+import { leafHash } from '../../src/audit/merkle/hash.js';
+import { verifyConsistency, verifyInclusion } from '../../src/audit/merkle/tree.js';
 import { newId } from '../../src/domain/ids.js';
 import { locateReplicaRuntime } from '../../src/inference/replica-spec.js';
 import { keyIdOf, pae } from '../../src/registry/signing.js';
 import {
   DIALECTS,
+  OPERATOR_TOKEN,
   type Reply,
   SMALL_FLEET,
   type TestApp,
@@ -55,6 +63,16 @@ interface Fixture {
   readonly ghosts: readonly (readonly [string, string])[];
   /** Only A's project `research` and stand-ins, for A's own project-scoped key. */
   readonly researchGhosts: readonly (readonly [string, string])[];
+  /** The audit log, flushed after the seeding: its size, the newest checkpoint, and entries by seq. */
+  readonly audit: {
+    readonly size: number;
+    readonly checkpoint: string;
+    /** An entry of A's (its org, org-wide), one about acme.train, one of B's, and a platform one (org ''). */
+    readonly aSeq: number;
+    readonly aTrainSeq: number;
+    readonly bSeq: number;
+    readonly platformSeq: number;
+  };
 }
 
 /**
@@ -81,6 +99,11 @@ interface Probe {
   readonly body?: unknown;
   /** Why this answer, where it is not the obvious one. */
   readonly note?: string;
+  /**
+   * Stand-ins for the twin, before the fixture's: for what a global substitution cannot take, such
+   * as an audit entry's seq (a number, so only this probe's URL may have it swapped).
+   */
+  readonly twin?: readonly (readonly [string, string])[];
 }
 
 interface RouteCases {
@@ -108,6 +131,23 @@ const job = (name: string) => ({
   run: 'python train.py',
 });
 const operatorOnly = 'operator-only: every non-operator gets 403, so 403 says nothing about A';
+/** An audit entry's seq that does not exist (the log holds a few hundred entries). */
+const GHOST_SEQ = '987654321';
+/**
+ * A receipt of entry `seq`, its twin the receipt of an entry that does not exist. The seq has two
+ * digits or more (the fixture checks), so swapping it touches nothing else of the URL (`/api/v1`).
+ */
+const receipt = (seq: number, expect: Expect, note?: string, query = ''): Probe => ({
+  ...p(`/audit/entries/${seq}/receipt${query}`, expect, undefined, note),
+  twin: [[String(seq), GHOST_SEQ]],
+});
+/** A public route of the audit log (outside /api/v1): the same for every caller, key or none. */
+const pub = (url: string, expect: Expect, body?: unknown, note?: string): Probe => ({ url, expect, body, note });
+const sameForAll = 'public: hashes and signatures only, the same for every caller';
+const noCosign = 'the log accepts no witness keys here: no cosignature verifies, whoever sends it';
+/** A cosignature line of the right shape (C2SP tlog-cosignature) by a witness this log does not know. */
+const strangerCosignature = `— witness.example/w1 ${Buffer.alloc(76, 7).toString('base64')}`;
+
 /** A deployment of an external upstream: it needs no fleet and no model file. */
 const ext = (name: string) => ({ name, runtime: 'external', upstreamUrl: 'http://127.0.0.1:9/v1' });
 
@@ -607,6 +647,45 @@ const ROUTES: Record<string, RouteCases> = {
     scoped: () => [p('/audit/entries?resource=orgs/acme/projects/research', 'listing')],
   },
 
+  // The verifiable audit log. A receipt is visible like the entry in the audit trail: operators
+  // see all, an org's org-wide roles that org's entries, anyone else gets 404, as for an entry
+  // that does not exist (the twin asks for seq GHOST_SEQ). A project-scoped key has no org-wide
+  // role, so it gets 404 even for an entry about its own project.
+  'GET /api/v1/audit/entries/{seq}/receipt': {
+    crossTenant: (f) => [
+      receipt(f.audit.aSeq, 404),
+      receipt(f.audit.aTrainSeq, 404),
+      receipt(f.audit.aSeq, 404, 'the size is looked at only after the entry', '?size=1'),
+      receipt(f.audit.platformSeq, 404, "a platform entry (org ''): operators only"),
+      p(`/audit/entries/${f.audit.bSeq}/receipt`, 'listing', undefined, "B's own entry"),
+      p(`/audit/entries/${f.audit.bSeq}/receipt?size=${f.audit.size}`, 'listing', undefined, "B's own entry"),
+    ],
+    scoped: (f) => [
+      receipt(f.audit.aTrainSeq, 404, 'the audit trail needs an org-wide role, even about its own project'),
+      receipt(f.audit.aSeq, 404, 'the audit trail needs an org-wide role'),
+      receipt(f.audit.platformSeq, 404, "a platform entry (org '')"),
+    ],
+  },
+  'POST /api/v1/audit/checkpoint': {
+    crossTenant: () => [p('/audit/checkpoint', 403, undefined, operatorOnly)],
+    viewer: () => [p('/audit/checkpoint', 403, undefined, operatorOnly)],
+    scoped: () => [p('/audit/checkpoint', 403, undefined, operatorOnly)],
+  },
+  'GET /audit/proof/consistency': {
+    crossTenant: (f) => [
+      pub(`/audit/proof/consistency?from=1&to=${f.audit.size}`, 'listing', undefined, sameForAll),
+      pub(`/audit/proof/consistency?from=${f.audit.aSeq}&to=${f.audit.size}`, 'listing', undefined, sameForAll),
+    ],
+  },
+  'POST /audit/cosignatures': {
+    crossTenant: (f) => [
+      pub('/audit/cosignatures', 403, { checkpoint: f.audit.checkpoint, cosignature: strangerCosignature }, noCosign),
+    ],
+    viewer: (f) => [
+      pub('/audit/cosignatures', 403, { checkpoint: f.audit.checkpoint, cosignature: strangerCosignature }, noCosign),
+    ],
+  },
+
   ...registryCases('models'),
   ...registryCases('datasets'),
   'GET /api/v1/registry/signing-key': {
@@ -842,6 +921,8 @@ for (const dialect of DIALECTS) {
     let t: TestApp;
     let f: Fixture;
     let baseline: StateSnapshot;
+    const keys = logKeys(randomBytes(32), 'test/audit');
+    let sequencer: Sequencer;
 
     before(async () => {
       if (skip) return;
@@ -851,8 +932,11 @@ for (const dialect of DIALECTS) {
         logs: () => undefined,
         registry: {},
         deployments: { runtime: locateReplicaRuntime(), allowModelPaths: true },
+        auditLog: { verifierKey: keys.verifierKey, witnessKeys: [], flush: () => sequencer.flush() },
       });
-      f = await seedFixture(t);
+      // As the server's loops would: integrates the entries and signs checkpoints, on demand only.
+      sequencer = new Sequencer(t.store.db, { keys, dialect });
+      f = await seedFixture(t, () => sequencer.flush());
       baseline = await snapshotState(t);
     });
     after(async () => {
@@ -912,14 +996,15 @@ for (const dialect of DIALECTS) {
             continue;
           }
           // The same request about things that exist nowhere reads the same, name for name.
-          const ghost = await run(substitute(probe, f.ghosts), method, f.b.ownerToken, route);
+          const pairs = [...(probe.twin ?? []), ...f.ghosts];
+          const ghost = await run(substitute(probe, pairs), method, f.b.ownerToken, route);
           assert.equal(
             ghost.status,
             r.status,
             `${method} ${probe.url}: A's resource and a missing one answer differently`,
           );
           assert.deepEqual(
-            unsubstitute(ghost.body, f.ghosts),
+            unsubstitute(ghost.body, pairs),
             r.body,
             `${method} ${probe.url}: A's resource and a missing one answer differently`,
           );
@@ -948,13 +1033,138 @@ for (const dialect of DIALECTS) {
               continue;
             }
             if (probe.expect !== 404) continue;
-            const ghost = await run(substitute(probe, f.researchGhosts), method, f.aScopedKey.token, route);
+            const pairs = [...(probe.twin ?? []), ...f.researchGhosts];
+            const ghost = await run(substitute(probe, pairs), method, f.aScopedKey.token, route);
             assert.equal(ghost.status, r.status);
-            assert.deepEqual(unsubstitute(ghost.body, f.researchGhosts), r.body);
+            assert.deepEqual(unsubstitute(ghost.body, pairs), r.body);
           }
         });
       }
     }
+
+    it('serves the public audit log (checkpoint, key, tiles) alike to every caller, with nothing of A', {
+      skip,
+    }, async () => {
+      const { size } = f.audit;
+      const tile = size >= 256 ? 'tile/0/000' : `tile/0/000.p/${size}`;
+      const expected: [string, number][] = [
+        ['/audit/checkpoint', 200],
+        ['/audit/key', 200],
+        ['/.well-known/fabrik/audit-log-key', 200],
+        [`/audit/${tile}`, 200],
+        [`/audit/proof/consistency?from=1&to=${size}`, 200],
+        // Entry bundles hold tenants' entries: an entry is read through its receipt only.
+        [`/audit/tile/entries/${size >= 256 ? '000' : `000.p/${size}`}`, 404],
+        [`/audit/tile/0/${size >= 256 ? '001' : `000.p/${size + 1}`}`, 404],
+      ];
+      for (const [url, status] of expected) {
+        const answers: [string, string][] = [];
+        for (const token of [null, f.b.ownerToken, f.a.ownerToken, f.aScopedKey.token, OPERATOR_TOKEN]) {
+          const r = await t.app.inject({
+            method: 'GET',
+            url,
+            headers: token ? { authorization: `Bearer ${token}` } : {},
+          });
+          assert.equal(r.statusCode, status, `${url} with ${token ? 'a key' : 'no key'}: ${r.body}`);
+          answers.push([String(r.headers['content-type']), r.rawPayload.toString('base64')]);
+        }
+        assert.ok(
+          answers.every((x) => JSON.stringify(x) === JSON.stringify(answers[0])),
+          `${url}: answers differ by caller`,
+        );
+        const text = Buffer.from(answers[0]![1], 'base64').toString('latin1');
+        const leaked = f.aSecrets.filter((x) => text.includes(x));
+        assert.deepEqual(leaked, [], `${url} answers with A's ${leaked.join(', ')}`);
+      }
+      const key = await t.app.inject({ method: 'GET', url: '/audit/key' });
+      assert.equal(key.body, `${keys.verifierKey}\n`);
+      const cp = openCheckpoint(f.audit.checkpoint, keys.verifierKey, { origin: 'test/audit' });
+      assert.equal(cp.size, size);
+      const hashes = (await t.app.inject({ method: 'GET', url: `/audit/${tile}` })).rawPayload;
+      assert.equal(hashes.length, Math.min(size, 256) * 32);
+    });
+
+    it("A's org-wide roles get receipts of A's entries, which verify; of nothing else, and after a flush", {
+      skip,
+    }, async () => {
+      const check = (r: Reply, seq: number, size: number) => {
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        const body = r.body as {
+          seq: number;
+          entry: string;
+          leafIndex: number;
+          treeSize: number;
+          leafHash: string;
+          proof: string[];
+          checkpoint: string;
+        };
+        assert.deepEqual([body.seq, body.leafIndex, body.treeSize], [seq, seq - 1, size]);
+        const entry = JSON.parse(body.entry);
+        assert.deepEqual([entry.seq, entry.orgId], [seq, f.aOrgId]);
+        const cp = openCheckpoint(body.checkpoint, keys.verifierKey, { origin: 'test/audit' });
+        assert.equal(cp.size, size);
+        const leaf = leafHash(Buffer.from(body.entry, 'utf8'));
+        assert.equal(body.leafHash, leaf.toString('hex'));
+        verifyInclusion(
+          body.leafIndex,
+          body.treeSize,
+          leaf,
+          body.proof.map((h) => Buffer.from(h, 'hex')),
+          cp.rootHash,
+        );
+      };
+      const receiptOf = (seq: number, token: string, query = '') =>
+        t.call('GET', `${API}/audit/entries/${seq}/receipt${query}`, { token });
+      for (const token of [f.a.ownerToken, f.a.viewerToken]) {
+        for (const seq of [f.audit.aSeq, f.audit.aTrainSeq]) {
+          check(await receiptOf(seq, token), seq, f.audit.size);
+          check(await receiptOf(seq, token, `?size=${f.audit.size}`), seq, f.audit.size);
+        }
+        for (const seq of [f.audit.bSeq, f.audit.platformSeq, Number(GHOST_SEQ)]) {
+          const r = await receiptOf(seq, token);
+          assert.equal(r.status, 404, `${seq}: ${JSON.stringify(r.body)}`);
+          assert.equal(r.body.error.code, 'NOT_FOUND');
+        }
+      }
+      // A new entry of A's (the viewer's refused write is on A's record) is in no checkpoint yet:
+      // 409 until the log integrates it; the operator has it integrated and signed now.
+      const denied = await t.call('POST', `${API}/orgs/acme/projects`, {
+        token: f.a.viewerToken,
+        body: { name: 'after-matrix' },
+      });
+      assert.equal(denied.status, 403);
+      const row = await t.store.db
+        .selectFrom('audit_entries')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('org_id', '=', f.aOrgId)
+        .executeTakeFirstOrThrow();
+      const seq = Number(row.seq);
+      assert.ok(seq > f.audit.size);
+      const early = await receiptOf(seq, f.a.ownerToken);
+      assert.equal(early.status, 409, JSON.stringify(early.body));
+      assert.equal(early.body.error.code, 'CONFLICT');
+      const signed = await t.call('POST', `${API}/audit/checkpoint`);
+      assert.equal(signed.status, 200, JSON.stringify(signed.body));
+      assert.ok(signed.body.size >= seq);
+      check(await receiptOf(seq, f.a.ownerToken), seq, signed.body.size);
+      check(await receiptOf(seq, f.a.viewerToken, `?size=${seq}`), seq, signed.body.size);
+      // An older checkpoint still proves an older entry; one that does not cover the entry, no.
+      check(await receiptOf(f.audit.aSeq, f.a.ownerToken, `?size=${f.audit.size}`), f.audit.aSeq, f.audit.size);
+      const before = await receiptOf(seq, f.a.ownerToken, `?size=${f.audit.size}`);
+      assert.equal(before.status, 409, JSON.stringify(before.body));
+      // The old tree extends to the new one, provably.
+      const proof = await t.call('GET', `/audit/proof/consistency?from=${f.audit.size}&to=${signed.body.size}`, {
+        token: null,
+      });
+      assert.equal(proof.status, 200, JSON.stringify(proof.body));
+      verifyConsistency(
+        f.audit.size,
+        signed.body.size,
+        proof.body.proof.map((h: string) => Buffer.from(h, 'hex')),
+        openCheckpoint(f.audit.checkpoint, keys.verifierKey).rootHash,
+        openCheckpoint(signed.body.checkpoint, keys.verifierKey).rootHash,
+      );
+    });
 
     it("keeps A's listings whole: the matrix changed nothing A sees", { skip }, async () => {
       const projects = await t.call('GET', `${API}/orgs/acme/projects`, { token: f.a.ownerToken });
@@ -1035,8 +1245,8 @@ for (const dialect of DIALECTS) {
   });
 }
 
-/** Org A with everything a tenant has, and org B with the basics. */
-async function seedFixture(t: TestApp): Promise<Fixture> {
+/** Org A with everything a tenant has, and org B with the basics; then the audit log, flushed. */
+async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): Promise<Fixture> {
   const a = await seedTenant(t, 'acme');
   const b = await seedTenant(t, 'globex');
   const must = async (method: string, url: string, body: unknown, token?: string) => {
@@ -1227,7 +1437,31 @@ async function seedFixture(t: TestApp): Promise<Fixture> {
       throw new Error(`stand-in ${ghost} exists`);
     }
   }
+  // The audit log: everything so far integrated and signed; an entry of each kind, by seq.
+  const { size } = await flush();
+  const checkpoint = (await t.call('GET', '/audit/checkpoint', { token: null })).body as string;
+  const newest = async (orgId: string, resource = '%') => {
+    const row = await t.store.db
+      .selectFrom('audit_entries')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('org_id', '=', orgId)
+      .where('resource', 'like', resource)
+      .executeTakeFirstOrThrow();
+    const seq = Number(row.seq);
+    if (!(seq >= 10 && seq <= size)) throw new Error(`no audit entry of org ${orgId} ${resource} to ask for: ${seq}`);
+    return seq;
+  };
+  const audit = {
+    size,
+    checkpoint,
+    aSeq: await newest(org.id, 'orgs/acme/%'),
+    aTrainSeq: await newest(org.id, 'projects/acme.train/%'),
+    bSeq: await newest((await must('GET', '/orgs/globex', undefined, b.ownerToken)).id),
+    platformSeq: await newest(''),
+  };
+  if (String(size).includes(GHOST_SEQ) || size >= Number(GHOST_SEQ)) throw new Error('GHOST_SEQ exists');
   return {
+    audit,
     a,
     b,
     aOrgId: org.id,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { buildApp } from '../../src/api/app.js';
+import type { AuditLogDeps } from '../../src/api/routes/audit-log.js';
 import type { DeploymentDeps } from '../../src/inference/deployments.js';
 import type { Registry, RegistryLimits } from '../../src/registry/registry.js';
 import { openRegistry } from '../../src/registry/setup.js';
@@ -121,6 +122,8 @@ export async function startTestApp(
     registry?: { limits?: Partial<RegistryLimits>; blobStore?: string; dataDir?: string };
     /** The deployment routes, e.g. `{ runtime: locateReplicaRuntime(), allowModelPaths: true }` (no controller runs). */
     deployments?: DeploymentDeps;
+    /** The verifiable audit log's routes (its `flush` may close over a Sequencer made on `store` afterwards). */
+    auditLog?: AuditLogDeps;
   } = {},
 ): Promise<TestApp> {
   const db = await freshDatabase(dialect);
@@ -149,6 +152,7 @@ export async function startTestApp(
     authCacheTtlMs: opts.authCacheTtlMs,
     logs: opts.logs,
     deployments: opts.deployments,
+    auditLog: opts.auditLog,
   });
   await app.ready();
   return {
