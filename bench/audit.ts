@@ -63,7 +63,7 @@ async function bulkInsert(store: Store, url: string, table: string, cols: string
   for (let i = 0; i < rows.length; i += 50_000) {
     const part = rows.slice(i, i + 50_000);
     await c.query(
-      `insert into ${table} (${cols.join(',')}) select * from unnest(${cols.map((col, k) => `$${k + 1}::${types[col]}[]`).join(',')})`,
+      `insert into ${table} (${cols.join(',')}) select * from unnest(${cols.map((col, k) => `$${k + 1}::${types[col] ?? 'text'}[]`).join(',')})`,
       cols.map((_, k) => part.map((r) => r[k])),
     );
   }
