@@ -5,7 +5,6 @@ import type { Ctx } from '../app/context.js';
 import type { LogLocator } from '../workload/logs.js';
 import type { Registry } from '../registry/registry.js';
 import type { DeploymentDeps } from '../inference/deployments.js';
-import type { AuditLogDeps } from './routes/audit-log.js';
 
 export interface RouteDeps {
   readonly store: Store;
@@ -26,6 +25,15 @@ export interface RouteDeps {
   readonly deployments?: DeploymentDeps;
   /** The verifiable audit log (receipts, checkpoints on demand); absent: those routes are not served. */
   readonly auditLog?: AuditLogDeps;
+}
+
+export interface AuditLogDeps {
+  /** The log's verifier key (C2SP note format), pinned by auditors. */
+  readonly verifierKey: string;
+  /** Witness verifier keys whose cosignatures the log keeps. */
+  readonly witnessKeys: readonly string[];
+  /** Integrates what is committed and signs a checkpoint now. */
+  flush(): Promise<{ size: number; note: string }>;
 }
 
 export interface TaskIsolation {

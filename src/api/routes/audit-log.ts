@@ -8,17 +8,10 @@ import { addCosignature, consistency, hashTile, latestCheckpoint, receipt } from
 import { requireOperator } from '../../app/context.js';
 import { AppError } from '../../domain/errors.js';
 import type { Store } from '../../store/db.js';
-import { type RouteDeps, ctxOf } from '../context.js';
-import * as S from '../schemas.js';
+import { type AuditLogDeps, type RouteDeps, ctxOf } from '../context.js';
 
-export interface AuditLogDeps {
-  /** The log's verifier key (C2SP note format), pinned by auditors. */
-  readonly verifierKey: string;
-  /** Witness verifier keys whose cosignatures the log keeps. */
-  readonly witnessKeys: readonly string[];
-  /** Integrates what is committed and signs a checkpoint now. */
-  flush(): Promise<{ size: number; note: string }>;
-}
+export type { AuditLogDeps } from '../context.js';
+import * as S from '../schemas.js';
 
 const errors = { '4xx': S.ErrorBody };
 const Receipt = T.Object({
