@@ -59,7 +59,10 @@ export function registerAuditVerify(audit: Command): void {
         if (opts.output !== 'json' && (!f.ok || !f.seq))
           process.stdout.write(`${f.ok ? 'ok  ' : 'FAIL'}  ${f.check.padEnd(11)} ${f.message}\n`);
       };
-      if (opts.bundle) return verifyBundle(opts, key, say, findings);
+      if (opts.bundle) {
+        verifyBundle(opts, key, say, findings);
+        return;
+      }
       const note = (await fetchLog('/audit/checkpoint', 'text')) as string | undefined;
       if (!note) throw fail(`${base} serves no checkpoint`, 1, 'NO_CHECKPOINT');
       let cp: Checkpoint;
@@ -150,7 +153,8 @@ function verifyBundle(opts: Obj, key: string, say: (f: Finding) => void, finding
       ok: false,
       message: `the bundle's checkpoint does not verify: ${(err as Error).message}`,
     });
-    return finish(opts, findings);
+    finish(opts, findings);
+    return;
   }
   say({ check: 'signature', ok: true, message: `bundle checkpoint of ${cp.origin}: ${cp.size} entries` });
   let included = 0;
