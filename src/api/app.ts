@@ -288,7 +288,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     { prefix: '/api/v1' },
   );
   if (opts.registry) await hubRoutes(app, { store: opts.store, registry: opts.registry, auth });
-  if (opts.auditLog) await publicAuditLogRoutes(app, opts.store, opts.auditLog);
+  const auditLog = opts.auditLog;
+  if (auditLog) {
+    // Public routes, but bodies are held to the same text rules as under /api/v1.
+    await app.register(async (scope) => {
+      scope.addHook('preValidation', async (req) => checkJsonBody(req.body));
+      await publicAuditLogRoutes(scope, opts.store, auditLog);
+    });
+  }
 
   return app;
 }

@@ -7,14 +7,22 @@
 //
 // Reproduce a run with FABRIK_FUZZ_SEED=<seed printed at the start>; FABRIK_FUZZ_RUNS sets the
 // number of requests per route and key (default 25).
+//
+// The app serves the verifiable audit log too, with one witness key configured: its public routes
+// (checkpoint, key, hash tiles, consistency proofs, cosignatures) get garbage tile paths, proof
+// ranges and cosignature bodies of their own.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as hub from '@huggingface/hub';
 import fc from 'fast-check';
+import { signCheckpoint } from '../../src/audit/checkpoint.js';
+import { cosign, generateWitnessKey } from '../../src/audit/cosignature.js';
+import { logKeys } from '../../src/audit/log/keys.js';
+import { Sequencer } from '../../src/audit/log/sequencer.js';
 import { locateReplicaRuntime } from '../../src/inference/replica-spec.js';
 import { keyIdOf, pae } from '../../src/registry/signing.js';
 import {
@@ -79,6 +87,8 @@ const VALID_BODIES: Record<string, unknown> = {
   },
   'PATCH /api/v1/projects/{project}/deployments/{name}': { replicas: '1..3' },
   'PUT /api/v1/projects/{project}/inference-limits': { rpm: 60, tpm: 100_000, monthlyTokens: 1_000_000 },
+  // A checkpoint of the log and a witness's cosignature of it: before() signs both.
+  'POST /audit/cosignatures': { checkpoint: '', cosignature: '' },
   ...Object.fromEntries(
     ['models', 'datasets'].flatMap((kind) => {
       const base = `/api/v1/projects/{project}/${kind}`;
@@ -101,13 +111,44 @@ const VALID_BODIES: Record<string, unknown> = {
  */
 const STREAMING: Record<string, string> = { 'GET /api/v1/events/stream': 'timeout=1' };
 
+/**
+ * Known bugs, found by this fuzzer and not fixed yet: each is a `todo` test below (it runs, and
+ * reports its failure without failing the suite), and the random properties step around it so
+ * that they do not fail by chance. When a route is fixed, drop its entry here and the todo.
+ *
+ * - POST /audit/cosignatures is registered outside /api/v1, so the body check that refuses a NUL
+ *   (the JSON escape \u0000) or a lone surrogate in a string with INVALID_ENCODING does not run
+ *   there: it answers 400 INVALID_ARGUMENT (nothing is stored).
+ * - GET /api/v1/audit/entries/{seq}/receipt on PostgreSQL: a seq or ?size= that the schema takes
+ *   as an integer but that is no bigint (1e21, 2^63, 1e308, 1e400, Infinity) reaches the query
+ *   and fails there: 500 (22P02 invalid input syntax / 22003 out of range for type bigint).
+ *   Any key triggers it with the seq (the lookup comes before the visibility check).
+ */
+/** Numbers that fit no bigint (or no number): a receipt of them is refused, never a server error. */
+const HUGE_NUMBERS = ['1e21', '9223372036854775807', '9223372036854775808', '1e308', '1e400', 'Infinity'];
+
 interface Fixture {
   readonly acme: Tenant;
   /** Real values for each path parameter, so that mutations reach the handlers. */
   readonly params: Record<string, string[]>;
   /** VALID_BODIES, with what only the seeded data makes valid (countersignatures, the model file). */
   readonly bodies: Record<string, unknown>;
+  /** The audit log after the seeding: two checkpoints (an older and the newest), cosigned by the witness. */
+  readonly audit: {
+    readonly sizes: readonly [number, number];
+    readonly checkpoints: readonly [string, string];
+    readonly cosignatures: readonly [string, string];
+  };
 }
+
+/** The log's keys, and the one witness it accepts cosignatures from. */
+const LOG_KEYS = logKeys(randomBytes(32), 'test/audit');
+const WITNESS = generateWitnessKey('witness.test/w1');
+/** A stranger to this log: another log's key, and a witness the log does not know. */
+const OTHER_LOG = logKeys(randomBytes(32), 'test/audit');
+const STRANGER = generateWitnessKey('witness.test/w1');
+/** A checkpoint note's body: the text before the blank line that starts its signatures. */
+const noteBody = (note: string) => note.slice(0, note.indexOf('\n\n') + 1);
 
 interface Route {
   readonly key: string;
@@ -344,7 +385,10 @@ for (const dialect of DIALECTS) {
         logs: () => undefined,
         registry: {},
         deployments: { runtime: locateReplicaRuntime(), allowModelPaths: true },
+        auditLog: { verifierKey: LOG_KEYS.verifierKey, witnessKeys: [WITNESS.verifierKey], flush: () => seq.flush() },
       });
+      // As the server's loops would, on demand only: POST /api/v1/audit/checkpoint flushes it.
+      const seq = new Sequencer(t.store.db, { keys: LOG_KEYS, dialect });
       const acme = await seedTenant(t, 'acme');
       await seedTenant(t, 'globex');
       const must = async (method: string, url: string, body?: unknown) => {
@@ -436,8 +480,23 @@ for (const dialect of DIALECTS) {
           })),
         )
         .execute();
+      // The audit log: a checkpoint of the seeding, then 300 entries more (B renamed again and
+      // again), so that a tile is full, and the newest checkpoint. Each is cosigned by the
+      // witness, and the newest cosignature is the valid body.
+      const old = await seq.flush();
+      for (let i = 0; i < 300; i++) await must('PATCH', '/api/v1/orgs/globex', { displayName: `Globex ${i}` });
+      const latest = await seq.flush();
+      assert.ok(latest.size >= old.size + 300 && latest.size > 256, `${old.size} → ${latest.size}`);
+      const cosignatures = [old, latest].map((cp) =>
+        cosign(noteBody(cp.note), WITNESS.signerKey, Math.floor(Date.now() / 1000)),
+      ) as [string, string];
+      for (const [i, cp] of [old, latest].entries()) {
+        await must('POST', '/audit/cosignatures', { checkpoint: cp.note, cosignature: cosignatures[i] });
+      }
+      bodies['POST /audit/cosignatures'] = { checkpoint: latest.note, cosignature: cosignatures[1] };
       f = {
         acme,
+        audit: { sizes: [old.size, latest.size], checkpoints: [old.note, latest.note], cosignatures },
         params: {
           org: ['acme', 'globex'],
           project: ['acme.train', train.id, 'globex.train'],
@@ -451,6 +510,8 @@ for (const dialect of DIALECTS) {
           webhook: [hook.id],
           rev: ['main', 'v1', ...commits],
           ref: ['v1', 'v2'],
+          // Audit entries: the first, one in the older checkpoint, the newest signed one, one not yet.
+          seq: ['1', String(old.size), String(latest.size), String(latest.size + 1)],
         },
         bodies,
       };
@@ -555,7 +616,8 @@ for (const dialect of DIALECTS) {
           // The body: a valid one whose first string gets the bytes (NUL as the JSON escape \u0000).
           const body = JSON.stringify(f.bodies[route.key] ?? { x: '' });
           const inString = body.indexOf('":"') + 3;
-          const inner = bytes.length === 1 && bytes[0] === 0 ? Buffer.from('\\u0000') : bytes;
+          const nul = bytes.length === 1 && bytes[0] === 0;
+          const inner = nul ? Buffer.from('\\u0000') : bytes;
           const payload =
             spot === 'body'
               ? Buffer.concat([Buffer.from(body.slice(0, inString)), inner, Buffer.from(body.slice(inString))])
@@ -574,6 +636,294 @@ for (const dialect of DIALECTS) {
         { numRuns: RUNS * 8, seed: SEED },
       );
       assert.deepEqual(await snapshotState(t), before);
+    });
+
+    it('POST /audit/cosignatures holds its body to the /api/v1 text rules: NUL, lone surrogates', {
+      skip,
+    }, async () => {
+      for (const [bad, code] of [
+        ['a\u0000b', 'INVALID_ENCODING'],
+        ['\ud800', 'INVALID_JSON'],
+      ] as const) {
+        const body = { ...(f.bodies['POST /audit/cosignatures'] as object), checkpoint: bad };
+        const res = await t.call('POST', '/audit/cosignatures', { body, token: null });
+        assert.equal(res.status, 400, `${JSON.stringify(bad)}: ${res.status} ${JSON.stringify(res.body)}`);
+        assert.equal(res.body?.error?.code, code, `${JSON.stringify(bad)}: ${JSON.stringify(res.body)}`);
+      }
+    });
+
+    it('a receipt of a seq or size beyond bigint is refused, not a server error', {
+      skip,
+    }, async () => {
+      const failed: string[] = [];
+      for (const v of HUGE_NUMBERS) {
+        for (const url of [`/api/v1/audit/entries/${v}/receipt`, `/api/v1/audit/entries/1/receipt?size=${v}`]) {
+          for (const token of [OPERATOR_TOKEN, f.acme.ownerToken]) {
+            const res = await t.call('GET', url, { token });
+            if (res.status >= 500) failed.push(`${url} → ${res.status}`);
+          }
+        }
+      }
+      assert.deepEqual(failed, []);
+    });
+
+    it('answers the public audit log below 500 whatever the tile path, proof range or cosignature', {
+      skip,
+    }, async (ctx) => {
+      const [size1, size2] = f.audit.sizes;
+      const [note1, note2] = f.audit.checkpoints;
+      const sizes = [0, 1, 2, 255, 256, 257, size1 - 1, size1, size1 + 1, size2 - 1, size2, size2 + 1];
+      const number = fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(...sizes).map(String) },
+        { weight: 2, arbitrary: fc.integer({ min: -3, max: size2 + 3 }).map(String) },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(
+            '-0',
+            '01',
+            '1e3',
+            '1e21',
+            '1e400',
+            '2e0',
+            '0x10',
+            '1.5',
+            '9007199254740991',
+            '9007199254740993',
+            '9223372036854775808',
+            'NaN',
+            'Infinity',
+            'true',
+            '',
+            '+1',
+            '%201',
+            '1%20',
+          ),
+        },
+        { weight: 1, arbitrary: oddQueryValue },
+      );
+      // Tile paths: the C2SP layout with every part at or past its edges, and plain garbage.
+      const level = fc.constantFrom(
+        '0',
+        '1',
+        '2',
+        '9',
+        '10',
+        '63',
+        '64',
+        '99',
+        '100',
+        '00',
+        '01',
+        '-1',
+        'entries',
+        'x',
+      );
+      const group = fc.constantFrom(
+        '000',
+        '001',
+        '009',
+        '255',
+        '256',
+        '999',
+        'x000',
+        'x001',
+        'x999',
+        '00',
+        '0000',
+        'x',
+      );
+      const width = fc.constantFrom('1', '9', '10', '99', '255', '256', '999', '0', '01', '-1', '', 'x', '1.5');
+      const tilePath = fc.oneof(
+        {
+          weight: 6,
+          arbitrary: fc
+            .tuple(
+              level,
+              fc.array(group, { minLength: 1, maxLength: 4 }),
+              fc.option(width, { freq: 2 }),
+              fc.constantFrom('tile/', 'tile/', 'tiles/', ''),
+            )
+            .map(([l, g, w, pre]) => `${pre}${l}/${g.join('/')}${w === null ? '' : `.p/${w}`}`),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(
+            `tile/0/000.p/${size2 % 256}`,
+            'tile/0/000',
+            'tile/0/001',
+            'tile/1/000.p/1',
+            `tile/entries/000.p/${size2 % 256}`,
+            `tile/0/${'x999/'.repeat(8)}999`,
+            `tile/63/${'x999/'.repeat(40)}999.p/255`,
+            'tile/0/000.p/1/extra',
+            'tile/0/000/',
+            'tile//000',
+            'tile/0/000.p/',
+            'tile/0/000.P/1',
+            '..%2F..%2Fetc%2Fpasswd',
+            '',
+            '%2e%2e/%2e%2e',
+          ),
+        },
+        { weight: 2, arbitrary: fc.array(oddPathSegment, { minLength: 1, maxLength: 5 }).map((x) => x.join('/')) },
+      );
+      const consistencyQuery = fc.oneof(
+        { weight: 6, arbitrary: fc.tuple(number, number).map(([a, b]) => `?from=${a}&to=${b}`) },
+        {
+          weight: 2,
+          arbitrary: fc
+            .array(fc.tuple(fc.constantFrom('from', 'to', 'size', 'x', ''), number), { maxLength: 4 })
+            .map((pairs) => `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom('', '?', '?from', '?from=&to=', '?from[]=1&to=2', '?from=1&from=2&to=3'),
+        },
+      );
+      // A checkpoint: the log's own (newest or older), or one changed, unsigned, another log's, or none.
+      const flip = (text: string, at: number) =>
+        text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1);
+      const checkpoint = fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(note2, note1) },
+        { weight: 2, arbitrary: fc.nat({ max: note2.length - 1 }).map((at) => flip(note2, at)) },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(
+            noteBody(note2),
+            `${note2}${f.audit.cosignatures[1]}\n`,
+            note2.replace(`\n${size2}\n`, `\n${size2 + 1}\n`),
+            note2.replace(/\n$/, ''),
+            `${note2}\n`,
+            note2.replaceAll('\n', '\r\n'),
+            signCheckpoint({ origin: 'test/audit', size: size2, rootHash: Buffer.alloc(32, 1) }, OTHER_LOG.signerKey),
+            signCheckpoint({ origin: 'test/audit', size: 2 ** 53 - 1, rootHash: Buffer.alloc(32) }, LOG_KEYS.signerKey),
+            signCheckpoint({ origin: 'test/audit', size: 0, rootHash: Buffer.alloc(32) }, LOG_KEYS.signerKey),
+            signCheckpoint({ origin: 'test/audit', size: size2, rootHash: Buffer.alloc(32, 2) }, LOG_KEYS.signerKey),
+            signCheckpoint(
+              { origin: 'test/audit', size: size1, rootHash: Buffer.alloc(32, 3), extensions: ['ext'] },
+              LOG_KEYS.signerKey,
+            ),
+          ),
+        },
+        { weight: 1, arbitrary: oddString },
+      );
+      // A cosignature: the witness's (of this checkpoint or the other), changed, a stranger's, or garbage.
+      const line = f.audit.cosignatures[1];
+      const cosignature = fc.oneof(
+        { weight: 3, arbitrary: fc.constantFrom(...f.audit.cosignatures) },
+        { weight: 2, arbitrary: fc.nat({ max: line.length - 1 }).map((at) => flip(line, at)) },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(
+            cosign(noteBody(note2), STRANGER.signerKey, 1),
+            cosign(noteBody(note2), WITNESS.signerKey, 0),
+            cosign(noteBody(note2), WITNESS.signerKey, Number.MAX_SAFE_INTEGER),
+            `${line}\n`,
+            `  ${line}  `,
+            `${line}\n${line}`,
+            line.replace('— ', '- '),
+            line.slice(0, -4),
+            `${line}AAAA`,
+            `— witness.test/w1 ${Buffer.alloc(76).toString('base64')}`,
+            `— witness.test/w1 ${Buffer.concat([Buffer.alloc(4), Buffer.alloc(8, 0xff), Buffer.alloc(64)]).toString('base64')}`,
+            `— witness.test/w1 ${Buffer.alloc(12).toString('base64')}`,
+            '— ',
+            '—',
+            `— ${'n'.repeat(1000)} AAAA`,
+          ),
+        },
+        { weight: 1, arbitrary: oddString },
+      );
+      const cosignatureWire = fc.oneof(
+        {
+          weight: 6,
+          arbitrary: fc
+            .record({ checkpoint, cosignature })
+            .map((b) => ({ payload: JSON.stringify(b), type: 'application/json' })),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.tuple(fc.constantFrom('checkpoint', 'cosignature', 'extra'), breaking).map(([k, v]) => ({
+            payload: JSON.stringify({ ...(f.bodies['POST /audit/cosignatures'] as object), [k]: v }),
+            type: 'application/json',
+          })),
+        },
+        { weight: 1, arbitrary: malformedJson.map((payload) => ({ payload, type: 'application/json' })) },
+        {
+          weight: 1,
+          arbitrary: wrongContentType.map((type) => ({
+            payload: JSON.stringify(f.bodies['POST /audit/cosignatures']),
+            type,
+          })),
+        },
+      );
+      const get = (url: fc.Arbitrary<string>) =>
+        url.map((u) => ({
+          method: 'GET',
+          url: u,
+          payload: undefined as string | undefined,
+          type: undefined as string | undefined,
+        }));
+      const cases: [string, fc.Arbitrary<{ method: string; url: string; payload?: string; type?: string }>][] = [
+        ['GET /audit/tile/*', get(tilePath.map((x) => `/audit/tile/${x.replace(/^tile\//, '')}`))],
+        ['GET /audit/proof/consistency', get(consistencyQuery.map((q) => `/audit/proof/consistency${q}`))],
+        [
+          'POST /audit/cosignatures',
+          cosignatureWire.map((w) => ({ method: 'POST', url: '/audit/cosignatures', ...w })),
+        ],
+        [
+          'GET /audit/checkpoint, /audit/key',
+          get(
+            fc
+              .tuple(
+                fc.constantFrom('/audit/checkpoint', '/audit/key', '/.well-known/fabrik/audit-log-key'),
+                fc.option(oddQueryValue),
+              )
+              .map(([u, q]) => (q === null ? u : `${u}?x=${q}`)),
+          ),
+        ],
+      ];
+      let served = 0;
+      for (const [i, [name, arb]] of cases.entries()) {
+        await ctx.test(name, async () => {
+          await fc.assert(
+            fc.asyncProperty(arb, fc.constantFrom(OPERATOR_TOKEN, f.acme.ownerToken, ''), async (req, token) => {
+              const before = await snapshotState(t);
+              const res = await t.app.inject({
+                method: req.method as 'GET',
+                url: req.url,
+                payload: req.payload,
+                headers: {
+                  ...(token ? { authorization: `Bearer ${token}` } : {}),
+                  ...(req.type ? { 'content-type': req.type } : {}),
+                },
+              });
+              const what = `${req.method} ${req.url} ${req.type ?? ''} ${req.payload?.slice(0, 300) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
+              assert.ok(res.statusCode < 500, `server error: ${what}`);
+              if (res.statusCode < 400) {
+                served++;
+                return;
+              }
+              let body: { error?: { code?: unknown; message?: unknown } };
+              try {
+                body = JSON.parse(res.body);
+              } catch {
+                assert.fail(`error body is not JSON: ${what}`);
+              }
+              assert.equal(typeof body.error?.code, 'string', `no error code: ${what}`);
+              assert.equal(typeof body.error?.message, 'string', `no error message: ${what}`);
+              const now = await snapshotState(t);
+              assert.deepEqual(
+                now,
+                before,
+                `a refused request changed state: ${what}\n${JSON.stringify(stateDiff(before, now)).slice(0, 2000)}`,
+              );
+            }),
+            { numRuns: RUNS * 8, seed: SEED + 2000 + i, endOnFailure: true },
+          );
+        });
+      }
+      assert.ok(served > 0, 'some of the requests were valid and served');
     });
   });
 }

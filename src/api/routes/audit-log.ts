@@ -96,8 +96,11 @@ export async function auditLogRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       schema: {
         tags: ['audit'],
         summary: 'An audit entry with its inclusion proof and the signed checkpoint it leads to',
-        params: T.Object({ seq: T.Integer({ minimum: 1 }) }),
-        querystring: T.Object({ size: T.Optional(T.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+        params: T.Object({ seq: T.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
+        querystring: T.Object(
+          { size: T.Optional(T.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })) },
+          { additionalProperties: false },
+        ),
         response: { 200: Receipt, ...errors },
       },
     },
