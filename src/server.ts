@@ -178,7 +178,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onDemand: () => deployments.trigger(),
     onReplicaDown: (id) => deployments.reportDown(id),
   });
+  const replicaRuntime = locateReplicaRuntime();
   const deployments = deploymentController({
+    runtime: replicaRuntime,
     db: store.db,
     masterKey: master.key,
     executor: opts.executor ?? 'local',
@@ -206,7 +208,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     auditLog: { verifierKey: logKeyPair.verifierKey, witnessKeys, flush: () => sequencer.flush() },
     authenticator: auth,
     gateway: { handle: inference.gateway.handle, metrics: inference.gateway.metrics },
-    deployments: { runtime: locateReplicaRuntime(), allowModelPaths: opts.executor !== 'slurm', workdirRoot },
+    deployments: { runtime: replicaRuntime, allowModelPaths: opts.executor !== 'slurm', workdirRoot },
     workdirRoot,
     logs: (req) => executor.logPath(req),
     rateLimitPerMinute: opts.rateLimitPerMinute,

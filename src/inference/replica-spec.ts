@@ -2,13 +2,13 @@
 // critical), built here from the deployment row. The llamacpp runtime is fabrik's own replica
 // process (src/inference/runtime/replica-main.ts); vllm renders a launch script; external runs
 // nothing (the gateway calls the upstream URL).
-import { createHash, createHmac, hkdfSync } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeploymentsTable } from '../store/schema.js';
 import type { WorkloadSpec } from '../workload/spec.js';
-import { renderVllmScript } from './runtime/vllm-template.js';
+import { renderVllmScript, shellQuote } from './runtime/vllm-template.js';
 
 /** Where the replica process's code lives, and how node runs it (compiled, or TypeScript under tsx). */
 export interface ReplicaRuntime {
@@ -45,8 +45,6 @@ export function replicaTokenKey(masterKey: Buffer): Buffer {
 export function replicaToken(key: Buffer, replicaId: string): string {
   return createHmac('sha256', key).update(replicaId).digest('base64url');
 }
-
-export const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export interface ReplicaPlan {
   readonly replicaId: string;
@@ -128,8 +126,4 @@ export function replicaWorkload(
     body,
     extend: (spec) => ({ ...spec, env: { ...spec.env, ...env }, ...(hostMounts.length > 0 ? { hostMounts } : {}) }),
   };
-}
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

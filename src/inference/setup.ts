@@ -10,7 +10,7 @@ import { DeploymentController } from './controller.js';
 import { createGateway } from './gateway/index.js';
 import { type Limiter, MemoryLimiter } from './gateway/limits.js';
 import { RedisLimiter } from './gateway/limits-redis.js';
-import { locateReplicaRuntime, replicaTokenKey } from './replica-spec.js';
+import { type ReplicaRuntime, replicaTokenKey } from './replica-spec.js';
 import { DbKeyVerifier, DbLimitSource, DbRoutingSource, DbUsageSink, reportLoad } from './sources.js';
 
 export interface GatewayStackOptions {
@@ -88,6 +88,8 @@ export interface ControlPlaneInference {
   readonly fence?: (trx: Trx) => Promise<void>;
   readonly workdirRoot: string;
   readonly stack: GatewayStack;
+  /** Where the replica process's code is (located once at start-up, shared with the deploy checks). */
+  readonly runtime: ReplicaRuntime;
   readonly ports?: readonly [number, number];
   readonly onSubmitted?: () => void;
   readonly onCancelled?: () => void;
@@ -97,7 +99,7 @@ export interface ControlPlaneInference {
 export function deploymentController(o: ControlPlaneInference): DeploymentController {
   const local = o.executor === 'local';
   return new DeploymentController(o.db, {
-    runtime: locateReplicaRuntime(),
+    runtime: o.runtime,
     tokenKey: replicaTokenKey(o.masterKey),
     bindHost: local ? '127.0.0.1' : '0.0.0.0',
     // The local executor runs every replica on this machine; Slurm nodes are reached by name.

@@ -200,7 +200,7 @@ function finish(opts: Obj, findings: Finding[], cp?: Checkpoint): void {
 }
 
 /** The log's public paths over HTTP (no key: they hold only hashes and signatures). */
-function publicFetch(base: string): LogFetch {
+export function publicFetch(base: string): LogFetch {
   return async (path, as) => {
     let res: Response;
     try {

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { type ReceiptLike, checkReceipt, openSigned } from '../../audit/verify/verify.js';
 import { CliError, q } from '../client.js';
 import { action, client } from '../run.js';
+import { publicFetch } from './audit-verify.js';
 
 /** The bundle's format: what a verifier needs, nothing else. */
 export interface EvidenceBundle {
@@ -29,8 +30,11 @@ export function registerOrgExport(program: Command): void {
     .action(
       action(async (name: string, opts: { out: string }) => {
         const api = client();
-        const checkpoint = await fetchText(`${api.endpoint}/audit/checkpoint`);
-        const logKey = (await fetchText(`${api.endpoint}/.well-known/fabrik/audit-log-key`)).trim();
+        const fetchLog = publicFetch(api.endpoint);
+        const checkpoint = (await fetchLog('/audit/checkpoint', 'text')) as string | undefined;
+        const logKeyText = (await fetchLog('/.well-known/fabrik/audit-log-key', 'text')) as string | undefined;
+        if (!checkpoint || !logKeyText) throw missing(api.endpoint);
+        const logKey = logKeyText.trim();
         const cp = openSigned(checkpoint, logKey);
         const seqs = (await api.all<{ seq: number }>(`/api/v1/audit/entries?org=${q(name)}`))
           .map((e) => e.seq)
@@ -60,17 +64,7 @@ export function registerOrgExport(program: Command): void {
     );
 }
 
-async function fetchText(url: string): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (err) {
-    const message = `cannot reach ${url}: ${(err as Error).message}`;
-    throw new CliError(message, 7, { error: { code: 'UNREACHABLE', message, details: {} } });
-  }
-  if (!res.ok) {
-    const message = `${url}: HTTP ${res.status}`;
-    throw new CliError(message, 1, { error: { code: `HTTP_${res.status}`, message, details: {} } });
-  }
-  return res.text();
+function missing(endpoint: string): CliError {
+  const message = `${endpoint} serves no audit log checkpoint or key`;
+  return new CliError(message, 1, { error: { code: 'NO_CHECKPOINT', message, details: {} } });
 }
