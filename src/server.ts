@@ -9,6 +9,7 @@ import { canonicalJson } from './audit/entry.js';
 import { SYSTEM_ACTOR, mutate } from './audit/journal.js';
 import { applyInTrx, nodeView } from './fleet/inventory.js';
 import { detectLocalNode } from './fleet/local-node.js';
+import { siteRegion } from './policy/sovereignty.js';
 import { type Store, openStore } from './store/db.js';
 import { bootstrapOperator } from './tenancy/bootstrap.js';
 import { attachSecretBox, createSecretBox, loadMasterKey } from './app/secret-box.js';
@@ -65,6 +66,12 @@ export interface ServerOptions {
   masterKeyFile?: string;
   /** What keeps local tasks apart (default `auto`: the best this machine allows; a named level is required). */
   isolation?: IsolationLevel | 'auto';
+  /**
+   * The site's region: the local node's and the default blob store's, and Slurm nodes' without a
+   * `region=` feature (default $FABRIK_REGION or eu-de-local). Sovereignty policies read the
+   * country from it (src/policy/sovereignty.ts).
+   */
+  region?: string;
   /** Where the registry keeps blobs: `fs` (default, under <dataDir>/registry) or `s3://bucket[/prefix]`. */
   blobStore?: string;
   /** Storage quota of a project without its own, in bytes (default: none). */
@@ -113,8 +120,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const dbLock = lockSqliteDatabase(database);
   const store = await openStore(database);
   attachSecretBox(store.db, secretBox);
+  const region = opts.region ?? siteRegion();
   const registry = openRegistry({
     dataDir,
+    region,
     masterKey: master.key,
     db: store.db,
     blobStore: opts.blobStore,
@@ -122,7 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   tightenFiles(dataDir);
   const boot = await bootstrapOperator(store, opts.bootstrapToken);
-  if (opts.localNode) await registerLocalNode(store, opts.devGpus);
+  if (opts.localNode) await registerLocalNode(store, opts.devGpus, region);
 
   const logFile = join(dataDir, 'logs', 'fabrik.log');
   const level = opts.logLevel ?? 'info';
@@ -308,9 +317,13 @@ function tightenFiles(dataDir: string): void {
  * The Slurm executor and the fleet sync that goes with it: the fleet is read from Slurm now (so
  * placements name real Slurm nodes) and every 30 s after.
  */
-async function connectSlurm(store: Store, logDir: string, opts: Pick<ServerOptions, 'slurmConf' | 'identities'>) {
+async function connectSlurm(
+  store: Store,
+  logDir: string,
+  opts: Pick<ServerOptions, 'slurmConf' | 'identities' | 'region'>,
+) {
   const conf = opts.slurmConf ?? process.env.SLURM_CONF;
-  const read = () => importSlurmFleet({ slurmConf: conf });
+  const read = () => importSlurmFleet({ slurmConf: conf, region: opts.region ?? siteRegion() });
   // Jobs run as project uids: the accounts come from here (also what the purge of a project removes).
   const identities = identityDirectory(opts.identities ?? 'local');
   // First: it makes the data directory passable again for jobs that run on (after a restart).
@@ -335,8 +348,8 @@ async function connectSlurm(store: Store, logDir: string, opts: Pick<ServerOptio
 }
 
 /** Registers (or refreshes) this machine as a node; audited only when something changed. */
-async function registerLocalNode(store: Store, devGpus: number): Promise<void> {
-  const node = await detectLocalNode({ devGpus });
+async function registerLocalNode(store: Store, devGpus: number, region: string): Promise<void> {
+  const node = await detectLocalNode({ devGpus, region });
   if (node.gpuCount === 0) return;
   const { devGpus: isDev, ...spec } = node;
   const current = await store.db.selectFrom('nodes').selectAll().where('name', '=', spec.name).executeTakeFirst();

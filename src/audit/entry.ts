@@ -27,18 +27,37 @@ export interface AuditEntry {
   readonly subject?: string;
   /** On a summary of denials: how many of the actor's denials since `since` were not recorded one by one. */
   readonly suppressed?: { readonly count: number; readonly since: string };
+  /** The sovereignty policy set that decided (placement, storage, access) or was loaded, by hash. */
+  readonly policy?: PolicyFact;
+  /** Where bytes were written: the blob store and its region. */
+  readonly location?: { readonly store: string; readonly region: string };
+  /** An operator's access to tenant data under a break-glass grant. */
+  readonly breakGlass?: { readonly grant: string; readonly reason: string };
 }
 
+export interface PolicyFact {
+  readonly hash: string;
+  /** The policies that decided, by @id. */
+  readonly ids?: readonly string[];
+  /** The version number, on a policy load. */
+  readonly version?: number;
+}
+
+/** The optional facts a change may record in its entry. */
+export type EntryFacts = Pick<AuditEntry, 'policy' | 'location' | 'breakGlass'>;
+const FACT_KEYS = ['subject', 'suppressed', 'policy', 'location', 'breakGlass'] as const;
+
 /** The optional fields of an entry, read back from its canonical form (they have no columns). */
-export function optionalFields(canonical: string): Pick<AuditEntry, 'version' | 'subject' | 'suppressed'> {
+export function optionalFields(
+  canonical: string,
+): Pick<AuditEntry, 'version' | 'subject' | 'suppressed' | 'policy' | 'location' | 'breakGlass'> {
   const version = canonical.includes(`"version":${AUDIT_ENTRY_VERSION}`) ? { version: AUDIT_ENTRY_VERSION } : {};
-  if (!canonical.includes('"subject"') && !canonical.includes('"suppressed"')) return version;
+  if (!FACT_KEYS.some((k) => canonical.includes(`"${k}"`))) return version;
+  // Our own canonical JSON, written by appendEntry from an AuditEntry.
   const e = JSON.parse(canonical) as AuditEntry;
-  return {
-    ...version,
-    ...(e.subject !== undefined ? { subject: e.subject } : {}),
-    ...(e.suppressed !== undefined ? { suppressed: e.suppressed } : {}),
-  };
+  const out: Record<string, unknown> = { ...version };
+  for (const k of FACT_KEYS) if (e[k] !== undefined) out[k] = e[k];
+  return out as Pick<AuditEntry, 'version' | 'subject' | 'suppressed' | 'policy' | 'location' | 'breakGlass'>;
 }
 
 /** Longest resource (or subject) text an entry keeps. */

@@ -11,6 +11,7 @@ import {
   AUDIT_ENTRY_VERSION,
   type AuditEntry,
   type AuditOutcome,
+  type EntryFacts,
   sanitiseAuditText,
   serialiseEntry,
   stateDigest,
@@ -43,6 +44,8 @@ export interface Change<T> {
   readonly action?: string;
   /** Whom the change is for, besides the actor (the principal of an API key): named in the entry. */
   readonly subject?: string;
+  /** Facts the entry records: the deciding policy set, where bytes went, a break-glass grant used. */
+  readonly facts?: EntryFacts;
 }
 
 export interface MutationSpec {
@@ -225,7 +228,7 @@ async function appendEntry(
   ctx: ActorContext,
   spec: MutationSpec,
   outcome: AuditOutcome,
-  change: { before?: unknown; after?: unknown; subject?: string },
+  change: { before?: unknown; after?: unknown; subject?: string; facts?: EntryFacts },
   extra: Pick<AuditEntry, 'suppressed'> = {},
 ): Promise<AuditEntry> {
   const entry: AuditEntry = {
@@ -242,6 +245,7 @@ async function appendEntry(
     afterDigest: stateDigest(change.after),
     outcome,
     ...(change.subject !== undefined ? { subject: sanitiseAuditText(change.subject) } : {}),
+    ...sanitisedFacts(change.facts),
     ...extra,
   };
   await trx
@@ -262,6 +266,18 @@ async function appendEntry(
     })
     .execute();
   return entry;
+}
+
+function sanitisedFacts(f: EntryFacts | undefined): EntryFacts {
+  if (!f) return {};
+  return {
+    ...(f.policy ? { policy: f.policy } : {}),
+    ...(f.location ? { location: f.location } : {}),
+    // The reason is the operator's own text: stored only in a safe, bounded form.
+    ...(f.breakGlass
+      ? { breakGlass: { grant: f.breakGlass.grant, reason: sanitiseAuditText(f.breakGlass.reason) } }
+      : {}),
+  };
 }
 
 /** The system itself (bootstrap, local node registration) acts under this name. */

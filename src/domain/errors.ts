@@ -40,6 +40,14 @@ export const ERROR_STATUS = {
   /** A README.md model card whose front matter is not valid YAML or holds invalid fields. */
   MODEL_CARD_INVALID: 422,
   MODEL_CARD_TOO_LARGE: 413,
+  /** A sovereignty policy file with a syntax or schema error (details.problems: line, column, message). */
+  POLICY_INVALID: 422,
+  /** A policy set that would leave running work in breach, loaded without accepting that. */
+  POLICY_BREACH: 409,
+  /** A sovereignty policy forbids it (details: policyIds, policyHash). */
+  POLICY_DENIED: 403,
+  /** An operator reaching tenant data without a break-glass grant for the org. */
+  BREAK_GLASS_REQUIRED: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -22,6 +22,8 @@ export interface LocalNodeOptions {
   readonly devGpus: number;
   readonly hostname?: string;
   readonly exec?: CommandRunner;
+  /** The site's region (where this machine is); placement policies read its country. */
+  readonly region?: string;
 }
 
 export async function detectLocalNode(opts: LocalNodeOptions): Promise<NodeSpec & { devGpus: boolean }> {
@@ -38,7 +40,7 @@ export async function detectLocalNode(opts: LocalNodeOptions): Promise<NodeSpec 
   }
   const base = {
     name: hostLabel(opts.hostname ?? os.hostname()),
-    region: LOCAL_ID,
+    region: opts.region ?? LOCAL_ID,
     pod: LOCAL_ID,
     rack: LOCAL_ID,
     ibLeaf: LOCAL_ID,

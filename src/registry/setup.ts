@@ -23,6 +23,8 @@ export interface RegistrySetup {
   readonly db: Kysely<Database>;
   /** `fs` (default: <dataDir>/registry) or `s3://bucket[/prefix]` (endpoint and credentials from the environment). */
   readonly blobStore?: string;
+  /** The site's region: the default blob store's. */
+  readonly region?: string;
   readonly limits?: Partial<RegistryLimits>;
 }
 

@@ -188,6 +188,7 @@ export async function newUpload(
     chunk_size: u.chunk,
     storage_key: storageKey,
     store_handle: handle,
+    store: '',
     key_id: key.keyId,
     salt: newSalt().toString('base64'),
     status: 'open',
@@ -457,6 +458,7 @@ async function finishBlob(
       key_id: u.key_id,
       salt: u.salt,
       created_at: nowIso(),
+      store: u.store,
     })
     .onConflict((oc) => oc.columns(['org_id', 'blob_id']).doNothing())
     .executeTakeFirst();

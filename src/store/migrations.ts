@@ -707,6 +707,50 @@ migrations['0011_audit_log'] = {
   },
 };
 
+migrations['0012_sovereignty'] = {
+  async up(db: Kysely<any>) {
+    // Versions of the sovereignty policy set (src/policy/): Cedar text, its SHA-256, who loaded
+    // it. The newest version is in force; older ones stay so every recorded hash can be read back.
+    await db.schema
+      .createTable('policy_versions')
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('policies', 'text', (c) => c.notNull())
+      .addColumn('policy_ids', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .execute();
+    // Break-glass: an operator's time-boxed access to one org's data, with a reason; the org's
+    // owner sees and may revoke it. revoked_at '' while not revoked.
+    await db.schema
+      .createTable('break_glass_grants')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('principal_id', 'text', (c) => c.notNull())
+      .addColumn('principal', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', 'text', (c) => c.notNull().defaultTo(''))
+      .addColumn('revoked_by', 'text', (c) => c.notNull().defaultTo(''))
+      .execute();
+    await db.schema
+      .createIndex('break_glass_grants_org')
+      .on('break_glass_grants')
+      .columns(['org_id', 'principal_id', 'expires_at'])
+      .execute();
+    // Blob stores carry a region: which store holds each object ('' = the default store).
+    await db.schema
+      .alterTable('blobs')
+      .addColumn('store', 'text', (c) => c.notNull().defaultTo(''))
+      .execute();
+    await db.schema
+      .alterTable('uploads')
+      .addColumn('store', 'text', (c) => c.notNull().defaultTo(''))
+      .execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

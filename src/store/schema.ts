@@ -295,6 +295,8 @@ export interface BlobsTable {
   /** base64 of the per-object salt the object key is derived with. */
   salt: string;
   created_at: string;
+  /** The blob store holding it, by name ('' = the default store). */
+  store: string;
 }
 
 export interface ProjectBlobsTable {
@@ -315,6 +317,8 @@ export interface UploadsTable {
   chunk_size: number;
   storage_key: string;
   store_handle: string;
+  /** The blob store it is written to, by name ('' = the default store). */
+  store: string;
   key_id: string;
   salt: string;
   status: UploadStatus;
@@ -393,6 +397,35 @@ export interface Database {
   audit_log_state: AuditLogStateTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_cosignatures: AuditCosignaturesTable;
+  policy_versions: PolicyVersionsTable;
+  break_glass_grants: BreakGlassGrantsTable;
+}
+
+/** One version of the sovereignty policy set (src/policy/versions.ts owns it). */
+export interface PolicyVersionsTable {
+  version: number;
+  /** SHA-256 hex of the policy text as loaded. */
+  hash: string;
+  policies: string;
+  /** JSON array of the policies' ids (their `@id` annotations), in file order. */
+  policy_ids: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** An operator's break-glass access to one org's data (src/policy/break-glass.ts owns it). */
+export interface BreakGlassGrantsTable {
+  id: string;
+  org_id: string;
+  principal_id: string;
+  /** e.g. `user:ops`. */
+  principal: string;
+  reason: string;
+  created_at: string;
+  expires_at: string;
+  /** '' while in force (until expires_at). */
+  revoked_at: string;
+  revoked_by: string;
 }
 
 export interface SecretsTable {

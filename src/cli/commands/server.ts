@@ -56,6 +56,11 @@ export function registerServerCommands(program: Command): void {
       process.env.FABRIK_ISOLATION ?? 'auto',
     )
     .option(
+      '--region <region>',
+      "the site's region, e.g. eu-de-muc1: the local node's and the default blob store's; policies read its country",
+      process.env.FABRIK_REGION ?? 'eu-de-local',
+    )
+    .option(
       '--blob-store <where>',
       'registry blobs: fs (under --data-dir) or s3://bucket[/prefix] (FABRIK_S3_ENDPOINT, AWS_* credentials)',
       process.env.FABRIK_BLOB_STORE ?? 'fs',
@@ -106,6 +111,7 @@ export function registerServerCommands(program: Command): void {
           slurmConf: opts.slurmConf,
           identities: opts.identities,
           isolation: opts.isolation,
+          region: opts.region,
           blobStore: opts.blobStore,
           storageQuotaBytes: opts.storageQuota ? sizeOption('--storage-quota', opts.storageQuota) : undefined,
           devGpus,
