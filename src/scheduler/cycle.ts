@@ -32,6 +32,7 @@ import {
   quotaVerdict,
   reservedVerdict,
   scanBoundVerdict,
+  policyVerdict,
   staticVerdict,
 } from './reasons.js';
 import type { Shape } from './shape.js';
@@ -162,7 +163,7 @@ class Cycle {
   private examine(pc: PoolCycle, q: ShapeQueue, e: QueueEntry): Outcome {
     const { st, now } = this;
     const { shape, account } = q;
-    const eligible = st.topo.eligible(shape.selector, shape.selectorKey);
+    const eligible = st.topo.eligibleFor(shape);
     const fleet = this.staticFor(pc.pool, shape, eligible);
     if (fleet) return this.drop(q, e, fleet);
     const topo = pc.topo as PoolTopo;
@@ -238,6 +239,16 @@ class Cycle {
     let v = pool.staticVerdicts.get(shape.key);
     if (v === undefined) {
       v = staticVerdict(this.st.topo, pool.name, shape, eligible);
+      // Fits the fleet but not what policies allow: the policy is the reason, named.
+      if (v && shape.allowed) {
+        const fleetOnly = staticVerdict(
+          this.st.topo,
+          pool.name,
+          shape,
+          this.st.topo.eligible(shape.selector, shape.selectorKey),
+        );
+        if (!fleetOnly) v = policyVerdict(this.st.topo, pool.name, shape, eligible);
+      }
       pool.staticVerdicts.set(shape.key, v);
     }
     return v;

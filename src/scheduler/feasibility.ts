@@ -124,5 +124,37 @@ export function checkFeasible(req: WorkloadRequest, nodes: readonly SchedNode[])
       }; ask for at most ${bestPod} nodes`,
     );
   }
+  return policyFeasible(req, inPool);
+}
+
+/** The same rules as placement: some node the policies allow must take the gang (whatever its state). */
+function policyFeasible(req: WorkloadRequest, inPool: readonly SchedNode[]): Feasibility {
+  const allowance = req.allowedNodes;
+  if (!allowance) return { ok: true };
+  const allowed = new Set(allowance.nodes);
+  const selector = req.nodeSelector ?? {};
+  const perPod = new Map<string, number>();
+  let usable = 0;
+  for (const n of inPool) {
+    if (!allowed.has(n.name) || n.gpus < req.gpusPerNode) continue;
+    if (!Object.keys(selector).every((k) => n.labels[k] === selector[k])) continue;
+    usable++;
+    perPod.set(n.pod, (perPod.get(n.pod) ?? 0) + 1);
+  }
+  const bestPod = Math.max(0, ...perPod.values());
+  if (usable === 0) {
+    return fail(
+      'POLICY_CONSTRAINT',
+      'classification',
+      `policy ${allowance.policy} allows none of the ${plural(inPool.length, 'node')} of pool "${req.pool}" for this workload`,
+    );
+  }
+  if (req.nodes > bestPod) {
+    return fail(
+      'POLICY_CONSTRAINT',
+      'nodes',
+      `policy ${allowance.policy} allows at most ${plural(bestPod, 'node')} in one pod of pool "${req.pool}" for this workload; it asks for ${req.nodes}`,
+    );
+  }
   return { ok: true };
 }

@@ -68,6 +68,24 @@ export function staticVerdict(
   return null;
 }
 
+/** The fleet could take the shape, the policies do not let it: say which, and how much they leave. */
+export function policyVerdict(topo: Topology, poolName: string, shape: Shape, eligible: Uint8Array | null): Verdict {
+  const pool = topo.poolByName.get(poolName);
+  let allowed = 0;
+  let schedulable = 0;
+  if (pool) {
+    for (let i = pool.start; i < pool.end; i++) {
+      if (!topo.schedulable[i]) continue;
+      schedulable++;
+      if (eligible === null || eligible[i]) allowed++;
+    }
+  }
+  return {
+    reason: 'PolicyConstraint',
+    message: `policy ${shape.allowed?.policy ?? '(unknown)'} allows ${plural(allowed, 'schedulable node')} of the ${schedulable} in pool ${poolName}; ${describeShape(shape)} does not fit there`,
+  };
+}
+
 export function quotaVerdict(a: Account, shape: Shape, enforced: boolean): Verdict {
   if (enforced && !a.hasRow) {
     return {

@@ -1,6 +1,6 @@
 // The shape of a request: everything placement looks at, nothing about who asks or for how long.
 // Workloads of one shape fit or fail together, which lets a cycle decide for many at once.
-import type { WorkloadRequest } from './types.js';
+import type { NodeAllowance, WorkloadRequest } from './types.js';
 
 export interface Shape {
   readonly key: string;
@@ -12,6 +12,8 @@ export interface Shape {
   readonly selector: Readonly<Record<string, string>> | undefined;
   /** Canonical `k=v,k=v` form of the selector ('' for none). */
   readonly selectorKey: string;
+  /** The nodes policies allow (undefined: all). */
+  readonly allowed: NodeAllowance | undefined;
   /** GPUs counted against quota: whole nodes for exclusive workloads. */
   readonly charge: number;
 }
@@ -32,13 +34,16 @@ export function shapeOf(req: WorkloadRequest, poolNodeGpus: number): Shape {
   const selectorKey = selectorKeyOf(req.nodeSelector);
   const hasSelector = selectorKey !== '';
   return {
-    key: `${req.nodes}x${req.gpusPerNode}${whole ? 'w' : ''}${exclusive ? 'x' : ''}|${selectorKey}`,
+    key: `${req.nodes}x${req.gpusPerNode}${whole ? 'w' : ''}${exclusive ? 'x' : ''}|${selectorKey}${
+      req.allowedNodes ? `|${req.allowedNodes.key}` : ''
+    }`,
     nodes: req.nodes,
     gpusPerNode: req.gpusPerNode,
     whole,
     exclusive,
     selector: hasSelector ? req.nodeSelector : undefined,
     selectorKey,
+    allowed: req.allowedNodes,
     charge: req.nodes * perNode,
   };
 }

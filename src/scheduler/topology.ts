@@ -2,7 +2,7 @@
 // and leaf switch is a contiguous range of node indexes and "lowest index" means "same pod,
 // same leaf" when placement breaks ties. Built once per node set; only labels and the
 // schedulable flag change in place.
-import type { SchedNode } from './types.js';
+import type { NodeAllowance, SchedNode } from './types.js';
 
 /** GPUs of a node are tracked as bits of a 32-bit word. */
 export const MAX_GPUS_PER_NODE = 32;
@@ -138,6 +138,27 @@ export class Topology {
         e[i] = keys.every((k) => labels[k] === selector[k]) ? 1 : 0;
       }
       this.eligibleBySelector.set(selectorKey, e);
+    }
+    return e;
+  }
+
+  /** Nodes a shape may use: its selector's and its policy allowance's (null when neither limits it). */
+  eligibleFor(shape: {
+    readonly selector: Readonly<Record<string, string>> | undefined;
+    readonly selectorKey: string;
+    readonly allowed: NodeAllowance | undefined;
+  }): Uint8Array | null {
+    const bySelector = this.eligible(shape.selector, shape.selectorKey);
+    if (!shape.allowed) return bySelector;
+    const key = `${shape.selectorKey}#${shape.allowed.key}`;
+    let e = this.eligibleBySelector.get(key);
+    if (!e) {
+      e = new Uint8Array(this.nodes.length);
+      for (const name of shape.allowed.nodes) {
+        const i = this.byName.get(name);
+        if (i !== undefined && (bySelector === null || bySelector[i])) e[i] = 1;
+      }
+      this.eligibleBySelector.set(key, e);
     }
     return e;
   }

@@ -55,8 +55,22 @@ export interface WorkloadRequest {
   readonly nodeSelector?: Readonly<Record<string, string>>;
   /** Whole nodes only, even for fewer than all GPUs of a node. */
   readonly exclusive?: boolean;
+  /** The nodes sovereignty policies allow it on (absent: all). Decided outside the core. */
+  readonly allowedNodes?: NodeAllowance;
   /** Only the `srtf-oracle` policy may read this: the true run time, known to nobody real. */
   readonly oracleRuntimeS?: number;
+}
+
+/**
+ * Which nodes a policy lets a workload use. Workloads with the same `key` are allowed the same
+ * nodes (the caller builds one allowance per policy set and kind of workload, shared by reference).
+ */
+export interface NodeAllowance {
+  readonly key: string;
+  /** Names of the allowed nodes. */
+  readonly nodes: readonly string[];
+  /** The policies that forbid the other nodes (ids, and the set's version or hash), for reasons. */
+  readonly policy: string;
 }
 
 export interface NodeAssignment {
@@ -129,6 +143,7 @@ export const PENDING_REASONS = [
   'WaitingForCapacity',
   'TopologyUnsatisfiable',
   'PlacementConstraint',
+  'PolicyConstraint',
   'PreemptingVictims',
   'BackfillReservation',
   'Priority',

@@ -5,6 +5,7 @@
 // that in one audited mutation for the control plane's loops; the API wraps it in `write()`.
 // Audit resources are named one way: `projects/<org.project>/workloads/<name>`.
 import type { Kysely } from 'kysely';
+import type { EntryFacts } from '../audit/entry.js';
 import { type ActorContext, type Change, type Trx, mutate } from '../audit/journal.js';
 import { newId, nowIso } from '../domain/ids.js';
 import type { Placement } from '../scheduler/types.js';
@@ -131,9 +132,10 @@ export function launchingAttempt(
 }
 
 /** What the audit entry of a transition digests and names. */
-export function transitionChange(a: Applied): Change<Applied> {
+export function transitionChange(a: Applied, facts?: EntryFacts): Change<Applied> {
   const attempt = a.decision.createAttempt?.number ?? a.after.attempts;
   return {
+    ...(facts ? { facts } : {}),
     result: a,
     action: a.decision.action,
     resource: workloadResource(a.projectRef, a.before.name),
@@ -149,13 +151,15 @@ export async function applyEvent(
   row: { id: string; org_id: string },
   ev: LifecycleEvent,
   now = nowIso(),
+  /** What the entry records besides the transition (a placement: the policy set that allowed it). */
+  facts?: EntryFacts,
 ): Promise<Applied | undefined> {
   try {
     return await mutate(
       db,
       actor,
       { action: `workload.${ev.type}`, resource: `workloads/${row.id}`, orgId: row.org_id },
-      async (trx) => transitionChange(await applyInTrx(trx, row.id, ev, now)),
+      async (trx) => transitionChange(await applyInTrx(trx, row.id, ev, now), facts),
     );
   } catch (err) {
     if (err instanceof Unchanged) return undefined;

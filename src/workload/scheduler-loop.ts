@@ -10,6 +10,7 @@ import type { Decisions, PolicyName, Snapshot } from '../scheduler/types.js';
 import type { Database } from '../store/schema.js';
 import { addEvent, applyEvent } from './repository.js';
 import { loadSchedNodes } from './service.js';
+import { allowanceOf, placementRules, rulesHash, subjectOf } from './placement-policy.js';
 import { buildWorkSnapshot, loadSnapshotRows } from './snapshot.js';
 import { loadUsage, saveUsage } from './usage-store.js';
 
@@ -43,6 +44,8 @@ export class SchedulerLoop extends SerialLoop {
   private usageLoaded = false;
   private usageSavedAt = 0;
   lastReport: CycleReport | null = null;
+  /** The policy set the last snapshot's allowances came from (recorded with each placement). */
+  private policyHash = '';
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -76,8 +79,13 @@ export class SchedulerLoop extends SerialLoop {
 
   private async snapshot(): Promise<Snapshot> {
     const now = Date.now() / 1000;
-    const { nodes } = await loadSchedNodes(this.db);
-    const { quotas, running, pending } = buildWorkSnapshot(await loadSnapshotRows(this.db), now);
+    const { specs, nodes } = await loadSchedNodes(this.db);
+    // Sovereignty: each pending workload carries the nodes the policy set in force allows it.
+    const rules = await placementRules(this.db, specs);
+    this.policyHash = rulesHash(rules);
+    const { quotas, running, pending } = buildWorkSnapshot(await loadSnapshotRows(this.db), now, (org, ref, spec) =>
+      allowanceOf(rules, subjectOf(org, ref, spec)),
+    );
 
     if (!this.usageLoaded) {
       const stored = await loadUsage(this.db);
@@ -132,12 +140,19 @@ export class SchedulerLoop extends SerialLoop {
       if (waitsForVictims.has(p.workloadId)) continue;
       const leaves = p.placement.leaves.length;
       const where = p.placement.nodes.map((n) => `${n.node}[${n.gpuIndexes.join(',')}]`).join(' ');
-      const done = await applyEvent(this.db, actor, rowOf(p.workloadId), {
-        type: 'place',
-        placement: p.placement,
-        borrowed: p.borrowed,
-        message: `placed on ${where} in pod ${p.placement.pod}, ${leaves} leaf switch${leaves === 1 ? '' : 'es'}${p.borrowed ? ', borrowing idle capacity' : ''}`,
-      });
+      const done = await applyEvent(
+        this.db,
+        actor,
+        rowOf(p.workloadId),
+        {
+          type: 'place',
+          placement: p.placement,
+          borrowed: p.borrowed,
+          message: `placed on ${where} in pod ${p.placement.pod}, ${leaves} leaf switch${leaves === 1 ? '' : 'es'}${p.borrowed ? ', borrowing idle capacity' : ''}`,
+        },
+        undefined,
+        this.policyHash ? { policy: { hash: this.policyHash } } : undefined,
+      );
       if (done) this.opts.onPlaced?.(p.workloadId);
     }
 

@@ -8,6 +8,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { poolCapacity as fleetCapacity, type NodeSpec, type NodeState, toSchedNodes } from '../fleet/fleet-file.js';
 import { nodeView } from '../fleet/inventory.js';
 import { checkFeasible } from '../scheduler/index.js';
+import { allowanceOf, placementRules, subjectOf, withAllowance } from './placement-policy.js';
 import {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
@@ -197,7 +198,12 @@ export async function prepareSubmission(
   // Inputs and code pinned to their commits now: what runs is what was submitted, whatever tags do.
   if (WorkloadArtifacts.wanted(spec)) spec = await pinArtifacts(ctx, org, spec);
   const id = newId('wl');
-  const request = storedSpecRequest(spec, { id, project: project.id, submittedAt: Date.now() / 1000 });
+  // The same placement policy the scheduler applies: work no allowed node can take is refused now.
+  const rules = await placementRules(ctx.db, specs);
+  const request = withAllowance(
+    storedSpecRequest(spec, { id, project: project.id, submittedAt: Date.now() / 1000 }),
+    allowanceOf(rules, subjectOf(org, ref, spec)),
+  );
   const feasible = checkFeasible(request, nodes);
   if (!feasible.ok)
     throw new AppError('WORKLOAD_INFEASIBLE', feasible.message, { field: feasible.field, reason: feasible.code });

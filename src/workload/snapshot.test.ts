@@ -65,6 +65,7 @@ const rows = (active: WorkloadsTable[], liveAttempts: WorkloadAttemptsTable[], e
   endedOwners,
   quotas: [{ project_id: 'prj', pool: 'dev', guaranteed: 2, gpu_limit: 4 }],
   projectRefs: new Map([['prj', 'acme.train']]),
+  projectOrgs: new Map([['prj', { name: 'acme', residency: 'de' }]]),
 });
 
 describe('buildWorkSnapshot', () => {

@@ -4,7 +4,7 @@
 // core reports `PreemptingVictims` for work waiting on them, as Kueue admits only after victims
 // are gone. Pending work whose previous attempt is still live, or that backs off, waits.
 import type { Kysely } from 'kysely';
-import type { PoolQuota, RunningWorkload, WorkloadRequest } from '../scheduler/types.js';
+import type { NodeAllowance, PoolQuota, RunningWorkload, WorkloadRequest } from '../scheduler/types.js';
 import type { Database, WorkloadAttemptsTable, WorkloadsTable } from '../store/schema.js';
 import { type WorkloadSpec, storedSpecRequest } from './spec.js';
 
@@ -16,7 +16,16 @@ export interface SnapshotRows {
   readonly endedOwners: readonly WorkloadsTable[];
   readonly quotas: readonly { project_id: string; pool: string; guaranteed: number; gpu_limit: number }[];
   readonly projectRefs: ReadonlyMap<string, string>;
+  /** Per project id: its org's name and residency (what placement policies read). */
+  readonly projectOrgs: ReadonlyMap<string, { readonly name: string; readonly residency: string }>;
 }
+
+/** The nodes policies allow a pending workload (undefined: all); the loop asks the policy set in force. */
+export type AllowanceOf = (
+  org: { readonly name: string; readonly residency: string },
+  projectRef: string,
+  spec: WorkloadSpec,
+) => NodeAllowance | undefined;
 
 export interface WorkSnapshot {
   readonly quotas: PoolQuota[];
@@ -27,16 +36,22 @@ export interface WorkSnapshot {
 const toSeconds = (iso: string) => Date.parse(iso) / 1000;
 
 /** The scheduler knows projects by their `org.project` name, so its messages read well. */
-function request(r: WorkloadsTable, projectRef: string): WorkloadRequest {
-  return storedSpecRequest(JSON.parse(r.spec) as WorkloadSpec, {
+function request(r: WorkloadsTable, projectRef: string, allowance?: AllowanceOf, rows?: SnapshotRows): WorkloadRequest {
+  const spec = JSON.parse(r.spec) as WorkloadSpec;
+  const req = storedSpecRequest(spec, {
     id: r.id,
     project: projectRef,
     submittedAt: toSeconds(r.queued_at ?? r.submitted_at),
   });
+  if (!allowance || !rows) return req;
+  // An org that vanished cannot be placed anywhere: no facts, no permit.
+  const org = rows.projectOrgs.get(r.project_id) ?? { name: '', residency: '' };
+  const allowedNodes = allowance(org, projectRef, spec);
+  return allowedNodes ? { ...req, allowedNodes } : req;
 }
 
-/** Pure: rows in, the core's running and pending lists out. */
-export function buildWorkSnapshot(rows: SnapshotRows, nowS: number): WorkSnapshot {
+/** Pure: rows in, the core's running and pending lists out (pending work with its policy allowance). */
+export function buildWorkSnapshot(rows: SnapshotRows, nowS: number, allowance?: AllowanceOf): WorkSnapshot {
   const refOf = (projectId: string) => rows.projectRefs.get(projectId) ?? projectId;
   const quotas: PoolQuota[] = rows.quotas.map((q) => ({
     project: refOf(q.project_id),
@@ -67,20 +82,18 @@ export function buildWorkSnapshot(rows: SnapshotRows, nowS: number): WorkSnapsho
     .filter(
       (r) => r.status === 'pending' && !live.has(r.id) && !(r.not_before && Date.parse(r.not_before) > nowS * 1000),
     )
-    .map((r) => request(r, refOf(r.project_id)));
+    .map((r) => request(r, refOf(r.project_id), allowance, rows));
   return { quotas, running, pending };
 }
 
 export async function loadSnapshotRows(db: Kysely<Database>): Promise<SnapshotRows> {
-  const projectRefs = new Map(
-    (
-      await db
-        .selectFrom('projects')
-        .innerJoin('orgs', 'orgs.id', 'projects.org_id')
-        .select(['projects.id', 'projects.name', 'orgs.name as org_name'])
-        .execute()
-    ).map((p) => [p.id, `${p.org_name}.${p.name}`]),
-  );
+  const projects = await db
+    .selectFrom('projects')
+    .innerJoin('orgs', 'orgs.id', 'projects.org_id')
+    .select(['projects.id', 'projects.name', 'orgs.name as org_name', 'orgs.residency'])
+    .execute();
+  const projectRefs = new Map(projects.map((p) => [p.id, `${p.org_name}.${p.name}`]));
+  const projectOrgs = new Map(projects.map((p) => [p.id, { name: p.org_name, residency: p.residency }]));
   const quotas = await db.selectFrom('quotas').select(['project_id', 'pool', 'guaranteed', 'gpu_limit']).execute();
   const active = await db.selectFrom('workloads').selectAll().where('status', 'in', ['pending', 'running']).execute();
   const liveAttempts = await db.selectFrom('workload_attempts').selectAll().where('state', '!=', 'ended').execute();
@@ -89,5 +102,5 @@ export async function loadSnapshotRows(db: Kysely<Database>): Promise<SnapshotRo
   const endedOwners = missing.length
     ? await db.selectFrom('workloads').selectAll().where('id', 'in', missing).execute()
     : [];
-  return { active, liveAttempts, endedOwners, quotas, projectRefs };
+  return { active, liveAttempts, endedOwners, quotas, projectRefs, projectOrgs };
 }

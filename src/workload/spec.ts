@@ -622,6 +622,7 @@ export function toWorkloadRequest(
     maxRuntimeS: spec.maxDurationS,
     submittedAt: meta.submittedAt,
     ...(Object.keys(spec.nodeSelector).length > 0 ? { nodeSelector: spec.nodeSelector } : {}),
-    ...(spec.exclusive ? { exclusive: true } : {}),
+    // Restricted work never shares a node with anyone: it holds its nodes whole.
+    ...(spec.exclusive || spec.classification === 'restricted' ? { exclusive: true } : {}),
   };
 }
