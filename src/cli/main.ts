@@ -2,12 +2,14 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAuditVerify } from './commands/audit-verify.js';
+import { registerBreakGlassCommands } from './commands/break-glass.js';
 import { registerOrgExport } from './commands/org-export.js';
 import { registerDeploymentCommands } from './commands/deployments.js';
 import { registerUsageCommands } from './commands/usage.js';
 import { registerArtifactCommands } from './commands/artifacts.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerEventCommands } from './commands/events.js';
+import { registerPolicyCommands } from './commands/policies.js';
 import { registerProofCheck } from './commands/proof-check.js';
 import { registerGatewayCommand } from './commands/gateway.js';
 import { registerRegistryCommands } from './commands/registry.js';
@@ -35,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   registerOrgExport(program);
   registerWorkloadCommands(program);
   registerSecretCommands(program);
+  registerBreakGlassCommands(program);
   registerLogsCommand(program);
   registerEventCommands(program);
   registerWebhookCommands(program);
@@ -43,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDeploymentCommands(program);
   registerUsageCommands(program);
   registerWitnessCommand(program);
+  registerPolicyCommands(program);
   registerDevCommands(program);
   // The simulator pulls in its report renderer (over a second of loading); load it only when
   // it can be needed, so that everyday commands such as `fabrik org list` start quickly.

@@ -14,7 +14,7 @@ import { DEFAULT_POLICIES } from './default-policies.js';
 export interface PolicyVersion {
   readonly version: number;
   readonly hash: string;
-  readonly policyIds: readonly string[];
+  readonly policyIds: string[];
   readonly createdAt: string;
   readonly createdBy: string;
 }
@@ -44,9 +44,11 @@ export function policyInvalid(problems: readonly PolicyProblem[]): AppError {
 
 /** What a load found that the new set would break: running work it would no longer allow. */
 export interface PolicyBreach {
+  /** `org.project/name`. */
   readonly workload: string;
   readonly node: string;
-  readonly policyIds: readonly string[];
+  /** The forbidding policies and the set, as in pending reasons. */
+  readonly policy: string;
 }
 
 export class PolicyVersions {
@@ -78,7 +80,11 @@ export class PolicyVersions {
       .limit(1)
       .executeTakeFirst();
     if (!head) {
-      await this.install(DEFAULT_POLICIES, { keyId: '', principal: 'system:fabrik', requestId: 'startup' }, true);
+      await this.install(
+        DEFAULT_POLICIES,
+        { keyId: '', principal: 'system:fabrik', requestId: 'startup' },
+        { onlyIfEmpty: true },
+      );
       return this.refresh();
     }
     if (this.compiled?.version !== head.version) {
@@ -109,7 +115,12 @@ export class PolicyVersions {
    * Stores `text` as the next version (already checked by the caller for breaches). The first
    * version (the defaults) is installed by the system when the table is empty.
    */
-  async install(text: string, actor: ActorContext, onlyIfEmpty = false): Promise<PolicyVersion> {
+  async install(
+    text: string,
+    actor: ActorContext,
+    opts: { readonly onlyIfEmpty?: boolean; readonly acceptedBreaches?: readonly PolicyBreach[] } = {},
+  ): Promise<PolicyVersion> {
+    const onlyIfEmpty = opts.onlyIfEmpty === true;
     const policies = this.check(text);
     const v = await mutate(
       this.db,
@@ -135,7 +146,12 @@ export class PolicyVersions {
         return {
           result: view(row),
           before: head ? { version: head.version, hash: head.hash } : undefined,
-          after: { version: row.version, hash: row.hash, policyIds: policies.ids },
+          after: {
+            version: row.version,
+            hash: row.hash,
+            policyIds: policies.ids,
+            ...(opts.acceptedBreaches?.length ? { acceptedBreaches: opts.acceptedBreaches } : {}),
+          },
           facts: { policy: { hash: row.hash, version: row.version, ids: policies.ids } },
         };
       },

@@ -380,7 +380,17 @@ class Cycle {
 
   private missing(pc: PoolCycle, shape: Shape): Verdict {
     const m = this.memo(pc, shape);
-    if (!m.missing) m.missing = capacityVerdict(this.cap, pc.pool.name, shape);
+    if (!m.missing) {
+      m.missing = capacityVerdict(this.cap, pc.pool.name, shape);
+      // Room right now on nodes the policies forbid it: the policy, not the capacity, is why it waits.
+      if (shape.allowed && pc.topo) {
+        const fleetOnly = this.st.topo.eligible(shape.selector, shape.selectorKey);
+        if (findPlacement(this.cap, pc.topo, shape, fleetOnly)) {
+          const eligible = this.st.topo.eligibleFor(shape);
+          m.missing = policyVerdict(this.st.topo, pc.pool.name, shape, eligible, true);
+        }
+      }
+    }
     return m.missing;
   }
 

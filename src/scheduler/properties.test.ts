@@ -211,3 +211,43 @@ describe('scheduler invariants', () => {
     );
   });
 });
+
+describe('scheduler invariants under policy allowances', () => {
+  /** Each pending workload gets one of three allowances: all nodes, a random half, or none. */
+  function withAllowances(s: Snapshot, seed: number): Snapshot {
+    const r = rng(seed ^ 0x5eed);
+    const half = s.nodes.filter(() => r() < 0.5).map((n) => n.name);
+    const kinds = [
+      undefined,
+      { key: 'half', nodes: half, policy: 'half @ test' },
+      { key: 'none', nodes: [], policy: 'none @ test' },
+    ];
+    return {
+      ...s,
+      pending: s.pending.map((p) => {
+        const allowedNodes = kinds[Math.floor(r() * kinds.length)];
+        return allowedNodes ? { ...p, allowedNodes } : p;
+      }),
+    };
+  }
+
+  it('places work only on nodes its allowance names; what has none waits on PolicyConstraint or earlier reasons', () => {
+    fc.assert(
+      fc.property(seeds, (seed) => {
+        const s = withAllowances(randomSnapshot(seed), seed);
+        const d = schedule(s);
+        const byId = new Map(s.pending.map((p) => [p.id, p]));
+        for (const p of d.place) {
+          const allowed = byId.get(p.workloadId)?.allowedNodes;
+          if (!allowed) continue;
+          for (const a of p.placement.nodes) assert.ok(allowed.nodes.includes(a.node), `${p.workloadId} on ${a.node}`);
+        }
+        for (const p of d.pending) {
+          if (byId.get(p.workloadId)?.allowedNodes?.key !== 'none') continue;
+          assert.notEqual(p.reason, 'WaitingForCapacity', `${p.workloadId}: ${p.message}`);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});

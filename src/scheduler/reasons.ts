@@ -69,7 +69,14 @@ export function staticVerdict(
 }
 
 /** The fleet could take the shape, the policies do not let it: say which, and how much they leave. */
-export function policyVerdict(topo: Topology, poolName: string, shape: Shape, eligible: Uint8Array | null): Verdict {
+export function policyVerdict(
+  topo: Topology,
+  poolName: string,
+  shape: Shape,
+  eligible: Uint8Array | null,
+  /** The allowed nodes are busy while forbidden ones have room. */
+  busy = false,
+): Verdict {
   const pool = topo.poolByName.get(poolName);
   let allowed = 0;
   let schedulable = 0;
@@ -82,7 +89,11 @@ export function policyVerdict(topo: Topology, poolName: string, shape: Shape, el
   }
   return {
     reason: 'PolicyConstraint',
-    message: `policy ${shape.allowed?.policy ?? '(unknown)'} allows ${plural(allowed, 'schedulable node')} of the ${schedulable} in pool ${poolName}; ${describeShape(shape)} does not fit there`,
+    message: `policy ${shape.allowed?.policy ?? '(unknown)'} allows ${plural(allowed, 'schedulable node')} of the ${schedulable} in pool ${poolName}; ${
+      busy
+        ? `none of them has room for ${describeShape(shape)} now; the free capacity is on nodes it forbids`
+        : `${describeShape(shape)} does not fit there`
+    }`,
   };
 }
 

@@ -1,5 +1,5 @@
 // Reading a workload's task logs: the last N lines, or following the file while the attempt runs.
-// Tenants read their own logs; operators hold no implicit access (tenant data stays the tenant's).
+// Tenants read their own logs; operators outside the org only under break-glass (src/app/tenant-data.ts).
 import { constants, existsSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import { AppError } from '../domain/errors.js';
 import type { LogRequest } from '../exec/types.js';
 import { projectRole } from '../policy/roles.js';
 import type { Ctx } from '../app/context.js';
+import { grantStillActive, operatorOutsideOrg, requireTenantDataAccess } from '../app/tenant-data.js';
 import { findWorkload } from './service.js';
 
 export type LogLocator = (req: LogRequest) => string | undefined;
@@ -26,10 +27,13 @@ export async function openLogs(
   q: LogQuery,
 ): Promise<Readable> {
   const { org, project, row } = await findWorkload(ctx, projectRef, ref);
-  if (!projectRole(ctx.caller, org.id, project.id)) {
+  // Operators outside the org read logs only under break-glass (one audit entry per read).
+  const resource = `projects/${org.name}.${project.name}/workloads/${row.name}/logs`;
+  const breakGlass = operatorOutsideOrg(ctx, org.id);
+  if (!breakGlass && !projectRole(ctx.caller, org.id, project.id)) {
     throw new AppError(
       'FORBIDDEN',
-      "logs are visible to the project's own members only; operators do not read tenant logs directly",
+      "logs are visible to the project's own members only; operators read tenant logs only under break-glass",
     );
   }
   const attempt = q.attempt ?? Math.max(1, row.attempts);
@@ -39,6 +43,8 @@ export async function openLogs(
       'INVALID_ARGUMENT',
       `task ${task} does not exist: the workload has ${row.nodes} task(s), 0 to ${row.nodes - 1}`,
     );
+  const access = breakGlass ? await requireTenantDataAccess(ctx, org, 'logs', resource) : undefined;
+  const grant = access?.via === 'policy' ? access.grant : null;
   const path = locate({ projectId: row.project_id, workloadId: row.id, attempt, task });
   if (!path || !existsSync(path)) {
     if (!q.follow) return Readable.from([]);
@@ -69,8 +75,15 @@ export async function openLogs(
       .executeTakeFirst();
     return !cur || cur.attempts !== attempt || !(cur.status === 'running' || cur.status === 'pending');
   };
+  // A followed log read under break-glass ends when the grant does (revoked or expired).
+  const allowed = grant ? () => grantStillActive(ctx, grant) : undefined;
   return Readable.from(
-    follow(() => path ?? locate({ projectId: row.project_id, workloadId: row.id, attempt, task }), start, isDone),
+    follow(
+      () => path ?? locate({ projectId: row.project_id, workloadId: row.id, attempt, task }),
+      start,
+      isDone,
+      allowed,
+    ),
   );
 }
 
@@ -109,9 +122,11 @@ async function* follow(
   locate: () => string | undefined,
   start: number,
   isDone: () => Promise<boolean>,
+  allowed?: () => Promise<boolean>,
 ): AsyncGenerator<Buffer> {
   let offset = start;
   for (;;) {
+    if (allowed && !(await allowed())) return;
     const path = locate();
     const fh = path ? await openLogFile(path) : undefined;
     let size = offset;

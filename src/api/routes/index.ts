@@ -3,8 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../context.js';
 import { deploymentRoutes } from './deployments.js';
 import { auditLogRoutes } from './audit-log.js';
+import { blobStoreRoutes } from './blob-stores.js';
+import { breakGlassRoutes } from './break-glass.js';
 import { eventRoutes } from './events.js';
 import { auditRoutes, fleetRoutes, quotaRoutes } from './quotas-fleet-audit.js';
+import { policyRoutes } from './policies.js';
 import { registryRoutes } from './registry.js';
 import { secretRoutes } from './secrets.js';
 import { tenancyRoutes } from './tenancy.js';
@@ -19,8 +22,11 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await auditLogRoutes(app, deps);
   await workloadRoutes(app, deps);
   await secretRoutes(app, deps);
+  await breakGlassRoutes(app, deps);
   await eventRoutes(app, deps);
   await webhookRoutes(app, deps);
   await registryRoutes(app, deps);
+  await blobStoreRoutes(app, deps);
   await deploymentRoutes(app, deps);
+  await policyRoutes(app, deps);
 }
