@@ -25,7 +25,8 @@ describe('sovereignty policies (Cedar)', () => {
     const p = compiled();
     assert.ok(p.ids.includes('residency-de') && p.ids.includes('operator-break-glass'));
     assert.match(p.hash, /^[0-9a-f]{64}$/);
-    assert.equal(compilePolicies(DEFAULT_POLICIES).ok && compilePolicies(DEFAULT_POLICIES).policies.hash, p.hash);
+    const again = compilePolicies(DEFAULT_POLICIES);
+    assert.equal(again.ok ? again.policies.hash : '', p.hash);
   });
 
   it('reads countries from region names', () => {
