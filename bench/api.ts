@@ -14,14 +14,14 @@ import { type ServerProcess, startServerProcess } from '../test/helpers/child-se
 import { paced, percentile } from './paced.js';
 
 /** The part of autocannon's API used here (it ships no types). */
-interface AutocannonRequest {
+export interface AutocannonRequest {
   method?: string;
   path?: string;
   headers?: Record<string, string>;
   body?: string;
   setupRequest?: (req: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest;
 }
-interface AutocannonOptions {
+export interface AutocannonOptions {
   url: string;
   connections?: number;
   duration?: number;
@@ -65,7 +65,7 @@ const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** di
  * Runs autocannon and computes latency percentiles from every 2xx response time (autocannon's own
  * histogram has 1 ms resolution, too coarse for sub-millisecond answers).
  */
-async function measure(opts: AutocannonOptions): Promise<Measurement> {
+export async function measure(opts: AutocannonOptions): Promise<Measurement> {
   const samples: number[] = [];
   const instance = autocannon(opts);
   instance.on('response', (_client, status, _bytes, ms) => {

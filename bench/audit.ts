@@ -7,8 +7,11 @@
 //   verifyMs            a full database check of `leaves` entries offline: hash every stored
 //                       entry and compare with the committed leaves (what `fabrik audit verify
 //                       --database` does after fetching the tiles), rebuilding the root
-//   postRatioWithLog    audited writes per second through mutate() (the path every POST takes)
-//                       with the sequencer running every 250 ms, over the same without it (SQLite)
+//   postRatioWithLog    the API's POST throughput (creating projects over HTTP, a server process
+//                       on SQLite) with the sequencer running every 250 ms, over the same server
+//                       with it switched off (FABRIK_AUDIT_SEQUENCER=off), alternating, same run
+//   writesPerSec        audited writes per second through mutate() in process, with and without
+//                       the sequencer (mutateRatioWithLog: their ratio)
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -22,7 +25,9 @@ import { nodeReader } from '../src/audit/log/tree-store.js';
 import { leafHash } from '../src/audit/merkle/hash.js';
 import { appendLeaves, consistencyProof, inclusionProof, rootFromFrontier } from '../src/audit/merkle/tree.js';
 import { type Store, openStore } from '../src/store/db.js';
-import { freshDatabase, postgresAvailable } from '../test/helpers/harness.js';
+import { startServerProcess } from '../test/helpers/child-server.js';
+import { OPERATOR_TOKEN, freshDatabase, postgresAvailable } from '../test/helpers/harness.js';
+import { measure } from './api.js';
 
 const say = (m: string) => process.stderr.write(`bench audit: ${m}\n`);
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -170,6 +175,50 @@ async function writesPerSec(store: Store, withLog: boolean, seconds: number): Pr
   return n / seconds;
 }
 
+/** POST /api/v1/orgs/acme/projects per second against a server process, the sequencer on or off. */
+async function httpPostsPerSec(withLog: boolean, seconds: number): Promise<number> {
+  const db = await freshDatabase('sqlite');
+  const server = await startServerProcess({
+    database: db.url,
+    bootstrapToken: OPERATOR_TOKEN,
+    env: { FABRIK_RATE_LIMIT: '1000000000', FABRIK_AUDIT_SEQUENCER: withLog ? 'on' : 'off' },
+  });
+  try {
+    const call = async (path: string, body: unknown) => {
+      const r = await fetch(server.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${await r.text()}`);
+    };
+    await call('/api/v1/orgs', { name: 'acme', residency: 'de' });
+    let n = 0;
+    const post = (duration: number) =>
+      measure({
+        url: server.url,
+        connections: 10,
+        duration,
+        headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+        requests: [
+          {
+            method: 'POST',
+            path: '/api/v1/orgs/acme/projects',
+            setupRequest: (req) => ({ ...req, body: JSON.stringify({ name: `p-${(n++).toString(36)}` }) }),
+          },
+        ],
+      });
+    await post(1); // warm-up
+    const m = await post(seconds);
+    if (m.non2xx > 0 || m.errors > 0) throw new Error(`POST: ${m.non2xx} non-2xx, ${m.errors} errors`);
+    return m.rps;
+  } finally {
+    await server.stop();
+    rmSync(server.dataDir, { recursive: true, force: true });
+    await db.drop();
+  }
+}
+
 export default async function (args: string[]): Promise<object> {
   const leaves = arg(args, '--leaves', 1_000_000);
   const appends = arg(args, '--appends', 100_000);
@@ -209,11 +258,21 @@ export default async function (args: string[]): Promise<object> {
     }
     await store.close();
     out.writesPerSec = { withoutLog: Math.round(median(without)), withLog: Math.round(median(withLog)) };
-    out.postRatioWithLog = round(median(withLog) / median(without), 2);
+    out.mutateRatioWithLog = round(median(withLog) / median(without), 2);
     say(`audited writes/s without the log ${median(without).toFixed(0)}, with it ${median(withLog).toFixed(0)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  // The API's POST throughput, alternating servers with and without the sequencer.
+  const postsOff: number[] = [];
+  const postsOn: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    postsOff.push(await httpPostsPerSec(false, 5));
+    postsOn.push(await httpPostsPerSec(true, 5));
+    say(`POST/s without the log ${postsOff.at(-1)}, with it ${postsOn.at(-1)}`);
+  }
+  out.postsPerSec = { withoutLog: median(postsOff), withLog: median(postsOn) };
+  out.postRatioWithLog = round(median(postsOn) / median(postsOff), 2);
   const cpu = cpus();
   out.machine = `${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores`;
   return out;

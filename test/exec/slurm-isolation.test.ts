@@ -207,9 +207,16 @@ describe('tenant isolation on Slurm', { skip: skip && 'SLURM_CONF is not set', c
       ...request(B, 'hog', `node -e 'const a = []; for (;;) a.push(Buffer.alloc(8 << 20, 1))'`, 'n2'),
       limits: { pids: B_PIDS, memoryBytes: 256 * 1024 * 1024 },
     };
-    const [hp, hh] = [await ex.launch(probe), await ex.launch(hog)];
-    launched.push(hp, hh);
-    const [op, oh] = await Promise.all([until(ex, hp, ended), until(ex, hh, ended)]);
+    // One after the other: under Slurm the process limit is RLIMIT_NPROC, which counts all of B's
+    // processes on the node, so while the probe's fork bomb holds them the hog's shell could not
+    // even fork node (it then exits 2, "cannot fork": the flake this order removes).
+    const hp = await ex.launch(probe);
+    launched.push(hp);
+    const op = await until(ex, hp, ended);
+    for (let i = 0; i < 100 && processesOf(B.identity.uid) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const hh = await ex.launch(hog);
+    launched.push(hh);
+    const oh = await until(ex, hh, ended);
 
     const bLog = readFileSync(
       ex.logPath({ projectId: B.projectId, workloadId: probe.workloadId, attempt: 1, task: 0 })!,
