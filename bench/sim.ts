@@ -19,7 +19,7 @@ function arg(args: string[], name: string): string | undefined {
 }
 
 export default async function (args: string[]): Promise<object> {
-  const tracePath = arg(args, '--trace') ?? path.resolve(repoRoot, '../shared/data/traces/philly-vc.csv');
+  const tracePath = arg(args, '--trace') ?? path.resolve(repoRoot, 'data/traces/philly-vc.csv');
   const fleetPath = path.resolve(repoRoot, 'examples/fleets/munich.yaml');
   if (!existsSync(tracePath)) throw new Error(`trace not found: ${tracePath}`);
   const load = Number(arg(args, '--load') ?? '0.875');
