@@ -34,62 +34,71 @@ export class Sequencer extends SerialLoop {
   }
 
   protected override async work(): Promise<void> {
-    while ((await this.integrate()) === BATCH) {
-      // a backlog: keep going before signing
-    }
-    await this.checkpoint();
+    await this.flush();
   }
 
   /** Integrates the next batch of entries; returns how many. Stops before a gap in seq. */
   async integrate(limit = BATCH): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
-      // On PostgreSQL the state row lock serialises sequencers; SQLite has one writer anyway.
-      const state = await readState(trx, this.opts.dialect === 'postgres');
-      await this.opts.fence?.(trx);
-      const rows = await trx
-        .selectFrom('audit_entries')
-        .select(['seq', 'canonical'])
-        .where('seq', '>', state.size)
-        .orderBy('seq')
-        .limit(limit)
-        .execute();
-      let n = 0;
-      while (n < rows.length && Number(rows[n]!.seq) === state.size + n + 1) n++;
-      if (n === 0) return 0;
-      const leaves = rows.slice(0, n).map((r) => leafHash(Buffer.from(r.canonical, 'utf8')));
-      const next = appendLeaves(state.size, state.frontier, leaves);
-      await insertNodes(trx, next.nodes);
-      await writeState(trx, { size: next.size, frontier: next.frontier });
-      return n;
-    });
+    return this.db.transaction().execute((trx) => this.integrateIn(trx, limit));
   }
 
   /** Signs a checkpoint of the tree as it is, unless the newest already covers this size. */
   async checkpoint(): Promise<{ size: number; note: string }> {
-    return this.db.transaction().execute(async (trx) => {
-      const state = await readState(trx, this.opts.dialect === 'postgres');
-      const last = await checkpointRow(trx);
-      if (last && last.size >= state.size) return { size: last.size, note: last.note };
-      await this.opts.fence?.(trx);
-      const root = rootFromFrontier(state.frontier);
-      const note = signCheckpoint(
-        { origin: this.opts.keys.origin, size: state.size, rootHash: root },
-        this.opts.keys.signerKey,
-      );
-      await trx
-        .insertInto('audit_checkpoints')
-        .values({ size: state.size, root: root.toString('hex'), note, created_at: new Date().toISOString() })
-        .execute();
-      this.opts.onCheckpoint?.(state.size);
-      return { size: state.size, note };
-    });
+    return this.db.transaction().execute((trx) => this.checkpointIn(trx));
   }
 
-  /** On demand: everything committed so far, integrated and signed now. */
+  /**
+   * On demand (and each tick): everything committed so far, integrated and signed now. The last
+   * batch and its checkpoint share one transaction, so a quiet tick takes the write lock once,
+   * not twice: on SQLite every commit queues behind the API's writers.
+   */
   async flush(): Promise<{ size: number; note: string }> {
-    while ((await this.integrate()) > 0) {
-      // until caught up
+    for (;;) {
+      const done = await this.db.transaction().execute(async (trx) => {
+        // A full batch means a backlog: keep integrating before signing.
+        if ((await this.integrateIn(trx, BATCH)) === BATCH) return null;
+        return this.checkpointIn(trx);
+      });
+      if (done) return done;
     }
-    return this.checkpoint();
+  }
+
+  private async integrateIn(trx: Trx, limit: number): Promise<number> {
+    // On PostgreSQL the state row lock serialises sequencers; SQLite has one writer anyway.
+    const state = await readState(trx, this.opts.dialect === 'postgres');
+    await this.opts.fence?.(trx);
+    const rows = await trx
+      .selectFrom('audit_entries')
+      .select(['seq', 'canonical'])
+      .where('seq', '>', state.size)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    let n = 0;
+    while (n < rows.length && Number(rows[n]!.seq) === state.size + n + 1) n++;
+    if (n === 0) return 0;
+    const leaves = rows.slice(0, n).map((r) => leafHash(Buffer.from(r.canonical, 'utf8')));
+    const next = appendLeaves(state.size, state.frontier, leaves);
+    await insertNodes(trx, next.nodes);
+    await writeState(trx, { size: next.size, frontier: next.frontier });
+    return n;
+  }
+
+  private async checkpointIn(trx: Trx): Promise<{ size: number; note: string }> {
+    const state = await readState(trx, this.opts.dialect === 'postgres');
+    const last = await checkpointRow(trx);
+    if (last && last.size >= state.size) return { size: last.size, note: last.note };
+    await this.opts.fence?.(trx);
+    const root = rootFromFrontier(state.frontier);
+    const note = signCheckpoint(
+      { origin: this.opts.keys.origin, size: state.size, rootHash: root },
+      this.opts.keys.signerKey,
+    );
+    await trx
+      .insertInto('audit_checkpoints')
+      .values({ size: state.size, root: root.toString('hex'), note, created_at: new Date().toISOString() })
+      .execute();
+    this.opts.onCheckpoint?.(state.size);
+    return { size: state.size, note };
   }
 }
