@@ -3,6 +3,7 @@
 import { type TSchema, Type as T } from '@sinclair/typebox';
 import { ATTEMPT_STATES, END_REASONS, WORKLOAD_STATUSES } from '../domain/workload-states.js';
 import { DNS_LABEL_PATTERN } from '../domain/ids.js';
+import { BREAK_GLASS_STATES } from '../policy/break-glass.js';
 import { ORG_ROLES } from '../policy/roles.js';
 
 const strict = { additionalProperties: false } as const;
@@ -241,7 +242,61 @@ export const AuditEntry = T.Object({
       { description: 'on a summary of denials: how many were not recorded one by one' },
     ),
   ),
+  policy: T.Optional(
+    T.Object(
+      {
+        hash: T.String(),
+        ids: T.Optional(T.Unsafe<readonly string[]>(T.Array(T.String()))),
+        version: T.Optional(T.Integer()),
+      },
+      { description: 'the sovereignty policy set that decided (placement, storage, access) or was loaded' },
+    ),
+  ),
+  location: T.Optional(
+    T.Object(
+      {
+        store: T.String(),
+        region: T.String(),
+        also: T.Optional(
+          T.Unsafe<readonly { store: string; region: string }[]>(
+            T.Array(T.Object({ store: T.String(), region: T.String() })),
+          ),
+        ),
+      },
+      { description: 'where bytes were written (the first store; the others of the same write under also)' },
+    ),
+  ),
+  breakGlass: T.Optional(
+    T.Object(
+      { grant: T.String(), reason: T.String() },
+      { description: "an operator's break-glass grant: opened, revoked, or used to read the org's data" },
+    ),
+  ),
   canonical: T.String({ description: 'the entry serialised canonically (RFC 8785)' }),
+});
+
+// Break-glass: an operator's access to one org's data, with a reason and an expiry.
+export const BreakGlassOpen = T.Object(
+  {
+    reason: T.String({ minLength: 10, maxLength: 500, description: 'why: the tenant reads it' }),
+    expiresIn: T.String({
+      minLength: 1,
+      maxLength: 20,
+      description: 'how long the grant lasts: 30m, 2h, 1h30m (at most 24h)',
+    }),
+  },
+  strict,
+);
+export const BreakGlassGrant = T.Object({
+  id: T.String(),
+  org: T.String(),
+  principal: T.String({ description: 'the operator it lets in' }),
+  reason: T.String(),
+  createdAt: Time,
+  expiresAt: Time,
+  revokedAt: Nullable(Time),
+  revokedBy: Nullable(T.String()),
+  state: oneOf(BREAK_GLASS_STATES, 'active until expiresAt unless revoked'),
 });
 
 export const WhoAmI = T.Object({
@@ -654,6 +709,18 @@ export const StorageUsage = T.Object({
   limitBytes: Nullable(T.Integer({ description: 'null: no limit' })),
   usedBytes: T.Integer(),
   uploadingBytes: T.Integer({ description: 'open uploads, counted against the limit while they last' }),
+});
+export const BlobStore = T.Object({
+  name: T.String({ description: 'default for the --blob-store store, else its --blob-store-at name' }),
+  kind: oneOf(['fs', 's3'] as const),
+  region: T.String(),
+  country: T.String({ description: "ISO 3166 code read from the region, '' when it names none" }),
+  inEU: T.Boolean(),
+  default: T.Boolean(),
+  location: T.String({ description: 'a directory or s3://bucket/prefix' }),
+});
+export const BlobStoreList = T.Object({
+  items: T.Array(BlobStore, { description: 'in the order uploads try them: the first the policy allows is used' }),
 });
 export const StorageQuotaSet = T.Object(
   { limitBytes: Nullable(T.Integer({ minimum: 0, description: "null: back to the server's default" })) },

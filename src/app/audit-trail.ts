@@ -30,7 +30,7 @@ export function auditView(r: AuditEntriesTable): AuditEntryView {
 
 export async function listAuditEntries(
   ctx: Ctx,
-  filter: { org?: string; action?: string; resource?: string },
+  filter: { org?: string; action?: string; resource?: string; breakGlass?: boolean },
   req: PageRequest,
 ): Promise<Page<AuditEntryView>> {
   // Ordered by sequence number: a cursor must hold one.
@@ -48,6 +48,8 @@ export async function listAuditEntries(
     q = q.where('org_id', 'in', orgs);
   }
   if (filter.action) q = q.where('action', '=', filter.action);
+  // Break-glass: grants opened and revoked, each access under one, and refused accesses.
+  if (filter.breakGlass) q = q.where('action', 'like', 'break-glass.%');
   if (filter.resource) q = q.where('resource', 'like', `${filter.resource.replace(/[%_]/g, '')}%`);
   return page(q, 'seq', req, auditView);
 }

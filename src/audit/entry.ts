@@ -29,8 +29,8 @@ export interface AuditEntry {
   readonly suppressed?: { readonly count: number; readonly since: string };
   /** The sovereignty policy set that decided (placement, storage, access) or was loaded, by hash. */
   readonly policy?: PolicyFact;
-  /** Where bytes were written: the blob store and its region. */
-  readonly location?: { readonly store: string; readonly region: string };
+  /** Where bytes were written: the blob store and its region (with several stores, the others under `also`). */
+  readonly location?: LocationFact;
   /** An operator's access to tenant data under a break-glass grant. */
   readonly breakGlass?: { readonly grant: string; readonly reason: string };
 }
@@ -41,6 +41,17 @@ export interface PolicyFact {
   readonly ids?: readonly string[];
   /** The version number, on a policy load. */
   readonly version?: number;
+}
+
+export interface StoreLocation {
+  /** The blob store by name (`default` for the default store). */
+  readonly store: string;
+  readonly region: string;
+}
+
+/** The first store written to; `also`: the other stores of the same write, in configured order. */
+export interface LocationFact extends StoreLocation {
+  readonly also?: readonly StoreLocation[];
 }
 
 /** The optional facts a change may record in its entry. */

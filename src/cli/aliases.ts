@@ -14,9 +14,11 @@ const GET: Record<string, { list: string[]; one?: string[] }> = {
   serviceaccounts: { list: ['sa', 'list'] },
   users: { list: ['user', 'list'] },
   audit: { list: ['audit', 'list'] },
+  'break-glass': { list: ['break-glass', 'list'] },
   models: { list: ['model', 'list'], one: ['model', 'describe'] },
   datasets: { list: ['dataset', 'list'], one: ['dataset', 'describe'] },
   'storage-quota': { list: ['storage-quota', 'get'], one: ['storage-quota', 'get'] },
+  'blob-stores': { list: ['blob-store', 'list'] },
   deployments: { list: ['deployment', 'list'], one: ['deployment', 'describe'] },
   'inference-limits': { list: ['inference-limits', 'get'] },
 };
@@ -43,9 +45,11 @@ const SINGULAR: Record<string, string> = {
   model: 'models',
   dataset: 'datasets',
   'storage-quotas': 'storage-quota',
+  'blob-store': 'blob-stores',
   deployment: 'deployments',
   deploy: 'deployments',
   'inference-limit': 'inference-limits',
+  'break-glass-grants': 'break-glass',
 };
 
 export const GET_RESOURCES = Object.keys(GET);

@@ -20,6 +20,7 @@ import type { Registry } from './registry.js';
 import { type FoundRepo, branchHead, findRepo, requireWriter } from './repos.js';
 import { type ManifestFile, signVersion } from './signing.js';
 import { checkRoom } from './storage-quota.js';
+import { locationFacts } from './store-choice.js';
 import { storeInline } from './uploads.js';
 
 export type CommitOp =
@@ -107,8 +108,21 @@ export async function commit(
     // The exact check is made again when the commit lands; this one keeps refused content out.
     const adding = await freshBytes(ctx.db, r.project.id, manifest);
     if (adding.bytes > 0) await checkRoom(ctx.db, reg, r.project.id, adding.bytes, { countOpenUploads: false });
-    for (const content of new Set(inline.values())) await storeInline(ctx, reg, r.org.id, r.project.id, content);
+    for (const content of new Set(inline.values()))
+      await storeInline(ctx, reg, r.org.id, r.project.id, content, {
+        action: `${kind}.upload`,
+        resource: r.resource,
+        projectId: r.project.id,
+      });
   }
+  // The commit is the audited write that makes uploaded bytes part of the registry: its entry
+  // records where the new files' bytes are and the policy set that allows them there.
+  const facts = await locationFacts(
+    ctx.db,
+    reg,
+    r.org.id,
+    manifest.filter((f) => changed.has(f.path)).map((f) => f.blobId),
+  );
 
   const createdAt = nowIso();
   const parent = head?.id ?? '';
@@ -201,7 +215,11 @@ export async function commit(
         .execute();
     }
     const result: CommitResult = { commit: commitId, parent, branch, files: manifest.length, bytes: total };
-    return { result, after: { commit: commitId, parent, branch, files: manifest.length, bytes: total, summary } };
+    return {
+      result,
+      after: { commit: commitId, parent, branch, files: manifest.length, bytes: total, summary },
+      ...(facts ? { facts } : {}),
+    };
   });
 }
 

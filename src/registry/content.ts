@@ -9,7 +9,7 @@ import type { BlobsTable, Database } from '../store/schema.js';
 import type { ByteRange } from './blob-store.js';
 import { blobIdOf, decryptRange, deriveObjectKey } from './crypto.js';
 import { type FormatInfo, type GgufInfo, MAX_SAFETENSORS_HEADER, parseSafetensorsHeader, readGguf } from './formats.js';
-import type { Registry } from './registry.js';
+import { type Registry, storeNamed } from './registry.js';
 
 export async function findBlob(
   db: Kysely<Database> | Trx,
@@ -37,7 +37,9 @@ export async function findBlobByDigest(
 export async function openBlob(reg: Registry, blob: BlobsTable, range?: ByteRange): Promise<Readable> {
   const key = await reg.keys.byId(blob.org_id, blob.key_id);
   const objectKey = deriveObjectKey(key, Buffer.from(blob.salt, 'base64'));
-  return decryptRange(objectKey, Number(blob.size), range, (r) => reg.store.read(blob.storage_key, r));
+  // From the store it was written to, whatever the policy says about new writes today.
+  const store = storeNamed(reg, blob.store).store;
+  return decryptRange(objectKey, Number(blob.size), range, (r) => store.read(blob.storage_key, r));
 }
 
 /** A small range of a blob in memory (headers, model cards); refuses more than `max` bytes. */

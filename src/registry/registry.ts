@@ -1,7 +1,10 @@
-// What the registry's services need at run time, built once by the server: the blob store, the
+// What the registry's services need at run time, built once by the server: the blob stores (each
+// with its region; which one an upload goes to is the sovereignty policy's call, store-choice.ts), the
 // orgs' keys, the platform's signing key, the key of upload tokens, and the limits. Services take
 // it as a plain argument; routes get it through their dependencies.
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { AppError } from '../domain/errors.js';
+import { DEFAULT_SITE_REGION } from '../policy/sovereignty.js';
 import type { BlobStore } from './blob-store.js';
 import { SEGMENT_BYTES } from './crypto.js';
 import type { OrgKeys } from './keys.js';
@@ -34,8 +37,25 @@ export const DEFAULT_LIMITS: RegistryLimits = {
   maxFiles: 100_000,
 };
 
-export interface Registry {
+/** One configured blob store: where it is and in which region. */
+export interface NamedStore {
+  /** '' for the default store (`--blob-store`), as the `store` columns of blobs and uploads say. */
+  readonly name: string;
+  /** The region its bytes are in; policies read the country from it. */
+  readonly region: string;
   readonly store: BlobStore;
+  /** Where it is, for operators: a directory or `s3://bucket/prefix`. */
+  readonly where: string;
+}
+
+/** How a store is named in audit entries and listings: the default store is `default`. */
+export const storeLabel = (name: string) => name || 'default';
+
+export interface Registry {
+  /** The default store (name ''). */
+  readonly store: BlobStore;
+  /** Every configured store: the default first, then the named ones in the order configured. */
+  readonly stores: readonly NamedStore[];
   readonly keys: OrgKeys;
   readonly signer: SigningKey;
   readonly limits: RegistryLimits;
@@ -62,10 +82,33 @@ export function uploadTokens(masterKey: Buffer): UploadTokens {
   };
 }
 
-export function createRegistry(parts: Omit<Registry, 'limits'> & { limits?: Partial<RegistryLimits> }): Registry {
+/**
+ * The store an object lives in, by the name on its blob or upload row. Objects stay where they
+ * were written: a store that is no longer configured makes its objects unavailable, not lost.
+ */
+export function storeNamed(reg: Registry, name: string): NamedStore {
+  const s = reg.stores.find((x) => x.name === name);
+  if (!s) {
+    throw new AppError(
+      'UNAVAILABLE',
+      `blob store "${storeLabel(name)}" holds this object but is not configured on this server (--blob-store-at)`,
+      { store: storeLabel(name) },
+    );
+  }
+  return s;
+}
+
+/** With `stores`, the default store is their first (`store` is then ignored). */
+export function createRegistry(
+  parts: Omit<Registry, 'limits' | 'stores'> & { stores?: readonly NamedStore[]; limits?: Partial<RegistryLimits> },
+): Registry {
   const limits = { ...DEFAULT_LIMITS, ...parts.limits };
   if (limits.chunkBytes % SEGMENT_BYTES !== 0) {
     throw new Error(`registry chunk size ${limits.chunkBytes} is not a multiple of ${SEGMENT_BYTES}`);
   }
-  return { ...parts, limits };
+  const stores = parts.stores ?? [
+    { name: '', region: DEFAULT_SITE_REGION, store: parts.store, where: parts.store.kind },
+  ];
+  if (stores[0]?.name !== '') throw new Error('the default blob store (name "") must come first among the stores');
+  return { ...parts, store: stores[0].store, stores, limits };
 }

@@ -1,19 +1,21 @@
-// Building the registry at server start: the blob store (files under the data directory, or
-// S3-compatible object storage), the orgs' keys under the master key, the platform's signing key;
+// Building the registry at server start: the blob stores (files under the data directory, or
+// S3-compatible object storage; the default one and named ones, each in a region), the orgs' keys under the master key, the platform's signing key;
 // and the housekeeping loop (abandoned uploads, deleted repos past their retention).
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
 import { SYSTEM_ACTOR, mutate } from '../audit/journal.js';
 import { SerialLoop } from '../domain/serial-loop.js';
 import { nowIso } from '../domain/ids.js';
+import { siteRegion } from '../policy/sovereignty.js';
 import type { Database } from '../store/schema.js';
 import type { BlobStore } from './blob-store.js';
 import { localKms } from './crypto.js';
 import { FsBlobStore } from './fs-store.js';
 import { OrgKeys } from './keys.js';
-import { type Registry, type RegistryLimits, createRegistry, uploadTokens } from './registry.js';
+import { type NamedStore, type Registry, type RegistryLimits, createRegistry, uploadTokens } from './registry.js';
 import { S3BlobStore } from './s3-store.js';
+import { S3_SPEC, parseBlobStoreSpec } from './store-spec.js';
 import { loadOrCreateSigningKey } from './signing.js';
 import { collectExpiredUploads } from './uploads.js';
 
@@ -25,6 +27,12 @@ export interface RegistrySetup {
   readonly blobStore?: string;
   /** The site's region: the default blob store's. */
   readonly region?: string;
+  /**
+   * Further stores, in order: `<name>=<fs[:DIR]|s3://bucket[/prefix]>@<region>` (see
+   * parseBlobStoreSpec). An upload goes to the first store, the default one first, that the org's
+   * sovereignty policy allows.
+   */
+  readonly blobStores?: readonly string[];
   readonly limits?: Partial<RegistryLimits>;
 }
 
@@ -34,8 +42,51 @@ export interface RegistrySetup {
  */
 export function blobStoreFrom(spec: string | undefined, dataDir: string): BlobStore {
   if (!spec || spec === 'fs') return new FsBlobStore(join(dataDir, 'registry'));
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(spec);
+  const m = S3_SPEC.exec(spec);
   if (!m) throw new Error(`--blob-store must be fs or s3://<bucket>[/<prefix>], not ${spec}`);
+  return s3Store(m[1]!, m[2]);
+}
+
+/** Every store: the default (`--blob-store`, in the site's region) first, then `specs` in order. */
+export function openBlobStores(
+  s: Pick<RegistrySetup, 'blobStore' | 'blobStores' | 'dataDir' | 'region'>,
+  flag = '--blob-store-at',
+): NamedStore[] {
+  const dflt = blobStoreFrom(s.blobStore, s.dataDir);
+  const stores: NamedStore[] = [
+    {
+      name: '',
+      region: s.region ?? siteRegion(),
+      store: dflt,
+      where: !s.blobStore || s.blobStore === 'fs' ? resolve(s.dataDir, 'registry') : s.blobStore,
+    },
+  ];
+  for (const text of s.blobStores ?? []) {
+    const spec = parseBlobStoreSpec(text, flag);
+    if (stores.some((x) => x.name === spec.name))
+      throw new Error(`${flag}: the store name "${spec.name}" is given twice`);
+    let store: BlobStore;
+    let where: string;
+    if (spec.kind === 'fs') {
+      // A relative directory lies under the data directory.
+      where = resolve(s.dataDir, spec.location === '' ? `registry-${spec.name}` : spec.location);
+      store = new FsBlobStore(where);
+    } else {
+      const m = S3_SPEC.exec(spec.location)!;
+      store = s3Store(m[1]!, m[2]);
+      where = spec.location;
+    }
+    const same = stores.find((x) => x.where === where);
+    if (same)
+      throw new Error(
+        `${flag}: store "${spec.name}" is at ${where}, where store "${same.name || 'default'}" is already`,
+      );
+    stores.push({ name: spec.name, region: spec.region, store, where });
+  }
+  return stores;
+}
+
+function s3Store(bucket: string, prefixPath: string | undefined): BlobStore {
   const endpoint = process.env.FABRIK_S3_ENDPOINT;
   const client = new S3Client({
     region: process.env.AWS_REGION ?? 'eu-central-1',
@@ -43,13 +94,15 @@ export function blobStoreFrom(spec: string | undefined, dataDir: string): BlobSt
     requestChecksumCalculation: 'WHEN_REQUIRED',
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
   });
-  const prefix = m[2] ? `${m[2].replace(/\/+$/, '')}/` : '';
-  return new S3BlobStore({ client, bucket: m[1]!, prefix });
+  const prefix = prefixPath ? `${prefixPath.replace(/\/+$/, '')}/` : '';
+  return new S3BlobStore({ client, bucket, prefix });
 }
 
 export function openRegistry(s: RegistrySetup): Registry {
+  const stores = openBlobStores(s);
   return createRegistry({
-    store: blobStoreFrom(s.blobStore, s.dataDir),
+    store: stores[0]!.store,
+    stores,
     keys: new OrgKeys(s.db, localKms(s.masterKey)),
     signer: loadOrCreateSigningKey(join(s.dataDir, 'registry-signing.key')),
     uploadTokens: uploadTokens(s.masterKey),

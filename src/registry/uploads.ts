@@ -9,6 +9,7 @@ import { type Hash, createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Ctx } from '../app/context.js';
+import { recordDenied } from '../audit/journal.js';
 import { AppError } from '../domain/errors.js';
 import { newId, nowIso } from '../domain/ids.js';
 import type { Database, RepoKind, UploadsTable } from '../store/schema.js';
@@ -25,10 +26,11 @@ import {
 } from './crypto.js';
 import { SHA256_HEX, type RepoId } from './names.js';
 import { findBlobByDigest } from './content.js';
-import type { Registry } from './registry.js';
+import { type Registry, storeNamed } from './registry.js';
 import { claimPart, dropDigest, partHashed, takeDigest } from './running-digest.js';
 import { findRepo, requireWriter } from './repos.js';
 import { checkRoom } from './storage-quota.js';
+import { type ChosenStore, chooseStore } from './store-choice.js';
 
 export interface BatchObject {
   readonly oid: string;
@@ -133,14 +135,52 @@ export async function batch(
   const newBytes = toSend.reduce((n, s) => n + (resuming.has(`${s.o.oid}:${s.o.size}`) ? 0 : s.o.size), 0);
   if (newBytes > 0) await checkRoom(ctx.db, reg, r.project.id, newBytes, { countOpenUploads: true });
   const useMultipart = multipart && toSend.some((s) => s.o.size > reg.limits.basicMaxBytes);
-  for (const { o, i } of toSend) {
-    const u = await openUpload(ctx, reg, r.org.id, r.project.id, o, useMultipart && o.size > reg.limits.basicMaxBytes);
-    answers[i] = { oid: o.oid, size: o.size, authenticated: true, actions: { upload: uploadAction(reg, u, baseUrl) } };
+  if (toSend.length > 0) {
+    // One store for the whole batch: the first the org's sovereignty policy allows.
+    const where = await storeFor(ctx, reg, r.org.id, {
+      action: `${kind}.upload`,
+      resource: r.resource,
+      projectId: r.project.id,
+    });
+    for (const { o, i } of toSend) {
+      const big = useMultipart && o.size > reg.limits.basicMaxBytes;
+      const u = await openUpload(ctx, reg, r.org.id, r.project.id, o, big, where);
+      answers[i] = {
+        oid: o.oid,
+        size: o.size,
+        authenticated: true,
+        actions: { upload: uploadAction(reg, u, baseUrl) },
+      };
+    }
   }
   return { transfer: useMultipart ? 'multipart' : 'basic', objects: answers };
 }
 
-/** The open upload of this content in the org (resume), or a new one. */
+/** The store new bytes of the org go to; a refusal by policy is on the audit record too. */
+async function storeFor(
+  ctx: Ctx,
+  reg: Registry,
+  orgId: string,
+  spec: { action: string; resource: string; projectId: string },
+): Promise<ChosenStore> {
+  try {
+    return await chooseStore(ctx.db, reg, orgId);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'POLICY_DENIED') {
+      await recordDenied(
+        ctx.db,
+        { keyId: ctx.caller.keyId, principal: ctx.caller.principal, requestId: ctx.requestId },
+        { ...spec, orgId },
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * The open upload of this content in the org (resume), or a new one. An open upload is resumed
+ * only in the store the policy chooses now: one begun elsewhere before a policy change is left to expire.
+ */
 async function openUpload(
   ctx: Ctx,
   reg: Registry,
@@ -148,6 +188,7 @@ async function openUpload(
   projectId: string,
   o: BatchObject,
   multipart: boolean,
+  where: ChosenStore,
 ): Promise<UploadsTable> {
   const open = await ctx.db
     .selectFrom('uploads')
@@ -156,11 +197,17 @@ async function openUpload(
     .where('sha256', '=', o.oid)
     .where('status', '=', 'open')
     .where('expires_at', '>', nowIso())
+    .where('store', '=', where.store.name)
     .orderBy('created_at', 'desc')
     .executeTakeFirst();
   const chunk = chunkFor(reg, o.size, multipart);
   if (open && Number(open.size) === o.size && Number(open.chunk_size) === chunk) return open;
-  return newUpload(ctx.db, reg, { orgId, projectId, sha256: o.oid, size: o.size, chunk, actor: ctx.caller.principal });
+  return newUpload(
+    ctx.db,
+    reg,
+    { orgId, projectId, sha256: o.oid, size: o.size, chunk, actor: ctx.caller.principal },
+    where,
+  );
 }
 
 /** Plaintext bytes per part of an upload: one part up to basicMaxBytes (rounded up to a segment), else the chunk size. */
@@ -168,16 +215,21 @@ export function chunkFor(reg: Registry, size: number, multipart: boolean): numbe
   return multipart ? reg.limits.chunkBytes : Math.max(SEGMENT_BYTES, Math.ceil(size / SEGMENT_BYTES) * SEGMENT_BYTES);
 }
 
-/** A new upload row and its object in the store, encrypted under the org's current data key. */
+/**
+ * A new upload row and its object, encrypted under the org's current data key, in the store the
+ * org's sovereignty policy allows (`where`, or chosen here: POLICY_DENIED when none may hold it).
+ */
 export async function newUpload(
   db: Kysely<Database>,
   reg: Registry,
   u: { orgId: string; projectId: string; sha256: string; size: number; chunk: number; actor: string },
+  where?: ChosenStore,
 ): Promise<UploadsTable> {
+  const target = (where ?? (await chooseStore(db, reg, u.orgId))).store;
   const key = await reg.keys.current(u.orgId);
   const id = newId('upl');
   const storageKey = `${u.orgId}_${id}`.replace(/[^a-z0-9_-]/gi, '');
-  const handle = await reg.store.start(storageKey);
+  const handle = await target.store.start(storageKey);
   const now = Date.now();
   const row: UploadsTable = {
     id,
@@ -188,7 +240,7 @@ export async function newUpload(
     chunk_size: u.chunk,
     storage_key: storageKey,
     store_handle: handle,
-    store: '',
+    store: target.name,
     key_id: key.keyId,
     salt: newSalt().toString('base64'),
     status: 'open',
@@ -316,8 +368,8 @@ export async function putPart(
     tap.on('error', relay);
     encrypted.on('error', () => undefined);
     body.pipe(measured).pipe(tap).pipe(encrypted);
-    const stored = await reg.store
-      .writePart(
+    const stored = await storeNamed(reg, u.store)
+      .store.writePart(
         u.storage_key,
         u.store_handle,
         n,
@@ -424,7 +476,8 @@ async function finishBlob(
   parts: readonly StoredPart[],
   o: { verified: boolean; running?: { hash: Hash; next: number } },
 ): Promise<void> {
-  await reg.store.finish(u.storage_key, u.store_handle, parts);
+  const store = storeNamed(reg, u.store).store;
+  await store.finish(u.storage_key, u.store_handle, parts);
   if (!o.verified) {
     // What was not hashed on the way in is read back from the store (decrypted, so also checked).
     const size = Number(u.size);
@@ -436,12 +489,12 @@ async function finishBlob(
         deriveObjectKey(key, Buffer.from(u.salt, 'base64')),
         size,
         { start: from, end: size - 1 },
-        (r) => reg.store.read(u.storage_key, r),
+        (r) => store.read(u.storage_key, r),
       );
       for await (const b of plain) hash.update(b as Buffer);
     }
     if (hash.digest('hex') !== u.sha256) {
-      await reg.store.delete(u.storage_key);
+      await store.delete(u.storage_key);
       await db.updateTable('uploads').set({ status: 'aborted' }).where('id', '=', u.id).execute();
       throw digestMismatch(u.sha256);
     }
@@ -463,13 +516,16 @@ async function finishBlob(
     .onConflict((oc) => oc.columns(['org_id', 'blob_id']).doNothing())
     .executeTakeFirst();
   // Another upload of the same content finished first: keep that one.
-  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) await reg.store.delete(u.storage_key);
+  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) await store.delete(u.storage_key);
   await db.updateTable('uploads').set({ status: 'complete' }).where('id', '=', u.id).execute();
   await db.deleteFrom('upload_parts').where('upload_id', '=', u.id).execute();
 }
 
 async function abortUpload(db: Kysely<Database>, reg: Registry, u: UploadsTable): Promise<void> {
-  await reg.store.abort(u.storage_key, u.store_handle).catch(() => undefined);
+  // A store no longer configured keeps its part-written object; the upload is closed all the same.
+  await Promise.resolve()
+    .then(() => storeNamed(reg, u.store).store.abort(u.storage_key, u.store_handle))
+    .catch(() => undefined);
   await db.updateTable('uploads').set({ status: 'aborted' }).where('id', '=', u.id).execute();
   await db.deleteFrom('upload_parts').where('upload_id', '=', u.id).execute();
 }
@@ -494,10 +550,12 @@ export async function storeInline(
   orgId: string,
   projectId: string,
   content: Buffer,
+  spec: { action: string; resource: string; projectId: string },
 ): Promise<{ sha256: string }> {
   const sha256 = createHash('sha256').update(content).digest('hex');
   if (await findBlobByDigest(ctx.db, reg, orgId, sha256)) return { sha256 };
-  const u = await openUpload(ctx, reg, orgId, projectId, { oid: sha256, size: content.length }, false);
+  const where = await storeFor(ctx, reg, orgId, spec);
+  const u = await openUpload(ctx, reg, orgId, projectId, { oid: sha256, size: content.length }, false, where);
   await putPart(ctx.db, reg, u.id, reg.uploadTokens.tokenFor(u.id), 1, Readable.from([content]), content.length);
   return { sha256 };
 }

@@ -12,6 +12,7 @@ import type { Database, SecretsTable } from '../store/schema.js';
 import { type WorkloadEnv, isSecretRef } from '../domain/env.js';
 import { type Ctx, findOrg, findProject, hasRole, requireRole, write } from '../app/context.js';
 import { type SecretBox, SecretOpenError, secretBoxFor } from '../app/secret-box.js';
+import { requireTenantDataAccess } from '../app/tenant-data.js';
 
 /** Values larger than this are not configuration; put them in storage. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -40,6 +41,7 @@ interface ResolvedScope {
   readonly orgId: string;
   readonly orgName: string;
   readonly orgStatus: string;
+  readonly orgResidency: string;
   /** '' for the org scope. */
   readonly projectId: string;
   readonly projectRef: string | null;
@@ -53,6 +55,7 @@ async function resolveScope(ctx: Ctx, scope: SecretScope): Promise<ResolvedScope
       orgId: org.id,
       orgName: org.name,
       orgStatus: org.status,
+      orgResidency: org.residency,
       projectId: '',
       projectRef: null,
       resource: `orgs/${org.name}/secrets`,
@@ -64,6 +67,7 @@ async function resolveScope(ctx: Ctx, scope: SecretScope): Promise<ResolvedScope
     orgId: org.id,
     orgName: org.name,
     orgStatus: org.status,
+    orgResidency: org.residency,
     projectId: project.id,
     projectRef: ref,
     resource: `projects/${ref}/secrets`,
@@ -150,7 +154,15 @@ export async function deleteSecret(ctx: Ctx, scope: SecretScope, name: string): 
  */
 export async function listSecrets(ctx: Ctx, scope: SecretScope): Promise<{ items: SecretInfo[]; nextCursor: null }> {
   const s = await resolveScope(ctx, scope);
-  if (!mayList(ctx, s)) throw forbidden('listing secrets');
+  // Values are never readable; names are what an operator outside the org could read: only under
+  // break-glass (one audit entry per listing).
+  const access = await requireTenantDataAccess(
+    ctx,
+    { id: s.orgId, name: s.orgName, residency: s.orgResidency },
+    'secrets',
+    s.resource,
+  );
+  if (access.via === 'roles' && !mayList(ctx, s)) throw forbidden('listing secrets');
   const rows = await ctx.db
     .selectFrom('secrets')
     .selectAll()

@@ -49,6 +49,8 @@ interface Fixture {
   readonly aResearchJobId: string;
   /** A's webhook subscription. */
   readonly aWebhookId: string;
+  /** An operator's break-glass grant on A. */
+  readonly aBreakGlassId: string;
   /** A key of A's service account `trainer`, scoped to the project acme.train. */
   readonly aScopedKey: { id: string; prefix: string; token: string };
   /**
@@ -593,6 +595,24 @@ const ROUTES: Record<string, RouteCases> = {
     scoped: () => [p('/projects/acme.research/secrets/wandb', 404)],
   },
 
+  'POST /api/v1/orgs/{org}/break-glass': {
+    crossTenant: () => [
+      p('/orgs/acme/break-glass', 404, { reason: 'planted by globex, no reason', expiresIn: '1h' }),
+      p('/orgs/globex/break-glass', 403, { reason: 'an owner is no operator', expiresIn: '1h' }, operatorOnly),
+    ],
+    viewer: () => [p('/orgs/acme/break-glass', 403, { reason: 'viewers are no operators', expiresIn: '1h' })],
+  },
+  'GET /api/v1/orgs/{org}/break-glass': {
+    crossTenant: () => [p('/orgs/acme/break-glass', 404), p('/orgs/globex/break-glass?limit=1', 'listing')],
+  },
+  'DELETE /api/v1/orgs/{org}/break-glass/{id}': {
+    crossTenant: (f) => [
+      p(`/orgs/acme/break-glass/${f.aBreakGlassId}`, 404),
+      p(`/orgs/globex/break-glass/${f.aBreakGlassId}`, 404, undefined, "A's grant under B's org"),
+    ],
+    viewer: (f) => [p(`/orgs/acme/break-glass/${f.aBreakGlassId}`, 403)],
+  },
+
   'GET /api/v1/events': {
     crossTenant: () => [
       p('/events', 'listing'),
@@ -688,6 +708,22 @@ const ROUTES: Record<string, RouteCases> = {
 
   ...registryCases('models'),
   ...registryCases('datasets'),
+  'GET /api/v1/policies': {
+    crossTenant: () => [p('/policies', 'listing', undefined, 'the platform rules, the same for every caller')],
+  },
+  'GET /api/v1/policies/{version}': {
+    crossTenant: () => [p('/policies/latest', 'listing', undefined, 'the platform rules'), p('/policies/1', 'listing')],
+  },
+  'POST /api/v1/policies': {
+    crossTenant: () => [p('/policies', 403, { policies: 'permit (principal, action, resource);' }, operatorOnly)],
+    viewer: () => [
+      p('/policies', 403, { policies: 'permit (principal, action, resource);', dryRun: true }, operatorOnly),
+    ],
+  },
+  'GET /api/v1/blob-stores': {
+    crossTenant: () => [p('/blob-stores', 403, undefined, operatorOnly)],
+    viewer: () => [p('/blob-stores', 403, undefined, operatorOnly)],
+  },
   'GET /api/v1/registry/signing-key': {
     crossTenant: () => [p('/registry/signing-key', 'listing', undefined, 'public: the same for every caller')],
   },
@@ -1281,6 +1317,7 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
     a.ownerToken,
   );
   const webhook = await must('POST', '/orgs/acme/webhooks', { url: 'https://hooks.acme.example/fabrik' }, a.ownerToken);
+  const breakGlass = await must('POST', '/orgs/acme/break-glass', { reason: 'INC-1: acme asked us', expiresIn: '2h' });
   // The registry: a model and a dataset in acme.train, created over REST, a version of each pushed
   // with the Hub client and tagged; a repo of each kind in acme.research, without versions.
   const hubUrl = `${await t.app.listen({ host: '127.0.0.1', port: 0 })}/hub`;
@@ -1388,6 +1425,7 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
     trainJob.id,
     researchJob.id,
     webhook.id,
+    breakGlass.id,
     'acme',
     'research',
     'trainer',
@@ -1420,6 +1458,7 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
     [scoped.prefix, ghostPrefix()],
     [trainJob.id, newId('wl')],
     [webhook.id, newId('whk')],
+    [breakGlass.id, newId('bg')],
     ['trainer', 'ghostbot'],
     ['finetune', 'ghostjob'],
     [repos.models.name, 'ghost-model'],
@@ -1471,6 +1510,7 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
     aTrainJobId: trainJob.id,
     aResearchJobId: researchJob.id,
     aWebhookId: webhook.id,
+    aBreakGlassId: breakGlass.id,
     aOwnerKey: { id: owner.id, prefix: owner.prefix },
     aScopedKey: { id: scoped.id, prefix: scoped.prefix, token: scoped.token },
     aRepos: repos,

@@ -11,6 +11,7 @@
 // The app serves the verifiable audit log too, with one witness key configured: its public routes
 // (checkpoint, key, hash tiles, consistency proofs, cosignatures) get garbage tile paths, proof
 // ranges and cosignature bodies of their own.
+import { DEFAULT_POLICIES } from '../../src/policy/default-policies.js';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -70,6 +71,9 @@ const VALID_BODIES: Record<string, unknown> = {
   'PUT /api/v1/orgs/{org}/secrets/{name}': { value: 'fuzz-value' },
   'PUT /api/v1/projects/{project}/secrets/{name}': { value: 'fuzz-value' },
   'POST /api/v1/orgs/{org}/webhooks': { url: 'https://hooks.example.com/fabrik', types: ['workload.finished'] },
+  'POST /api/v1/orgs/{org}/break-glass': { reason: 'fuzzing the break-glass route', expiresIn: '1h' },
+  // A dry run of the policies in force: valid, and nothing changes unless a mutation drops dryRun.
+  'POST /api/v1/policies': { policies: DEFAULT_POLICIES, dryRun: true },
   'PUT /api/v1/projects/{project}/storage-quota': { limitBytes: 1 << 30 },
   // A GGUF on the server's machine, every field set: before() writes the file and fills in its path.
   'POST /api/v1/projects/{project}/deployments': {
@@ -401,6 +405,10 @@ for (const dialect of DIALECTS) {
       const key = await must('POST', '/api/v1/orgs/acme/keys', { name: 'disposable', serviceAccount: 'fuzz-sa' });
       const wl = await must('POST', '/api/v1/projects/acme.train/workloads', job('fuzz-job'));
       const hook = await must('POST', '/api/v1/orgs/acme/webhooks', { url: 'https://hooks.example.com/fuzz' });
+      const grant = await must('POST', '/api/v1/orgs/acme/break-glass', {
+        reason: 'seeding the fuzzer',
+        expiresIn: '2h',
+      });
       // The registry: a model and a dataset `fuzzed` in acme.train, a version of each pushed with
       // the Hub client, tagged v1; each countersignature body signs its kind's version.
       const hubUrl = `${await t.app.listen({ host: '127.0.0.1', port: 0 })}/hub`;
@@ -508,10 +516,14 @@ for (const dialect of DIALECTS) {
           // Secrets' names, the registry's repo (a model and a dataset), and the deployments.
           name: ['wandb', 'hf-token', 'fuzzed', 'fuzz-ext'],
           webhook: [hook.id],
+          // Break-glass grants: one of acme's, and one that does not exist.
+          id: [grant.id, 'bg_nonexistent'],
           rev: ['main', 'v1', ...commits],
           ref: ['v1', 'v2'],
           // Audit entries: the first, one in the older checkpoint, the newest signed one, one not yet.
           seq: ['1', String(old.size), String(latest.size), String(latest.size + 1)],
+          // Policy versions: the one in force, the first, one that does not exist.
+          version: ['latest', '1', '99999'],
         },
         bodies,
       };

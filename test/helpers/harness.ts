@@ -119,7 +119,15 @@ export async function startTestApp(
     authCacheTtlMs?: number;
     logs?: LogLocator;
     /** A model and dataset registry on a temporary directory (or the given store spec). */
-    registry?: { limits?: Partial<RegistryLimits>; blobStore?: string; dataDir?: string };
+    registry?: {
+      limits?: Partial<RegistryLimits>;
+      blobStore?: string;
+      dataDir?: string;
+      /** Further stores, `<name>=<fs[:DIR]|s3://…>@<region>` (src/registry/store-spec.ts). */
+      blobStores?: readonly string[];
+      /** The default store's region (default: the site's, eu-de-local). */
+      region?: string;
+    };
     /** The deployment routes, e.g. `{ runtime: locateReplicaRuntime(), allowModelPaths: true }` (no controller runs). */
     deployments?: DeploymentDeps;
     /** The verifiable audit log's routes (its `flush` may close over a Sequencer made on `store` afterwards). */
@@ -142,6 +150,8 @@ export async function startTestApp(
           masterKey,
           db: store.db,
           blobStore: opts.registry.blobStore,
+          blobStores: opts.registry.blobStores,
+          region: opts.registry.region,
           limits: opts.registry.limits,
         })
       : undefined;

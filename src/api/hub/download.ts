@@ -2,6 +2,7 @@
 // HEAD/GET/Range on resolve with the headers the clients rely on (X-Repo-Commit, ETag and
 // X-Linked-Etag, X-Linked-Size, Content-Range). No Xet hints, so clients use plain HTTP.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { requireTenantDataAccess } from '../../app/tenant-data.js';
 import { AppError } from '../../domain/errors.js';
 import { parseManifest } from '../../registry/commits.js';
 import { findBlob, openBlob } from '../../registry/content.js';
@@ -174,6 +175,8 @@ export async function downloadRoutes(hub: FastifyInstance, deps: HubDeps): Promi
     if (!commit || !f) throw entryNotFound(path);
     const blob = await findBlob(ctx.db, r.org.id, f.blobId);
     if (!blob) throw new AppError('INTERNAL', `the content of ${path} is missing from the store`);
+    // Content (not HEAD's metadata): an operator outside the org only under break-glass.
+    if (!head) await requireTenantDataAccess(ctx, r.org, 'artifacts', `${r.resource}/files/${path}@${commit.id}`);
     const range = parseRange(req.headers.range, f.size);
     const etag = `"${f.sha256}"`;
     reply

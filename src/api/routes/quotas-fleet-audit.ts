@@ -223,6 +223,9 @@ export async function auditRoutes(app: FastifyInstance, deps: RouteDeps): Promis
             org: T.Optional(T.String({ maxLength: 100 })),
             action: T.Optional(T.String({ maxLength: 100 })),
             resource: T.Optional(T.String({ maxLength: 300, description: 'resource prefix' })),
+            breakGlass: T.Optional(
+              T.Boolean({ description: 'only break-glass entries: grants opened and revoked, and each access' }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -230,8 +233,8 @@ export async function auditRoutes(app: FastifyInstance, deps: RouteDeps): Promis
       },
     },
     async (req) => {
-      const { org, action, resource, ...page } = req.query;
-      return listAuditEntries(ctxOf(req, deps), { org, action, resource }, page);
+      const { org, action, resource, breakGlass, ...page } = req.query;
+      return listAuditEntries(ctxOf(req, deps), { org, action, resource, breakGlass }, page);
     },
   );
 }

@@ -444,12 +444,14 @@ export function registerAdminCommands(program: Command): void {
     .option('--action <action>', 'e.g. quota.set')
     .option('--resource <prefix>', 'resource prefix, e.g. orgs/acme')
     .option('--limit <n>', 'at most this many entries (default all)')
+    .option('--break-glass', "only operators' break-glass: grants opened and revoked, each access (with its reason)")
     .action(
       action(async (opts) => {
         const params = new URLSearchParams({
           ...(opts.org ? { org: opts.org } : {}),
           ...(opts.action ? { action: opts.action } : {}),
           ...(opts.resource ? { resource: opts.resource } : {}),
+          ...(opts.breakGlass ? { breakGlass: 'true' } : {}),
         });
         const limit = intFlag('--limit', opts.limit);
         const c = client();
@@ -463,6 +465,12 @@ export function registerAdminCommands(program: Command): void {
           { header: 'ACTION', get: (e) => e.action },
           { header: 'RESOURCE', get: (e) => e.resource },
           { header: 'OUTCOME', get: (e) => e.outcome },
+          ...(opts.breakGlass
+            ? [
+                { header: 'GRANT', get: (e: Obj) => e.breakGlass?.grant },
+                { header: 'REASON', get: (e: Obj) => e.breakGlass?.reason },
+              ]
+            : []),
           { header: 'REQUEST', get: (e) => e.requestId, wide: true },
           { header: 'AFTER', get: (e) => e.afterDigest, wide: true },
         ]);

@@ -2,7 +2,8 @@
 // models|datasets`, `fabrik describe model|dataset REF`, `fabrik verify REF` (offline: the envelope
 // is checked here with the platform's public key, and with --dir a pulled directory's files are
 // hashed against the signed digests), `fabrik lineage REF`, `fabrik tag|untag REF TAG` and the
-// projects' storage quotas (`fabrik get storage-quota`, `fabrik set storage-quota`).
+// projects' storage quotas (`fabrik get storage-quota`, `fabrik set storage-quota`) and the blob
+// stores (`fabrik get blob-stores`).
 import type { Command } from 'commander';
 import { AppError } from '../../domain/errors.js';
 import { type VersionRef, parseVersionRef } from '../../registry/names.js';
@@ -381,6 +382,27 @@ export function registerArtifactCommands(program: Command): void {
     action(async (project: string | undefined, opts) => {
       const ref = project ?? projectOf(opts);
       showUsage(opts, await client().get<Obj>(`/api/v1/projects/${q(ref)}/storage-quota`));
+    }),
+  );
+  addOutputOption(
+    program
+      .command('blob-store')
+      .description("The registry's blob stores (operators; also: fabrik get blob-stores)")
+      .command('list')
+      .description('The blob stores in the order uploads try them, with their regions and what policies read from them')
+      .addHelpText('after', EXIT_CODES),
+  ).action(
+    action(async (opts) => {
+      const { items } = await client().get<{ items: Obj[] }>('/api/v1/blob-stores');
+      printList(opts, items, [
+        { header: 'NAME', get: (s) => s.name },
+        { header: 'KIND', get: (s) => s.kind },
+        { header: 'REGION', get: (s) => s.region },
+        { header: 'COUNTRY', get: (s) => s.country },
+        { header: 'EU', get: (s) => (s.inEU ? 'yes' : 'no') },
+        { header: 'DEFAULT', get: (s) => (s.default ? 'yes' : '') },
+        { header: 'LOCATION', get: (s) => s.location, wide: true },
+      ]);
     }),
   );
   addOutputOption(

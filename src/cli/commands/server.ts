@@ -5,6 +5,7 @@ import { ApiClient, CliError } from '../client.js';
 import { loadConfig, saveConfig } from '../config.js';
 import { EXIT } from '../output.js';
 import { action, addOutputOption, client, printOne } from '../run.js';
+import { blobStoreSpecsFromEnv, parseBlobStoreSpec } from '../../registry/store-spec.js';
 import { parseSize } from './artifacts.js';
 
 /** `20000-29999` → [20000, 29999]. */
@@ -14,6 +15,24 @@ export function portRange(text: string): [number, number] {
   if (!m || a < 1024 || b > 65535 || a > b)
     throw CliError.usage(`--replica-ports: "${text}" is not a range like 20000-29999`);
   return [a, b];
+}
+
+/** The further blob stores: the repeated --blob-store-at, else FABRIK_BLOB_STORES; each checked now. */
+export function blobStoresOption(given: string[] | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+  const flag = given ? '--blob-store-at' : 'FABRIK_BLOB_STORES';
+  const specs = given ?? blobStoreSpecsFromEnv(env);
+  const names = new Set<string>();
+  for (const text of specs) {
+    let name: string;
+    try {
+      name = parseBlobStoreSpec(text, flag).name;
+    } catch (err) {
+      throw CliError.usage((err as Error).message);
+    }
+    if (names.has(name)) throw CliError.usage(`${flag}: the store name "${name}" is given twice`);
+    names.add(name);
+  }
+  return specs;
 }
 
 export function registerServerCommands(program: Command): void {
@@ -66,6 +85,13 @@ export function registerServerCommands(program: Command): void {
       process.env.FABRIK_BLOB_STORE ?? 'fs',
     )
     .option(
+      '--blob-store-at <name=where@region>',
+      'a further registry blob store, repeatable, in order: <name>=<fs[:DIR]|s3://bucket[/prefix]>@<region> ' +
+        '(e.g. fra=fs:/srv/blobs@eu-de-fra1; a relative DIR lies under --data-dir, plain fs is <data-dir>/registry-<name>); ' +
+        "uploads go to the first store, --blob-store's first, that the org's sovereignty policy allows (default: $FABRIK_BLOB_STORES, comma-separated)",
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
+    )
+    .option(
       '--storage-quota <size>',
       'registry storage quota of a project without its own, e.g. 500GiB (default: none)',
       process.env.FABRIK_STORAGE_QUOTA,
@@ -96,6 +122,7 @@ export function registerServerCommands(program: Command): void {
           throw CliError.usage(`--executor: "${opts.executor}" is not local or slurm`);
         if (opts.identities !== 'local' && opts.identities !== 'site')
           throw CliError.usage(`--identities: "${opts.identities}" is not local or site`);
+        const blobStores = blobStoresOption(opts.blobStoreAt);
         const { startServer } = await import('../../server.js');
         const server = await startServer({
           host: opts.host,
@@ -113,6 +140,7 @@ export function registerServerCommands(program: Command): void {
           isolation: opts.isolation,
           region: opts.region,
           blobStore: opts.blobStore,
+          blobStores,
           storageQuotaBytes: opts.storageQuota ? sizeOption('--storage-quota', opts.storageQuota) : undefined,
           devGpus,
           redisUrl: opts.redis,
