@@ -122,6 +122,14 @@ export class PolicyVersions {
   ): Promise<PolicyVersion> {
     const onlyIfEmpty = opts.onlyIfEmpty === true;
     const policies = this.check(text);
+    // The same text again is the version in force already: nothing new to record.
+    if (!onlyIfEmpty) {
+      const inForce = await this.get('latest').catch(() => null);
+      if (inForce?.hash === policies.hash) {
+        const { policies: _text, ...v } = inForce;
+        return v;
+      }
+    }
     const v = await mutate(
       this.db,
       actor,
@@ -134,6 +142,7 @@ export class PolicyVersions {
           .limit(1)
           .executeTakeFirst();
         if (onlyIfEmpty && head) return { result: null };
+
         const row: PolicyVersionsTable = {
           version: (head?.version ?? 0) + 1,
           hash: policies.hash,

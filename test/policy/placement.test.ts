@@ -254,6 +254,9 @@ when { resource.region == "eu-de-muc1" };
       const back = await t.call('POST', '/api/v1/policies', { body: { policies: DEFAULT_POLICIES } });
       assert.equal(back.status, 201, JSON.stringify(back.body));
       assert.equal(back.body.version.version, 3);
+      // The same text again is the version in force: no new version.
+      const again = await t.call('POST', '/api/v1/policies', { body: { policies: DEFAULT_POLICIES } });
+      assert.equal(again.body.version.version, 3);
     });
 
     it('fails closed: with no readable policy set nothing is placed or admitted', { skip }, async () => {

@@ -35,9 +35,9 @@ export function registerPolicyCommands(program: Command): void {
         `/api/v1/policies/${opts.version ? encodeURIComponent(opts.version) : 'latest'}`,
       );
       if (outputFormat(opts) === 'json') return printOne(opts, v);
-      process.stdout.write(
-        `// version ${v.version}, sha256 ${v.hash}, loaded ${v.createdAt} by ${v.createdBy}\n${v.policies}`,
-      );
+      // The text alone on stdout (`> site.cedar` keeps it byte for byte, so its hash), the rest on stderr.
+      process.stderr.write(`version ${v.version}, sha256 ${v.hash}, loaded ${v.createdAt} by ${v.createdBy}\n`);
+      process.stdout.write(v.policies);
     }),
   );
   addOutputOption(policy.command('history').description('Versions of the policies, newest (in force) first')).action(
