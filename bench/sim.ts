@@ -1,5 +1,6 @@
 // `npm run bench -- sim --json`: the public Philly-derived trace on the B200 pool of the Munich
-// fleet at 85–90 % offered load (arrivals compressed), under fabrik and the three baselines, all
+// fleet at 85–90 % offered load (arrivals compressed), under fabrik and the baselines (fifo,
+// fifo-backfill, srtf-oracle, slurm-multifactor, tiresias-las), all
 // through the real scheduler core. Options: --load X (default 0.875), --policy a,b, --out DIR
 // (also writes result.json and report.html), --trace FILE.
 import { existsSync } from 'node:fs';
@@ -55,6 +56,7 @@ export default async function (args: string[]): Promise<object> {
       jain,
       preemptions,
       maxQueueS: m.maxQueueS,
+      jobsPerSec: Math.round(m.jobsPerSec),
     };
   }
   const fabrik = result.policies.fabrik;
@@ -67,6 +69,8 @@ export default async function (args: string[]): Promise<object> {
     load: round(result.load),
     // Measured on the fabrik policy's run alone (simulated span / wall time of that run).
     simHoursPerSec: fabrik ? Math.round(fabrik.simHoursPerSec) : null,
+    // Jobs simulated per wall second of the fabrik run (simulated hours per second depend on the trace).
+    jobsPerSec: fabrik ? Math.round(fabrik.jobsPerSec) : null,
     ratiosToFifo: Object.fromEntries(
       Object.entries(ratiosToFifo(result.policies)).map(([p, r]) => [
         p,

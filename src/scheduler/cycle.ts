@@ -2,8 +2,9 @@
 // cycle works on a copy of the free GPUs and restores quota usage). Per pool, in name order:
 //   1. merge the pool's (project, shape) queues by policy order (queue-order.ts);
 //   2. for each head: fleet reasons (pool, selector, topology) → quota limit → fit now (honouring
-//      a backfill reservation) → preemption (fabrik) → blocked: the first blocked workload gets
-//      the pool's reservation (fifo-backfill, fabrik) or stops the pool (fifo);
+//      a backfill reservation) → preemption (fabrik; tiresias-las: lower LAS queues) → blocked: the
+//      first blocked workloads get the pool's reservations (fifo-backfill, fabrik,
+//      slurm-multifactor within bf_window) or stop the pool (fifo);
 //   3. a failed head settles its whole queue when the rest would fail the same way;
 //   4. after maxBlockedPerPool blocked heads the pool stops: the rest get a cheap Priority reason.
 // Preemption and placement happen in the same cycle: the placement is valid once the preempted
@@ -20,6 +21,7 @@ import {
 import type { Capacity } from './capacity.js';
 import { assignPenalties } from './fair-share.js';
 import { Heap } from './heap.js';
+import { assignFairShare, type MultifactorCycle } from './multifactor.js';
 import { findPlacement, type Plan, toPlacement } from './placement.js';
 import { type Claim, canPreempt, findVictims, VictimSearch } from './preemption.js';
 import { type QueueEntry, queueBefore, refreshKey, type ShapeQueue, type Verdict } from './queue-order.js';
@@ -37,6 +39,7 @@ import {
 } from './reasons.js';
 import type { Shape } from './shape.js';
 import { type PoolState, type RunningRec, runningByEnd, type SchedulerState, sortedQueues } from './state.js';
+import { LasVictimSearch } from './tiresias.js';
 import type { PoolTopo } from './topology.js';
 import type { Decisions, PendingDecision, PlaceDecision, PreemptDecision } from './types.js';
 
@@ -48,6 +51,8 @@ interface Memo {
   noFitFull: number;
   fitFullAt: number;
   missing: Verdict | null;
+  /** slurm-multifactor: its earliest start lies beyond bf_window (this cycle only makes it later). */
+  beyondWindow: boolean;
 }
 
 interface PoolCycle {
@@ -58,6 +63,10 @@ interface PoolCycle {
   minStart: number;
   readonly maxResv: number;
   readonly victims: VictimSearch;
+  /** tiresias-las: running work of lower LAS queues, in victim order. */
+  readonly las: LasVictimSearch | null;
+  /** slurm-multifactor: what ranks the queue heads. */
+  readonly mf: MultifactorCycle | undefined;
   blocked: number;
   stop: Verdict | null;
   readonly placed: Release[];
@@ -106,8 +115,18 @@ class Cycle {
       topo: st.topo.poolByName.get(pool.name),
       resv: [],
       minStart: Number.POSITIVE_INFINITY,
-      maxResv: st.policy === 'fabrik' ? st.options.reservationsPerPool : 1,
+      maxResv:
+        st.policy === 'fabrik'
+          ? st.options.reservationsPerPool
+          : st.policy === 'slurm-multifactor'
+            ? st.options.bfReservations
+            : 1,
       victims: new VictimSearch(pool, stamp, this.now, st.options.preemptionCooldownS),
+      las: st.policy === 'tiresias-las' ? new LasVictimSearch(pool, stamp, this.now, st.options) : null,
+      mf:
+        st.policy === 'slurm-multifactor'
+          ? { now: this.now, opts: st.options, poolGpus: poolGpus(st, pool) }
+          : undefined,
       blocked: 0,
       stop: null,
       placed: [],
@@ -116,7 +135,15 @@ class Cycle {
     if (st.policy === 'fabrik') {
       assignPenalties(st.ledger.accounts(pool.name), st.usage, st.options.fairShareHorizonS, st.ledger.enforced);
     }
-    const cutoff = st.policy === 'fabrik' ? this.now - st.options.overdueAfterS : Number.NEGATIVE_INFINITY;
+    if (st.policy === 'slurm-multifactor') assignFairShare(st.ledger.accounts(pool.name), st.usage, st.ledger.enforced);
+    // fabrik: overdue at or before it; tiresias-las: promoted (waited STARVELIMIT) at or before it.
+    const cutoff =
+      st.policy === 'fabrik'
+        ? this.now - st.options.overdueAfterS
+        : st.policy === 'tiresias-las'
+          ? this.now - st.options.lasStarveLimitS
+          : Number.NEGATIVE_INFINITY;
+    const mf = pc.mf;
     // The heap's array is the pool's, reused from cycle to cycle (no garbage per cycle).
     const live = pool.heapBuf;
     let n = 0;
@@ -125,7 +152,7 @@ class Cycle {
       q.cursor = 0;
       q.stamp = stamp;
       q.verdict = null;
-      refreshKey(q, st.policy, st.ledger, cutoff);
+      refreshKey(q, st.policy, st.ledger, cutoff, mf);
       live[n++] = q;
     }
     live.length = n;
@@ -133,7 +160,7 @@ class Cycle {
     for (;;) {
       const q = heap.peek();
       if (!q) break;
-      if (refreshKey(q, st.policy, st.ledger, cutoff)) {
+      if (refreshKey(q, st.policy, st.ledger, cutoff, mf)) {
         heap.fixTop();
         continue;
       }
@@ -146,7 +173,7 @@ class Cycle {
       q.cursor++;
       if (out !== 'placed') pc.blocked++;
       if (out !== 'drop' && q.cursor < q.items.length) {
-        refreshKey(q, st.policy, st.ledger, cutoff);
+        refreshKey(q, st.policy, st.ledger, cutoff, mf);
         heap.push(q);
       }
       if (pc.stop) break;
@@ -202,14 +229,30 @@ class Cycle {
         }
       }
     }
+    // tiresias-las: the head's LAS queue (after promotion) is q.hk1; lower queues yield to it.
+    if (pc.las && !waitForTerminating) {
+      const found = pc.las.find(this.cap, topo, q.hk1, shape, eligible);
+      if (found) {
+        this.evict(pc, e, null, found.victims, q.hk1);
+        this.commit(pc, q, e, found.plan);
+        return 'placed';
+      }
+    }
 
     if (waitForTerminating) {
       if (st.policy === 'fifo') pc.stop = fifoBlockedVerdict(e, pc.pool.name);
       return this.drop(q, e, preemptingVerdict(pc.pool.name));
     }
     const missing = this.missing(pc, shape);
-    if ((st.policy === 'fabrik' || st.policy === 'fifo-backfill') && pc.resv.length < pc.maxResv) {
-      const r = findReservation(this.cap, topo, shape, eligible, this.timeline(pc), now, pc.resv);
+    const backfills = st.policy === 'fabrik' || st.policy === 'fifo-backfill' || st.policy === 'slurm-multifactor';
+    if (backfills && pc.resv.length < pc.maxResv && !this.memo(pc, shape).beyondWindow) {
+      let r = findReservation(this.cap, topo, shape, eligible, this.timeline(pc), now, pc.resv);
+      // Slurm plans no start beyond bf_window: such a job holds no reservation and may be passed.
+      // Placements and reservations only push starts later, so the shape stays beyond it this cycle.
+      if (r && st.policy === 'slurm-multifactor' && r.start > now + st.options.bfWindowS) {
+        this.memo(pc, shape).beyondWindow = true;
+        r = null;
+      }
       if (r) {
         const res = newReservation(e, r.start, r.plan);
         pc.resv.push(res);
@@ -257,7 +300,7 @@ class Cycle {
   private memo(pc: PoolCycle, shape: Shape): Memo {
     let m = pc.memo.get(shape.key);
     if (!m) {
-      m = { noFitOutside: -1, noFitFull: -1, fitFullAt: -1, missing: null };
+      m = { noFitOutside: -1, noFitFull: -1, fitFullAt: -1, missing: null, beyondWindow: false };
       pc.memo.set(shape.key, m);
     }
     return m;
@@ -348,7 +391,8 @@ class Cycle {
     this.place.push({ workloadId: e.req.id, placement: toPlacement(st.topo, plan, q.shape), borrowed });
   }
 
-  private evict(pc: PoolCycle, e: QueueEntry, claim: Claim, victims: readonly RunningRec[]): void {
+  /** `claim` null: a tiresias-las claim of LAS queue `lasQueue`. */
+  private evict(pc: PoolCycle, e: QueueEntry, claim: Claim | null, victims: readonly RunningRec[], lasQueue = 0): void {
     pc.victims.invalidate();
     for (const v of victims) {
       v.victimStamp = this.stamp;
@@ -357,8 +401,9 @@ class Cycle {
       const over = v.account.base - v.account.guaranteed;
       v.account.used -= v.shape.charge;
       v.account.base -= v.shape.charge;
-      const message =
-        v.w.priority === 'preemptible' && claim.rank < v.rank
+      const message = !claim
+        ? `in a lower LAS queue than "${e.req.id}" (queue ${lasQueue}) in pool ${pc.pool.name}: least attained service first`
+        : v.w.priority === 'preemptible' && claim.rank < v.rank
           ? `preemptible; yields to "${e.req.id}" (priority ${e.req.priority}) in pool ${pc.pool.name}`
           : `project "${v.account.project}" was ${over} GPUs over its guarantee in pool ${pc.pool.name}; project "${claim.account.project}" reclaims its guaranteed GPUs for "${e.req.id}"`;
       this.preempt.push({ workloadId: v.w.id, forWorkloadId: e.req.id, message });
@@ -507,4 +552,13 @@ function decisionFor(e: QueueEntry, v: Verdict): PendingDecision {
       : { workloadId: e.req.id, reason: v.reason, message: v.message, estimatedStart: v.estimatedStart };
   e.cached = d;
   return d;
+}
+
+/** GPUs of a pool's nodes (schedulable or not): the job-size factor's denominator. */
+function poolGpus(st: SchedulerState, pool: PoolState): number {
+  const t = st.topo.poolByName.get(pool.name);
+  if (!t) return 0;
+  let n = 0;
+  for (let i = t.start; i < t.end; i++) n += st.topo.gpus[i];
+  return n;
 }

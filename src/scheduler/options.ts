@@ -8,6 +8,14 @@ export interface ResolvedOptions {
   readonly overdueAfterS: number;
   readonly reservationsPerPool: number;
   readonly preemptionCooldownS: number;
+  readonly priorityWeightAge: number;
+  readonly priorityWeightFairshare: number;
+  readonly priorityWeightJobSize: number;
+  readonly priorityMaxAgeS: number;
+  readonly bfWindowS: number;
+  readonly bfReservations: number;
+  readonly lasThresholdsGpuS: readonly number[];
+  readonly lasStarveLimitS: number;
 }
 
 /**
@@ -38,6 +46,21 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   // within seconds.
   // Claims within their guarantee ignore it (the guarantee is obtainable within one cycle).
   preemptionCooldownS: 600,
+  // slurm-multifactor (multifactor.ts has the sources): the weights of the Slurm documentation's
+  // configuration example (priority_multifactor.html), fair share dominant as at large GPU sites;
+  // PriorityMaxAge 7-0 (Slurm's default); bf_window 1 day (1440 min, Slurm's default).
+  priorityWeightAge: 1000,
+  priorityWeightFairshare: 10_000,
+  priorityWeightJobSize: 1000,
+  priorityMaxAgeS: 7 * 86_400,
+  bfWindowS: 86_400,
+  // Slurm's backfill plans every job it tests (up to bf_max_job_test) within bf_window; the core
+  // plans the first 16 blocked ones (each a timeline replay), the rest may be passed.
+  bfReservations: 16,
+  // tiresias-las (tiresias.ts): two queues split at 3,250 GPU-seconds (the authors' simulator,
+  // SymbioticLab/Tiresias simulator/jobs.py); STARVELIMIT 4 h, our choice.
+  lasThresholdsGpuS: [3250],
+  lasStarveLimitS: 4 * 3600,
 };
 
 export function resolveOptions(o: ScheduleOptions | undefined): ResolvedOptions {
@@ -48,6 +71,16 @@ export function resolveOptions(o: ScheduleOptions | undefined): ResolvedOptions 
     overdueAfterS: Math.max(0, o?.overdueAfterS ?? DEFAULT_OPTIONS.overdueAfterS),
     reservationsPerPool: Math.max(1, Math.floor(o?.reservationsPerPool ?? DEFAULT_OPTIONS.reservationsPerPool)),
     preemptionCooldownS: Math.max(0, o?.preemptionCooldownS ?? DEFAULT_OPTIONS.preemptionCooldownS),
+    priorityWeightAge: Math.max(0, o?.priorityWeightAge ?? DEFAULT_OPTIONS.priorityWeightAge),
+    priorityWeightFairshare: Math.max(0, o?.priorityWeightFairshare ?? DEFAULT_OPTIONS.priorityWeightFairshare),
+    priorityWeightJobSize: Math.max(0, o?.priorityWeightJobSize ?? DEFAULT_OPTIONS.priorityWeightJobSize),
+    priorityMaxAgeS: Math.max(1, o?.priorityMaxAgeS ?? DEFAULT_OPTIONS.priorityMaxAgeS),
+    bfWindowS: Math.max(0, o?.bfWindowS ?? DEFAULT_OPTIONS.bfWindowS),
+    bfReservations: Math.max(1, Math.floor(o?.bfReservations ?? DEFAULT_OPTIONS.bfReservations)),
+    lasThresholdsGpuS: [...(o?.lasThresholdsGpuS ?? DEFAULT_OPTIONS.lasThresholdsGpuS)]
+      .filter((x) => Number.isFinite(x) && x > 0)
+      .sort((a, b) => a - b),
+    lasStarveLimitS: Math.max(0, o?.lasStarveLimitS ?? DEFAULT_OPTIONS.lasStarveLimitS),
   };
 }
 

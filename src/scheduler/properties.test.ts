@@ -2,9 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { resolveOptions } from './options.js';
 import { randomSnapshot, rng } from './random-snapshot.js';
 import { schedule } from './schedule.js';
 import { shapeOf } from './shape.js';
+import { lasLevel, lasPromoted, tiresiasAttained } from './tiresias.js';
 import type { Decisions, PoolQuota, RunningWorkload, Snapshot, WorkloadRequest } from './types.js';
 
 const RUNS = 150;
@@ -108,7 +110,7 @@ describe('scheduler invariants', () => {
     );
   });
 
-  it('no project goes above its limit; victims were borrowed or preemptible', () => {
+  it('no project goes above its limit; victims were borrowed or preemptible (tiresias-las: of a lower LAS queue)', () => {
     fc.assert(
       fc.property(seeds, (seed) => {
         const s = randomSnapshot(seed, { quotas: 'random' });
@@ -121,8 +123,19 @@ describe('scheduler invariants', () => {
           assert.ok(q, 'placed without a quota row');
           assert.ok((now.get(`${req.pool}/${req.project}`) ?? 0) <= q.limit, `above limit (seed ${seed})`);
         }
+        const las = resolveOptions(s.options);
         for (const v of d.preempt) {
           const w = s.running.find((r) => r.id === v.workloadId) as RunningWorkload;
+          if (s.policy === 'tiresias-las') {
+            const claim = s.pending.find((p) => p.id === v.forWorkloadId) as WorkloadRequest;
+            const claimQueue = lasPromoted(claim, s.now, las)
+              ? 0
+              : lasLevel(claim.attainedGpuS ?? 0, las.lasThresholdsGpuS);
+            const victimQueue = lasLevel(tiresiasAttained(w, s.now, las), las.lasThresholdsGpuS);
+            assert.ok(victimQueue > claimQueue, `victim of LAS queue ${victimQueue} for ${claimQueue} (seed ${seed})`);
+            continue;
+          }
+          assert.ok(s.policy === 'fabrik', `${s.policy} preempted (seed ${seed})`);
           const q = quotaOf(s, w.pool, w.project);
           const was = before.get(`${w.pool}/${w.project}`) ?? 0;
           assert.ok(w.priority === 'preemptible' || was > (q?.guaranteed ?? 0), `took from a guarantee (seed ${seed})`);
@@ -171,24 +184,28 @@ describe('scheduler invariants', () => {
 
   it('backfill never delays the reserved workload', () => {
     fc.assert(
-      fc.property(seeds, fc.constantFrom('fifo-backfill' as const, 'fabrik' as const), (seed, policy) => {
-        // No quotas and no preemptible work: nothing but backfill competes with the reservation.
-        const s = randomSnapshot(seed, { quotas: 'none', policy, preemptible: false, pending: 10 });
-        const d = schedule(s);
-        const work = after(s, d);
-        for (const p of d.pending) {
-          if (p.estimatedStart === undefined) continue;
-          const holder = s.pending.find((w) => w.id === p.workloadId) as WorkloadRequest;
-          const t = p.estimatedStart;
-          const still = work.filter((w) => Math.max(w.startedAt + w.maxRuntimeS, s.now) > t);
-          const then = schedule({ ...s, now: t, running: still, pending: [holder], policy: 'fifo' });
-          assert.deepEqual(
-            then.place.map((x) => x.workloadId),
-            [holder.id],
-            `seed ${seed} ${policy}: ${JSON.stringify(then.pending)}`,
-          );
-        }
-      }),
+      fc.property(
+        seeds,
+        fc.constantFrom('fifo-backfill' as const, 'fabrik' as const, 'slurm-multifactor' as const),
+        (seed, policy) => {
+          // No quotas and no preemptible work: nothing but backfill competes with the reservation.
+          const s = randomSnapshot(seed, { quotas: 'none', policy, preemptible: false, pending: 10 });
+          const d = schedule(s);
+          const work = after(s, d);
+          for (const p of d.pending) {
+            if (p.estimatedStart === undefined) continue;
+            const holder = s.pending.find((w) => w.id === p.workloadId) as WorkloadRequest;
+            const t = p.estimatedStart;
+            const still = work.filter((w) => Math.max(w.startedAt + w.maxRuntimeS, s.now) > t);
+            const then = schedule({ ...s, now: t, running: still, pending: [holder], policy: 'fifo' });
+            assert.deepEqual(
+              then.place.map((x) => x.workloadId),
+              [holder.id],
+              `seed ${seed} ${policy}: ${JSON.stringify(then.pending)}`,
+            );
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -16,11 +16,17 @@
 //   its static key: waiting beats the size and fair-share push-backs (Slurm's age factor, with
 //   a cap), and the first blocked ones hold backfill reservations (cycle.ts).
 // fifo, fifo-backfill: submittedAt. srtf-oracle: oracleRuntimeS (maxRuntimeS if absent).
+// slurm-multifactor: submittedAt within a queue; queue heads by multifactor priority, highest first
+//   (multifactor.ts: age, fair share and size; within one project and shape the older is ahead).
+// tiresias-las: LAS queue of the attained service, then submittedAt; one ShapeQueue per LAS queue
+//   (queueTag), so promotion after STARVELIMIT (a prefix in submit order) only changes the head's key.
 // Ties: submittedAt, then id.
+import { type MultifactorCycle, multifactorPriority } from './multifactor.js';
 import type { ResolvedOptions } from './options.js';
 import { PRIORITY_RANK } from './options.js';
 import { type Account, type QuotaLedger, withinGuarantee } from './quota.js';
 import type { Shape } from './shape.js';
+import { lasLevel } from './tiresias.js';
 import type { PendingDecision, PendingReason, PolicyName, WorkloadRequest } from './types.js';
 
 export interface Verdict {
@@ -57,12 +63,21 @@ export function orderKeys(
       return [0, req.submittedAt];
     case 'srtf-oracle':
       return [0, req.oracleRuntimeS ?? req.maxRuntimeS];
+    case 'slurm-multifactor':
+      return [0, req.submittedAt];
+    case 'tiresias-las':
+      return [lasLevel(req.attainedGpuS ?? 0, opts.lasThresholdsGpuS), req.submittedAt];
     case 'fabrik':
       return [
         PRIORITY_RANK[req.priority],
         req.submittedAt + Math.min(opts.agingHorizonS, (shape.charge * req.maxRuntimeS) / 8),
       ];
   }
+}
+
+/** Splits a (project, shape) queue further where a policy needs it: tiresias-las, per LAS queue. */
+export function queueTag(policy: PolicyName, req: WorkloadRequest, opts: ResolvedOptions): string {
+  return policy === 'tiresias-las' ? `\u0000L${lasLevel(req.attainedGpuS ?? 0, opts.lasThresholdsGpuS)}` : '';
 }
 
 export function entryBefore(a: QueueEntry, b: QueueEntry): boolean {
@@ -101,8 +116,9 @@ export class ShapeQueue {
     readonly project: string,
     readonly shape: Shape,
     public account: Account,
+    tag = '',
   ) {
-    this.key = `${project}\u0000${shape.key}`;
+    this.key = `${project}\u0000${shape.key}${tag}`;
   }
 
   insert(e: QueueEntry): void {
@@ -144,9 +160,16 @@ export class ShapeQueue {
  * guarantee, 2 borrowing claims (key + fair-share push-back). A queue is sorted by k2, so its
  * overdue entries are a prefix and its head is always the right one to look at.
  */
-export function refreshKey(q: ShapeQueue, policy: PolicyName, ledger: QuotaLedger, overdueCutoff: number): boolean {
+export function refreshKey(
+  q: ShapeQueue,
+  policy: PolicyName,
+  ledger: QuotaLedger,
+  overdueCutoff: number,
+  mf?: MultifactorCycle,
+): boolean {
   const h = q.head();
   let tier = 0;
+  let k1 = h.k1;
   let k2 = h.k2;
   if (policy === 'fabrik' && k2 > overdueCutoff) {
     if (withinGuarantee(ledger, q.account, q.shape.charge)) tier = 1;
@@ -154,9 +177,15 @@ export function refreshKey(q: ShapeQueue, policy: PolicyName, ledger: QuotaLedge
       tier = 2;
       k2 += q.account.penalty;
     }
+  } else if (policy === 'tiresias-las') {
+    // Promoted (waited STARVELIMIT since its last run; the cycle passes now − STARVELIMIT): Q0.
+    if (k1 > 0 && h.req.submittedAt <= overdueCutoff) k1 = 0;
+  } else if (policy === 'slurm-multifactor' && mf) {
+    const gpus = h.req.nodes * h.req.gpusPerNode;
+    k2 = -multifactorPriority(mf.now - h.req.submittedAt, q.account.fairShare, gpus, mf.poolGpus, mf.opts);
   }
-  const changed = q.hk1 !== h.k1 || q.htier !== tier || q.hk2 !== k2;
-  q.hk1 = h.k1;
+  const changed = q.hk1 !== k1 || q.htier !== tier || q.hk2 !== k2;
+  q.hk1 = k1;
   q.htier = tier;
   q.hk2 = k2;
   return changed;

@@ -17,6 +17,8 @@ export interface Account {
   base: number;
   /** fabrik: seconds a borrowing workload of this project is pushed back this cycle. */
   penalty: number;
+  /** slurm-multifactor: the project's fair-share factor (0..1) this cycle. */
+  fairShare: number;
 }
 
 export class QuotaLedger {
@@ -37,6 +39,7 @@ export class QuotaLedger {
         used: 0,
         base: 0,
         penalty: 0,
+        fairShare: 1,
       };
       this.poolMap(q.pool).set(q.project, acct);
     }
@@ -56,6 +59,7 @@ export class QuotaLedger {
         used: 0,
         base: 0,
         penalty: 0,
+        fairShare: 1,
       };
       m.set(project, a);
     }

@@ -4,7 +4,7 @@
 // it and works on copies. `schedule()` builds one from a snapshot; IncrementalScheduler keeps one.
 import { Capacity, fullMask } from './capacity.js';
 import { resolveOptions, type ResolvedOptions, PRIORITY_RANK } from './options.js';
-import { entryBefore, orderKeys, type QueueEntry, ShapeQueue } from './queue-order.js';
+import { entryBefore, orderKeys, type QueueEntry, queueTag, ShapeQueue } from './queue-order.js';
 import { type Account, QuotaLedger } from './quota.js';
 import { type Shape, shapeOf } from './shape.js';
 import { Topology } from './topology.js';
@@ -160,10 +160,11 @@ export class SchedulerState {
     if (this.pending.has(req.id) || this.running.has(req.id)) throw new Error(`workload "${req.id}" is already known`);
     const shape = this.shapeFor(req);
     const pool = this.pool(req.pool);
-    const qkey = `${req.project}\u0000${shape.key}`;
+    const tag = queueTag(this.policy, req, this.options);
+    const qkey = `${req.project}\u0000${shape.key}${tag}`;
     let q = pool.queues.get(qkey);
     if (!q) {
-      q = new ShapeQueue(req.pool, req.project, shape, this.ledger.account(req.pool, req.project));
+      q = new ShapeQueue(req.pool, req.project, shape, this.ledger.account(req.pool, req.project), tag);
       pool.queues.set(qkey, q);
       pool.sorted.push(q);
       pool.sortedDirty = true;

@@ -9,8 +9,19 @@ export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
 export const WORKLOAD_KINDS = ['training', 'batch', 'simulation', 'interactive', 'inference'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
-/** Scheduling policies the core knows. `fabrik` is ours; the others are baselines for the simulator. */
-export const POLICIES = ['fabrik', 'fifo', 'fifo-backfill', 'srtf-oracle'] as const;
+/**
+ * Scheduling policies the core knows. `fabrik` is ours; the others are baselines for the simulator:
+ * `slurm-multifactor` (Slurm's priority/multifactor + sched/backfill, multifactor.ts) and
+ * `tiresias-las` (Tiresias' discretized 2D-LAS, Gu et al., NSDI '19, tiresias.ts).
+ */
+export const POLICIES = [
+  'fabrik',
+  'fifo',
+  'fifo-backfill',
+  'srtf-oracle',
+  'slurm-multifactor',
+  'tiresias-las',
+] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
 /** A node as the scheduler sees it. Only `schedulable` nodes (state ready) take new work. */
@@ -59,6 +70,12 @@ export interface WorkloadRequest {
   readonly allowedNodes?: NodeAllowance;
   /** Only the `srtf-oracle` policy may read this: the true run time, known to nobody real. */
   readonly oracleRuntimeS?: number;
+  /**
+   * Only `tiresias-las` reads this: attained service (GPUs × seconds run) that counts for its
+   * priority queue, from runs before this one (for running work: before `startedAt`). Set by the
+   * simulator's engine (with `tiresiasAttained` on preemption); the server never sets it.
+   */
+  readonly attainedGpuS?: number;
 }
 
 /**
@@ -123,6 +140,22 @@ export interface ScheduleOptions {
    * before a higher class may preempt it again. Claims within their guarantee ignore it.
    */
   readonly preemptionCooldownS?: number;
+  /** slurm-multifactor: PriorityWeightAge (default 1,000). */
+  readonly priorityWeightAge?: number;
+  /** slurm-multifactor: PriorityWeightFairshare (default 10,000). */
+  readonly priorityWeightFairshare?: number;
+  /** slurm-multifactor: PriorityWeightJobSize (default 1,000). */
+  readonly priorityWeightJobSize?: number;
+  /** slurm-multifactor: PriorityMaxAge, seconds; the age factor is 1 from then on (default 7 days). */
+  readonly priorityMaxAgeS?: number;
+  /** slurm-multifactor: bf_window, seconds; no reservation starts later than now + this (default 1 day). */
+  readonly bfWindowS?: number;
+  /** slurm-multifactor: blocked workloads per pool that hold a backfill reservation (default 16). */
+  readonly bfReservations?: number;
+  /** tiresias-las: attained-service thresholds between its queues, GPU-seconds, ascending (default [3250]). */
+  readonly lasThresholdsGpuS?: readonly number[];
+  /** tiresias-las: STARVELIMIT, seconds waited (since its last run) after which work moves to the top queue (default 4 h). */
+  readonly lasStarveLimitS?: number;
 }
 
 export interface Snapshot {

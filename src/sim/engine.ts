@@ -5,9 +5,13 @@
 // another runs at the same instant so the freed GPUs are handed out before time moves on.
 //
 // Preemption is checkpoint-resume, the norm for training jobs: a preempted job goes back to the
-// queue (keeping its original submit time) and, when placed again, runs only what was left. With
+// queue (eligible again from its preemption) and, when placed again, runs only what was left. With
 // `checkpointIntervalS` > 0 it resumes from its last checkpoint instead and loses the work since.
 // A job's declared max runtime shrinks by the work it has kept, as a user resubmitting would.
+// Under tiresias-las the engine also keeps each job's attained service (what the core's LAS queues
+// read, `attainedGpuS`), taken from the core's own rule (`tiresiasAttained`) when it preempts.
+import { resolveOptions } from '../scheduler/options.js';
+import { tiresiasAttained } from '../scheduler/tiresias.js';
 import type {
   Decisions,
   PolicyName,
@@ -82,6 +86,8 @@ interface RunState {
   gpus: number;
   /** Work done before this run (seconds). */
   doneS: number;
+  /** What the core was told is running. */
+  w: RunningWorkload;
 }
 
 export function simulate(opts: EngineOptions): EngineResult {
@@ -114,6 +120,9 @@ export function simulate(opts: EngineOptions): EngineResult {
   const done = new Float64Array(n); // work kept across preemptions
   const gen = new Uint32Array(n);
   const requeuedAt = new Float64Array(n);
+  // tiresias-las: attained service counted for the LAS queue (GPU-seconds), kept across preemptions.
+  const attained = new Float64Array(n);
+  const las = policy === 'tiresias-las' ? resolveOptions(undefined) : null;
   const runs = new Map<number, RunState & { placement: RunningWorkload['placement'] }>();
   const heap = new EventHeap();
   const driver: CoreDriver = opts.driver({ nodes, quotas, policy });
@@ -152,6 +161,7 @@ export function simulate(opts: EngineOptions): EngineResult {
       submittedAt: outcomes[i].preemptions > 0 ? requeuedAt[i] : j.submitS,
       // Only the oracle baseline may know the truth.
       ...(policy === 'srtf-oracle' ? { oracleRuntimeS: j.durationS - kept } : {}),
+      ...(las && attained[i] > 0 ? { attainedGpuS: attained[i] } : {}),
     };
   };
 
@@ -198,6 +208,7 @@ export function simulate(opts: EngineOptions): EngineResult {
       const i = index.get(p.workloadId);
       if (i === undefined || !runs.has(i)) throw new Error(`core preempted ${p.workloadId}, which is not running`);
       const r = stop(i);
+      if (las) attained[i] = tiresiasAttained(r.w, t, las);
       let ran = t - r.startS;
       if (ckpt > 0) ran = Math.floor(ran / ckpt) * ckpt;
       done[i] = Math.min(jobs[i].durationS, r.doneS + ran);
@@ -218,13 +229,14 @@ export function simulate(opts: EngineOptions): EngineResult {
       const o = outcomes[i];
       if (Number.isNaN(o.firstStartS)) o.firstStartS = t;
       o.leaves.push(p.placement.leaves.length);
-      runs.set(i, { startS: t, gpus, doneS: done[i], placement: p.placement });
       allocated += gpus;
       runningGpus.set(j.project, runningGpus.get(j.project)! + gpus);
       const req = request(i);
       // The core's preemption cooldown applies to work that was preempted before.
       const again = o.preemptions > 0 ? { preemptions: o.preemptions } : {};
-      driver.started({ ...req, startedAt: t, placement: p.placement, borrowed: p.borrowed, ...again });
+      const w: RunningWorkload = { ...req, startedAt: t, placement: p.placement, borrowed: p.borrowed, ...again };
+      runs.set(i, { startS: t, gpus, doneS: done[i], placement: p.placement, w });
+      driver.started(w);
       heap.push({ t: t + (j.durationS - done[i]), job: i, gen: gen[i] });
     }
     return d.preempt.length;

@@ -116,10 +116,14 @@ export interface PolicyMetrics {
   readonly neverStarted: number;
   /** Placements of multi-node jobs by leaf switches spanned. */
   readonly leafSwitches: Readonly<Record<string, number>>;
+  /** Jobs of more than one node in the trace (0: `leafSwitches` is empty by nature). */
+  readonly multiNodeJobs: number;
   readonly makespanS: number;
   readonly simHours: number;
   readonly wallS: number;
   readonly simHoursPerSec: number;
+  /** Jobs simulated per wall-clock second of this policy's run (comparable across traces). */
+  readonly jobsPerSec: number;
   readonly cycles: number;
   readonly projects: Readonly<Record<string, ProjectMetrics>>;
 }
@@ -138,10 +142,14 @@ export function computeMetrics(jobs: readonly SimJob[], r: EngineResult): Policy
   const leafSwitches: Record<string, number> = {};
   let preemptions = 0;
   let neverStarted = 0;
+  let multiNodeJobs = 0;
   jobs.forEach((j, i) => {
     const o = r.outcomes[i];
     preemptions += o.preemptions;
-    if (j.nodes > 1) for (const l of o.leaves) leafSwitches[l] = (leafSwitches[l] ?? 0) + 1;
+    if (j.nodes > 1) {
+      multiNodeJobs++;
+      for (const l of o.leaves) leafSwitches[l] = (leafSwitches[l] ?? 0) + 1;
+    }
     let p = perProject.get(j.project);
     if (!p) {
       p = { jobs: 0, gpuS: 0, queue: [], slow: [] };
@@ -198,10 +206,12 @@ export function computeMetrics(jobs: readonly SimJob[], r: EngineResult): Policy
     finished: jct.length,
     neverStarted,
     leafSwitches,
+    multiNodeJobs,
     makespanS: r.endS - r.startS,
     simHours,
     wallS,
     simHoursPerSec: wallS > 0 ? simHours / wallS : 0,
+    jobsPerSec: wallS > 0 ? jobs.length / wallS : 0,
     cycles: r.cycles,
     projects,
   };

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { Decisions, SchedNode, Snapshot } from '../scheduler/types.js';
 import { snapshotDriver } from './core-driver.js';
 import { generateTrace } from './generator.js';
-import { renderReport, resultJson } from './report.js';
+import { commonUnit, humanSeconds, inUnit, renderReport, resultJson } from './report.js';
 import { runSimulation } from './simulation.js';
 
 const nodes: SchedNode[] = Array.from({ length: 8 }, (_, i) => ({
@@ -104,5 +104,40 @@ describe('simulation and report', () => {
     assert.ok(!/(src|href)="https?:/i.test(html), 'no network references');
     assert.match(html, /Offered load: <b>80\.0 %/);
     assert.match(html, /synthetic/);
+  });
+
+  it('has jobsPerSec and maxQueueS per policy in result.json', () => {
+    const j = resultJson(r) as { policies: Record<string, Record<string, number>> };
+    for (const p of ['fifo', 'fabrik']) {
+      assert.ok(j.policies[p].jobsPerSec > 0, p);
+      assert.equal(j.policies[p].maxQueueS, r.policies[p as 'fifo']!.maxQueueS);
+    }
+  });
+
+  it('fixes seen by a new user: one unit per row, the leaf-switch row, the capacity label', () => {
+    const html = renderReport(r);
+    const row = (label: string) => {
+      const m = html.match(new RegExp(`<tr><td>${label}</td>(.*?)</tr>`));
+      assert.ok(m, label);
+      return [...m[1].matchAll(/<td>(.*?)<\/td>/g)].map((x) => x[1]);
+    };
+    for (const label of ['average JCT', 'p99 queueing delay', 'max queueing delay \\(starvation bound\\)']) {
+      const units = new Set(row(label).map((c) => c.split(' ').pop()));
+      assert.equal(units.size, 1, `${label}: ${row(label).join(', ')}`);
+    }
+    assert.match(row('multi-node placements by leaf switches spanned')[0], /^1 leaf: \d+/);
+    assert.match(html, /capacity 64/);
+    assert.match(row('jobs simulated / wall second')[0], /^[\d,]+$/);
+  });
+
+  it('formats durations in one unit', () => {
+    assert.equal(humanSeconds(95), '95 s');
+    assert.equal(humanSeconds(3 * 3600), '3.0 h');
+    const unit = commonUnit([672, 552, 0, 207_360]);
+    assert.equal(unit.name, 'min');
+    assert.deepEqual(
+      [672, 0, 207_360].map((x) => inUnit(x, unit)),
+      ['11.2 min', '0 min', '3,456 min'],
+    );
   });
 });

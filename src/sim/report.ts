@@ -56,6 +56,8 @@ const COLORS: Record<PolicyName, string> = {
   fifo: '#c0392b',
   'fifo-backfill': '#e08e0b',
   'srtf-oracle': '#5b6ee1',
+  'slurm-multifactor': '#8e44ad',
+  'tiresias-las': '#16a2b8',
 };
 
 function svgChart(option: echarts.EChartsCoreOption, width = 900, height = 360): string {
@@ -73,11 +75,52 @@ function esc(s: string): string {
 /** 95 s, 3.2 h, 4.1 d: what a person reads in a table. */
 export function humanSeconds(s: number): string {
   if (!Number.isFinite(s)) return String(s);
-  if (s < 120) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
-  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
-  if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86400).toFixed(1)} d`;
+  return inUnit(s, unitOf(s));
 }
+
+export interface TimeUnit {
+  readonly name: 's' | 'min' | 'h' | 'd';
+  readonly seconds: number;
+}
+
+const UNITS: readonly TimeUnit[] = [
+  { name: 's', seconds: 1 },
+  { name: 'min', seconds: 60 },
+  { name: 'h', seconds: 3600 },
+  { name: 'd', seconds: 86_400 },
+];
+
+/** The unit humanSeconds picks for one value: s below 2 min, min below 2 h, h below 2 days, else d. */
+export function unitOf(s: number): TimeUnit {
+  if (s < 120) return UNITS[0];
+  if (s < 7200) return UNITS[1];
+  if (s < 172_800) return UNITS[2];
+  return UNITS[3];
+}
+
+/**
+ * One unit for a column (or a row) of durations, so that they compare at a glance: the unit of its
+ * smallest positive value (larger ones get more digits rather than a different unit).
+ */
+export function commonUnit(values: readonly number[]): TimeUnit {
+  const positive = values.filter((v) => Number.isFinite(v) && v > 0);
+  return positive.length === 0 ? UNITS[0] : unitOf(Math.min(...positive));
+}
+
+/** `s` in `unit`: 1 decimal below 100, none above, thousands grouped (12.5 min, 3,456 min). */
+export function inUnit(s: number, unit: TimeUnit): string {
+  if (!Number.isFinite(s)) return String(s);
+  if (s === 0) return `0 ${unit.name}`;
+  const x = s / unit.seconds;
+  const digits = unit.name === 's' ? (x < 10 ? 1 : 0) : x < 100 ? 1 : 0;
+  return `${x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${unit.name}`;
+}
+
+// Title on the first line, the legend on its own line below it (it used to be drawn over the
+// title), the plot below both.
+const TITLE = { left: 'center', top: 6, textStyle: { fontSize: 14 } } as const;
+const LEGEND = { top: 34, left: 'center', itemGap: 24 } as const;
+const GRID_TOP = 84;
 
 function allocationChart(r: SimulationResult): string {
   const series = (Object.entries(r.series) as [PolicyName, NonNullable<SimulationResult['series'][PolicyName]>][]).map(
@@ -93,15 +136,16 @@ function allocationChart(r: SimulationResult): string {
   if (series.length > 0) {
     (series[0] as Record<string, unknown>).markLine = {
       symbol: 'none',
-      label: { formatter: `capacity ${r.capacityGpus}` },
+      // Inside the plot, above the line: at its end (the default) the label ran off the chart ("capa").
+      label: { formatter: `capacity ${r.capacityGpus}`, position: 'insideEndTop' },
       lineStyle: { color: '#888', type: 'dashed' },
       data: [{ yAxis: r.capacityGpus }],
     };
   }
   return svgChart({
-    title: { text: 'GPUs allocated over time', left: 'center', textStyle: { fontSize: 14 } },
-    legend: { top: 24 },
-    grid: { left: 70, right: 30, top: 60, bottom: 50 },
+    title: { text: 'GPUs allocated over time', ...TITLE },
+    legend: LEGEND,
+    grid: { left: 70, right: 30, top: GRID_TOP, bottom: 50 },
     xAxis: { type: 'value', name: 'hours from the first submission', nameLocation: 'middle', nameGap: 30 },
     yAxis: { type: 'value', name: 'GPUs', max: r.capacityGpus },
     series,
@@ -121,9 +165,9 @@ function queueCdfChart(r: SimulationResult): string {
     }),
   );
   return svgChart({
-    title: { text: 'CDF of queueing delay', left: 'center', textStyle: { fontSize: 14 } },
-    legend: { top: 24 },
-    grid: { left: 70, right: 30, top: 60, bottom: 50 },
+    title: { text: 'CDF of queueing delay', ...TITLE },
+    legend: LEGEND,
+    grid: { left: 70, right: 30, top: GRID_TOP, bottom: 50 },
     xAxis: {
       type: 'log',
       name: 'queueing delay (s, log scale; 0 drawn at 1 s)',
@@ -141,14 +185,16 @@ function projectSlowdownChart(r: SimulationResult): string {
   const projects = [...new Set(names.flatMap((p) => Object.keys(r.policies[p]!.projects)))].sort();
   return svgChart(
     {
-      title: { text: 'Average bounded slowdown per project (log scale)', left: 'center', textStyle: { fontSize: 14 } },
-      legend: { top: 24 },
-      grid: { left: 70, right: 30, top: 60, bottom: 90 },
+      title: { text: 'Average bounded slowdown per project (log scale; 1 = never waited)', ...TITLE },
+      legend: LEGEND,
+      grid: { left: 70, right: 30, top: GRID_TOP, bottom: 90 },
       xAxis: { type: 'category', data: projects, axisLabel: { rotate: 40, fontSize: 10 } },
       yAxis: { type: 'log', name: 'slowdown', min: 1 },
       series: names.map((p) => ({
         name: p,
         type: 'bar',
+        // Bars grow from 1 on the log axis: a slowdown of 1 (or 1.01) had no bar at all.
+        barMinHeight: 3,
         color: COLORS[p],
         data: projects.map((pr) => +Math.max(1, r.policies[p]!.projects[pr]?.avgBoundedSlowdown ?? 1).toFixed(3)),
       })),
@@ -161,14 +207,19 @@ function projectSlowdownChart(r: SimulationResult): string {
 function metricTable(r: SimulationResult): string {
   const names = Object.keys(r.policies) as PolicyName[];
   const ratios = ratiosToFifo(r.policies);
+  // Durations: one unit per row (the policies are the columns), e.g. all in min, not min and d.
+  const time = (get: (m: PolicyMetrics) => number): ((m: PolicyMetrics) => string) => {
+    const unit = commonUnit(names.map((n) => get(r.policies[n]!)));
+    return (m) => inUnit(get(m), unit);
+  };
   const rows: [string, (m: PolicyMetrics, p: PolicyName) => string][] = [
-    ['average JCT', (m) => humanSeconds(m.avgJctS)],
-    ['p50 JCT', (m) => humanSeconds(m.p50JctS)],
-    ['p99 JCT', (m) => humanSeconds(m.p99JctS)],
-    ['average queueing delay', (m) => humanSeconds(m.avgQueueS)],
-    ['p50 queueing delay', (m) => humanSeconds(m.p50QueueS)],
-    ['p99 queueing delay', (m) => humanSeconds(m.p99QueueS)],
-    ['max queueing delay (starvation bound)', (m) => humanSeconds(m.maxQueueS)],
+    ['average JCT', time((m) => m.avgJctS)],
+    ['p50 JCT', time((m) => m.p50JctS)],
+    ['p99 JCT', time((m) => m.p99JctS)],
+    ['average queueing delay', time((m) => m.avgQueueS)],
+    ['p50 queueing delay', time((m) => m.p50QueueS)],
+    ['p99 queueing delay', time((m) => m.p99QueueS)],
+    ['max queueing delay (starvation bound)', time((m) => m.maxQueueS)],
     ['average bounded slowdown', (m) => m.avgBoundedSlowdown.toFixed(2)],
     ['avg queueing delay vs FIFO', (_m, p) => (ratios[p] ? `${ratios[p].avgQueue.toFixed(3)}×` : '-')],
     ['avg JCT vs FIFO', (_m, p) => (ratios[p] ? `${ratios[p].avgJct.toFixed(3)}×` : '-')],
@@ -178,13 +229,18 @@ function metricTable(r: SimulationResult): string {
     ['jobs finished / never started', (m) => `${m.finished} / ${m.neverStarted}`],
     [
       'multi-node placements by leaf switches spanned',
+      // "none" for every policy used to mean: the trace has no multi-node job (Philly's largest
+      // asks 8 GPUs, one node), not that placements went unrecorded.
       (m) =>
-        Object.keys(m.leafSwitches).length === 0
-          ? 'none'
-          : Object.entries(m.leafSwitches)
-              .map(([k, v]) => `${k}: ${v}`)
-              .join(', '),
+        Object.keys(m.leafSwitches).length > 0
+          ? Object.entries(m.leafSwitches)
+              .map(([k, v]) => `${k} ${k === '1' ? 'leaf' : 'leaves'}: ${v}`)
+              .join(', ')
+          : m.multiNodeJobs === 0
+            ? 'no multi-node jobs in the trace'
+            : 'none placed',
     ],
+    ['jobs simulated / wall second', (m) => Math.round(m.jobsPerSec).toLocaleString('en-US')],
     ['simulated hours / wall second', (m) => m.simHoursPerSec.toFixed(0)],
   ];
   const head = `<tr><th>metric</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr>`;
@@ -221,7 +277,9 @@ ${metricTable(r)}
 <p class="note">Offered load = GPU-seconds asked for inside the arrival window (each job as if started on arrival) / (GPUs × window).
 JCT = end − submit; queueing delay = first start − submit; bounded slowdown = JCT / max(run time, 10 s);
 utilization over the arrival window; Jain’s index over projects of 1 / average bounded slowdown.
-srtf-oracle knows true run times: a bound, not a deployable policy.</p>
+srtf-oracle knows true run times: a bound, not a deployable policy.
+slurm-multifactor: Slurm’s multifactor priority (age, fair share, job size) with backfill within bf_window, no preemption;
+tiresias-las: Tiresias’ discretized 2D-LAS (attained GPU-seconds, two queues, preemption, promotion after STARVELIMIT); docs/simulator.md.</p>
 <figure>${allocationChart(r)}</figure>
 <figure>${queueCdfChart(r)}</figure>
 <figure>${projectSlowdownChart(r)}</figure>

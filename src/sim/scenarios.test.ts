@@ -82,7 +82,7 @@ describe('simulator scenarios on the real core', () => {
   it('the incremental core decides what schedule(snapshot) decides, cycle after cycle', () => {
     const trace = generateTrace({ seed: 11, jobs: 250, projects: 4, spanS: 2 * 86400 });
     const nodes = fleet(16);
-    for (const policy of ['fabrik', 'fifo-backfill'] as const) {
+    for (const policy of ['fabrik', 'fifo-backfill', 'slurm-multifactor', 'tiresias-las'] as const) {
       const a = runSimulation({
         traceName: 't',
         jobs: trace,
@@ -99,7 +99,12 @@ describe('simulator scenarios on the real core', () => {
         load: 0.95,
         driver: realCore({ snapshot: true }),
       });
-      const strip = (m: NonNullable<(typeof a.policies)[typeof policy]>) => ({ ...m, wallS: 0, simHoursPerSec: 0 });
+      const strip = (m: NonNullable<(typeof a.policies)[typeof policy]>) => ({
+        ...m,
+        wallS: 0,
+        simHoursPerSec: 0,
+        jobsPerSec: 0,
+      });
       assert.deepEqual(strip(a.policies[policy]!), strip(b.policies[policy]!));
       assert.ok(a.policies[policy]!.avgQueueS > 0, 'the load makes jobs queue');
     }

@@ -11,7 +11,7 @@ import { generateTrace } from '../../sim/generator.js';
 import type { LoadMode } from '../../sim/load.js';
 import { terminalProgress } from '../../sim/progress.js';
 import { realCore } from '../../sim/real-core.js';
-import { humanSeconds, resultJson } from '../../sim/report.js';
+import { commonUnit, inUnit, resultJson } from '../../sim/report.js';
 import { runSimulation } from '../../sim/simulation.js';
 import { formatTrace } from '../../sim/trace.js';
 import { CliError } from '../client.js';
@@ -48,7 +48,7 @@ export function registerSimCommand(program: Command): void {
     program
       .command('sim')
       .description(
-        'Replay a job trace through the scheduler on a virtual clock; compare fabrik with FIFO, FIFO+backfill and an SRTF oracle',
+        'Replay a job trace through the scheduler on a virtual clock; compare fabrik with FIFO, FIFO+backfill, Slurm multifactor, Tiresias LAS and an SRTF oracle',
       )
       .option('--fleet <file>', 'fleet file (YAML)')
       .option(
@@ -124,6 +124,11 @@ export function registerSimCommand(program: Command): void {
         return;
       }
       const rows = Object.entries(result.policies).map(([name, m]) => ({ name, m: m! }));
+      // One unit per column (all in min, say, rather than min in one row and d in the next).
+      const time = (header: string, get: (m: (typeof rows)[number]['m']) => number) => {
+        const unit = commonUnit(rows.map((r) => get(r.m)));
+        return { header, get: (r: (typeof rows)[number]) => inUnit(get(r.m), unit) };
+      };
       process.stdout.write(
         `trace ${result.trace}: ${result.jobs} jobs on ${result.capacityGpus} GPUs (${result.pools.join(', ')}), ` +
           `offered load ${(result.load * 100).toFixed(1)} %${result.rejected ? `, ${result.rejected} rejected` : ''}\n\n`,
@@ -131,16 +136,17 @@ export function registerSimCommand(program: Command): void {
       process.stdout.write(
         `${table(rows, [
           { header: 'POLICY', get: (r) => r.name },
-          { header: 'AVG JCT', get: (r) => humanSeconds(r.m.avgJctS) },
-          { header: 'P99 JCT', get: (r) => humanSeconds(r.m.p99JctS) },
-          { header: 'AVG QUEUE', get: (r) => humanSeconds(r.m.avgQueueS) },
-          { header: 'P99 QUEUE', get: (r) => humanSeconds(r.m.p99QueueS) },
-          { header: 'MAX QUEUE', get: (r) => humanSeconds(r.m.maxQueueS) },
+          time('AVG JCT', (m) => m.avgJctS),
+          time('P99 JCT', (m) => m.p99JctS),
+          time('AVG QUEUE', (m) => m.avgQueueS),
+          time('P99 QUEUE', (m) => m.p99QueueS),
+          time('MAX QUEUE', (m) => m.maxQueueS),
           { header: 'SLOWDOWN', get: (r) => r.m.avgBoundedSlowdown.toFixed(2) },
           { header: 'UTIL', get: (r) => `${(r.m.utilization * 100).toFixed(1)}%` },
           { header: 'JAIN', get: (r) => r.m.jain.toFixed(3) },
           { header: 'PREEMPT', get: (r) => r.m.preemptions },
-          { header: 'SIM H/S', get: (r) => Math.round(r.m.simHoursPerSec) },
+          { header: 'JOBS/S', get: (r) => Math.round(r.m.jobsPerSec) },
+          { header: 'WALL', get: (r) => `${r.m.wallS.toFixed(1)} s` },
         ])}\n`,
       );
       if (files) process.stdout.write(`\nwrote ${files.result} and ${files.report}\n`);
