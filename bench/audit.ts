@@ -244,8 +244,11 @@ export default async function (args: string[]): Promise<object> {
       await db.drop();
     }
   }
-  say(`verify: hashing ${leaves.toLocaleString('en')} entries and rebuilding the root…`);
-  out.verifyMs = verifyMs(leaves);
+  // The issue's figure is a full verify of 1 M entries; 10 M canonical rows would not fit the heap.
+  const verifyEntries = Math.min(leaves, 1_000_000);
+  say(`verify: hashing ${verifyEntries.toLocaleString('en')} entries and rebuilding the root…`);
+  out.verifyMs = verifyMs(verifyEntries);
+  out.verifyEntries = verifyEntries;
   const dir = mkdtempSync(join(tmpdir(), 'fabrik-bench-audit-'));
   try {
     const store = await openStore(join(dir, 'fabrik.db'));
