@@ -10,6 +10,7 @@ import { SYSTEM_ACTOR, mutate } from './audit/journal.js';
 import { applyInTrx, nodeView } from './fleet/inventory.js';
 import { detectLocalNode } from './fleet/local-node.js';
 import { siteRegion } from './policy/sovereignty.js';
+import { policyVersions } from './policy/versions.js';
 import { type Store, openStore } from './store/db.js';
 import { bootstrapOperator } from './tenancy/bootstrap.js';
 import { attachSecretBox, createSecretBox, loadMasterKey } from './app/secret-box.js';
@@ -138,6 +139,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   tightenFiles(dataDir);
   const boot = await bootstrapOperator(store, opts.bootstrapToken);
+  // The sovereignty policies in force (version 1, the defaults, on a fresh database), read now so a
+  // broken set is reported at start; without one everything they guard stays closed.
+  await policyVersions(store.db)
+    .current()
+    .catch((err: Error) =>
+      process.emitWarning(`sovereignty policies: ${err.message}; placement, storage and operator access stay closed`),
+    );
   if (opts.localNode) await registerLocalNode(store, opts.devGpus, region);
 
   const logFile = join(dataDir, 'logs', 'fabrik.log');

@@ -50,6 +50,20 @@ for (const dialect of DIALECTS) {
       return r.body.size as number;
     };
     /** Runs SQL on the server's database, as an operator with database access could. */
+    async function firstSeqNaming(word: string): Promise<number> {
+      const q = `select min(seq) as seq from audit_entries where canonical like '%${word}%'`;
+      if (dialect === 'sqlite') {
+        const d = new Database(db.url, { readonly: true });
+        const row = d.prepare(q).get() as { seq: number };
+        d.close();
+        return Number(row.seq);
+      }
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      const r = await c.query(q);
+      await c.end();
+      return Number(r.rows[0].seq);
+    }
     async function tamper(statement: string): Promise<void> {
       if (dialect === 'sqlite') {
         const d = new Database(db.url);
@@ -188,15 +202,19 @@ for (const dialect of DIALECTS) {
 
     it('reports a modified and a deleted row with their seq, and exits 1', async () => {
       await flush();
-      await tamper(`update audit_entries set canonical = replace(canonical, 'acme', 'acmf') where seq = 3`);
-      await tamper('delete from audit_entries where seq = 5');
+      // The first entry that names acme, and a later one (which entries come first is not fixed:
+      // the policy set's first version is installed by whoever asks for it first).
+      const modified = await firstSeqNaming('acme');
+      const deleted = modified + 2;
+      await tamper(`update audit_entries set canonical = replace(canonical, 'acme', 'acmf') where seq = ${modified}`);
+      await tamper(`delete from audit_entries where seq = ${deleted}`);
       const r = await cli(['audit', 'verify', '--log-key', logKey, '--database', db.url, '-o', 'json'], env());
       assert.equal(r.code, 1, r.stdout + r.stderr);
       const out = JSON.parse(r.stdout);
       const bad = out.findings.filter((f: { ok: boolean; seq?: number }) => !f.ok && f.seq);
       assert.deepEqual(
         bad.map((f: { seq: number }) => f.seq),
-        [3, 5],
+        [modified, deleted],
       );
       assert.match(bad[0].message, /modified/);
       assert.match(bad[1].message, /missing|deleted/);
