@@ -39,6 +39,7 @@ import {
 } from './reasons.js';
 import type { Shape } from './shape.js';
 import { type PoolState, type RunningRec, runningByEnd, type SchedulerState, sortedQueues } from './state.js';
+import { DrainSearch } from './starvation.js';
 import { LasVictimSearch } from './tiresias.js';
 import type { PoolTopo } from './topology.js';
 import type { Decisions, PendingDecision, PlaceDecision, PreemptDecision } from './types.js';
@@ -65,6 +66,8 @@ interface PoolCycle {
   readonly victims: VictimSearch;
   /** tiresias-las: running work of lower LAS queues, in victim order. */
   readonly las: LasVictimSearch | null;
+  /** fabrik: victims for starved work (the wait bound, starvation.ts). */
+  readonly drain: DrainSearch | null;
   /** slurm-multifactor: what ranks the queue heads. */
   readonly mf: MultifactorCycle | undefined;
   blocked: number;
@@ -123,6 +126,10 @@ class Cycle {
             : 1,
       victims: new VictimSearch(pool, stamp, this.now, st.options.preemptionCooldownS),
       las: st.policy === 'tiresias-las' ? new LasVictimSearch(pool, stamp, this.now, st.options) : null,
+      drain:
+        st.policy === 'fabrik' && Number.isFinite(st.options.drainAfterS)
+          ? new DrainSearch(pool, stamp, this.now, st.options.preemptionCooldownS, st.options.drainAfterS)
+          : null,
       mf:
         st.policy === 'slurm-multifactor'
           ? { now: this.now, opts: st.options, poolGpus: poolGpus(st, pool) }
@@ -143,6 +150,8 @@ class Cycle {
         : st.policy === 'tiresias-las'
           ? this.now - st.options.lasStarveLimitS
           : Number.NEGATIVE_INFINITY;
+    // fabrik: starved (waited drainAfterS past the key) at or before it: the wait bound.
+    const starve = st.policy === 'fabrik' ? this.now - st.options.drainAfterS : Number.NEGATIVE_INFINITY;
     const mf = pc.mf;
     // The heap's array is the pool's, reused from cycle to cycle (no garbage per cycle).
     const live = pool.heapBuf;
@@ -152,7 +161,7 @@ class Cycle {
       q.cursor = 0;
       q.stamp = stamp;
       q.verdict = null;
-      refreshKey(q, st.policy, st.ledger, cutoff, mf);
+      refreshKey(q, st.policy, st.ledger, cutoff, mf, starve);
       live[n++] = q;
     }
     live.length = n;
@@ -160,7 +169,7 @@ class Cycle {
     for (;;) {
       const q = heap.peek();
       if (!q) break;
-      if (refreshKey(q, st.policy, st.ledger, cutoff, mf)) {
+      if (refreshKey(q, st.policy, st.ledger, cutoff, mf, starve)) {
         heap.fixTop();
         continue;
       }
@@ -173,7 +182,7 @@ class Cycle {
       q.cursor++;
       if (out !== 'placed') pc.blocked++;
       if (out !== 'drop' && q.cursor < q.items.length) {
-        refreshKey(q, st.policy, st.ledger, cutoff, mf);
+        refreshKey(q, st.policy, st.ledger, cutoff, mf, starve);
         heap.push(q);
       }
       if (pc.stop) break;
@@ -227,6 +236,15 @@ class Cycle {
           this.commit(pc, q, e, found.plan);
           return 'placed';
         }
+      }
+    }
+    // fabrik: starved (tier 0) work drains the GPUs it needs from its own or lower classes.
+    if (pc.drain && q.htier === 0 && !waitForTerminating) {
+      const found = pc.drain.find(this.cap, topo, e.rank, e.req.submittedAt, shape, eligible);
+      if (found) {
+        this.evict(pc, e, null, found.victims, 0, st.options.agingHorizonS + st.options.drainAfterS);
+        this.commit(pc, q, e, found.plan);
+        return 'placed';
       }
     }
     // tiresias-las: the head's LAS queue (after promotion) is q.hk1; lower queues yield to it.
@@ -392,8 +410,16 @@ class Cycle {
   }
 
   /** `claim` null: a tiresias-las claim of LAS queue `lasQueue`. */
-  private evict(pc: PoolCycle, e: QueueEntry, claim: Claim | null, victims: readonly RunningRec[], lasQueue = 0): void {
+  private evict(
+    pc: PoolCycle,
+    e: QueueEntry,
+    claim: Claim | null,
+    victims: readonly RunningRec[],
+    lasQueue = 0,
+    boundS = 0,
+  ): void {
     pc.victims.invalidate();
+    pc.drain?.invalidate();
     for (const v of victims) {
       v.victimStamp = this.stamp;
       for (let k = 0; k < v.nodes.length; k++) this.cap.release(v.nodes[k], v.masks[k]);
@@ -401,11 +427,14 @@ class Cycle {
       const over = v.account.base - v.account.guaranteed;
       v.account.used -= v.shape.charge;
       v.account.base -= v.shape.charge;
-      const message = !claim
-        ? `in a lower LAS queue than "${e.req.id}" (queue ${lasQueue}) in pool ${pc.pool.name}: least attained service first`
-        : v.w.priority === 'preemptible' && claim.rank < v.rank
-          ? `preemptible; yields to "${e.req.id}" (priority ${e.req.priority}) in pool ${pc.pool.name}`
-          : `project "${v.account.project}" was ${over} GPUs over its guarantee in pool ${pc.pool.name}; project "${claim.account.project}" reclaims its guaranteed GPUs for "${e.req.id}"`;
+      const message =
+        boundS > 0
+          ? `"${e.req.id}" (priority ${e.req.priority}) has waited past the wait bound (${Math.round(boundS / 3600)} h) in pool ${pc.pool.name}: its GPUs are drained for it`
+          : !claim
+            ? `in a lower LAS queue than "${e.req.id}" (queue ${lasQueue}) in pool ${pc.pool.name}: least attained service first`
+            : v.w.priority === 'preemptible' && claim.rank < v.rank
+              ? `preemptible; yields to "${e.req.id}" (priority ${e.req.priority}) in pool ${pc.pool.name}`
+              : `project "${v.account.project}" was ${over} GPUs over its guarantee in pool ${pc.pool.name}; project "${claim.account.project}" reclaims its guaranteed GPUs for "${e.req.id}"`;
       this.preempt.push({ workloadId: v.w.id, forWorkloadId: e.req.id, message });
     }
   }

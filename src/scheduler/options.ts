@@ -6,6 +6,7 @@ export interface ResolvedOptions {
   readonly agingHorizonS: number;
   readonly fairShareHorizonS: number;
   readonly overdueAfterS: number;
+  readonly drainAfterS: number;
   readonly reservationsPerPool: number;
   readonly preemptionCooldownS: number;
   readonly priorityWeightAge: number;
@@ -37,6 +38,11 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   // blocked big gangs use up the scan bound (first-cycle placements halve, full cycle p99 217 ms).
   // See docs/scheduler.md.
   overdueAfterS: Number.POSITIVE_INFINITY,
+  // The wait bound: starved this long past the key, a workload drains the GPUs it needs
+  // (starvation.ts). Off by default for now: it preempts work within other projects' guarantees,
+  // and where most of a queue is starved (the scheduler bench) it costs cycles 10-15x; 10 h
+  // (a 12 h bound) is what the mixed site week was measured with (docs/scheduler.md).
+  drainAfterS: Number.POSITIVE_INFINITY,
   // EASY reserves for one blocked workload; with several, the next whole-node gangs in line are
   // not starved by small work that keeps every node partly used (conservative backfill for the
   // first K). Default 1 (EASY): 4 and 32 did not move the Philly p99 and cost cycle time.
@@ -69,6 +75,7 @@ export function resolveOptions(o: ScheduleOptions | undefined): ResolvedOptions 
     agingHorizonS: Math.max(0, o?.agingHorizonS ?? DEFAULT_OPTIONS.agingHorizonS),
     fairShareHorizonS: Math.max(0, o?.fairShareHorizonS ?? DEFAULT_OPTIONS.fairShareHorizonS),
     overdueAfterS: Math.max(0, o?.overdueAfterS ?? DEFAULT_OPTIONS.overdueAfterS),
+    drainAfterS: Math.max(0, o?.drainAfterS ?? DEFAULT_OPTIONS.drainAfterS),
     reservationsPerPool: Math.max(1, Math.floor(o?.reservationsPerPool ?? DEFAULT_OPTIONS.reservationsPerPool)),
     preemptionCooldownS: Math.max(0, o?.preemptionCooldownS ?? DEFAULT_OPTIONS.preemptionCooldownS),
     priorityWeightAge: Math.max(0, o?.priorityWeightAge ?? DEFAULT_OPTIONS.priorityWeightAge),

@@ -155,10 +155,11 @@ export class ShapeQueue {
 /**
  * Recomputes the head's heap key from the project's current usage. Returns true when it changed:
  * a project that just placed work may have left its guarantee, so its other queues move back.
- * fabrik tiers within a class: 0 overdue (k2 ≤ overdueCutoff: waited overdueAfterS past its key;
- * goes first, by key, without fair-share push-back: the wait bound), 1 claims within the
- * guarantee, 2 borrowing claims (key + fair-share push-back). A queue is sorted by k2, so its
- * overdue entries are a prefix and its head is always the right one to look at.
+ * fabrik tiers within a class: 0 starved (k2 ≤ starveCutoff: waited drainAfterS past its key; it
+ * may drain the GPUs it needs, starvation.ts), 1 overdue (k2 ≤ overdueCutoff: waited
+ * overdueAfterS past its key), both by key without fair-share push-back; 2 claims within the
+ * guarantee, 3 borrowing claims (key + fair-share push-back). A queue is sorted by k2, so its
+ * starved and overdue entries are prefixes and its head is always the right one to look at.
  */
 export function refreshKey(
   q: ShapeQueue,
@@ -166,15 +167,18 @@ export function refreshKey(
   ledger: QuotaLedger,
   overdueCutoff: number,
   mf?: MultifactorCycle,
+  starveCutoff = Number.NEGATIVE_INFINITY,
 ): boolean {
   const h = q.head();
   let tier = 0;
   let k1 = h.k1;
   let k2 = h.k2;
-  if (policy === 'fabrik' && k2 > overdueCutoff) {
-    if (withinGuarantee(ledger, q.account, q.shape.charge)) tier = 1;
+  if (policy === 'fabrik') {
+    if (k2 <= starveCutoff) tier = 0;
+    else if (k2 <= overdueCutoff) tier = 1;
+    else if (withinGuarantee(ledger, q.account, q.shape.charge)) tier = 2;
     else {
-      tier = 2;
+      tier = 3;
       k2 += q.account.penalty;
     }
   } else if (policy === 'tiresias-las') {

@@ -133,6 +133,13 @@ export interface ScheduleOptions {
    * work goes first in its class, oldest key first (the wait bound).
    */
   readonly overdueAfterS?: number;
+  /**
+   * fabrik: a workload is starved once `now ≥ submittedAt + size push-back + drainAfterS`: it goes
+   * first in its class and, if it does not fit, preempts work of its own or a lower class on the
+   * GPUs it needs (starvation.ts). The wait bound: agingHorizonS + drainAfterS (12 h by default) plus
+   * what other starved work ahead of it holds (docs/scheduler.md). Infinity turns it off.
+   */
+  readonly drainAfterS?: number;
   /** fabrik: blocked workloads per pool that hold a backfill reservation (fifo-backfill: always 1). */
   readonly reservationsPerPool?: number;
   /**

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { generateMixedTrace } from './generator-mixed.js';
 import { generateTrace } from './generator.js';
 import { formatTrace, parseTrace } from './trace.js';
 
@@ -31,5 +32,32 @@ describe('synthetic trace generator', () => {
   it('writes CSV that the trace parser reads back', () => {
     const jobs = generateTrace({ seed: 2, jobs: 50 });
     assert.deepEqual(parseTrace(formatTrace(jobs)).jobs, jobs);
+  });
+});
+
+describe('mixed site-week generator (--shape mixed)', () => {
+  it('is deterministic and has the issue-12 shape: two pools, 1 GPU to whole pods, 40 projects', () => {
+    assert.deepEqual(generateMixedTrace({ seed: 3, jobs: 400 }), generateMixedTrace({ seed: 3, jobs: 400 }));
+    const jobs = generateMixedTrace({ seed: 1, jobs: 20_000, spanS: 2 * 86_400 });
+    assert.equal(jobs.length, 20_000);
+    const small = jobs.filter((j) => j.gpus <= 8);
+    const rtx = small.filter((j) => j.pool === 'rtxpro6000').length / small.length;
+    assert.ok(rtx > 0.1 && rtx < 0.14, `share of small jobs on rtxpro6000: ${rtx}`);
+    assert.ok(jobs.every((j) => (j.gpus > 8 ? j.pool === 'b200' && j.gpusPerNode === 8 : j.nodes === 1)));
+    for (const nodes of [8, 16, 32])
+      assert.ok(
+        jobs.some((j) => j.nodes === nodes),
+        `${nodes}-node gangs`,
+      );
+    assert.equal(new Set(jobs.map((j) => j.project)).size, 40);
+    const d = jobs.map((j) => j.durationS).sort((a, b) => a - b);
+    const median = d[Math.floor(d.length / 2)];
+    assert.ok(median > 1500 && median < 2200, `median run time ${median}`);
+    assert.ok(d[d.length - 1] <= 14 * 86_400);
+    // Diurnal: the busiest hour of the day sees well over the quietest.
+    const perHour = new Array(24).fill(0);
+    for (const j of jobs) perHour[Math.floor((j.submitS % 86_400) / 3600)]++;
+    assert.ok(Math.max(...perHour) > 2 * Math.min(...perHour));
+    assert.deepEqual(parseTrace(formatTrace(jobs.slice(0, 50))).jobs, jobs.slice(0, 50));
   });
 });

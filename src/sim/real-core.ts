@@ -2,11 +2,12 @@
 // core's indexes between cycles (a cycle costs what changed); it decides exactly what
 // `schedule(snapshot)` would, which the scenario tests check on a small trace.
 import { IncrementalScheduler, schedule } from '../scheduler/index.js';
+import type { ScheduleOptions } from '../scheduler/types.js';
 import { type DriverFactory, snapshotDriver } from './core-driver.js';
 
-export function incrementalDriver(): DriverFactory {
+export function incrementalDriver(options?: ScheduleOptions): DriverFactory {
   return ({ nodes, quotas, policy }) => {
-    const core = new IncrementalScheduler({ nodes, quotas, policy });
+    const core = new IncrementalScheduler({ nodes, quotas, policy, ...(options ? { options } : {}) });
     return {
       submit: (w) => core.submit(w),
       started: (r) => core.start(r),
@@ -22,6 +23,6 @@ export function incrementalDriver(): DriverFactory {
 }
 
 /** The driver the CLI and the bench use: `snapshot: true` rebuilds everything each cycle. */
-export function realCore(opts: { snapshot?: boolean } = {}): DriverFactory {
-  return opts.snapshot ? snapshotDriver(schedule) : incrementalDriver();
+export function realCore(opts: { snapshot?: boolean; options?: ScheduleOptions } = {}): DriverFactory {
+  return opts.snapshot ? snapshotDriver(schedule) : incrementalDriver(opts.options);
 }

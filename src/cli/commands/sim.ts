@@ -8,6 +8,7 @@ import { POLICIES, type PolicyName } from '../../scheduler/types.js';
 import { SimInputError } from '../../sim/errors.js';
 import { loadFleet, loadTenants, loadTrace, writeOutputs } from '../../sim/files.js';
 import { generateTrace } from '../../sim/generator.js';
+import { generateMixedTrace } from '../../sim/generator-mixed.js';
 import type { LoadMode } from '../../sim/load.js';
 import { terminalProgress } from '../../sim/progress.js';
 import { realCore } from '../../sim/real-core.js';
@@ -71,6 +72,10 @@ export function registerSimCommand(program: Command): void {
       .option('--pool <name>', 'pool for jobs whose trace row names none (default: the first pool of the fleet)')
       .option('--usage-half-life <s>', 'half-life of the usage that fair share reads, seconds', '86400')
       .option(
+        '--drain-after <h>',
+        'fabrik: the starvation bound, hours past the aging key (off by default; docs/scheduler.md)',
+      )
+      .option(
         '--checkpoint-interval <s>',
         'a preempted job loses the work since its last checkpoint; 0 = none lost',
         '0',
@@ -106,7 +111,16 @@ export function registerSimCommand(program: Command): void {
           load,
           loadMode: opts.loadMode as LoadMode,
           seed,
-          driver: realCore(),
+          driver: realCore(
+            opts.drainAfter === undefined
+              ? {}
+              : {
+                  options: {
+                    drainAfterS:
+                      num('--drain-after', opts.drainAfter, (x) => x > 0, 'a positive number of hours')! * 3600,
+                  },
+                },
+          ),
           usageHalfLifeS: halfLife,
           checkpointIntervalS: ckpt,
           onStart: progress ? (p, n) => progress.start(p, n) : undefined,
@@ -161,6 +175,14 @@ export function registerSimCommand(program: Command): void {
     .option('--seed <n>', 'random seed', '1')
     .option('--span-hours <h>', 'hours over which submissions are spread', '168')
     .option('--median-duration <s>', 'median run time, seconds', '3600')
+    .option(
+      '--shape <name>',
+      'default, or mixed: a site week (two pools, 1 GPU to whole-pod gangs, 40 projects, diurnal, median 30 min)',
+      'default',
+    )
+    .option('--big-pool <name>', 'mixed: pool of the big jobs', 'b200')
+    .option('--small-pool <name>', 'mixed: pool that takes a share of the single-node jobs', 'rtxpro6000')
+    .option('--small-pool-share <x>', 'mixed: share of the jobs of ≤ 8 GPUs sent to --small-pool', '0.12')
     .option('--out <file>', 'write there instead of standard output')
     .action(
       action(async (local, cmd: Command) => {
@@ -174,16 +196,43 @@ export function registerSimCommand(program: Command): void {
         const int = (name: string, v: string) =>
           num(name, v, (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer')!;
         let csv: string;
+        const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+        if (opts.shape !== 'default' && opts.shape !== 'mixed') {
+          badInput(new SimInputError(`--shape: "${opts.shape}" is not default or mixed`));
+        }
         try {
-          csv = formatTrace(
-            generateTrace({
-              jobs: int('--jobs', opts.jobs),
-              projects: int('--projects', opts.projects),
-              seed: int('--seed', opts.seed),
-              spanS: num('--span-hours', opts.spanHours, (x) => x > 0, 'a positive number')! * 3600,
-              medianDurationS: num('--median-duration', opts.medianDuration, (x) => x > 0, 'a positive number')!,
-            }),
-          );
+          if (opts.shape === 'mixed') {
+            csv = formatTrace(
+              generateMixedTrace({
+                jobs: int('--jobs', opts.jobs),
+                seed: int('--seed', opts.seed),
+                spanS: num('--span-hours', opts.spanHours, (x) => x > 0, 'a positive number')! * 3600,
+                ...(given('projects') ? { projects: int('--projects', opts.projects) } : {}),
+                ...(given('medianDuration')
+                  ? {
+                      medianDurationS: num(
+                        '--median-duration',
+                        opts.medianDuration,
+                        (x) => x > 0,
+                        'a positive number',
+                      )!,
+                    }
+                  : {}),
+                pool: opts.bigPool,
+                smallPool: opts.smallPool,
+                smallPoolShare: num('--small-pool-share', opts.smallPoolShare, (x) => x >= 0 && x <= 1, 'in [0, 1]')!,
+              }),
+            );
+          } else
+            csv = formatTrace(
+              generateTrace({
+                jobs: int('--jobs', opts.jobs),
+                projects: int('--projects', opts.projects),
+                seed: int('--seed', opts.seed),
+                spanS: num('--span-hours', opts.spanHours, (x) => x > 0, 'a positive number')! * 3600,
+                medianDurationS: num('--median-duration', opts.medianDuration, (x) => x > 0, 'a positive number')!,
+              }),
+            );
         } catch (err) {
           badInput(err);
         }

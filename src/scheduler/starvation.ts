@@ -1,0 +1,122 @@
+// The wait bound (fabrik): a workload that has waited `drainAfterS` past its aging key (so at
+// most agingHorizonS + drainAfterS after submission, 12 h by default) is starved. Starved work
+// goes first in its class, by key (queue-order.ts: tier 0), and if it does not fit it drains the
+// GPUs it needs: it preempts running work of its own or a lower class on the nodes of one
+// placement, whatever the quotas say (checkpoint-resume in the simulator, as every preemption).
+// Why: without it nothing bounded the wait of whole-pod gangs. On a two-pool site week at 90 %
+// load (`fabrik sim generate --shape mixed`), 32-node gangs of borrowing projects waited up to
+// 73 h: the pool's one reservation moved from one blocked head to another as fair share and the
+// guarantee tiers reordered them, each move let backfill refill the pod that had begun to drain,
+// and long small jobs scattered over every pod kept any 32 nodes of one pod from coming free
+// (FIFO+backfill: 40.5 h). Ranking alone cannot bound this: a reservation waits for the declared
+// max runtimes of what holds the pod (up to 14 days). Draining makes the bound a constant.
+//
+// Victims: not terminating, not picked already this cycle, not work that was starved itself when
+// it started (waited drainAfterS or more: two starved workloads that need the same GPUs would take
+// them from each other in turn), not work submitted before the claimant that started less than
+// preemptionCooldownS ago (younger work that backfilled meanwhile is fair game); lower class
+// first, then youngest first (least work lost). They are released one by one on a copy of the
+// capacity; a placement is looked for only when a release made a node newly usable for the shape
+// and the pool has enough free GPUs (placement depends only on which nodes are usable); then only
+// those whose GPUs the placement uses are preempted. A shape and class that found no drain is not
+// tried again until GPUs come back (memo per cycle, keyed by the capacity's `grown`), and a pool
+// runs at most MAX_DRAIN_SEARCHES searches a cycle (the scheduler bench has most of its 100,000
+// pending workloads starved; the rest are tried in later cycles).
+import type { Capacity } from './capacity.js';
+import { findPlacement } from './placement.js';
+import type { Victims } from './preemption.js';
+import type { Shape } from './shape.js';
+import type { PoolState, RunningRec } from './state.js';
+import type { PoolTopo } from './topology.js';
+
+/** Drain searches per pool and cycle; starved heads past it wait for the next cycle. */
+export const MAX_DRAIN_SEARCHES = 16;
+
+export class DrainSearch {
+  private order: RunningRec[] | null = null;
+  /** (shape, class) → the capacity `grown` and the earliest submit time at which no drain was found. */
+  private readonly failed = new Map<string, { grown: number; from: number }>();
+  private searches = 0;
+
+  constructor(
+    readonly pool: PoolState,
+    readonly stamp: number,
+    readonly now: number,
+    readonly cooldownS: number,
+    readonly drainAfterS: number,
+  ) {}
+
+  /** After an eviction: the candidates changed. */
+  invalidate(): void {
+    this.order = null;
+    this.failed.clear();
+  }
+
+  private candidates(): RunningRec[] {
+    if (!this.order) {
+      this.order = [...this.pool.running]
+        .filter((r) => !r.w.terminating && r.nodes.length > 0)
+        .sort(
+          (a, b) =>
+            b.rank - a.rank || b.w.startedAt - a.w.startedAt || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0),
+        );
+    }
+    return this.order;
+  }
+
+  find(
+    cap: Capacity,
+    topo: PoolTopo,
+    rank: number,
+    submittedAt: number,
+    shape: Shape,
+    eligible: Uint8Array | null,
+  ): Victims | null {
+    // A later submit time only spares more victims (the cooldown rule), so a failure stands for
+    // every claim of the shape and class submitted at or after it, until GPUs come back.
+    const key = `${shape.key}\u0000${rank}`;
+    const f = this.failed.get(key);
+    if (f && f.grown === cap.grown && submittedAt >= f.from) return null;
+    if (this.searches >= MAX_DRAIN_SEARCHES) return null;
+    this.searches++;
+    const need = shape.nodes * shape.gpusPerNode;
+    const sim = cap.clone();
+    const usable = (i: number) =>
+      (eligible === null || eligible[i] === 1) &&
+      (shape.whole ? sim.freeCount[i] === sim.topo.gpus[i] : sim.freeCount[i] >= shape.gpusPerNode);
+    const taken: RunningRec[] = [];
+    for (const rec of this.candidates()) {
+      if (rec.rank < rank || rec.victimStamp === this.stamp) continue;
+      // Work that was starved itself when it started is never drained (else two starved workloads
+      // that need the same GPUs take them from each other in turn: the server requeues a victim
+      // with its submit time, so it is starved again at once). Older work that started less than
+      // the cooldown ago (placed ahead of this claim) is left alone for that long.
+      if (rec.w.startedAt - rec.w.submittedAt >= this.drainAfterS) continue;
+      if (rec.w.submittedAt <= submittedAt && this.now - rec.w.startedAt < this.cooldownS) continue;
+      let newly = false;
+      for (let k = 0; k < rec.nodes.length; k++) {
+        const i = rec.nodes[k];
+        const before = usable(i);
+        sim.release(i, rec.masks[k]);
+        if (!before && usable(i)) newly = true;
+      }
+      taken.push(rec);
+      if (!newly || sim.poolFree[topo.index] < need) continue;
+      const plan = findPlacement(sim, topo, shape, eligible);
+      if (plan) return { victims: taken.filter((v) => uses(v, plan.nodes, plan.masks)), plan };
+    }
+    this.failed.set(key, {
+      grown: cap.grown,
+      from: f && f.grown === cap.grown ? Math.min(f.from, submittedAt) : submittedAt,
+    });
+    return null;
+  }
+}
+
+function uses(v: RunningRec, nodes: readonly number[], masks: readonly number[]): boolean {
+  for (let k = 0; k < v.nodes.length; k++) {
+    const j = nodes.indexOf(v.nodes[k]);
+    if (j >= 0 && (masks[j] & v.masks[k]) !== 0) return true;
+  }
+  return false;
+}
