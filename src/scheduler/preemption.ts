@@ -296,11 +296,13 @@ export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSea
   return null;
 }
 
-function usableFor(cap: Capacity, i: number, shape: Shape): boolean {
+/** Whether node i has room for one node of the shape (whole shapes: all its GPUs free). */
+export function usableFor(cap: Capacity, i: number, shape: Shape): boolean {
   return shape.whole ? cap.freeCount[i] === cap.topo.gpus[i] : cap.freeCount[i] >= shape.gpusPerNode;
 }
 
-function overlaps(v: RunningRec, plan: Plan): boolean {
+/** Whether running work holds any GPU the plan uses. */
+export function overlaps(v: RunningRec, plan: Plan): boolean {
   for (let k = 0; k < v.nodes.length; k++) {
     const j = plan.nodes.indexOf(v.nodes[k]);
     if (j >= 0 && (plan.masks[j] & v.masks[k]) !== 0) return true;

@@ -20,6 +20,7 @@
 // each cycle, i.e. at the simulator's events (arrivals, finishes).
 import type { Capacity } from './capacity.js';
 import { Heap } from './heap.js';
+import { overlaps, usableFor } from './preemption.js';
 import type { ResolvedOptions } from './options.js';
 import { findPlacement, type Plan } from './placement.js';
 import type { Shape } from './shape.js';
@@ -151,16 +152,4 @@ export class LasVictimSearch {
     this.failed.set(key, cap.grown);
     return null;
   }
-}
-
-function usableFor(cap: Capacity, i: number, shape: Shape): boolean {
-  return shape.whole ? cap.freeCount[i] === cap.topo.gpus[i] : cap.freeCount[i] >= shape.gpusPerNode;
-}
-
-function overlaps(v: RunningRec, plan: Plan): boolean {
-  for (let k = 0; k < v.nodes.length; k++) {
-    const j = plan.nodes.indexOf(v.nodes[k]);
-    if (j >= 0 && (plan.masks[j] & v.masks[k]) !== 0) return true;
-  }
-  return false;
 }
