@@ -1,6 +1,6 @@
 // The audit log's Merkle tree in the database: complete subtree hashes in `audit_log_nodes`, the
 // sequencer's frontier in `audit_log_state`. Reads serve proofs and tiles in one query each.
-import type { Kysely } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import type { Trx } from '../journal.js';
 import type { Database } from '../../store/schema.js';
 import type { NodeId, NodeReader } from '../merkle/tree.js';
@@ -23,11 +23,20 @@ export async function readState(db: Db, forUpdate = false): Promise<TreeState> {
 export function nodeReader(db: Db): NodeReader {
   return async (ids: readonly NodeId[]) => {
     if (ids.length === 0) return [];
-    const rows = await db
-      .selectFrom('audit_log_nodes')
-      .select(['level', 'idx', 'hash'])
-      .where((eb) => eb.or(ids.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
-      .execute();
+    // PostgreSQL: two array parameters joined against the key, one plan shape for every proof
+    // (about twice as fast as an OR of pairs there); SQLite plans the OR as key lookups anyway.
+    const rows =
+      db.getExecutor().adapter instanceof PostgresAdapter
+        ? (
+            await sql<{ level: number; idx: number | string; hash: string }>`select n.level, n.idx, n.hash
+              from unnest(${ids.map((i) => i.level)}::int[], ${ids.map((i) => i.index)}::bigint[]) as k(level, idx)
+              join audit_log_nodes n on n.level = k.level and n.idx = k.idx`.execute(db)
+          ).rows
+        : await db
+            .selectFrom('audit_log_nodes')
+            .select(['level', 'idx', 'hash'])
+            .where((eb) => eb.or(ids.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
+            .execute();
     const byId = new Map(rows.map((r) => [`${r.level}/${Number(r.idx)}`, r.hash]));
     return ids.map((id) => {
       const h = byId.get(`${id.level}/${id.index}`);
