@@ -26,7 +26,7 @@ import type { ResolvedOptions } from './options.js';
 import { PRIORITY_RANK } from './options.js';
 import { type Account, type QuotaLedger, withinGuarantee } from './quota.js';
 import type { Shape } from './shape.js';
-import { lasLevel } from './tiresias.js';
+import { lasLevel } from './las.js';
 import type { PendingDecision, PendingReason, PolicyName, WorkloadRequest } from './types.js';
 
 export interface Verdict {
