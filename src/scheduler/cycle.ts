@@ -128,7 +128,14 @@ class Cycle {
       las: st.policy === 'tiresias-las' ? new LasVictimSearch(pool, stamp, this.now, st.options) : null,
       drain:
         st.policy === 'fabrik' && Number.isFinite(st.options.drainAfterS)
-          ? new DrainSearch(pool, stamp, this.now, st.options.preemptionCooldownS, st.options.drainAfterS)
+          ? new DrainSearch(
+              pool,
+              stamp,
+              this.now,
+              st.options.preemptionCooldownS,
+              st.options.drainAfterS,
+              st.options.drainVictims,
+            )
           : null,
       mf:
         st.policy === 'slurm-multifactor'

@@ -1,5 +1,5 @@
 // Defaults of the core's knobs and the small tables every module shares.
-import type { PriorityClass, ScheduleOptions } from './types.js';
+import type { DrainVictims, PriorityClass, ScheduleOptions } from './types.js';
 
 export interface ResolvedOptions {
   readonly maxBlockedPerPool: number;
@@ -7,6 +7,7 @@ export interface ResolvedOptions {
   readonly fairShareHorizonS: number;
   readonly overdueAfterS: number;
   readonly drainAfterS: number;
+  readonly drainVictims: DrainVictims;
   readonly reservationsPerPool: number;
   readonly preemptionCooldownS: number;
   readonly priorityWeightAge: number;
@@ -39,10 +40,12 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   // See docs/scheduler.md.
   overdueAfterS: Number.POSITIVE_INFINITY,
   // The wait bound: starved this long past the key, a workload drains the GPUs it needs
-  // (starvation.ts). Off by default for now: it preempts work within other projects' guarantees,
-  // and where most of a queue is starved (the scheduler bench) it costs cycles 10-15x; 10 h
-  // (a 12 h bound) is what the mixed site week was measured with (docs/scheduler.md).
+  // (starvation.ts). Off by default for now (docs/scheduler.md, "Starvation bound"): with `any`
+  // victims it bounds every wait to 12 h but preempts guaranteed work; with `borrowed` ones the
+  // mixed site week's longest wait fell from 73 h to 33 h at 90 % but not below FIFO+backfill's at
+  // 85 %, and the simulator ran ~10x slower there. `fabrik sim --drain-after 10` turns it on.
   drainAfterS: Number.POSITIVE_INFINITY,
+  drainVictims: 'borrowed',
   // EASY reserves for one blocked workload; with several, the next whole-node gangs in line are
   // not starved by small work that keeps every node partly used (conservative backfill for the
   // first K). Default 1 (EASY): 4 and 32 did not move the Philly p99 and cost cycle time.
@@ -76,6 +79,7 @@ export function resolveOptions(o: ScheduleOptions | undefined): ResolvedOptions 
     fairShareHorizonS: Math.max(0, o?.fairShareHorizonS ?? DEFAULT_OPTIONS.fairShareHorizonS),
     overdueAfterS: Math.max(0, o?.overdueAfterS ?? DEFAULT_OPTIONS.overdueAfterS),
     drainAfterS: Math.max(0, o?.drainAfterS ?? DEFAULT_OPTIONS.drainAfterS),
+    drainVictims: o?.drainVictims === 'any' ? 'any' : 'borrowed',
     reservationsPerPool: Math.max(1, Math.floor(o?.reservationsPerPool ?? DEFAULT_OPTIONS.reservationsPerPool)),
     preemptionCooldownS: Math.max(0, o?.preemptionCooldownS ?? DEFAULT_OPTIONS.preemptionCooldownS),
     priorityWeightAge: Math.max(0, o?.priorityWeightAge ?? DEFAULT_OPTIONS.priorityWeightAge),

@@ -1,8 +1,10 @@
 // The wait bound (fabrik): a workload that has waited `drainAfterS` past its aging key (so at
 // most agingHorizonS + drainAfterS after submission, 12 h by default) is starved. Starved work
 // goes first in its class, by key (queue-order.ts: tier 0), and if it does not fit it drains the
-// GPUs it needs: it preempts running work of its own or a lower class on the nodes of one
-// placement, whatever the quotas say (checkpoint-resume in the simulator, as every preemption).
+// GPUs it needs: it preempts running work of lower classes, and of its own class work that borrows
+// above its guarantee (`drainVictims: 'borrowed'`, the default; `any`: all of its class, whatever
+// the quotas, for a constant bound), on the nodes of one placement (checkpoint-resume in the
+// simulator, as every preemption).
 // Why: without it nothing bounded the wait of whole-pod gangs. On a two-pool site week at 90 %
 // load (`fabrik sim generate --shape mixed`), 32-node gangs of borrowing projects waited up to
 // 73 h: the pool's one reservation moved from one blocked head to another as fair share and the
@@ -28,9 +30,10 @@ import type { Victims } from './preemption.js';
 import type { Shape } from './shape.js';
 import type { PoolState, RunningRec } from './state.js';
 import type { PoolTopo } from './topology.js';
+import type { DrainVictims } from './types.js';
 
 /** Drain searches per pool and cycle; starved heads past it wait for the next cycle. */
-export const MAX_DRAIN_SEARCHES = 16;
+export const MAX_DRAIN_SEARCHES = 4;
 
 export class DrainSearch {
   private order: RunningRec[] | null = null;
@@ -44,6 +47,7 @@ export class DrainSearch {
     readonly now: number,
     readonly cooldownS: number,
     readonly drainAfterS: number,
+    readonly victims: DrainVictims = 'borrowed',
   ) {}
 
   /** After an eviction: the candidates changed. */
@@ -87,6 +91,8 @@ export class DrainSearch {
     const taken: RunningRec[] = [];
     for (const rec of this.candidates()) {
       if (rec.rank < rank || rec.victimStamp === this.stamp) continue;
+      // `borrowed`: guarantees hold, of its own class only borrowed work is drained (lower classes always).
+      if (this.victims === 'borrowed' && rec.rank === rank && !rec.w.borrowed) continue;
       // Work that was starved itself when it started is never drained (else two starved workloads
       // that need the same GPUs take them from each other in turn: the server requeues a victim
       // with its submit time, so it is starved again at once). Older work that started less than

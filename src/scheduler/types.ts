@@ -14,6 +14,9 @@ export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
  * `slurm-multifactor` (Slurm's priority/multifactor + sched/backfill, multifactor.ts) and
  * `tiresias-las` (Tiresias' discretized 2D-LAS, Gu et al., NSDI '19, tiresias.ts).
  */
+export const DRAIN_VICTIMS = ['borrowed', 'any'] as const;
+export type DrainVictims = (typeof DRAIN_VICTIMS)[number];
+
 export const POLICIES = [
   'fabrik',
   'fifo',
@@ -140,6 +143,12 @@ export interface ScheduleOptions {
    * what other starved work ahead of it holds (docs/scheduler.md). Infinity turns it off.
    */
   readonly drainAfterS?: number;
+  /**
+   * fabrik: what a drain may preempt. `borrowed` (default): lower classes, and of its own class only
+   * work above its project's guarantee, so guarantees hold and the wait also includes what guaranteed
+   * work on those GPUs declared. `any`: all of its own class too, for a constant bound.
+   */
+  readonly drainVictims?: DrainVictims;
   /** fabrik: blocked workloads per pool that hold a backfill reservation (fifo-backfill: always 1). */
   readonly reservationsPerPool?: number;
   /**

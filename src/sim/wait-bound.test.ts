@@ -46,6 +46,8 @@ const OPTIONS: ScheduleOptions = {
   agingHorizonS: 600,
   fairShareHorizonS: 300,
   drainAfterS: 3600,
+  // The constant bound needs every victim of its class (the default spares guaranteed work).
+  drainVictims: 'any',
   preemptionCooldownS: 30,
 };
 const COOLDOWN_S = 30;

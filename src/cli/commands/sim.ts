@@ -4,7 +4,13 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FleetFileError } from '../../fleet/fleet-file.js';
-import { POLICIES, type PolicyName } from '../../scheduler/types.js';
+import {
+  DRAIN_VICTIMS,
+  type DrainVictims,
+  POLICIES,
+  type PolicyName,
+  type ScheduleOptions,
+} from '../../scheduler/types.js';
 import { SimInputError } from '../../sim/errors.js';
 import { loadFleet, loadTenants, loadTrace, writeOutputs } from '../../sim/files.js';
 import { generateTrace } from '../../sim/generator.js';
@@ -44,6 +50,23 @@ function policies(v: string): PolicyName[] {
   return names as PolicyName[];
 }
 
+/** `--drain-after H|off` and `--drain-victims`: the fabrik policy's wait bound, as ScheduleOptions. */
+function drainOptions(opts: { drainAfter?: string; drainVictims?: string }): ScheduleOptions {
+  const out: { drainAfterS?: number; drainVictims?: DrainVictims } = {};
+  if (opts.drainAfter !== undefined) {
+    const h = Number(opts.drainAfter);
+    if (opts.drainAfter === 'off') out.drainAfterS = Number.POSITIVE_INFINITY;
+    else if (Number.isFinite(h) && h > 0) out.drainAfterS = h * 3600;
+    else badInput(new SimInputError(`--drain-after: "${opts.drainAfter}" is not a positive number of hours or off`));
+  }
+  if (opts.drainVictims !== undefined) {
+    if (!(DRAIN_VICTIMS as readonly string[]).includes(opts.drainVictims))
+      badInput(new SimInputError(`--drain-victims: "${opts.drainVictims}" is not ${DRAIN_VICTIMS.join(' or ')}`));
+    out.drainVictims = opts.drainVictims as DrainVictims;
+  }
+  return out;
+}
+
 export function registerSimCommand(program: Command): void {
   const sim = addOutputOption(
     program
@@ -71,10 +94,8 @@ export function registerSimCommand(program: Command): void {
       .option('--seed <n>', 'seed for --load-mode replicate', '1')
       .option('--pool <name>', 'pool for jobs whose trace row names none (default: the first pool of the fleet)')
       .option('--usage-half-life <s>', 'half-life of the usage that fair share reads, seconds', '86400')
-      .option(
-        '--drain-after <h>',
-        'fabrik: the starvation bound, hours past the aging key (off by default; docs/scheduler.md)',
-      )
+      .option('--drain-after <h>', 'fabrik: the starvation bound, hours past the aging key (default 10), or off')
+      .option('--drain-victims <which>', 'fabrik: what a drain may preempt: borrowed (default: guarantees hold) or any')
       .option(
         '--checkpoint-interval <s>',
         'a preempted job loses the work since its last checkpoint; 0 = none lost',
@@ -111,16 +132,7 @@ export function registerSimCommand(program: Command): void {
           load,
           loadMode: opts.loadMode as LoadMode,
           seed,
-          driver: realCore(
-            opts.drainAfter === undefined
-              ? {}
-              : {
-                  options: {
-                    drainAfterS:
-                      num('--drain-after', opts.drainAfter, (x) => x > 0, 'a positive number of hours')! * 3600,
-                  },
-                },
-          ),
+          driver: realCore({ options: drainOptions(opts) }),
           usageHalfLifeS: halfLife,
           checkpointIntervalS: ckpt,
           onStart: progress ? (p, n) => progress.start(p, n) : undefined,
