@@ -6,6 +6,7 @@
 // asked of the sovereignty policy (decideOperatorAccess) with `breakGlass` = activeGrant() exists.
 import { type Kysely, sql } from 'kysely';
 import type { Trx } from '../audit/journal.js';
+import { durationSeconds } from '../domain/duration.js';
 import { AppError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { type Page, type PageRequest, decodeCursor, page } from '../store/paging.js';
@@ -54,18 +55,13 @@ export function grantView(row: BreakGlassGrantsTable, orgName: string, now: Date
   };
 }
 
-const DURATION = /^(?:(\d{1,5})h)?(?:(\d{1,7})m)?(?:(\d{1,9})s)?$/;
-
 /**
  * A grant's lifetime from text such as `30m`, `2h`, `1h30m` or `90s`: milliseconds, between 1 s
  * and 24 h. Anything else is refused with INVALID_ARGUMENT naming the field.
  */
 export function parseExpiresIn(text: string, field = 'expiresIn'): number {
-  const m = DURATION.exec(text.trim());
-  const ms =
-    m && (m[1] ?? m[2] ?? m[3]) !== undefined
-      ? (Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0)) * 1000
-      : Number.NaN;
+  const seconds = durationSeconds(text);
+  const ms = seconds === undefined ? Number.NaN : seconds * 1000;
   if (!Number.isFinite(ms)) {
     throw new AppError(
       'INVALID_ARGUMENT',

@@ -3,7 +3,14 @@
 // kind of node. The core stays pure: it only sees node names and the policy's name for reasons.
 import type { NodeAllowance } from '../scheduler/types.js';
 import type { CompiledPolicies } from './cedar.js';
-import { type NodeFacts, nodeIsExclusive, type PlacementSubject, PlacementMemo } from './sovereignty.js';
+import {
+  type NodeFacts,
+  nodeIsExclusive,
+  nodeKey,
+  type PlacementSubject,
+  PlacementMemo,
+  subjectKey,
+} from './sovereignty.js';
 
 /** A node as placement policy reads it. */
 export interface PolicyNode {
@@ -53,7 +60,7 @@ export class PlacementPolicy {
         gpuModel: n.gpuModel,
         exclusive: nodeIsExclusive(n.labels),
       };
-      const key = `${facts.region}|${facts.pool}|${facts.gpuModel}|${facts.exclusive}`;
+      const key = nodeKey(facts);
       let c = byKey.get(key);
       if (!c) {
         c = { facts, names: [] };
@@ -66,7 +73,7 @@ export class PlacementPolicy {
 
   /** undefined when every node is allowed (the core then treats the workload like any other). */
   allowanceFor(s: PlacementSubject): NodeAllowance | undefined {
-    const key = `${shortHash(this.policies.hash)}:${s.org}|${s.project}|${s.residency}|${s.classification}|${s.kind}`;
+    const key = `${shortHash(this.policies.hash)}:${subjectKey(s)}`;
     let a = this.allowances.get(key);
     if (a === undefined) {
       const allowed: string[] = [];

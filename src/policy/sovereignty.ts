@@ -71,8 +71,10 @@ export interface NodeFacts {
   readonly exclusive: boolean;
 }
 
-const subjectKey = (s: PlacementSubject) => `${s.org}|${s.project}|${s.residency}|${s.classification}|${s.kind}`;
-const nodeKey = (n: NodeFacts) => `${n.region}|${n.pool}|${n.gpuModel}|${n.exclusive ? 1 : 0}`;
+/** Identifies a kind of workload: subjects with the same key get the same decisions. */
+export const subjectKey = (s: PlacementSubject) => `${s.org}|${s.project}|${s.residency}|${s.classification}|${s.kind}`;
+/** Identifies a kind of node: what placement policies may read of it. */
+export const nodeKey = (n: NodeFacts) => `${n.region}|${n.pool}|${n.gpuModel}|${n.exclusive ? 1 : 0}`;
 
 /** Whether a node is dedicated to one tenant: the fleet marks it with the label `exclusive: "true"`. */
 export function nodeIsExclusive(labels: Readonly<Record<string, string>>): boolean {

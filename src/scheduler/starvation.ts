@@ -26,7 +26,7 @@
 // pending workloads starved; the rest are tried in later cycles).
 import type { Capacity } from './capacity.js';
 import { findPlacement } from './placement.js';
-import type { Victims } from './preemption.js';
+import { overlaps, usableFor, type Victims } from './preemption.js';
 import type { Shape } from './shape.js';
 import type { PoolState, RunningRec } from './state.js';
 import type { PoolTopo } from './topology.js';
@@ -85,9 +85,7 @@ export class DrainSearch {
     this.searches++;
     const need = shape.nodes * shape.gpusPerNode;
     const sim = cap.clone();
-    const usable = (i: number) =>
-      (eligible === null || eligible[i] === 1) &&
-      (shape.whole ? sim.freeCount[i] === sim.topo.gpus[i] : sim.freeCount[i] >= shape.gpusPerNode);
+    const usable = (i: number) => (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape);
     const taken: RunningRec[] = [];
     for (const rec of this.candidates()) {
       if (rec.rank < rank || rec.victimStamp === this.stamp) continue;
@@ -109,7 +107,7 @@ export class DrainSearch {
       taken.push(rec);
       if (!newly || sim.poolFree[topo.index] < need) continue;
       const plan = findPlacement(sim, topo, shape, eligible);
-      if (plan) return { victims: taken.filter((v) => uses(v, plan.nodes, plan.masks)), plan };
+      if (plan) return { victims: taken.filter((v) => overlaps(v, plan)), plan };
     }
     this.failed.set(key, {
       grown: cap.grown,
@@ -117,12 +115,4 @@ export class DrainSearch {
     });
     return null;
   }
-}
-
-function uses(v: RunningRec, nodes: readonly number[], masks: readonly number[]): boolean {
-  for (let k = 0; k < v.nodes.length; k++) {
-    const j = nodes.indexOf(v.nodes[k]);
-    if (j >= 0 && (masks[j] & v.masks[k]) !== 0) return true;
-  }
-  return false;
 }

@@ -4,18 +4,15 @@
 import type { PriorityClass } from '../scheduler/types.js';
 import { seededRandom } from '../domain/random.js';
 import { SimInputError } from './errors.js';
+import type { GeneratorOptions } from './generator.js';
 import type { TraceJob } from './trace.js';
 
-export interface MixedGeneratorOptions {
-  readonly seed?: number;
-  readonly jobs?: number;
-  readonly projects?: number;
-  /** Seconds over which submissions are spread. */
-  readonly spanS?: number;
-  /** Median run time in seconds (log-normal body). */
-  readonly medianDurationS?: number;
-  readonly durationSigma?: number;
-  readonly maxDurationS?: number;
+/** The base generator's knobs for count, span and run times, plus the site's pools and shapes. */
+export interface MixedGeneratorOptions
+  extends Pick<
+    GeneratorOptions,
+    'seed' | 'jobs' | 'projects' | 'spanS' | 'medianDurationS' | 'durationSigma' | 'maxDurationS'
+  > {
   /** Pool of the big jobs (and of most small ones). */
   readonly pool?: string;
   /** Pool that takes `smallPoolShare` of the jobs of at most one node's GPUs. */

@@ -36,18 +36,20 @@ export interface WorkSnapshot {
 const toSeconds = (iso: string) => Date.parse(iso) / 1000;
 
 /** The scheduler knows projects by their `org.project` name, so its messages read well. */
-function request(r: WorkloadsTable, projectRef: string, allowance?: AllowanceOf, rows?: SnapshotRows): WorkloadRequest {
+/** `allowedNodes`: for pending work, given the spec; running work keeps the placement it has. */
+function request(
+  r: WorkloadsTable,
+  projectRef: string,
+  allowedNodes?: (spec: WorkloadSpec) => NodeAllowance | undefined,
+): WorkloadRequest {
   const spec = JSON.parse(r.spec) as WorkloadSpec;
   const req = storedSpecRequest(spec, {
     id: r.id,
     project: projectRef,
     submittedAt: toSeconds(r.queued_at ?? r.submitted_at),
   });
-  if (!allowance || !rows) return req;
-  // An org that vanished cannot be placed anywhere: no facts, no permit.
-  const org = rows.projectOrgs.get(r.project_id) ?? { name: '', residency: '' };
-  const allowedNodes = allowance(org, projectRef, spec);
-  return allowedNodes ? { ...req, allowedNodes } : req;
+  const allowed = allowedNodes?.(spec);
+  return allowed ? { ...req, allowedNodes: allowed } : req;
 }
 
 /** Pure: rows in, the core's running and pending lists out (pending work with its policy allowance). */
@@ -82,7 +84,12 @@ export function buildWorkSnapshot(rows: SnapshotRows, nowS: number, allowance?: 
     .filter(
       (r) => r.status === 'pending' && !live.has(r.id) && !(r.not_before && Date.parse(r.not_before) > nowS * 1000),
     )
-    .map((r) => request(r, refOf(r.project_id), allowance, rows));
+    .map((r) => {
+      const ref = refOf(r.project_id);
+      // An org that vanished cannot be placed anywhere: no facts, no permit.
+      const org = rows.projectOrgs.get(r.project_id) ?? { name: '', residency: '' };
+      return request(r, ref, allowance && ((spec) => allowance(org, ref, spec)));
+    });
   return { quotas, running, pending };
 }
 

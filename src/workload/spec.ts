@@ -14,6 +14,7 @@
 //   code: { dataset: acme.vision/trainer:v2 }
 //
 // Bad values are rejected here, at submit time, with the field path: never left pending forever.
+import { durationSeconds } from '../domain/duration.js';
 import {
   bool,
   describeValue,
@@ -552,8 +553,6 @@ function readMemory(v: unknown, path: Path): number {
   return gib;
 }
 
-const UNIT_S: Record<string, number> = { d: DAY, h: 3600, m: 60, s: 1 };
-
 /** `24h`, `90m`, `1h30m`, `2d`, `45s`, or a number of seconds. */
 function readDuration(v: unknown, path: Path, min: number, max: number): number {
   const rule = 'must be a duration like "24h", "90m" or "1h30m", or a number of seconds';
@@ -562,10 +561,9 @@ function readDuration(v: unknown, path: Path, min: number, max: number): number 
     if (!Number.isInteger(v)) fail(path, `${rule}, got ${v}`);
     seconds = v;
   } else {
-    const text = typeof v === 'string' ? v.trim() : '';
-    if (!/^(\d+[dhms])+$/.test(text) || /([dhms]).*\1/.test(text)) fail(path, `${rule}, got ${describeValue(v)}`);
-    seconds = 0;
-    for (const [, n, u] of text.matchAll(/(\d+)([dhms])/g)) seconds += Number(n) * UNIT_S[u!]!;
+    const parsed = typeof v === 'string' ? durationSeconds(v) : undefined;
+    if (parsed === undefined) fail(path, `${rule}, got ${describeValue(v)}`);
+    seconds = parsed;
   }
   if (seconds < min)
     fail(path, min > 0 ? `must be more than 0, got ${describeValue(v)}` : `must not be negative, got ${v}`);
