@@ -135,6 +135,7 @@ class Cycle {
               st.options.preemptionCooldownS,
               st.options.drainAfterS,
               st.options.drainVictims,
+              st.options.drainGraceS,
             )
           : null,
       mf:

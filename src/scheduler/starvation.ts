@@ -1,10 +1,10 @@
 // The wait bound (fabrik): a workload that has waited `drainAfterS` past its aging key (so at
-// most agingHorizonS + drainAfterS after submission, 12 h by default) is starved. Starved work
+// most agingHorizonS + drainAfterS after submission, 3.5 h by default) is starved. Starved work
 // goes first in its class, by key (queue-order.ts: tier 0), and if it does not fit it drains the
-// GPUs it needs: it preempts running work of lower classes, and of its own class work that borrows
-// above its guarantee (`drainVictims: 'borrowed'`, the default; `any`: all of its class, whatever
-// the quotas, for a constant bound), on the nodes of one placement (checkpoint-resume in the
-// simulator, as every preemption).
+// GPUs it needs: it preempts running work of lower classes and of its own class, whatever the
+// quotas (`drainVictims: 'any'`, the default, for a constant bound; `borrowed`: of its own class
+// only work that borrows above its guarantee), on the nodes of one placement (checkpoint-resume
+// in the simulator, as every preemption).
 // Why: without it nothing bounded the wait of whole-pod gangs. On a two-pool site week at 90 %
 // load (`fabrik sim generate --shape mixed`), 32-node gangs of borrowing projects waited up to
 // 73 h: the pool's one reservation moved from one blocked head to another as fair share and the
@@ -14,8 +14,8 @@
 // max runtimes of what holds the pod (up to 14 days). Draining makes the bound a constant.
 //
 // Victims: not terminating, not picked already this cycle, not work that was starved itself when
-// it started (waited drainAfterS or more: two starved workloads that need the same GPUs would take
-// them from each other in turn), not work submitted before the claimant that started less than
+// it started (waited drainAfterS or more) and has run less than drainGraceS (two starved workloads
+// that need the same GPUs would take them from each other in turn), not work submitted before the claimant that started less than
 // preemptionCooldownS ago (younger work that backfilled meanwhile is fair game); lower class
 // first, then youngest first (least work lost). They are released one by one on a copy of the
 // capacity; a placement is looked for only when a release made a node newly usable for the shape
@@ -47,7 +47,8 @@ export class DrainSearch {
     readonly now: number,
     readonly cooldownS: number,
     readonly drainAfterS: number,
-    readonly victims: DrainVictims = 'borrowed',
+    readonly victims: DrainVictims = 'any',
+    readonly graceS = 2 * 3600,
   ) {}
 
   /** After an eviction: the candidates changed. */
@@ -91,11 +92,11 @@ export class DrainSearch {
       if (rec.rank < rank || rec.victimStamp === this.stamp) continue;
       // `borrowed`: guarantees hold, of its own class only borrowed work is drained (lower classes always).
       if (this.victims === 'borrowed' && rec.rank === rank && !rec.w.borrowed) continue;
-      // Work that was starved itself when it started is never drained (else two starved workloads
-      // that need the same GPUs take them from each other in turn: the server requeues a victim
-      // with its submit time, so it is starved again at once). Older work that started less than
-      // the cooldown ago (placed ahead of this claim) is left alone for that long.
-      if (rec.w.startedAt - rec.w.submittedAt >= this.drainAfterS) continue;
+      // Work that was starved itself when it started is spared for graceS (else two starved
+      // workloads that need the same GPUs take them from each other in turn: the server requeues a
+      // victim with its submit time, so it is starved again at once). Older work that started less
+      // than the cooldown ago (placed ahead of this claim) is left alone for that long.
+      if (rec.w.startedAt - rec.w.submittedAt >= this.drainAfterS && this.now - rec.w.startedAt < this.graceS) continue;
       if (rec.w.submittedAt <= submittedAt && this.now - rec.w.startedAt < this.cooldownS) continue;
       let newly = false;
       for (let k = 0; k < rec.nodes.length; k++) {

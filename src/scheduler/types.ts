@@ -139,16 +139,23 @@ export interface ScheduleOptions {
   /**
    * fabrik: a workload is starved once `now ≥ submittedAt + size push-back + drainAfterS`: it goes
    * first in its class and, if it does not fit, preempts work of its own or a lower class on the
-   * GPUs it needs (starvation.ts). The wait bound: agingHorizonS + drainAfterS (12 h by default) plus
-   * what other starved work ahead of it holds (docs/scheduler.md). Infinity turns it off.
+   * GPUs it needs (starvation.ts). The wait bound: agingHorizonS + drainAfterS + drainGraceS
+   * (5.5 h by default) and the cooldown (docs/scheduler.md). Infinity turns it off.
    */
   readonly drainAfterS?: number;
   /**
-   * fabrik: what a drain may preempt. `borrowed` (default): lower classes, and of its own class only
-   * work above its project's guarantee, so guarantees hold and the wait also includes what guaranteed
-   * work on those GPUs declared. `any`: all of its own class too, for a constant bound.
+   * fabrik: what a drain may preempt. `any` (default): all work of its own or a lower class, whatever
+   * the quotas, for a constant bound. `borrowed`: lower classes, and of its own class only work above
+   * its project's guarantee, so guarantees hold and the wait also includes what guaranteed work on
+   * those GPUs declared.
    */
   readonly drainVictims?: DrainVictims;
+  /**
+   * fabrik: work that was starved itself when it started keeps its GPUs this long before a drain may
+   * take them (default 2 h): long enough that two starved workloads do not take GPUs from each other
+   * in turn, short enough that a starved run of days cannot hold off the next starved one.
+   */
+  readonly drainGraceS?: number;
   /** fabrik: blocked workloads per pool that hold a backfill reservation (fifo-backfill: always 1). */
   readonly reservationsPerPool?: number;
   /**

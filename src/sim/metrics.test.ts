@@ -93,6 +93,19 @@ describe('computeMetrics', () => {
     assert.equal(m.neverStarted, 0);
   });
 
+  it('counts waits after a preemption in the wait (JCT − run time), not in the queueing delay', () => {
+    // B starts at once, is preempted, and resumes 40 s later: queueing 0, wait 40.
+    const preempted: EngineResult = {
+      ...r,
+      outcomes: [r.outcomes[0], { firstStartS: 10, endS: 100, preemptions: 1, leaves: [1, 1] }, r.outcomes[2]],
+    };
+    const w = computeMetrics(jobs, preempted);
+    assert.equal(w.avgQueueS, 80 / 3);
+    assert.equal(w.avgWaitS, (0 + 40 + 80) / 3);
+    assert.equal(w.p99WaitS, 80);
+    assert.equal(w.maxWaitS, 80);
+  });
+
   it('measures utilization over the arrival window and fairness over projects', () => {
     // Window 0..20: 8 GPUs for 10 s, 16 for 10 s, of 16 × 20.
     assert.equal(m.utilization, (80 + 160) / 320);

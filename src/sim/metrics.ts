@@ -2,7 +2,10 @@
 //
 // Definitions (the report and docs/simulator.md repeat them):
 // - JCT = end − submit; queueing delay = first start − submit (a preempted job's later waits count
-//   in its JCT, not here); bounded slowdown = JCT / max(run time, 10 s).
+//   in its JCT, not here); wait = JCT − run time: every second a finished job was not running,
+//   before its first start and after each preemption (with checkpoint-resume, the simulator's
+//   default, no work is lost, so this is exact). Preemptive policies (Tiresias starts new work at
+//   once and preempts it later) are compared on the wait; bounded slowdown = JCT / max(run time, 10 s).
 // - Percentiles are nearest-rank: the smallest value with at least p% of the values at or below it.
 // - Utilization = allocated GPU-seconds / (pool GPUs × time), over the arrival window (first to last
 //   submission), where the offered load is defined; the drain after it is excluded.
@@ -110,6 +113,10 @@ export interface PolicyMetrics {
   readonly p50QueueS: number;
   /** Starvation bound: the longest any job waited for its first start. */
   readonly maxQueueS: number;
+  /** Wait = JCT − run time (queueing plus every wait after a preemption), of finished jobs. */
+  readonly avgWaitS: number;
+  readonly p99WaitS: number;
+  readonly maxWaitS: number;
   readonly jobs: number;
   readonly finished: number;
   /** Jobs that never started (they could never fit their quota or the pool). */
@@ -137,6 +144,7 @@ export function arrivalWindow(jobs: readonly SimJob[]): { from: number; to: numb
 export function computeMetrics(jobs: readonly SimJob[], r: EngineResult): PolicyMetrics {
   const jct: number[] = [];
   const queue: number[] = [];
+  const wait: number[] = [];
   const slow: number[] = [];
   const perProject = new Map<string, { jobs: number; gpuS: number; queue: number[]; slow: number[] }>();
   const leafSwitches: Record<string, number> = {};
@@ -167,6 +175,7 @@ export function computeMetrics(jobs: readonly SimJob[], r: EngineResult): Policy
     if (!Number.isNaN(o.endS)) {
       const c = o.endS - j.submitS;
       jct.push(c);
+      wait.push(Math.max(0, c - j.durationS));
       const s = boundedSlowdown(c, j.durationS);
       slow.push(s);
       p.slow.push(s);
@@ -174,6 +183,7 @@ export function computeMetrics(jobs: readonly SimJob[], r: EngineResult): Policy
   });
   jct.sort((a, b) => a - b);
   queue.sort((a, b) => a - b);
+  wait.sort((a, b) => a - b);
 
   const projects: Record<string, ProjectMetrics> = {};
   const speeds: number[] = [];
@@ -202,6 +212,9 @@ export function computeMetrics(jobs: readonly SimJob[], r: EngineResult): Policy
     p50JctS: percentileSorted(jct, 50),
     p50QueueS: percentileSorted(queue, 50),
     maxQueueS: queue.length > 0 ? queue[queue.length - 1] : 0,
+    avgWaitS: mean(wait),
+    p99WaitS: percentileSorted(wait, 99),
+    maxWaitS: wait.length > 0 ? wait[wait.length - 1] : 0,
     jobs: jobs.length,
     finished: jct.length,
     neverStarted,

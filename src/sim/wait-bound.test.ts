@@ -1,7 +1,9 @@
 // The wait bound (docs/scheduler.md, "Starvation bound"), checked through the simulator on small
 // fleets with random traces: every job whose shape fits the fleet is placed at the first cycle at
 // or after submittedAt + agingHorizonS + drainAfterS at which no work started within the last
-// preemptionCooldownS, whole-pod gangs included.
+// preemptionCooldownS and no work runs that was starved itself when it started and has run less
+// than drainGraceS, whole-pod gangs included: so within agingHorizonS + drainAfterS + drainGraceS
+// plus the cooldown.
 // The engine runs a cycle at each submission and finish, so "first cycle" is the first such event.
 // Jobs held at their own project's quota limit after that time wait for their project, not for
 // others, and are left out.
@@ -46,10 +48,12 @@ const OPTIONS: ScheduleOptions = {
   agingHorizonS: 600,
   fairShareHorizonS: 300,
   drainAfterS: 3600,
-  // The constant bound needs every victim of its class (the default spares guaranteed work).
+  // The constant bound needs every victim of its class (the default; `borrowed` spares guaranteed work).
   drainVictims: 'any',
+  drainGraceS: 1800,
   preemptionCooldownS: 30,
 };
+const GRACE_S = 1800;
 const COOLDOWN_S = 30;
 const BOUND_S = 600 + 3600;
 
@@ -59,7 +63,7 @@ interface Watch {
   readonly heldAfter: (id: string) => number;
   /** Every start (first runs and restarts), in time order. */
   readonly starts: number[];
-  /** Runs of work that had waited drainAfterS or more when it started (never drained). */
+  /** Runs of work that had waited drainAfterS or more when it started (spared for drainGraceS). */
   readonly starved: { id: string; start: number; end: number }[];
 }
 
@@ -143,12 +147,13 @@ describe('wait bound (fabrik)', () => {
           if (held.has(j.id)) return;
           // Due, it is placed at the first cycle at which no work started within the cooldown
           // (work placed ahead of it in that cycle, or older work a drain may not take yet) and
-          // no work runs that was starved itself when it started (a drain never takes that).
+          // no work runs that was starved itself when it started and has run less than the grace
+          // (a drain does not take that yet).
           const due = j.submitS + BOUND_S;
           for (const c of events) {
             if (c < due || c >= start) continue;
             const recent = starts.some((t) => t <= c && t > c - COOLDOWN_S);
-            const starvedRunning = starved.some((w) => w.start <= c && c < w.end);
+            const starvedRunning = starved.some((w) => w.start <= c && c < Math.min(w.end, w.start + GRACE_S));
             assert.ok(
               recent || starvedRunning,
               `${j.id} (${j.nodes}×${j.gpusPerNode}, submitted ${j.submitS}) due at ${due}, not placed at ${c}, started ${start}`,

@@ -94,8 +94,11 @@ export function registerSimCommand(program: Command): void {
       .option('--seed <n>', 'seed for --load-mode replicate', '1')
       .option('--pool <name>', 'pool for jobs whose trace row names none (default: the first pool of the fleet)')
       .option('--usage-half-life <s>', 'half-life of the usage that fair share reads, seconds', '86400')
-      .option('--drain-after <h>', 'fabrik: the starvation bound, hours past the aging key (default 10), or off')
-      .option('--drain-victims <which>', 'fabrik: what a drain may preempt: borrowed (default: guarantees hold) or any')
+      .option('--drain-after <h>', 'fabrik: the starvation bound, hours past the aging key (default 1.5), or off')
+      .option(
+        '--drain-victims <which>',
+        'fabrik: what a drain may preempt: any (default: whatever the quotas) or borrowed (guarantees hold)',
+      )
       .option(
         '--checkpoint-interval <s>',
         'a preempted job loses the work since its last checkpoint; 0 = none lost',
@@ -167,6 +170,8 @@ export function registerSimCommand(program: Command): void {
           time('AVG QUEUE', (m) => m.avgQueueS),
           time('P99 QUEUE', (m) => m.p99QueueS),
           time('MAX QUEUE', (m) => m.maxQueueS),
+          time('AVG WAIT', (m) => m.avgWaitS),
+          time('P99 WAIT', (m) => m.p99WaitS),
           { header: 'SLOWDOWN', get: (r) => r.m.avgBoundedSlowdown.toFixed(2) },
           { header: 'UTIL', get: (r) => `${(r.m.utilization * 100).toFixed(1)}%` },
           { header: 'JAIN', get: (r) => r.m.jain.toFixed(3) },
