@@ -114,6 +114,17 @@ describe('simulation and report', () => {
     }
   });
 
+  it("carries the time charts' series in result.json (allocation over time, queueing-delay CDF)", () => {
+    const j = resultJson(r) as {
+      series: Record<string, { allocation: { t: number[]; gpus: number[] }; queueCdf: [number, number][] }>;
+    };
+    for (const p of ['fifo', 'fabrik']) {
+      const s = j.series[p];
+      assert.ok(s.allocation.t.length > 1 && s.allocation.t.length === s.allocation.gpus.length, p);
+      assert.equal(s.queueCdf.at(-1)?.[1], 1, `${p}: the CDF ends at 1`);
+    }
+  });
+
   it('fixes seen by a new user: one unit per row, the leaf-switch row, the capacity label', () => {
     const html = renderReport(r);
     const row = (label: string) => {

@@ -48,6 +48,9 @@ export function resultJson(r: SimulationResult): Record<string, unknown> {
     quotaRule: r.quotaRule,
     policies,
     ratiosToFifo: ratiosToFifo(r.policies),
+    // What the report's time charts draw (GPUs allocated over time, the queueing-delay CDF), so
+    // the console's simulator page can draw them from this file alone.
+    series: r.series,
   };
 }
 
