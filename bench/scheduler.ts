@@ -9,7 +9,8 @@
 //   - peakHeapMiB: the most heap in use at any sample.
 // Quantiles: p50, p99 and max over the runs (with 40 runs the p99 was the max; 200 give a real p99).
 // Options: --pending N (default 100000), --seed N, --runs N (steady and incremental cycles, default
-// 200), --full-runs N (cycles with nothing cached, default 10).
+// 200), --full-runs N (cycles with nothing cached, default 10), --drain-after H|off (fabrik's
+// starvation drain, hours past the aging key; default: the core's default).
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import { parseFleetFile, toSchedNodes } from '../src/fleet/fleet-file.js';
 import { checkFeasible, IncrementalScheduler, schedule } from '../src/scheduler/index.js';
 import { makeNodes } from '../src/scheduler/fixtures.js';
 import { int, pick, rng, type Rng } from '../src/scheduler/random-snapshot.js';
-import type { PoolQuota, PriorityClass, SchedNode, WorkloadRequest } from '../src/scheduler/types.js';
+import type { PoolQuota, PriorityClass, SchedNode, ScheduleOptions, WorkloadRequest } from '../src/scheduler/types.js';
 
 function flag(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(`--${name}`);
@@ -74,7 +75,23 @@ const cpuMs = (c0: NodeJS.CpuUsage) => {
   return (c.user + c.system) / 1000;
 };
 
+function drainOption(args: string[]): ScheduleOptions | undefined {
+  const i = args.indexOf('--drain-after');
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === 'off') return { drainAfterS: Number.POSITIVE_INFINITY };
+  const h = Number(v);
+  if (!Number.isFinite(h) || h <= 0) throw new Error(`--drain-after: "${v}" is not a positive number of hours or off`);
+  return { drainAfterS: h * 3600 };
+}
+
+function drainLabel(s: number | undefined): string {
+  if (s === undefined) return 'default';
+  return Number.isFinite(s) ? `${s / 3600} h` : 'off';
+}
+
 export default async function (args: string[]): Promise<object> {
+  const options = drainOption(args);
   const target = flag(args, 'pending', 100_000);
   const runs = flag(args, 'runs', 200);
   const fullRuns = flag(args, 'full-runs', 10);
@@ -117,7 +134,7 @@ export default async function (args: string[]): Promise<object> {
   sample();
 
   // 1. Placements per second: the first cycle on an empty fleet.
-  const inc = new IncrementalScheduler({ nodes, quotas, policy: 'fabrik' });
+  const inc = new IncrementalScheduler({ nodes, quotas, policy: 'fabrik', ...(options ? { options } : {}) });
   inc.submitMany(pending);
   sample();
   let t0 = process.hrtime.bigint();
@@ -192,6 +209,7 @@ export default async function (args: string[]): Promise<object> {
     placementsPerSec,
     firstCycle: { ms: round(firstMs), placed: first.place.length },
     placedAfterFinish,
+    drain: drainLabel(options?.drainAfterS),
     peakHeapMiB: Math.round(peak / 2 ** 20),
   };
 }

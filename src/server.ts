@@ -3,6 +3,7 @@
 // run the two loops: the scheduler (places) and the reconciler (runs on the executor).
 import { chmodSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.js';
 import { canonicalJson } from './audit/entry.js';
@@ -31,10 +32,18 @@ import { Lease, lockSqliteDatabase } from './app/lease.js';
 import { WebhookDeliverer } from './app/webhook-delivery.js';
 import { RegistryHousekeeping, openRegistry } from './registry/setup.js';
 import { Authenticator } from './tenancy/authn.js';
+import { type OidcServerSettings, oidcFromSettings } from './tenancy/oidc.js';
 import { deploymentController, gatewayName, openGatewayStack } from './inference/setup.js';
 import { locateReplicaRuntime } from './inference/replica-spec.js';
 import { logKeys } from './audit/log/keys.js';
 import { Sequencer } from './audit/log/sequencer.js';
+import { configureSiteEnergy, energySiteFromEnv } from './metering/energy.js';
+import { UsageRollupLoop } from './metering/rollup-loop.js';
+import { checkBudgets } from './metering/budgets.js';
+import { localPowerSampler } from './metering/power-sample.js';
+import { hostLabel } from './fleet/local-node.js';
+import { SiteMetrics } from './metering/site-metrics.js';
+import { loadSubprocessors } from './compliance/subprocessors.js';
 
 export interface ServerOptions {
   host: string;
@@ -91,6 +100,10 @@ export interface ServerOptions {
   auditOrigin?: string;
   /** Verifier keys of the witnesses whose cosignatures the log keeps (default: $FABRIK_WITNESS_KEYS, comma-separated). */
   witnessKeys?: readonly string[];
+  /** Console sign-in through an OpenID Connect provider (src/tenancy/oidc.ts). */
+  oidc?: OidcServerSettings;
+  /** The URL browsers reach this server at (behind a TLS proxy: https://…): Secure cookies, OIDC redirect URI. */
+  publicUrl?: string;
 }
 
 export interface RunningServer {
@@ -103,6 +116,8 @@ export interface RunningServer {
   readonly isolation: Isolation;
   /** PostgreSQL: the lease that decides whether this replica runs the control loops. */
   readonly lease?: Lease;
+  /** Hourly usage rollups on the leader (src/metering/): `onRollup(listener)` runs after each. */
+  readonly usageRollup: UsageRollupLoop;
   close(): Promise<void>;
 }
 
@@ -138,6 +153,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     limits: opts.storageQuotaBytes ? { defaultQuotaBytes: opts.storageQuotaBytes } : undefined,
   });
   tightenFiles(dataDir);
+  // Energy and CO2 configuration (FABRIK_PUE, FABRIK_GRID_INTENSITY, …): a bad value refuses the start.
+  const energy = energySiteFromEnv();
+  configureSiteEnergy(energy);
   const boot = await bootstrapOperator(store, opts.bootstrapToken);
   // The sovereignty policies in force (version 1, the defaults, on a fresh database), read now so a
   // broken set is reported at start; without one everything they guard stays closed.
@@ -170,7 +188,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const fence = lease?.fence;
   // The scheduler places, the reconciler launches and stops; each wakes the other.
   let reconciler: Reconciler | undefined;
+  const siteMetrics = new SiteMetrics(store.db);
   const scheduler = new SchedulerLoop(store.db, {
+    onCycle: siteMetrics.cycle,
     intervalMs: opts.schedulerIntervalMs ?? 5000,
     fence,
     onPlaced: () => reconciler?.trigger(),
@@ -179,6 +199,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   reconciler = new Reconciler(store.db, executor, {
     workdirRoot,
     intervalMs: opts.reconcileIntervalMs ?? 2000,
+    onPass: siteMetrics.reconciled,
     onCapacityChange: () => {
       scheduler.trigger();
       deployments.trigger();
@@ -229,8 +250,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       .filter(Boolean);
   const app = await buildApp({
     store,
+    siteMetrics,
+    // A bad sub-processors file refuses the start, with its line:column.
+    compliance: { subprocessors: loadSubprocessors() },
     auditLog: { verifierKey: logKeyPair.verifierKey, witnessKeys, flush: () => sequencer.flush() },
     authenticator: auth,
+    console: { oidc: opts.oidc && oidcFromSettings(store.db, opts.oidc), publicUrl: opts.publicUrl },
     gateway: { handle: inference.gateway.handle, metrics: inference.gateway.metrics },
     deployments: { runtime: replicaRuntime, allowModelPaths: opts.executor !== 'slurm', workdirRoot },
     workdirRoot,
@@ -268,6 +293,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const webhooks = new WebhookDeliverer(store.db, secretBox);
   const housekeeping = new RegistryHousekeeping(store.db, registry, fence as never);
   const running: Reconciler = reconciler;
+  // Usage rollups, and measured GPU power of attempts on this node where nvidia-smi answers.
+  const usageRollup = new UsageRollupLoop(store.db, {
+    site: energy,
+    fence,
+    intervalMs: Number(process.env.FABRIK_ROLLUP_MS ?? 60_000),
+    onError: (err) => process.emitWarning(`usage rollup failed: ${err.message}`),
+  });
+  // Budgets: thresholds reached by the new rollups become alerts (events, webhooks) at once.
+  usageRollup.onRollup(async () => {
+    await checkBudgets(store.db, { fence });
+  });
+  const powerSampler =
+    opts.localNode && !slurm
+      ? await localPowerSampler(store.db, hostLabel(hostname()), {
+          fence,
+          onError: (err) => process.emitWarning(`GPU power sample failed: ${err.message}`),
+        })
+      : undefined;
   async function startLoops(): Promise<void> {
     // Reconcile first: after a restart or a takeover the engine's truth is read before anything new is placed.
     await running.reconcile();
@@ -278,6 +321,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     housekeeping.start();
     slurm?.sync.start();
     deployments.start();
+    usageRollup.start();
+    powerSampler?.start();
     // Off only to measure what the log costs (bench audit): entries are still written, and a
     // sequencer started later integrates them in order.
     if (process.env.FABRIK_AUDIT_SEQUENCER !== 'off') sequencer.start();
@@ -285,6 +330,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   async function stopLoops(): Promise<void> {
     await sequencer.stop();
     await deployments.stop();
+    await powerSampler?.stop();
+    await usageRollup.stop();
     await purger.stop();
     await webhooks.stop();
     await housekeeping.stop();
@@ -304,6 +351,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     reconciler,
     isolation,
     lease,
+    usageRollup,
     close: async () => {
       // Stops the loops; a released lease lets another replica take over at once.
       if (lease) await lease.stop();

@@ -5,6 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, STATUS_CODES, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
+import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
@@ -22,16 +23,22 @@ import type { Caller } from '../policy/roles.js';
 import { type Store, readiness } from '../store/db.js';
 import { parseToken } from '../tenancy/api-key.js';
 import { Authenticator } from '../tenancy/authn.js';
+import { SessionAuthenticator } from '../tenancy/sessions.js';
+import { type ConsoleAuthOptions, callerFromCookie } from './session.js';
+import { oidcRoutes, sessionRoutes } from './routes/session.js';
 import type { Registry as ArtifactRegistry } from '../registry/registry.js';
 import { toAppError } from './error-map.js';
 import { hubRoutes } from './hub/index.js';
 import { idempotencyGuard } from './idempotency.js';
-import type { TaskIsolation } from './context.js';
+import type { RouteDeps, TaskIsolation } from './context.js';
 import { registerRoutes } from './routes/index.js';
 import { type AuditLogDeps, publicAuditLogRoutes } from './routes/audit-log.js';
 import type { IdempotencyRecord } from '../audit/journal.js';
 import type { LogLocator } from '../workload/logs.js';
 import type { DeploymentDeps } from '../inference/deployments.js';
+import { consoleRoutes } from './console.js';
+import { SiteMetrics } from '../metering/site-metrics.js';
+import { budgetGate } from '../metering/budget-gate.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -88,6 +95,12 @@ export interface AppOptions {
   readonly auditLog?: AuditLogDeps;
   /** Shared with the gateway so a revocation reaches both at once; default: the app's own. */
   readonly authenticator?: Authenticator;
+  /** Console sign-in: OpenID Connect and the public URL (session cookies work without). */
+  readonly console?: ConsoleAuthOptions;
+  /** Kueue-style scheduler and quota series on /metrics (the loops feed its counters); default: gauges only. */
+  readonly siteMetrics?: SiteMetrics;
+  /** Compliance documents' energy rules and sub-processors (default: from the environment). */
+  readonly compliance?: RouteDeps['compliance'];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -148,7 +161,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : looseAjv).compile(schema));
 
   const auth = opts.authenticator ?? new Authenticator(opts.store.db, opts.authCacheTtlMs ?? 1000);
+  const sessions = new SessionAuthenticator(opts.store.db, auth, opts.authCacheTtlMs ?? 1000);
+  await app.register(cookie);
   const metrics = createMetrics();
+  (opts.siteMetrics ?? new SiteMetrics(opts.store.db)).register(metrics.registry);
   const leadership = opts.leadership;
   if (leadership) {
     new Gauge({
@@ -206,6 +222,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const perKey = opts.rateLimitPerMinute ?? 60_000;
   const perAddress = opts.unauthenticatedRateLimitPerMinute ?? Math.min(DEFAULT_UNAUTHENTICATED_PER_MINUTE, perKey);
+  const consoleAuth = { ...opts.console, sessions, perAddressPerMinute: perAddress };
   await app.register(rateLimit, {
     global: true,
     // Its hook runs after the authentication hook (route hooks come last), so it knows the caller.
@@ -258,7 +275,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       api.addHook('onRequest', async (req) => {
         if (req.routeOptions.config.auth === false) return;
         try {
-          req.caller = await auth.authenticate(req.headers.authorization);
+          // A console session cookie counts only without an Authorization header: bearer requests are unchanged.
+          const byCookie = req.headers.authorization ? undefined : await callerFromCookie(req, sessions);
+          req.caller = byCookie ?? (await auth.authenticate(req.headers.authorization));
         } catch (err) {
           if (!(err instanceof AppError && err.code === 'UNAUTHENTICATED')) throw err;
           req.authFailure = err;
@@ -283,10 +302,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         registry: opts.registry,
         deployments: opts.deployments,
         auditLog: opts.auditLog,
+        compliance: opts.compliance,
+        submissionGate: budgetGate,
       });
+      await sessionRoutes(api, { store: opts.store, keys: auth, console: consoleAuth });
     },
     { prefix: '/api/v1' },
   );
+  await oidcRoutes(app, { store: opts.store, keys: auth, console: consoleAuth });
   if (opts.registry) await hubRoutes(app, { store: opts.store, registry: opts.registry, auth });
   const auditLog = opts.auditLog;
   if (auditLog) {
@@ -296,6 +319,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await publicAuditLogRoutes(scope, opts.store, auditLog);
     });
   }
+  // The web console at `/` (web/dist), last: its index answers GETs no other route claims.
+  await consoleRoutes(app);
 
   return app;
 }

@@ -5,6 +5,8 @@ import type { Ctx } from '../app/context.js';
 import type { LogLocator } from '../workload/logs.js';
 import type { Registry } from '../registry/registry.js';
 import type { DeploymentDeps } from '../inference/deployments.js';
+import type { ComplianceDeps } from '../compliance/service.js';
+import type { SubmissionGate } from '../workload/service.js';
 
 export interface RouteDeps {
   readonly store: Store;
@@ -25,6 +27,10 @@ export interface RouteDeps {
   readonly deployments?: DeploymentDeps;
   /** The verifiable audit log (receipts, checkpoints on demand); absent: those routes are not served. */
   readonly auditLog?: AuditLogDeps;
+  /** Compliance documents: the energy rules and sub-processors (default: from the environment). */
+  readonly compliance?: Omit<ComplianceDeps, 'registry'>;
+  /** Checks a workload submission inside its transaction (the project's budget). */
+  readonly submissionGate?: SubmissionGate;
 }
 
 export interface AuditLogDeps {

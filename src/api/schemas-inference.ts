@@ -177,6 +177,13 @@ export const UsageQuery = T.Object(
   {
     since: T.Optional(TimeArg),
     until: T.Optional(TimeArg),
+    deployment: T.Optional(
+      T.String({
+        minLength: 1,
+        maxLength: 63,
+        description: "only this deployment's usage: its name (a live deployment) or its id (dep_…, deleted ones too)",
+      }),
+    ),
     by: T.Optional(
       T.Union(
         USAGE_GROUPS.map((g) => T.Literal(g)),
@@ -208,5 +215,6 @@ export const TokenUsage = T.Object({
     }),
   ),
   totals: T.Object(UsageTotals),
+  deployment: T.Optional(T.Object({ id: T.String(), name: T.String() }, { description: 'the deployment asked for' })),
   truncated: T.Boolean(),
 });

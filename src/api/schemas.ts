@@ -153,6 +153,12 @@ export const Quota = T.Object({
   pool: T.String(),
   guaranteed: T.Integer(),
   limit: T.Integer(),
+  used: T.Integer({
+    description: "GPUs held now by the project's live attempts in the pool (running or still stopping)",
+  }),
+  borrowed: T.Integer({
+    description: 'GPUs used above guaranteed (borrowed idle capacity): max(0, used − guaranteed)',
+  }),
   updatedAt: Time,
 });
 export const QuotaSet = T.Object(
@@ -410,10 +416,16 @@ export const Secret = T.Object({
 });
 
 // Events (CloudEvents 1.0, structured JSON) and webhooks
-const EventCursor = T.String({
-  pattern: '^(evt_)?[0-9]{1,15}$',
-  description: 'an event id (evt_123) or its number; the events after it',
-});
+const EventCursor = T.Union(
+  [
+    T.String({ pattern: '^(evt_)?[0-9]{1,15}$', description: 'an event id (evt_123) or its number' }),
+    T.Literal('latest', { description: 'the newest event at the moment of the request' }),
+  ],
+  {
+    description:
+      'the events after this cursor: an event id (evt_123), its number, or `latest` (only events after the request; the first message of the stream, `event: cursor`, or nextCursor of the page says which cursor that was)',
+  },
+);
 const EventTypes = T.String({
   maxLength: 1000,
   description: 'comma-separated event types, or prefixes such as workload.*; default all',

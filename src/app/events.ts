@@ -27,7 +27,10 @@ export function eventView(r: EventsTable): CloudEvent {
 // Reading -------------------------------------------------------------------------------------
 
 export interface EventQuery {
-  /** Only events after this cursor (a seq, or an event id `evt_<seq>`); default: from the start. */
+  /**
+   * Only events after this cursor (a seq, or an event id `evt_<seq>`), or `latest`: after the
+   * newest event there is when asked (only later ones come); default: from the start.
+   */
   readonly after?: string;
   /** Comma-separated types, `prefix.*`, or `*`; default: all. */
   readonly types?: string;
@@ -55,6 +58,24 @@ export function parseCursor(cursor: string | undefined, field = 'after'): number
     });
   }
   return Number(m[1]);
+}
+
+/** The cursor that means "from now on": only events committed after the request. */
+export const LATEST_CURSOR = 'latest';
+
+/**
+ * A cursor as a sequence number, `latest` resolved now: to the newest event the caller may see.
+ * Not the global head: the events after either are the same for this caller (none it may see
+ * lies between), and a tenant's cursors stay its own events' ids or what it sent, as everywhere
+ * else in the feed, so it learns nothing of how busy the rest of the platform is.
+ */
+export async function resolveCursor(ctx: ReadCtx, cursor: string | undefined, field = 'after'): Promise<number> {
+  if (cursor !== LATEST_CURSOR) return parseCursor(cursor, field);
+  if (ctx.caller.operator) return headSeq(ctx.db);
+  const scope = visibility(ctx.caller);
+  if (!scope) return 0;
+  const r = await scope(selectEvents(ctx.db)).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  return Number(r?.seq ?? 0);
 }
 
 /** Parsed `types`: exact types and prefixes (`workload.*`); null for all. */
@@ -117,7 +138,7 @@ interface ReadCtx {
 
 /** One page of events after the cursor, in order, as the caller may see them. */
 export async function listEvents(ctx: ReadCtx, query: EventQuery): Promise<EventPage> {
-  const after = parseCursor(query.after);
+  const after = await resolveCursor(ctx, query.after);
   const filter = parseTypes(query.types);
   const limit = Math.min(Math.max(query.limit ?? DEFAULT_EVENT_PAGE, 1), MAX_EVENT_PAGE);
   const scope = visibility(ctx.caller);
@@ -154,10 +175,12 @@ export async function waitForEvents(
   signal?: AbortSignal,
 ): Promise<EventPage> {
   const deadline = Date.now() + waitMs;
+  // `latest` once, at the start: the wait is for events after the head of now.
+  const from = { ...query, after: String(await resolveCursor(ctx, query.after)) };
   for (;;) {
     // The head before the read: anything committed after it wakes the wait below.
     const head = await headSeq(ctx.db);
-    const page = await listEvents(ctx, query);
+    const page = await listEvents(ctx, from);
     const left = deadline - Date.now();
     if (page.items.length || left <= 0 || signal?.aborted) return page;
     await eventFeed(ctx.db).waitBeyond(head, left, signal);
@@ -177,7 +200,7 @@ export async function* followEvents(
   query: EventQuery,
   opts: { signal: AbortSignal; untilMs: number; heartbeatMs?: number },
 ): AsyncGenerator<EventPage> {
-  let after = query.after;
+  let after = String(await resolveCursor(ctx, query.after));
   while (!opts.signal.aborted) {
     const left = opts.untilMs - Date.now();
     if (left <= 0) return;

@@ -41,7 +41,7 @@ interface EventRule {
 
 /**
  * Audit action → event. Actions that are not here write no event: bookkeeping (pending reasons,
- * attempt stops and kills, launch retries), the fleet, bootstrap and purges.
+ * attempt stops and kills, launch retries), fleet files (node states do), bootstrap and purges.
  */
 const RULES: Readonly<Record<string, EventRule>> = {
   'workload.submit': { type: 'workload.submitted', workload: true },
@@ -96,6 +96,16 @@ const RULES: Readonly<Record<string, EventRule>> = {
   'deployment.replica.unhealthy': { type: 'deployment.replica.unhealthy' },
   'deployment.replica.stopping': { type: 'deployment.replica.stopping' },
   'deployment.replica.end': { type: 'deployment.replica.ended' },
+  // Budgets (src/metering/budgets.ts): changes, and alerts when a threshold of a month is reached.
+  'budget.set': { type: 'budget.changed' },
+  'budget.delete': { type: 'budget.deleted' },
+  'budget.alert': { type: 'budget.threshold.reached' },
+  // A node's state (src/fleet/inventory.ts setNodeState): platform events (no org), so only
+  // operators see them; the console's floor plan redraws the node from them.
+  'node.cordon': { type: 'node.cordoned' },
+  'node.uncordon': { type: 'node.uncordoned' },
+  'node.drain': { type: 'node.draining' },
+  'node.down': { type: 'node.down' },
 };
 
 /** Every event type there is, sorted: what `types` filters and subscriptions may name. */

@@ -22,7 +22,8 @@ export function exitCodeForStatus(status: number): number {
   if (status === 400 || status === 413 || status === 415) return EXIT.usage;
   if (status === 404) return EXIT.notFound;
   if (status === 401 || status === 403) return EXIT.auth;
-  if (status === 409 || status === 422 || status === 429) return EXIT.conflict;
+  // 402 BUDGET_EXCEEDED: the project's budget refuses the submission, a policy like a quota's 409.
+  if (status === 402 || status === 409 || status === 422 || status === 429) return EXIT.conflict;
   return EXIT.internal;
 }
 
@@ -79,4 +80,14 @@ export function duration(seconds: number | null | undefined): string {
   const next = units[i + 1];
   const rest = next ? Math.floor((s % n) / next[1]) : 0;
   return rest && next ? `${head}${rest}${next[0]}` : head;
+}
+
+/**
+ * A usage figure with `d` decimals, or 3 significant digits where that would round a non-zero value
+ * to 0 (a 5-second job is 0.0013 GPU-hours, not 0.00).
+ */
+export function figure(n: number, d: number): string {
+  if (n === 0) return '0';
+  if (Math.abs(n) >= 10 ** -d) return n.toFixed(d);
+  return n.toPrecision(3);
 }

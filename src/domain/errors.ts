@@ -48,6 +48,28 @@ export const ERROR_STATUS = {
   POLICY_DENIED: 403,
   /** An operator reaching tenant data without a break-glass grant for the org. */
   BREAK_GLASS_REQUIRED: 403,
+  /** A price version whose validity overlaps another version of the same item. */
+  PRICE_OVERLAP: 409,
+  /** A price with an unknown item, a negative amount, or validity not on whole hours. */
+  PRICE_INVALID: 400,
+  /** A budget below zero, in an unknown unit, or with bad thresholds or action. */
+  BUDGET_INVALID: 400,
+  /** A submission refused: the project's monthly budget is used up and its action is `block`. */
+  BUDGET_EXCEEDED: 402,
+  /** A statement for a month that has not begun. */
+  MONTH_IN_FUTURE: 400,
+  /** A console mutation (cookie session) without the session's `x-csrf-token` header. */
+  CSRF_FAILED: 403,
+  /** Sign-in with OpenID Connect asked of a server that has none configured. */
+  OIDC_NOT_CONFIGURED: 404,
+  /** The identity provider's answer did not check out (state, nonce, code, token). */
+  OIDC_FAILED: 401,
+  /** An identity whose claims map to no role in any org (nor operator). */
+  OIDC_NO_ROLE: 401,
+  /** The identity provider cannot be reached (discovery, token endpoint). */
+  OIDC_UNAVAILABLE: 503,
+  /** An --oidc-roles mapping file with a syntax or schema error. */
+  OIDC_ROLES_INVALID: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -5,7 +5,8 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { type Ctx, findProject } from '../app/context.js';
 import type { Trx } from '../audit/journal.js';
-import { AppError } from '../domain/errors.js';
+import { AppError, notFound } from '../domain/errors.js';
+import { parseTimeArg } from '../domain/time-arg.js';
 import type { Database } from '../store/schema.js';
 import { replicaWorkloadName } from './replica-spec.js';
 
@@ -18,6 +19,8 @@ export interface UsageQuery {
   /** RFC 3339 time, or a duration before now (default now). */
   readonly until?: string;
   readonly by?: UsageGroup;
+  /** Only this deployment's usage: its name (live) or id (`dep_…`, deleted ones too). */
+  readonly deployment?: string;
 }
 
 export interface UsageTotals {
@@ -47,26 +50,17 @@ export interface TokenUsageReport {
   readonly by: UsageGroup;
   readonly rows: UsageRow[];
   readonly totals: UsageTotals;
+  /** The deployment the report is limited to, when one was asked for. */
+  readonly deployment?: { readonly id: string; readonly name: string };
   /** More groups than MAX_USAGE_ROWS: the rest were left off (totals still count them). */
   readonly truncated: boolean;
 }
 
 export const MAX_USAGE_ROWS = 10_000;
 const MAX_RANGE_MS = 400 * 86_400_000;
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 function invalid(path: string, message: string): AppError {
   return new AppError('INVALID_ARGUMENT', `${path}: ${message}`, { path });
-}
-
-/** `24h` before `base`, or an RFC 3339 time; unix ms. */
-export function parseTimeArg(text: string, base: number, path: string): number {
-  const rel = /^(\d{1,6})([smhdw])$/.exec(text.trim());
-  if (rel) return base - Number(rel[1]) * UNIT_MS[rel[2]!]!;
-  const t = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(text.trim()) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(t))
-    throw invalid(path, `must be an RFC 3339 time or a duration such as 30m, 24h, 7d; got "${text.slice(0, 40)}"`);
-  return t;
 }
 
 const minuteIso = (ms: number) => new Date(Math.floor(ms / 60_000) * 60_000).toISOString();
@@ -148,11 +142,13 @@ export async function tokenUsage(ctx: Ctx, projectRef: string, query: UsageQuery
   if (until - since > MAX_RANGE_MS) throw invalid('since', 'the range is at most 400 days');
   const sinceIso = minuteIso(since);
   const untilIso = new Date(until).toISOString();
-  const base = ctx.db
+  const dep = query.deployment === undefined ? undefined : await usageDeployment(ctx, project.id, query.deployment);
+  let base = ctx.db
     .selectFrom('token_usage')
     .where('project_id', '=', project.id)
     .where('minute', '>=', sinceIso)
     .where('minute', '<', untilIso);
+  if (dep) base = base.where('deployment_id', '=', dep.id);
   const sums = [
     total('requests').as('requests'),
     total('errors').as('errors'),
@@ -187,8 +183,24 @@ export async function tokenUsage(ctx: Ctx, projectRef: string, query: UsageQuery
     by,
     rows,
     totals: totalsOf(all ?? { requests: 0, errors: 0, tin: 0, tout: 0, ttft: 0, dur: 0 }),
+    ...(dep ? { deployment: dep } : {}),
     truncated,
   };
+}
+
+/**
+ * The deployment a usage report is limited to, in the project already resolved through the
+ * caller's visibility: by id (`dep_…`, deleted ones too: their usage stays) or by the name of a
+ * live one. Another project's or an unknown one is 404, as on the deployment routes.
+ */
+async function usageDeployment(ctx: Ctx, projectId: string, ref: string): Promise<{ id: string; name: string }> {
+  const q = ctx.db.selectFrom('deployments').select(['id', 'name']).where('project_id', '=', projectId);
+  const row = await (ref.startsWith('dep_')
+    ? q.where('id', '=', ref)
+    : q.where('name', '=', ref).where('deleted_at', '=', '')
+  ).executeTakeFirst();
+  if (!row) throw notFound('deployment', ref);
+  return { id: row.id, name: row.name };
 }
 
 const isTimeGroup = (by: UsageGroup) => by === 'minute' || by === 'hour' || by === 'day';

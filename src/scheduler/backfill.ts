@@ -35,6 +35,8 @@ export interface Reservation {
  */
 export class Timeline {
   private readonly at: number[];
+  /** The source `earliest()` found, until `next()` moves on (-2: not looked for yet). */
+  private best = -2;
   constructor(
     private readonly sources: readonly (readonly Release[])[],
     private readonly skip: (r: Release) => boolean,
@@ -45,6 +47,7 @@ export class Timeline {
   next(): Release | null {
     const best = this.earliest();
     if (best < 0) return null;
+    this.best = -2;
     return this.sources[best][this.at[best]++];
   }
 
@@ -55,6 +58,7 @@ export class Timeline {
 
   /** The source whose next unskipped release ends first (-1 when all are exhausted). */
   private earliest(): number {
+    if (this.best !== -2) return this.best;
     let best = -1;
     let bestEnd = Number.POSITIVE_INFINITY;
     for (let s = 0; s < this.sources.length; s++) {
@@ -67,8 +71,18 @@ export class Timeline {
         bestEnd = src[k].end;
       }
     }
+    this.best = best;
     return best;
   }
+}
+
+/** One scratch capacity per topology, reused by every search (a copy per call was GC churn). */
+let scratch: Capacity | null = null;
+
+function scratchCopy(cap: Capacity): Capacity {
+  if (scratch && scratch.topo === cap.topo) scratch.copyFrom(cap);
+  else scratch = cap.clone();
+  return scratch;
 }
 
 /**
@@ -88,7 +102,10 @@ export function findReservation(
   now: number,
   earlier: readonly Reservation[] = [],
 ): { start: number; plan: Plan } | null {
-  const sim = cap.clone();
+  const sim = scratchCopy(cap);
+  // Pods where a node came back and suits the shape, at the instant being replayed.
+  const pods: number[] = [];
+  const gang = shape.whole && shape.nodes > 1;
   // Node → GPUs promised to earlier reservations, and when each comes back (latest holder end).
   let blocked: Map<number, number> | null = null;
   const comeBack: Release[] = [];
@@ -118,20 +135,25 @@ export function findReservation(
     const tEnd = Math.min(timeline.peekEnd(), c < comeBack.length ? comeBack[c].end : Number.POSITIVE_INFINITY);
     if (tEnd === Number.POSITIVE_INFINITY) return null;
     const t = Math.max(now, tEnd);
-    let touched = false;
-    while (Math.max(now, timeline.peekEnd()) === t) {
-      if (replay(sim, timeline.next() as Release, blocked, pool, shape, eligible)) touched = true;
-    }
+    pods.length = 0;
+    while (Math.max(now, timeline.peekEnd()) === t)
+      replay(sim, timeline.next() as Release, blocked, pool, shape, eligible, pods);
     while (c < comeBack.length && Math.max(now, comeBack[c].end) === t) {
-      if (replay(sim, comeBack[c++], null, pool, shape, eligible)) touched = true;
+      replay(sim, comeBack[c++], null, pool, shape, eligible, pods);
     }
-    if (!touched) continue;
+    if (pods.length === 0) continue;
+    // A whole-node gang lies in one pod: a placement new at t is in a pod where a node came
+    // back, and needs that many whole free nodes there (a counter) before it is worth a search.
+    if (gang && !pods.some((p) => sim.podWhole[p] >= shape.nodes)) continue;
     const plan = findPlacement(sim, pool, shape, eligible);
     if (plan) return { start: t, plan };
   }
 }
 
-/** Gives back one release's GPUs (less those promised to earlier reservations); true when a node of the pool that came back suits the shape. */
+/**
+ * Gives back one release's GPUs (less those promised to earlier reservations) and adds to `pods`
+ * the pods where a node of the pool that came back now suits the shape.
+ */
 function replay(
   sim: Capacity,
   r: Release,
@@ -139,17 +161,18 @@ function replay(
   pool: PoolTopo,
   shape: Shape,
   eligible: Uint8Array | null,
-): boolean {
+  pods: number[],
+): void {
   const topo = sim.topo;
-  let touched = false;
   for (let j = 0; j < r.nodes.length; j++) {
     const i = r.nodes[j];
     const m = blocked ? (r.masks[j] & ~(blocked.get(i) ?? 0)) >>> 0 : r.masks[j];
     if (m === 0) continue;
     sim.release(i, m);
-    if (!touched && topo.nodePool[i] === pool.index && nodeSuits(sim, i, shape, eligible)) touched = true;
+    if (topo.nodePool[i] !== pool.index || !nodeSuits(sim, i, shape, eligible)) continue;
+    const pod = topo.nodePod[i];
+    if (!pods.includes(pod)) pods.push(pod);
   }
-  return touched;
 }
 
 export function newReservation(holder: QueueEntry, start: number, plan: Plan): Reservation {

@@ -48,29 +48,36 @@ export class Capacity {
   /** Bumped when GPUs are released; "does not fit" memos are valid while it stays. */
   grown = 0;
 
+  /** Every array above is a view of this one buffer: a copy is one allocation and one memcpy, not seven. */
+  private readonly bytes: Uint8Array;
+
   private constructor(topo: Topology, src?: Capacity) {
     this.topo = topo;
     const n = topo.nodes.length;
     this.words = (n + 31) >>> 5;
+    // Layout: the 4-byte arrays first (aligned), the per-node counts last.
+    const sizes = [n, (MAX_GPUS_PER_NODE + 1) * this.words, topo.leaves.length, topo.pods.length, topo.pools.length];
+    const ints = sizes.reduce((a, b) => a + b, 0) + topo.pools.length;
+    const buf = src ? src.bytes.buffer.slice(0) : new ArrayBuffer(4 * ints + n);
+    let at = 0;
+    const take = (len: number): number => {
+      const from = at;
+      at += 4 * len;
+      return from;
+    };
+    this.free = new Uint32Array(buf, take(n), n);
+    this.buckets = new Uint32Array(buf, take(sizes[1]), sizes[1]);
+    this.leafWhole = new Int32Array(buf, take(sizes[2]), sizes[2]);
+    this.podWhole = new Int32Array(buf, take(sizes[3]), sizes[3]);
+    this.poolWhole = new Int32Array(buf, take(sizes[4]), sizes[4]);
+    this.poolFree = new Int32Array(buf, take(topo.pools.length), topo.pools.length);
+    this.freeCount = new Uint8Array(buf, at, n);
+    this.bytes = new Uint8Array(buf);
     if (src) {
-      this.free = src.free.slice();
-      this.freeCount = src.freeCount.slice();
-      this.leafWhole = src.leafWhole.slice();
-      this.podWhole = src.podWhole.slice();
-      this.poolWhole = src.poolWhole.slice();
-      this.poolFree = src.poolFree.slice();
-      this.buckets = src.buckets.slice();
       this.version = src.version;
       this.grown = src.grown;
       return;
     }
-    this.free = new Uint32Array(n);
-    this.freeCount = new Uint8Array(n);
-    this.leafWhole = new Int32Array(topo.leaves.length);
-    this.podWhole = new Int32Array(topo.pods.length);
-    this.poolWhole = new Int32Array(topo.pools.length);
-    this.poolFree = new Int32Array(topo.pools.length);
-    this.buckets = new Uint32Array((MAX_GPUS_PER_NODE + 1) * this.words);
     for (let i = 0; i < n; i++) {
       this.free[i] = fullMask(topo.gpus[i]);
       this.freeCount[i] = topo.gpus[i];
@@ -85,6 +92,14 @@ export class Capacity {
 
   clone(): Capacity {
     return new Capacity(this.topo, this);
+  }
+
+  /** Becomes a copy of `src` (same topology) without allocating: for scratch copies made often. */
+  copyFrom(src: Capacity): void {
+    if (src.topo !== this.topo) throw new Error('Capacity.copyFrom: another topology');
+    this.bytes.set(src.bytes);
+    this.version = src.version;
+    this.grown = src.grown;
   }
 
   isWholeFree(i: number): boolean {

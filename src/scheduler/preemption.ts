@@ -51,7 +51,6 @@ interface AccountRoom {
  * order's "how far over" and the accounts' room, so the cycle invalidates it after each.
  */
 export class VictimSearch {
-  private order: { rank: number; recs: RunningRec[] }[] | null = null;
   private room: Map<Account, AccountRoom> | null = null;
   /** Claim key → capacity `grown` when no victims sufficed (valid until GPUs come back). */
   private readonly failed = new Map<string, number>();
@@ -63,8 +62,14 @@ export class VictimSearch {
     readonly cooldownS: number,
   ) {}
 
+  /** Victims this search handed out this cycle (they still run in the state until it applies them). */
+  readonly taken: RunningRec[] = [];
+
+  /** An eviction happened in this cycle: the cross-cycle memo neither answers nor learns. */
+  evicted = false;
+
   invalidate(): void {
-    this.order = null;
+    this.evicted = true;
     this.room = null;
     this.failed.clear();
   }
@@ -75,100 +80,57 @@ export class VictimSearch {
   }
 
   /**
-   * Running work in victim order, produced lazily: one pass groups it by (class, how far its
-   * project is over), groups are visited in order and each yields youngest first from a heap.
-   * A claim usually needs a few victims, so sorting every running workload is wasted work.
+   * Running work in victim order, produced lazily: per class (preemptible first), accounts by how
+   * far they are over their guarantee (most first; every account for preemptible work, only those
+   * above it otherwise), victims no bigger than the claim before bigger ones (within a class),
+   * youngest first. The state keeps each account's work of each class oldest first (`byAge`), so
+   * a group is an array read backwards (merged when several accounts are equally far over): a
+   * claim costs the victims it looks at, not a heap of all running work. Why: failed claims walked
+   * every borrower's work through one heap per group and that was the simulator's largest cost.
+   * "No bigger first" within a class: "youngest first" alone let 1-GPU reclaims evict whole
+   * 8-GPU jobs (7 GPUs freed for nothing, the node broken up again); on the Philly bench those
+   * were the bursting projects' freshly started whole-node jobs, and this order cut fabrik's p99
+   * queueing delay (docs/scheduler.md).
    */
-  *victims(fits: number): Generator<RunningRec> {
-    if (this.pool.preemptible === 0) {
-      yield* this.borrowedVictims(fits);
-      return;
-    }
-    if (!this.order) {
-      const groups = new Map<number, { rank: number; over: number; recs: RunningRec[] }>();
-      for (const rec of this.candidates()) {
-        if (rec.victimStamp === this.stamp || rec.w.terminating || rec.nodes.length === 0) continue;
-        const over = rec.account.base - rec.account.guaranteed;
-        // Never a victim (mayTake): neither preemptible nor of a project above its guarantee.
-        // Leaving these out keeps a claim from walking past most of the running work.
-        if (over <= 0 && rec.rank !== PREEMPTIBLE_RANK) continue;
-        // Numeric key (a string per record was a visible cost): over is within ±2^20 GPUs.
-        const k = rec.rank * 4_194_304 + over;
-        let g = groups.get(k);
-        if (!g) {
-          g = { rank: rec.rank, over, recs: [] };
-          groups.set(k, g);
-        }
-        g.recs.push(rec);
-      }
-      this.order = [...groups.values()].sort((a, b) => b.rank - a.rank || b.over - a.over);
-    }
-    // Victims no bigger than the claim first (in group order: class, then overage), then the
-    // bigger ones; youngest first within each group. Why: "youngest first" alone let 1-GPU
-    // reclaims evict whole 8-GPU jobs (7 GPUs freed for nothing, the node broken up again); on
-    // the Philly bench those were the bursting projects' freshly started whole-node jobs, and
-    // this order cut fabrik's p99 queueing delay (docs/scheduler.md). Within a class only: a
-    // preemptible victim still goes before any borrower.
-    const order = this.order;
-    for (let from = 0; from < order.length; ) {
-      let to = from;
-      while (to < order.length && order[to].rank === order[from].rank) to++;
+  *victims(fits: number, claim?: Claim): Generator<RunningRec> {
+    const accounts = [...this.pool.byAge.keys()];
+    // Work of other classes is taken only by the guarantee rule, never from the claimant's own
+    // project (mayTake): a claim outside its guarantee looks at preemptible work alone.
+    const above = tiers(accounts.filter((a) => a.base > a.guaranteed && (!claim || a !== claim.account)));
+    const top = this.pool.preemptible > 0 ? PREEMPTIBLE_RANK : PREEMPTIBLE_RANK - 1;
+    const bottom = claim && !claim.withinGuarantee ? PREEMPTIBLE_RANK : 0;
+    if (claim && claim.rank >= PREEMPTIBLE_RANK && !claim.withinGuarantee) return;
+    for (let rank = top; rank >= bottom; rank--) {
+      const groups = rank === PREEMPTIBLE_RANK ? tiers(accounts) : above;
       for (const small of [true, false]) {
-        for (let g = from; g < to; g++) {
-          const part = order[g].recs.filter((rec) => rec.shape.charge <= fits === small);
-          const heap = Heap.from(part, youngerFirst);
-          for (let rec = heap.pop(); rec !== undefined; rec = heap.pop()) yield rec;
-        }
-      }
-      from = to;
-    }
-  }
-
-  /**
-   * The same order when the pool runs no preemptible work (only the guarantee rule gives), fully
-   * lazy: accounts above their guarantee by overage, and only the records of the groups a claim
-   * reaches are looked at (most claims stop in the first group). Why: grouping all running work
-   * of every borrower per claim was the largest cost left in the simulator.
-   */
-  private *borrowedVictims(fits: number): Generator<RunningRec> {
-    const accounts = [...this.pool.byAccount.keys()]
-      .filter((a) => a.base > a.guaranteed)
-      .sort((a, b) => b.base - b.guaranteed - (a.base - a.guaranteed));
-    const tiers: Account[][] = [];
-    for (const a of accounts) {
-      const last = tiers[tiers.length - 1];
-      if (last && last[0].base - last[0].guaranteed === a.base - a.guaranteed) last.push(a);
-      else tiers.push([a]);
-    }
-    for (let rank = PREEMPTIBLE_RANK - 1; rank >= 0; rank--) {
-      for (const small of [true, false]) {
-        for (const tier of tiers) {
-          const part: RunningRec[] = [];
-          for (const a of tier) {
-            for (const rec of this.pool.byAccount.get(a) ?? []) {
-              if (rec.rank !== rank || rec.victimStamp === this.stamp || rec.w.terminating) continue;
-              if (rec.nodes.length === 0 || rec.shape.charge <= fits !== small) continue;
-              part.push(rec);
-            }
-          }
-          const heap = Heap.from(part, youngerFirst);
-          for (let rec = heap.pop(); rec !== undefined; rec = heap.pop()) yield rec;
-        }
+        for (const group of groups) yield* this.youngestFirst(group, rank, fits, small);
       }
     }
   }
 
-  /**
-   * Running work that may be a victim at all: of a project above its guarantee, or preemptible.
-   * Without preemptible work in the pool only the accounts above their guarantee are visited.
-   * Why: scanning all running work per claim was half of the simulator's time on the Philly bench.
-   */
-  private *candidates(): Generator<RunningRec> {
-    if (this.pool.preemptible > 0) {
-      yield* this.pool.running;
+  /** One group's work of one class, no bigger (`small`) or bigger than `fits`, youngest first. */
+  private *youngestFirst(group: readonly Account[], rank: number, fits: number, small: boolean): Generator<RunningRec> {
+    const stamp = this.stamp;
+    const take = (rec: RunningRec): boolean =>
+      rec.victimStamp !== stamp && !rec.w.terminating && rec.nodes.length > 0 && rec.shape.charge <= fits === small;
+    if (group.length === 1) {
+      const list = this.pool.byAge.get(group[0])?.[rank];
+      if (!list) return;
+      for (let k = list.length - 1; k >= 0; k--) if (take(list[k])) yield list[k];
       return;
     }
-    for (const [a, recs] of this.pool.byAccount) if (a.base > a.guaranteed) yield* recs;
+    const cursors: { list: RunningRec[]; k: number }[] = [];
+    for (const a of group) {
+      const list = this.pool.byAge.get(a)?.[rank];
+      if (list && list.length > 0) cursors.push({ list, k: list.length - 1 });
+    }
+    const heap = Heap.from(cursors, (x, y) => youngerFirst(x.list[x.k], y.list[y.k]));
+    for (let c = heap.peek(); c !== undefined; c = heap.peek()) {
+      const rec = c.list[c.k];
+      if (--c.k < 0) heap.pop();
+      else heap.fixTop();
+      if (take(rec)) yield rec;
+    }
   }
 
   private rooms(): Map<Account, AccountRoom> {
@@ -187,29 +149,33 @@ export class VictimSearch {
       this.room = room;
     }
     if (!this.room) {
+      // With preemptible work: the state's per-account preemptible GPUs, less what the cooldown
+      // protects and what this search already took (no pass over running work: it was redone
+      // after every eviction). Work stopping or evicted by other searches this cycle still
+      // counts, which only loosens the bound.
       const room = new Map<Account, AccountRoom>();
-      const maxCharge = new Map<Account, number>();
-      // No order needed for a bound: one pass over the candidates, no sort.
-      for (const rec of this.candidates()) {
-        if (rec.victimStamp === this.stamp || rec.w.terminating || rec.nodes.length === 0) continue;
-        // Gives nothing: not preemptible, and its project is not above its guarantee.
-        if (rec.rank !== PREEMPTIBLE_RANK && rec.account.base <= rec.account.guaranteed) continue;
-        let r = room.get(rec.account);
-        if (!r) {
-          r = { borrowed: 0, preemptible: 0, preemptibleWarm: 0 };
-          room.set(rec.account, r);
-        }
-        if (rec.rank === PREEMPTIBLE_RANK) {
-          r.preemptible += rec.shape.charge;
-          if (!this.cooling(rec)) r.preemptibleWarm += rec.shape.charge;
-        }
-        maxCharge.set(rec.account, Math.max(maxCharge.get(rec.account) ?? 0, rec.shape.charge));
-      }
-      for (const [a, r] of room) {
+      for (const [a, counts] of this.pool.charges) {
         const over = a.base - a.guaranteed;
-        // The guarantee rule takes while the account stays above its guarantee: less than
-        // `over` plus one workload.
-        r.borrowed = over > 0 ? Math.min(a.base, over + (maxCharge.get(a) ?? 0)) : 0;
+        const pre = this.pool.preemptibleGpus.get(a) ?? 0;
+        if ((over <= 0 && pre === 0) || counts.size === 0) continue;
+        let maxCharge = 0;
+        for (const charge of counts.keys()) if (charge > maxCharge) maxCharge = charge;
+        room.set(a, {
+          borrowed: over > 0 ? Math.min(a.base, over + maxCharge) : 0,
+          preemptible: pre,
+          preemptibleWarm: pre,
+        });
+      }
+      for (const rec of this.pool.restarted) {
+        if (rec.w.terminating || rec.nodes.length === 0 || rec.victimStamp === this.stamp) continue;
+        const r = room.get(rec.account);
+        if (r && this.cooling(rec)) r.preemptibleWarm -= rec.shape.charge;
+      }
+      for (const rec of this.taken) {
+        const r = room.get(rec.account);
+        if (!r || rec.rank !== PREEMPTIBLE_RANK || rec.w.terminating || rec.nodes.length === 0) continue;
+        r.preemptible -= rec.shape.charge;
+        if (!this.cooling(rec)) r.preemptibleWarm -= rec.shape.charge;
       }
       this.room = room;
     }
@@ -242,6 +208,18 @@ export class VictimSearch {
   }
 }
 
+/** Accounts grouped by how far they are over their guarantee, most first. */
+function tiers(accounts: readonly Account[]): Account[][] {
+  const sorted = [...accounts].sort((a, b) => b.base - b.guaranteed - (a.base - a.guaranteed));
+  const out: Account[][] = [];
+  for (const a of sorted) {
+    const last = out[out.length - 1];
+    if (last && last[0].base - last[0].guaranteed === a.base - a.guaranteed) last.push(a);
+    else out.push([a]);
+  }
+  return out;
+}
+
 function youngerFirst(a: RunningRec, b: RunningRec): boolean {
   if (a.w.startedAt !== b.w.startedAt) return a.w.startedAt > b.w.startedAt;
   return a.w.id < b.w.id;
@@ -253,13 +231,56 @@ function mayTake(s: VictimSearch, c: Claim, v: RunningRec): boolean {
   return c.withinGuarantee && v.account !== c.account && v.account.base > v.account.guaranteed;
 }
 
+/** A claim that found no victims in an earlier cycle: the running work and the free GPUs it saw. */
+interface PastFailure {
+  readonly running: number;
+  readonly now: number;
+  readonly free: Uint32Array;
+}
+const pastFailures = new WeakMap<PoolState, Map<string, PastFailure>>();
+
+/**
+ * The claim failed in an earlier cycle with the same running work in the pool (so the same
+ * victims, order and accounts), at most the free GPUs it had then, no eviction in this cycle yet,
+ * and (with preemptible work, whose cooldown runs out) at the same time: it fails again, since
+ * every step of its walk would see a subset of what that walk saw.
+ */
+function failedBefore(search: VictimSearch, cap: Capacity, poolTopo: PoolTopo, key: string): boolean {
+  const past = pastFailures.get(search.pool)?.get(key);
+  if (!past || search.evicted || past.running !== search.pool.runningVersion) return false;
+  if (search.pool.preemptible > 0 && past.now !== search.now) return false;
+  const free = cap.free;
+  for (let i = poolTopo.start, k = 0; i < poolTopo.end; i++, k++) if ((free[i] & ~past.free[k]) !== 0) return false;
+  return true;
+}
+
+function remember(search: VictimSearch, cap: Capacity, poolTopo: PoolTopo, key: string): void {
+  if (search.evicted) return;
+  let m = pastFailures.get(search.pool);
+  if (!m) {
+    m = new Map();
+    pastFailures.set(search.pool, m);
+  }
+  if (m.size > 256) m.clear();
+  m.set(key, {
+    running: search.pool.runningVersion,
+    now: search.now,
+    free: cap.free.slice(poolTopo.start, poolTopo.end),
+  });
+}
+
 export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSearch, c: Claim): Victims | null {
   // Memo: a claim of this kind found no victims, and no GPUs came back since (placements only
   // make it harder; an eviction invalidates the search).
   const key = `${c.shape.key}\u0000${c.account.project}\u0000${c.rank}\u0000${c.withinGuarantee ? 1 : 0}`;
   if (search.failedAt(key) === cap.grown) return null;
+  if (failedBefore(search, cap, poolTopo, key)) {
+    search.fail(key, cap.grown);
+    return null;
+  }
   if (!search.mightSuffice(c, cap.poolFree[poolTopo.index])) {
     search.fail(key, cap.grown);
+    remember(search, cap, poolTopo, key);
     return null;
   }
   // Victims are released one by one on a copy; a placement is looked for only when a release
@@ -272,7 +293,7 @@ export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSea
   const released = new Map<Account, number>();
   const taken: RunningRec[] = [];
   let sim: Capacity | null = null;
-  for (const rec of search.victims(c.shape.charge)) {
+  for (const rec of search.victims(c.shape.charge, c)) {
     if (rec.victimStamp === search.stamp || !mayTake(search, c, rec)) continue;
     // A borrower gives back only while it stays above its guarantee (preemptible work always may).
     const preemptibleVictim = rec.rank === PREEMPTIBLE_RANK && c.rank < PREEMPTIBLE_RANK;
@@ -290,9 +311,14 @@ export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSea
     taken.push(rec);
     if (!usable || sim.poolFree[poolTopo.index] < need) continue;
     const plan = findPlacement(sim, poolTopo, c.shape, c.eligible);
-    if (plan) return { victims: taken.filter((v) => overlaps(v, plan)), plan };
+    if (plan) {
+      const victims = taken.filter((v) => overlaps(v, plan));
+      search.taken.push(...victims);
+      return { victims, plan };
+    }
   }
   search.fail(key, cap.grown);
+  remember(search, cap, poolTopo, key);
   return null;
 }
 

@@ -5,8 +5,10 @@
 import { Capacity, fullMask } from './capacity.js';
 import { resolveOptions, type ResolvedOptions, PRIORITY_RANK } from './options.js';
 import { entryBefore, orderKeys, type QueueEntry, queueTag, ShapeQueue } from './queue-order.js';
-import { type Account, QuotaLedger } from './quota.js';
+import { QuotaLedger } from './quota.js';
 import { type Shape, shapeOf } from './shape.js';
+import type { PoolState, RunningRec } from './pool-state.js';
+import { indexRunning, unindexRunning } from './running-order.js';
 import { Topology } from './topology.js';
 import type {
   PendingDecision,
@@ -19,41 +21,7 @@ import type {
   WorkloadRequest,
 } from './types.js';
 
-export interface RunningRec {
-  readonly w: RunningWorkload;
-  readonly pool: PoolState;
-  account: Account;
-  readonly shape: Shape;
-  readonly rank: number;
-  /** Node indexes and GPU masks it holds (nodes unknown to the topology are left out). */
-  nodes: number[];
-  masks: number[];
-  /** When its max runtime is up; terminating work is treated as ending now. */
-  readonly end: number;
-  /** Cycle that picked it as a victim. */
-  victimStamp: number;
-}
-
-export interface PoolState {
-  readonly name: string;
-  readonly queues: Map<string, ShapeQueue>;
-  /** The same queues sorted by key (see sortedQueues); empty ones stay, they cost little and come back. */
-  readonly sorted: ShapeQueue[];
-  sortedDirty: boolean;
-  readonly running: Set<RunningRec>;
-  /** The same running work by project account: victim search looks only at accounts above their guarantee. */
-  readonly byAccount: Map<Account, Set<RunningRec>>;
-  /** Per account, running workloads by charge (GPUs): its biggest workload without a scan. */
-  readonly charges: Map<Account, Map<number, number>>;
-  /** Running work sorted by (end, id); rebuilt lazily. */
-  byEnd: RunningRec[] | null;
-  terminating: number;
-  preemptible: number;
-  /** The array of a cycle's queue heap, reused from cycle to cycle (its contents mean nothing between cycles). */
-  readonly heapBuf: ShapeQueue[];
-  /** Reasons that depend on the fleet only (pool gone, selector, topology), per shape key. */
-  readonly staticVerdicts: Map<string, import('./queue-order.js').Verdict | null>;
-}
+export type { PoolState, RunningRec } from './pool-state.js';
 
 export interface StateInit {
   readonly nodes: readonly SchedNode[];
@@ -72,6 +40,8 @@ export class SchedulerState {
   rawOptions: ScheduleOptions | undefined;
   quotas: readonly PoolQuota[];
   usage: Readonly<Record<string, number>>;
+  /** Bumped when usage, quotas, nodes, policy or options change: inputs of every pool. */
+  inputs = 0;
   readonly pools = new Map<string, PoolState>();
   /** Insertion order is the order of `pending` in decisions and snapshots. */
   readonly pending = new Map<string, QueueEntry>();
@@ -122,10 +92,15 @@ export class SchedulerState {
         running: new Set(),
         byAccount: new Map(),
         charges: new Map(),
+        byAge: new Map(),
+        preemptibleGpus: new Map(),
+        restarted: new Set(),
         byEnd: null,
         terminating: 0,
         preemptible: 0,
         heapBuf: [],
+        version: 0,
+        runningVersion: 0,
         staticVerdicts: new Map(),
       };
       this.pools.set(name, p);
@@ -138,7 +113,8 @@ export class SchedulerState {
   }
 
   submit(req: WorkloadRequest): void {
-    this.queueEntry(req).queue.insert(this.pending.get(req.id) as QueueEntry);
+    const e = this.queueEntry(req);
+    e.queue.insert(e);
   }
 
   /** Many at once: appended, then each touched queue sorted once. */
@@ -160,6 +136,7 @@ export class SchedulerState {
     if (this.pending.has(req.id) || this.running.has(req.id)) throw new Error(`workload "${req.id}" is already known`);
     const shape = this.shapeFor(req);
     const pool = this.pool(req.pool);
+    pool.version++;
     const tag = queueTag(this.policy, req, this.options);
     const qkey = `${req.project}\u0000${shape.key}${tag}`;
     let q = pool.queues.get(qkey);
@@ -191,6 +168,8 @@ export class SchedulerState {
     if (this.pending.has(w.id) || this.running.has(w.id)) throw new Error(`workload "${w.id}" is already known`);
     const shape = this.shapeFor(w);
     const pool = this.pool(w.pool);
+    pool.version++;
+    pool.runningVersion++;
     const rec: RunningRec = {
       w,
       pool,
@@ -205,22 +184,7 @@ export class SchedulerState {
     this.bindGpus(rec);
     rec.account.used += shape.charge;
     rec.account.base += shape.charge;
-    pool.running.add(rec);
-    let mine = pool.byAccount.get(rec.account);
-    if (!mine) {
-      mine = new Set();
-      pool.byAccount.set(rec.account, mine);
-    }
-    mine.add(rec);
-    let counts = pool.charges.get(rec.account);
-    if (!counts) {
-      counts = new Map();
-      pool.charges.set(rec.account, counts);
-    }
-    counts.set(shape.charge, (counts.get(shape.charge) ?? 0) + 1);
-    if (pool.byEnd) pool.byEnd.splice(endIndex(pool.byEnd, rec), 0, rec);
-    if (w.terminating) pool.terminating++;
-    if (w.priority === 'preemptible') pool.preemptible++;
+    indexRunning(pool, rec);
     this.running.set(w.id, rec);
   }
 
@@ -257,6 +221,7 @@ export class SchedulerState {
     if (!e) return false;
     this.pending.delete(id);
     e.queue.remove(e);
+    this.pool(e.req.pool).version++;
     return true;
   }
 
@@ -264,27 +229,17 @@ export class SchedulerState {
     const rec = this.running.get(id);
     if (!rec) return false;
     this.running.delete(id);
+    rec.pool.version++;
+    rec.pool.runningVersion++;
     for (let k = 0; k < rec.nodes.length; k++) this.cap.release(rec.nodes[k], rec.masks[k]);
     rec.account.used -= rec.shape.charge;
     rec.account.base -= rec.shape.charge;
-    rec.pool.running.delete(rec);
-    rec.pool.byAccount.get(rec.account)?.delete(rec);
-    const counts = rec.pool.charges.get(rec.account);
-    const left = (counts?.get(rec.shape.charge) ?? 0) - 1;
-    if (left > 0) counts?.set(rec.shape.charge, left);
-    else counts?.delete(rec.shape.charge);
-    const byEnd = rec.pool.byEnd;
-    if (byEnd) {
-      const k = endIndex(byEnd, rec);
-      if (byEnd[k] === rec) byEnd.splice(k, 1);
-      else rec.pool.byEnd = null;
-    }
-    if (rec.w.terminating) rec.pool.terminating--;
-    if (rec.w.priority === 'preemptible') rec.pool.preemptible--;
+    unindexRunning(rec.pool, rec);
     return true;
   }
 
   setUsage(usage: Readonly<Record<string, number>>): void {
+    if (usage !== this.usage) this.inputs++;
     this.usage = usage;
   }
 
@@ -297,7 +252,11 @@ export class SchedulerState {
       return;
     }
     this.cap.setSchedulable(this.topo.byName.get(node.name) as number, node.schedulable);
-    for (const p of this.pools.values()) p.staticVerdicts.clear();
+    for (const p of this.pools.values()) {
+      p.staticVerdicts.clear();
+      p.version++;
+      p.runningVersion++;
+    }
   }
 
   setNodes(nodes: readonly SchedNode[]): void {
@@ -323,6 +282,7 @@ export class SchedulerState {
 
   /** Re-derives every index from the workloads (rare events: fleet, quota, policy changes). */
   private rebuild(): void {
+    this.inputs++;
     const running = [...this.running.values()].map((r) => r.w);
     const pending = [...this.pending.values()].map((e) => e.req);
     this.cap = Capacity.empty(this.topo);
@@ -349,22 +309,6 @@ export class SchedulerState {
   }
 }
 
-function endBefore(a: RunningRec, b: RunningRec): boolean {
-  return a.end < b.end || (a.end === b.end && a.w.id < b.w.id);
-}
-
-/** Where `rec` is (or would go) in a list sorted by (end, id). */
-function endIndex(list: readonly RunningRec[], rec: RunningRec): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (endBefore(list[mid], rec)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** The pool's queues in key order: the order of its workloads in the decisions' `pending`. */
 export function sortedQueues(pool: PoolState): readonly ShapeQueue[] {
   if (pool.sortedDirty) {
@@ -374,8 +318,4 @@ export function sortedQueues(pool: PoolState): readonly ShapeQueue[] {
   return pool.sorted;
 }
 
-/** Running work of a pool by (end, id): the order GPUs come back in, for backfill reservations. */
-export function runningByEnd(pool: PoolState): RunningRec[] {
-  if (!pool.byEnd) pool.byEnd = [...pool.running].sort((a, b) => (endBefore(a, b) ? -1 : endBefore(b, a) ? 1 : 0));
-  return pool.byEnd;
-}
+export { olderFirst, runningByEnd } from './running-order.js';

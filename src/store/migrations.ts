@@ -751,6 +751,148 @@ migrations['0012_sovereignty'] = {
   },
 };
 
+migrations['0013_metering'] = {
+  async up(db: Kysely<any>) {
+    // Hourly usage rollups (src/metering/): derived from attempts, token usage and stored-bytes
+    // samples, rebuilt by `recompute()`; long format, '' where a dimension does not apply.
+    await db.schema
+      .createTable('usage_hourly')
+      .addColumn('hour', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('metric', 'text', (c) => c.notNull())
+      .addColumn('pool', 'text', (c) => c.notNull())
+      .addColumn('gpu_model', 'text', (c) => c.notNull())
+      .addColumn('priority', 'text', (c) => c.notNull())
+      .addColumn('deployment_id', 'text', (c) => c.notNull())
+      .addColumn('model', 'text', (c) => c.notNull())
+      .addColumn('quantity', 'double precision', (c) => c.notNull())
+      .addColumn('estimated', 'integer', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('usage_hourly_pk', [
+        'hour',
+        'project_id',
+        'metric',
+        'pool',
+        'gpu_model',
+        'priority',
+        'deployment_id',
+        'model',
+      ])
+      .execute();
+    await db.schema.createIndex('usage_hourly_org').on('usage_hourly').columns(['org_id', 'hour']).execute();
+    await db.schema.createIndex('usage_hourly_project').on('usage_hourly').columns(['project_id', 'hour']).execute();
+    // GPU power measured during an attempt (nvidia-smi): the sum over its GPUs at one instant.
+    await db.schema
+      .createTable('attempt_power_samples')
+      .addColumn('attempt_id', 'text', (c) => c.notNull())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('watts', 'double precision', (c) => c.notNull())
+      .addColumn('gpus', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('attempt_power_samples_pk', ['attempt_id', 'at'])
+      .execute();
+    // A project's stored registry bytes at one instant (the rollup loop samples project_blobs).
+    await db.schema
+      .createTable('stored_bytes_samples')
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('bytes', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('stored_bytes_samples_pk', ['project_id', 'at'])
+      .execute();
+    await db.schema.createIndex('stored_bytes_samples_at').on('stored_bytes_samples').columns(['at']).execute();
+    // The rollup reads the attempts still running (ended_at '') or ended since the hour it re-derives.
+    await db.schema.createIndex('workload_attempts_ended').on('workload_attempts').columns(['ended_at']).execute();
+  },
+};
+
+migrations['0014_billing'] = {
+  async up(db: Kysely<any>) {
+    // The price catalogue (src/metering/prices.ts): versions of one item never overlap in time;
+    // prices are integer micro-EUR per unit, validity [valid_from, valid_to) on whole hours ('' = open).
+    await db.schema
+      .createTable('prices')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('item', 'text', (c) => c.notNull())
+      .addColumn('pool', 'text', (c) => c.notNull())
+      .addColumn('priority', 'text', (c) => c.notNull())
+      .addColumn('deployment_id', 'text', (c) => c.notNull())
+      .addColumn('model', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('unit_price_micros', 'bigint', (c) => c.notNull())
+      .addColumn('currency', 'text', (c) => c.notNull())
+      .addColumn('valid_from', 'text', (c) => c.notNull())
+      .addColumn('valid_to', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('prices_item').on('prices').columns(['item', 'valid_from']).execute();
+    // Monthly budgets per project (src/metering/budgets.ts) and the alerts sent (once per threshold and month).
+    await db.schema
+      .createTable('budgets')
+      .addColumn('project_id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('unit', 'text', (c) => c.notNull())
+      .addColumn('amount', 'double precision', (c) => c.notNull())
+      .addColumn('thresholds', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('budget_alerts')
+      .addColumn('project_id', 'text', (c) => c.notNull())
+      .addColumn('month', 'text', (c) => c.notNull())
+      .addColumn('threshold', 'integer', (c) => c.notNull())
+      .addColumn('spent', 'double precision', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('budget_alerts_pk', ['project_id', 'month', 'threshold'])
+      .execute();
+  },
+};
+
+migrations['0015_console'] = {
+  async up(db: Kysely<any>) {
+    // Console sign-ins (src/tenancy/sessions.ts): the cookie's token only as its SHA-256.
+    await db.schema
+      .createTable('console_sessions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('principal_id', 'text', (c) => c.notNull())
+      .addColumn('method', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('key_prefix', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addColumn('ended_at', 'text', (c) => c.notNull())
+      .addColumn('ended_reason', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('console_sessions_principal')
+      .on('console_sessions')
+      .columns(['principal_id'])
+      .execute();
+    // OpenID Connect identities (issuer + subject → user) and sign-ins in flight (src/tenancy/oidc.ts).
+    await db.schema
+      .createTable('oidc_identities')
+      .addColumn('issuer', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('principal_id', 'text', (c) => c.notNull().unique())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('last_sign_in_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('oidc_identities_pk', ['issuer', 'subject'])
+      .execute();
+    await db.schema
+      .createTable('oidc_logins')
+      .addColumn('state_hash', 'text', (c) => c.primaryKey())
+      .addColumn('nonce', 'text', (c) => c.notNull())
+      .addColumn('code_verifier', 'text', (c) => c.notNull())
+      .addColumn('return_to', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return migrations;

@@ -399,6 +399,15 @@ export interface Database {
   audit_cosignatures: AuditCosignaturesTable;
   policy_versions: PolicyVersionsTable;
   break_glass_grants: BreakGlassGrantsTable;
+  usage_hourly: UsageHourlyTable;
+  attempt_power_samples: AttemptPowerSamplesTable;
+  stored_bytes_samples: StoredBytesSamplesTable;
+  console_sessions: ConsoleSessionsTable;
+  oidc_identities: OidcIdentitiesTable;
+  oidc_logins: OidcLoginsTable;
+  prices: PricesTable;
+  budgets: BudgetsTable;
+  budget_alerts: BudgetAlertsTable;
 }
 
 /** One version of the sovereignty policy set (src/policy/versions.ts owns it). */
@@ -652,5 +661,122 @@ export interface AuditCosignaturesTable {
   witness: string;
   /** The cosignature line (`— <name> <base64>`). */
   line: string;
+  created_at: string;
+}
+
+/** Hourly usage rollups (src/metering/ owns them; '' where a dimension does not apply). */
+export interface UsageHourlyTable {
+  /** RFC 3339 hour start, e.g. 2026-12-01T13:00:00.000Z */
+  hour: string;
+  org_id: string;
+  project_id: string;
+  /** A UsageMetric (src/metering/types.ts). */
+  metric: string;
+  pool: string;
+  gpu_model: string;
+  /** The workload's priority class, for GPU metrics. */
+  priority: string;
+  deployment_id: string;
+  /** The deployment's model ref, for token metrics. */
+  model: string;
+  quantity: number;
+  /** 1 where the figure is an estimate (energy without a power measurement). */
+  estimated: number;
+  updated_at: string;
+}
+
+/** GPU power measured during an attempt: the sum over its GPUs at one instant. */
+export interface AttemptPowerSamplesTable {
+  attempt_id: string;
+  at: string;
+  watts: number;
+  gpus: number;
+}
+
+/** A project's stored registry bytes at one instant. */
+export interface StoredBytesSamplesTable {
+  project_id: string;
+  at: string;
+  org_id: string;
+  bytes: number;
+}
+
+/** A console sign-in (src/tenancy/sessions.ts owns it): the cookie's token is stored as its SHA-256. */
+export interface ConsoleSessionsTable {
+  id: string;
+  token_hash: string;
+  principal_id: string;
+  /** 'api-key' | 'oidc' */
+  method: string;
+  /** The API key a key session acts with ('' for OIDC): its revocation ends the session. */
+  key_id: string;
+  key_prefix: string;
+  created_at: string;
+  expires_at: string;
+  /** '' while active. */
+  ended_at: string;
+  ended_reason: string;
+}
+
+/** Who an OpenID Connect identity (issuer + subject) is here. */
+export interface OidcIdentitiesTable {
+  issuer: string;
+  subject: string;
+  principal_id: string;
+  created_at: string;
+  last_sign_in_at: string;
+}
+
+/** A sign-in on its way through the identity provider: state (hashed), nonce, PKCE verifier. */
+export interface OidcLoginsTable {
+  state_hash: string;
+  nonce: string;
+  code_verifier: string;
+  return_to: string;
+  expires_at: string;
+}
+
+/** One version of a price (src/metering/prices.ts owns it); '' where a selector does not apply. */
+export interface PricesTable {
+  id: string;
+  /** A PriceItem: gpu-hour, tokens-in, tokens-out, gb-month. */
+  item: string;
+  pool: string;
+  priority: string;
+  deployment_id: string;
+  model: string;
+  /** The org of the deployment a price names ('' for platform-wide prices): who may read it. */
+  org_id: string;
+  /** Micro-EUR (10^-6 EUR) per unit: a GPU-hour, 1M tokens, a GB-month. */
+  unit_price_micros: number;
+  currency: string;
+  /** Whole hours, RFC 3339; valid_to '' = open-ended. */
+  valid_from: string;
+  valid_to: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** A project's monthly budget (src/metering/budgets.ts owns it). */
+export interface BudgetsTable {
+  project_id: string;
+  org_id: string;
+  /** 'EUR' | 'gpu-hours' */
+  unit: string;
+  amount: number;
+  /** JSON array of percentages, ascending. */
+  thresholds: string;
+  /** 'notify' | 'block' | 'preemptible': what applies at 100 %. */
+  action: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A budget alert sent: at most one per project, month (YYYY-MM) and threshold. */
+export interface BudgetAlertsTable {
+  project_id: string;
+  month: string;
+  threshold: number;
+  spent: number;
   created_at: string;
 }

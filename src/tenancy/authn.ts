@@ -46,6 +46,23 @@ export class Authenticator {
     return entry.caller;
   }
 
+  /**
+   * The caller of a key by its prefix, without the secret: for console sessions opened with the
+   * secret once (src/tenancy/sessions.ts). undefined once the key is revoked, expired or gone.
+   */
+  async callerOfKey(prefix: string): Promise<Caller | undefined> {
+    const now = Date.now();
+    let entry = this.cache.get(prefix);
+    if (!entry || now - entry.fetchedAt > this.cacheTtlMs) {
+      entry = await this.load(prefix, now);
+      if (entry) this.cache.set(prefix, entry);
+      else this.cache.delete(prefix);
+    }
+    if (!entry?.secretHash || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;
+    this.touch(entry.caller.keyId, now);
+    return entry.caller;
+  }
+
   /** Drops a key from the cache, e.g. right after it was revoked. */
   invalidate(prefix: string): void {
     this.cache.delete(prefix);

@@ -8,12 +8,16 @@ import { type Page, type PageRequest, page } from '../store/paging.js';
 import type { QuotasTable } from '../store/schema.js';
 import { guaranteedInPool, poolCapacity } from '../store/pool-guarantees.js';
 import { type Ctx, findOrg, findProject, requireOperatorTo, write } from '../app/context.js';
+import { borrowedOf, currentUse } from '../store/gpus-in-use.js';
 
 export interface Quota {
   project: string;
   pool: string;
   guaranteed: number;
   limit: number;
+  /** GPUs held now by the project's live attempts in the pool, and of those the borrowed ones. */
+  used: number;
+  borrowed: number;
   updatedAt: string;
 }
 
@@ -90,7 +94,7 @@ export async function setQuota(
     else await trx.insertInto('quotas').values(row).execute();
     const after = quotaView(row, ref);
     return { result: after, before: before ? quotaView(before, ref) : null, after };
-  });
+  }).then(async (q) => (await withUse(ctx, [project.id], [q]))[0]!);
 }
 
 export async function deleteQuota(ctx: Ctx, projectRef: string, pool: string): Promise<void> {
@@ -124,7 +128,11 @@ export async function listProjectQuotas(ctx: Ctx, projectRef: string): Promise<Q
     .where('project_id', '=', project.id)
     .orderBy('pool')
     .execute();
-  return rows.map((r) => quotaView(r, `${org.name}.${project.name}`));
+  return withUse(
+    ctx,
+    [project.id],
+    rows.map((r) => quotaView(r, `${org.name}.${project.name}`)),
+  );
 }
 
 /** All quotas the caller may see: every one for operators, else those of the org's visible projects. */
@@ -157,11 +165,28 @@ export async function listQuotas(
   }
   if (filter.pool) q = q.where('quotas.pool', '=', filter.pool);
   // Paged by org.project/pool, a unique key computed in a subquery so both dialects can filter on it.
-  return page(ctx.db.selectFrom(q.as('q')).selectAll(), 'qkey', req, (r) =>
-    quotaView(r, `${r.org_name}.${r.project_name}`),
-  );
+  const ids = new Map<string, string>();
+  const p = await page(ctx.db.selectFrom(q.as('q')).selectAll(), 'qkey', req, (r) => {
+    ids.set(`${r.org_name}.${r.project_name}`, r.project_id);
+    return quotaView(r, `${r.org_name}.${r.project_name}`);
+  });
+  return { ...p, items: await withUse(ctx, [...new Set(ids.values())], p.items) };
 }
 
-function quotaView(r: QuotasTable, projectRef: string): Quota {
+/** Adds current use (live attempts' GPUs) to quotas; kept out of the audited views, it is not state. */
+async function withUse(
+  ctx: Ctx,
+  projectIds: readonly string[],
+  quotas: readonly Omit<Quota, 'used' | 'borrowed'>[],
+): Promise<Quota[]> {
+  const use = await currentUse(ctx.db, projectIds);
+  return quotas.map((q) => {
+    const u = use.get(`${q.project}/${q.pool}`);
+    const used = u?.used ?? 0;
+    return { ...q, used, borrowed: borrowedOf(used, q.guaranteed) };
+  });
+}
+
+function quotaView(r: QuotasTable, projectRef: string): Omit<Quota, 'used' | 'borrowed'> {
   return { project: projectRef, pool: r.pool, guaranteed: r.guaranteed, limit: r.gpu_limit, updatedAt: r.updated_at };
 }

@@ -40,6 +40,8 @@ export interface ReconcilerOptions {
   readonly now?: () => number;
   /** Registry inputs, code and outputs of specs (./artifacts/); without it such specs fail to launch. */
   readonly artifacts?: WorkloadArtifacts;
+  /** Called after each timed or triggered pass with its duration (the site metrics). */
+  readonly onPass?: (durationMs: number) => void;
 }
 
 /** How long stop() waits for publishes in flight; one cut short is done again after a restart. */
@@ -65,8 +67,10 @@ export class Reconciler extends SerialLoop {
     super(opts.intervalMs ?? 2000, (err) => process.emitWarning(`reconcile failed: ${err.message}`));
   }
 
-  protected override work(): Promise<void> {
-    return this.reconcile();
+  protected override async work(): Promise<void> {
+    const t0 = performance.now();
+    await this.reconcile();
+    this.opts.onPass?.(performance.now() - t0);
   }
 
   override async stop(): Promise<void> {

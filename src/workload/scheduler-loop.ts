@@ -28,6 +28,8 @@ export interface LoopOptions {
   readonly onPreempted?: (workloadId: string) => void;
   /** The lease check of this replica's writes (src/app/lease.ts): a replica that lost it writes nothing. */
   readonly fence?: (trx: Trx) => Promise<void>;
+  /** Called after each cycle with its figures (the site metrics: src/metering/site-metrics.ts). */
+  readonly onCycle?: (report: CycleReport, decisions: Decisions, snapshot: Snapshot) => void;
 }
 
 export interface CycleReport {
@@ -69,12 +71,14 @@ export class SchedulerLoop extends SerialLoop {
     const snapshot = await this.snapshot();
     const decisions = schedule(snapshot);
     await this.apply(decisions, snapshot);
-    return {
+    const report = {
       placed: decisions.place.length,
       preempted: decisions.preempt.length,
       pending: decisions.pending.length,
       durationMs: performance.now() - t0,
     };
+    this.opts.onCycle?.(report, decisions, snapshot);
+    return report;
   }
 
   private async snapshot(): Promise<Snapshot> {

@@ -8,6 +8,7 @@ import { newId, nowIso } from '../domain/ids.js';
 import { poolCapacity as fleetCapacity, type NodeSpec, type NodeState, toSchedNodes } from '../fleet/fleet-file.js';
 import { nodeView } from '../fleet/inventory.js';
 import { checkFeasible } from '../scheduler/index.js';
+import type { PriorityClass } from '../scheduler/types.js';
 import { allowanceOf, placementRules, subjectOf, withAllowance } from './placement-policy.js';
 import {
   DEFAULT_PAGE_SIZE,
@@ -125,7 +126,20 @@ export interface SubmitOptions {
   /** Relative workdirs resolve inside this root; default: the server's working directory. */
   readonly workdirRoot?: string;
   readonly source?: string;
+  /** Checks at submit inside its transaction, e.g. the project's budget (wired by the API layer). */
+  readonly gate?: SubmissionGate;
 }
+
+/**
+ * A check of a prepared submission inside its audited transaction: it throws an AppError to refuse,
+ * or lowers the workload's priority with a reason (src/metering/budget-gate.ts is one). A port, so
+ * the workload context does not depend on what decides.
+ */
+export type SubmissionGate = (trx: Trx, p: PreparedSubmission) => Promise<GateOutcome>;
+
+export type GateOutcome =
+  | { readonly kind: 'admit' }
+  | { readonly kind: 'lower'; readonly priority: PriorityClass; readonly reason: string; readonly message: string };
 
 export async function submitWorkload(
   ctx: Ctx,
@@ -135,9 +149,15 @@ export async function submitWorkload(
 ): Promise<SubmittedWorkload> {
   const p = await prepareSubmission(ctx, projectRef, body, opts);
   return write(ctx, p.audit, async (trx) => {
-    const view = await insertSubmission(trx, ctx.caller.principal, p);
+    // A gate (the project's budget) may refuse it, or lower its priority: the audited state says so,
+    // the workload's events record why, the response warns.
+    const outcome: GateOutcome = opts.gate ? await opts.gate(trx, p) : { kind: 'admit' };
+    const lowered = outcome.kind === 'lower' ? { ...p, spec: { ...p.spec, priority: outcome.priority } } : p;
+    const view = await insertSubmission(trx, ctx.caller.principal, lowered);
+    if (outcome.kind === 'lower') await addEvent(trx, p.id, 'Warning', outcome.reason, outcome.message);
+    const warnings = outcome.kind === 'lower' ? [...p.warnings, outcome.message] : [...p.warnings];
     // Warnings go with the response (and an idempotent replay of it), not into the audited state.
-    return { result: { ...view, warnings: [...p.warnings] }, after: view };
+    return { result: { ...view, warnings }, after: view };
   });
 }
 

@@ -9,7 +9,10 @@
 // deployment routes too: A has an external deployment in each project, inference limits (its
 // projects' and its owner key's) and a minute of token usage per deployment. And it serves the
 // verifiable audit log: before the matrix runs, every entry of the seeding is integrated and signed,
-// so that receipts of A's entries exist for B to ask for.
+// so that receipts of A's entries exist for B to ask for. Metering: A has an hour of usage rollups
+// in each project, a budget on each, and prices on its deployments (beside a platform-wide one).
+// Console sessions: A's owner, A's scoped key and B's owner each signed in (cookie); a probe may
+// be sent as a browser, with cookies and the CSRF header instead of a key.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -75,13 +78,28 @@ interface Fixture {
     readonly bSeq: number;
     readonly platformSeq: number;
   };
+  /** Operator-set prices of A's deployments (tokens-out in acme.train, tokens-in in acme.research). */
+  readonly aTrainPriceId: string;
+  readonly aResearchPriceId: string;
+  /** Console sessions opened with POST /session: A's owner's, A's scoped key's, B's owner's. */
+  readonly aSession: ConsoleSession;
+  readonly aScopedSession: ConsoleSession;
+  readonly bSession: ConsoleSession;
+}
+
+/** A console session as a browser holds it: the cookie's value and the CSRF token it echoes. */
+interface ConsoleSession {
+  readonly token: string;
+  readonly csrf: string;
 }
 
 /**
  * 400: refused for what the request says alone, before anything is looked up (another org's model
  * named in B's deployment), so A's resource and a stand-in get the same answer; the twin checks it.
+ * 401: the console's session routes only, asked without a session (a bearer key is none) or with a
+ * key or cookie that is none: they answer every caller alike.
  */
-type Expect = 404 | 403 | 400 | 'listing';
+type Expect = 404 | 403 | 400 | 401 | 'listing';
 
 type RegistryPath = 'models' | 'datasets';
 interface RegistryRepo {
@@ -106,6 +124,11 @@ interface Probe {
    * as an audit entry's seq (a number, so only this probe's URL may have it swapped).
    */
   readonly twin?: readonly (readonly [string, string])[];
+  /**
+   * Sent as the console would: no Authorization header, these headers instead (the session
+   * cookie, the CSRF token). The twin swaps stand-ins in them too.
+   */
+  readonly browser?: Readonly<Record<string, string>>;
 }
 
 interface RouteCases {
@@ -146,6 +169,22 @@ const receipt = (seq: number, expect: Expect, note?: string, query = ''): Probe 
 /** A public route of the audit log (outside /api/v1): the same for every caller, key or none. */
 const pub = (url: string, expect: Expect, body?: unknown, note?: string): Probe => ({ url, expect, body, note });
 const sameForAll = 'public: hashes and signatures only, the same for every caller';
+/** The probe, sent by a browser holding this console session (and, for mutations, this CSRF token). */
+const asBrowser = (probe: Probe, session: ConsoleSession | string, csrf?: string): Probe => ({
+  ...probe,
+  browser: {
+    cookie: `fabrik_session=${typeof session === 'string' ? session : session.token}`,
+    ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }),
+  },
+});
+/** An API key of this prefix whose secret is a guess (the form of a real one). */
+const guessedKey = (prefix: string) => `fbk_${prefix}_${'G'.repeat(43)}`;
+/** A session cookie of the right form that was never issued. */
+const FORGED_SESSION = `fbs_${'F'.repeat(43)}`;
+/** This month and an earlier one (YYYY-MM, UTC), for statements. */
+const MONTH = new Date().toISOString().slice(0, 7);
+const PAST_MONTH = '2026-01';
+const noSession = 'a bearer key is no console session: every caller alike';
 const noCosign = 'the log accepts no witness keys here: no cosignature verifies, whoever sends it';
 /** A cosignature line of the right shape (C2SP tlog-cosignature) by a witness this log does not know. */
 const strangerCosignature = `— witness.example/w1 ${Buffer.alloc(76, 7).toString('base64')}`;
@@ -949,6 +988,210 @@ const ROUTES: Record<string, RouteCases> = {
       p('/projects/acme.train/usage/tokens?by=replica', 'listing'),
     ],
   },
+  // Usage rollups (src/metering/, docs/metering.md): reads, so no viewer cases.
+  'GET /api/v1/projects/{project}/usage': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/usage', 404),
+      p(`/projects/${f.aTrainId}/usage?by=pool&month=2026-12`, 404),
+      p('/projects/acme.research/usage?by=model', 404),
+      p('/projects/globex.train/usage', 'listing'),
+      p('/projects/globex.train/usage?by=deployment&from=30d', 'listing'),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/usage', 404),
+      p(`/projects/${f.aResearchId}/usage?by=day`, 404),
+      p('/projects/acme.train/usage?by=pool', 'listing'),
+    ],
+  },
+  'GET /api/v1/orgs/{org}/usage': {
+    crossTenant: () => [
+      p('/orgs/acme/usage', 404),
+      p('/orgs/acme/usage?by=pool', 404),
+      p('/orgs/globex/usage', 'listing'),
+    ],
+    scoped: () => [
+      p('/orgs/acme/usage', 'listing', undefined, 'by project: acme.train alone'),
+      p('/orgs/acme/usage?by=deployment', 'listing'),
+    ],
+  },
+  'GET /api/v1/projects/{project}/workloads/{workload}/usage': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/workloads/finetune/usage', 404),
+      p(`/projects/${f.aTrainId}/workloads/${f.aTrainJobId}/usage`, 404),
+      p(`/projects/globex.train/workloads/${f.aTrainJobId}/usage`, 404, undefined, "A's workload under B's project"),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/workloads/survey/usage', 404),
+      p(`/projects/acme.train/workloads/${f.aResearchJobId}/usage`, 404, undefined, 'a workload of the other project'),
+    ],
+  },
+
+  // Billing (src/metering/): the price catalogue is read by every caller (platform-wide prices, and
+  // those of deployments it may see) and written by operators only; an org's statement and a
+  // project's budget are A's like its projects: 404 for B, 403 for A's viewer's writes.
+  'GET /api/v1/prices': {
+    crossTenant: () => [
+      p('/prices', 'listing', undefined, "the platform's prices, none of A's deployments"),
+      p('/prices?item=tokens-out', 'listing', undefined, "the item of A's price"),
+      p(`/prices?at=${MONTH}-01T00:00:00Z`, 'listing'),
+    ],
+    scoped: () => [p('/prices', 'listing', undefined, "no price of acme.research's deployment")],
+  },
+  'POST /api/v1/prices': {
+    crossTenant: () => [
+      p(
+        '/prices',
+        403,
+        {
+          item: 'tokens-out',
+          unitPrice: '0.01',
+          validFrom: `${MONTH}-01T00:00:00Z`,
+          deployment: `acme.train/${TRAIN_DEPLOYMENT}`,
+          supersede: true,
+        },
+        `${operatorOnly}: before A's deployment is looked up`,
+      ),
+      p('/prices', 403, { item: 'gpu-hour', unitPrice: '0', validFrom: `${MONTH}-01T00:00:00Z` }, operatorOnly),
+    ],
+    viewer: () => [
+      p('/prices', 403, { item: 'gpu-hour', unitPrice: '0', validFrom: `${MONTH}-01T00:00:00Z` }, operatorOnly),
+    ],
+  },
+  'POST /api/v1/prices/{id}/end': {
+    crossTenant: (f) => [
+      p(`/prices/${f.aTrainPriceId}/end`, 403, { validTo: `${MONTH}-01T00:00:00Z` }, operatorOnly),
+      p(`/prices/${f.aResearchPriceId}/end`, 403, { validTo: `${MONTH}-01T00:00:00Z` }, operatorOnly),
+    ],
+    viewer: (f) => [p(`/prices/${f.aTrainPriceId}/end`, 403, { validTo: `${MONTH}-01T00:00:00Z` }, operatorOnly)],
+  },
+  'GET /api/v1/orgs/{org}/statements/{month}': {
+    crossTenant: () => [
+      p(`/orgs/acme/statements/${MONTH}`, 404),
+      p(`/orgs/acme/statements/${PAST_MONTH}?format=csv`, 404),
+      p('/orgs/acme/statements/2999-01', 404, undefined, 'the org is looked up before the month: no MONTH_IN_FUTURE'),
+      p(`/orgs/globex/statements/${MONTH}`, 'listing'),
+      p(`/orgs/globex/statements/${MONTH}?format=csv`, 'listing'),
+    ],
+    scoped: () => [
+      p(`/orgs/acme/statements/${MONTH}`, 'listing', undefined, 'the lines of acme.train only'),
+      p(`/orgs/acme/statements/${MONTH}?format=csv`, 'listing'),
+    ],
+  },
+  'GET /api/v1/projects/{project}/budget': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/budget', 404),
+      p(`/projects/${f.aResearchId}/budget`, 404),
+      p('/projects/globex.research/budget', 404, undefined, "A's project name under B's org"),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/budget', 404),
+      p(`/projects/${f.aResearchId}/budget`, 404),
+      p('/projects/acme.train/budget', 'listing'),
+    ],
+  },
+  'PUT /api/v1/projects/{project}/budget': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/budget', 404, { unit: 'EUR', amount: 0 }),
+      p(`/projects/${f.aResearchId}/budget`, 404, { unit: 'gpu-hours', amount: 1, action: 'block' }),
+      p('/projects/globex.research/budget', 404, { unit: 'EUR', amount: 1 }, "A's project name under B's org"),
+    ],
+    viewer: () => [
+      p('/projects/acme.train/budget', 403, { unit: 'EUR', amount: 1_000_000_000 }),
+      p('/projects/acme.research/budget', 403, { unit: 'EUR', amount: 1, thresholds: [10] }),
+    ],
+    scoped: (f) => [
+      p('/projects/acme.research/budget', 404, { unit: 'EUR', amount: 0 }),
+      p(`/projects/${f.aResearchId}/budget`, 404, { unit: 'EUR', amount: 0 }),
+      p(
+        '/projects/acme.train/budget',
+        403,
+        { unit: 'EUR', amount: 0 },
+        'a member of acme.train: budgets need an admin',
+      ),
+    ],
+  },
+  'DELETE /api/v1/projects/{project}/budget': {
+    crossTenant: (f) => [
+      p('/projects/acme.train/budget', 404),
+      p(`/projects/${f.aResearchId}/budget`, 404),
+      p('/projects/globex.train/budget', 404, undefined, 'B has no budget: as for A, nothing to say'),
+    ],
+    viewer: () => [p('/projects/acme.train/budget', 403), p('/projects/acme.research/budget', 403)],
+    scoped: (f) => [p('/projects/acme.research/budget', 404), p(`/projects/${f.aResearchId}/budget`, 404)],
+  },
+
+  // Compliance documents (src/compliance/): generated from A's records, so B gets 404 as for a
+  // model or org that does not exist; the GDPR records need an org-wide admin role.
+  'GET /api/v1/compliance/annex-xi/{project}/{name}': {
+    crossTenant: (f) => [
+      p(`/compliance/annex-xi/acme.train/${f.aRepos.models.name}`, 404),
+      p(`/compliance/annex-xi/acme.research/${RESEARCH_REPO}?format=md`, 404),
+      p(`/compliance/annex-xi/globex.train/${f.aRepos.models.name}`, 404, undefined, "A's repo name under B's project"),
+    ],
+    scoped: () => [p(`/compliance/annex-xi/acme.research/${RESEARCH_REPO}`, 404)],
+  },
+  'GET /api/v1/compliance/annex-xi/{project}/{name}/{rev}': {
+    crossTenant: (f) => [
+      p(`/compliance/annex-xi/acme.train/${f.aRepos.models.name}/main`, 404),
+      p(`/compliance/annex-xi/acme.train/${f.aRepos.models.name}/${f.aRepos.models.commit}`, 404),
+      p(`/compliance/annex-xi/acme.train/${f.aRepos.models.name}/golden?format=md`, 404),
+    ],
+    scoped: () => [p(`/compliance/annex-xi/acme.research/${RESEARCH_REPO}/main`, 404)],
+  },
+  'GET /api/v1/orgs/{org}/compliance/gdpr-art30': {
+    crossTenant: () => [
+      p('/orgs/acme/compliance/gdpr-art30', 404),
+      p('/orgs/acme/compliance/gdpr-art30?format=md', 404),
+    ],
+    viewer: () => [p('/orgs/acme/compliance/gdpr-art30', 403, undefined, 'the records name every member: admins')],
+    scoped: () => [
+      p('/orgs/acme/compliance/gdpr-art30', 403, undefined, 'needs an org-wide admin role before any lookup'),
+    ],
+  },
+
+  // Console sessions (src/api/session.ts). A bearer key is no session: GET and DELETE answer it
+  // 401, whoever sends it. A session is opened by the key in the body alone, and a cookie reaches
+  // only its own session; the writes that prove it (B opening and ending its own) are in the test
+  // after the matrix.
+  'GET /api/v1/session/methods': {
+    crossTenant: () => [p('/session/methods', 'listing', undefined, 'public: how to sign in, the same for all')],
+  },
+  'POST /api/v1/session': {
+    crossTenant: (f) => [
+      p('/session', 401, { apiKey: guessedKey(f.aOwnerKey.prefix) }, "A's key prefix, a guessed secret: as no key"),
+      p('/session', 401, { apiKey: guessedKey(f.aScopedKey.prefix) }, "A's scoped key's prefix, a guessed secret"),
+      p('/session', 401, { apiKey: f.aSession.token }, "A's session cookie is no API key"),
+    ],
+    viewer: (f) => [
+      p(
+        '/session',
+        401,
+        { apiKey: guessedKey(f.aOwnerKey.prefix) },
+        "the viewer's key in the header lends nothing: only the body's key opens a session",
+      ),
+    ],
+  },
+  'GET /api/v1/session': {
+    crossTenant: (f) => [
+      p('/session', 401, undefined, noSession),
+      asBrowser(p('/session', 'listing', undefined, "B's own session: B's principal and memberships"), f.bSession),
+      asBrowser(p('/session', 401, undefined, 'a session cookie never issued'), FORGED_SESSION),
+    ],
+    scoped: (f) => [asBrowser(p('/session', 'listing', undefined, 'its one project'), f.aScopedSession)],
+  },
+  'DELETE /api/v1/session': {
+    crossTenant: (f) => [
+      p('/session', 401, undefined, noSession),
+      asBrowser(p('/session', 401, undefined, 'a session cookie never issued'), FORGED_SESSION, f.aSession.csrf),
+      asBrowser(
+        p('/session', 403, undefined, "B's cookie with A's CSRF token: refused before anything ends (CSRF_FAILED)"),
+        f.bSession,
+        f.aSession.csrf,
+      ),
+      asBrowser(p('/session', 403, undefined, "B's cookie without its CSRF token"), f.bSession),
+    ],
+    viewer: () => [p('/session', 401, undefined, noSession)],
+  },
 };
 
 for (const dialect of DIALECTS) {
@@ -981,8 +1224,12 @@ for (const dialect of DIALECTS) {
 
     /** Calls a probe and checks what every probe must hold: the status, the envelope, no write. */
     async function run(probe: Probe, method: string, token: string, route: string): Promise<Reply> {
-      const r = await t.call(method, probe.url, { token, body: probe.body });
-      const what = `${method} ${probe.url}${probe.body ? ` ${JSON.stringify(probe.body)}` : ''}`;
+      const r = await t.call(method, probe.url, {
+        token: probe.browser ? null : token,
+        body: probe.body,
+        headers: probe.browser,
+      });
+      const what = `${method} ${probe.url}${probe.body ? ` ${JSON.stringify(probe.body)}` : ''}${probe.browser ? ' (as a browser)' : ''}`;
       if (probe.expect === 'listing') {
         assert.equal(r.status, 200, `${what}: ${JSON.stringify(r.body)}`);
       } else {
@@ -1023,7 +1270,7 @@ for (const dialect of DIALECTS) {
       it(`${route}: B's key finds nothing of A`, { skip }, async () => {
         for (const probe of cases.crossTenant(f)) {
           const r = await run(probe, method, f.b.ownerToken, route);
-          const sent = probe.url + JSON.stringify(probe.body ?? null);
+          const sent = probe.url + JSON.stringify(probe.body ?? null) + JSON.stringify(probe.browser ?? null);
           const unsent = f.aSecrets.filter((s) => !sent.includes(s));
           const leaked = unsent.filter((s) => JSON.stringify(r.body).includes(s));
           assert.deepEqual(leaked, [], `${method} ${probe.url} answers with A's ${leaked.join(', ')}`);
@@ -1278,6 +1525,70 @@ for (const dialect of DIALECTS) {
         denied.body.items.every((e: { actor: { principal: string } }) => !e.actor.principal.startsWith('user:globex')),
         "B's probes leave no trace in A's audit trail: for B, A does not exist",
       );
+      const budget = await t.call('GET', `${API}/projects/acme.train/budget`, { token: f.a.viewerToken });
+      assert.deepEqual([budget.status, budget.body.unit, budget.body.amount], [200, 'EUR', 5000]);
+      const prices = await t.call('GET', `${API}/prices?item=tokens-out`, { token: f.a.viewerToken });
+      assert.deepEqual(
+        prices.body.items.map((x: { id: string; validTo: string | null }) => [x.id, x.validTo]),
+        [[f.aTrainPriceId, null]],
+        "A sees its deployment's price, unended",
+      );
+    });
+
+    // Writes, after the matrix: B opens and ends a session of its own; A's stays as it was.
+    it("console sessions: B's key opens B's session, never A's; B's cookie ends B's own and reaches nothing of A", {
+      skip,
+    }, async () => {
+      const asB = await t.call('POST', `${API}/session`, { token: f.a.ownerToken, body: { apiKey: f.b.ownerToken } });
+      assert.equal(asB.status, 200, JSON.stringify(asB.body));
+      assert.equal(asB.body.principal.name, 'globex-owner', "the body's key decides, not the header's (A's)");
+      assert.ok(asB.body.memberships.length > 0);
+      assert.ok(
+        asB.body.memberships.every((m: { org: string }) => m.org === 'globex'),
+        JSON.stringify(asB.body),
+      );
+      const text = JSON.stringify(asB.body) + JSON.stringify(asB.headers['set-cookie']);
+      assert.deepEqual(
+        f.aSecrets.filter((x) => text.includes(x)),
+        [],
+        "B's session names nothing of A",
+      );
+      const cookie = /fabrik_session=(fbs_[^;]+)/.exec([asB.headers['set-cookie']].flat().join('\n'))?.[1];
+      assert.ok(cookie && cookie !== f.bSession.token && cookie !== f.aSession.token, 'a new session');
+      const b: ConsoleSession = { token: cookie, csrf: asB.body.csrfToken };
+      const browse = (method: string, url: string, session: ConsoleSession, body?: unknown) =>
+        t.call(method, `${API}${url}`, {
+          token: null,
+          body,
+          headers: { cookie: `fabrik_session=${session.token}`, 'x-csrf-token': session.csrf },
+        });
+      // B's cookie is B's key: A's org does not exist for it, as for B's bearer key.
+      const before = await snapshotState(t);
+      for (const [method, url, body] of [
+        ['GET', '/orgs/acme', undefined],
+        ['PATCH', '/orgs/acme', { displayName: 'pwned by cookie' }],
+        ['GET', '/projects/acme.train/budget', undefined],
+        ['DELETE', '/projects/acme.train/budget', undefined],
+      ] as const) {
+        const r = await browse(method, url, b, body);
+        assert.equal(r.status, 404, `${method} ${url} with B's cookie: ${JSON.stringify(r.body)}`);
+      }
+      assert.deepEqual(await snapshotState(t), before, "B's cookie changed nothing of A");
+      assert.equal((await browse('GET', '/orgs/globex', b)).status, 200);
+      // B ends its new session; A's session and B's other one live on.
+      const ended = await browse('DELETE', '/session', b);
+      assert.equal(ended.status, 204, JSON.stringify(ended.body));
+      const gone = await browse('GET', '/session', b);
+      assert.equal(gone.status, 401, JSON.stringify(gone.body));
+      assert.equal(gone.body.error.code, 'UNAUTHENTICATED');
+      const again = await browse('DELETE', '/session', b);
+      assert.equal(again.status, 401, 'an ended session ends nothing more');
+      const mine = await browse('GET', '/session', f.aSession);
+      assert.equal(mine.status, 200, JSON.stringify(mine.body));
+      assert.equal(mine.body.principal.name, 'acme-owner');
+      assert.equal((await browse('GET', '/session', f.bSession)).status, 200, "B's first session is not this one");
+      const rows = await t.store.db.selectFrom('console_sessions').select(['ended_at']).execute();
+      assert.equal(rows.filter((r) => r.ended_at).length, 1, 'exactly one session ended: the one B ended');
     });
   });
 }
@@ -1409,6 +1720,61 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
       })),
     )
     .execute();
+  // Metering: an hour of rollups in each project (GPU-seconds, and tokens out of its deployment),
+  // a budget on each project, and the operator's prices: a platform-wide GPU-hour, and one on
+  // each of A's deployments (which only A may see).
+  const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
+  await t.store.db
+    .insertInto('usage_hourly')
+    .values(
+      deployments.flatMap(([project, d], i) => {
+        const row = { hour, org_id: org.id, project_id: project.id, gpu_model: '', priority: '', estimated: 0 };
+        return [
+          {
+            ...row,
+            metric: 'gpu_seconds',
+            pool: i ? 'rtxpro6000' : 'b200',
+            priority: 'normal',
+            deployment_id: '',
+            model: '',
+            quantity: 8 * 3600,
+          },
+          { ...row, metric: 'tokens_out', pool: '', deployment_id: d.id, model: '', quantity: 480 },
+        ].map((r) => ({ ...r, updated_at: hour }));
+      }),
+    )
+    .execute();
+  await must('PUT', '/projects/acme.train/budget', { unit: 'EUR', amount: 5000 }, a.ownerToken);
+  await must(
+    'PUT',
+    '/projects/acme.research/budget',
+    { unit: 'gpu-hours', amount: 100, action: 'block' },
+    a.ownerToken,
+  );
+  const since = `${PAST_MONTH}-01T00:00:00Z`;
+  await must('POST', '/prices', { item: 'gpu-hour', unitPrice: '2.10', validFrom: since });
+  const trainPrice = await must('POST', '/prices', {
+    item: 'tokens-out',
+    unitPrice: '0.60',
+    validFrom: since,
+    deployment: `acme.train/${TRAIN_DEPLOYMENT}`,
+  });
+  const researchPrice = await must('POST', '/prices', {
+    item: 'tokens-in',
+    unitPrice: '0.20',
+    validFrom: since,
+    deployment: `acme.research/${RESEARCH_DEPLOYMENT}`,
+  });
+  // Console sessions, as a browser opens them: the cookie from Set-Cookie, the CSRF token from the body.
+  const openSession = async (apiKey: string): Promise<ConsoleSession> => {
+    const r = await t.call('POST', `${API}/session`, { token: null, body: { apiKey } });
+    const cookie = /fabrik_session=(fbs_[^;]+)/.exec([r.headers['set-cookie']].flat().join('\n'));
+    if (r.status !== 200 || !cookie) throw new Error(`POST /session: ${r.status} ${JSON.stringify(r.body)}`);
+    return { token: cookie[1]!, csrf: r.body.csrfToken };
+  };
+  const aSession = await openSession(a.ownerToken);
+  const aScopedSession = await openSession(scoped.token);
+  const bSession = await openSession(b.ownerToken);
   const principals = await t.store.db
     .selectFrom('principals')
     .select('id')
@@ -1438,6 +1804,9 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
     ...deployments.map(([, d]) => d.id),
     TRAIN_DEPLOYMENT,
     RESEARCH_DEPLOYMENT,
+    trainPrice.id,
+    researchPrice.id,
+    ...[aSession, aScopedSession].flatMap((x) => [x.token, x.csrf]),
   ];
   // A key prefix is 12 characters of [a-z0-9]; a stand-in has the same form.
   const ghostPrefix = () => newId('k').slice(2, 14);
@@ -1467,6 +1836,10 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
     [repos.datasets.commit, randomBytes(20).toString('hex')],
     ['golden', 'ghosttag'],
     [TRAIN_DEPLOYMENT, 'ghost-chat'],
+    [trainPrice.id, newId('price')],
+    [researchPrice.id, newId('price')],
+    [aSession.token, `fbs_${randomBytes(32).toString('base64url')}`],
+    [aSession.csrf, randomBytes(32).toString('base64url')],
     ['acme', 'zyxw'],
   ];
   for (const [, ghost] of ghosts) {
@@ -1514,6 +1887,11 @@ async function seedFixture(t: TestApp, flush: () => Promise<{ size: number }>): 
     aOwnerKey: { id: owner.id, prefix: owner.prefix },
     aScopedKey: { id: scoped.id, prefix: scoped.prefix, token: scoped.token },
     aRepos: repos,
+    aTrainPriceId: trainPrice.id,
+    aResearchPriceId: researchPrice.id,
+    aSession,
+    aScopedSession,
+    bSession,
     aSecrets,
     ghosts,
     researchGhosts,
@@ -1544,6 +1922,7 @@ function substitute(probe: Probe, pairs: readonly (readonly [string, string])[])
     ...probe,
     url: swap(probe.url),
     body: probe.body === undefined ? undefined : JSON.parse(swap(JSON.stringify(probe.body))),
+    browser: probe.browser && Object.fromEntries(Object.entries(probe.browser).map(([k, v]) => [k, swap(v)])),
   };
 }
 

@@ -546,7 +546,47 @@ for (const dialect of DIALECTS) {
         [0, 1, 1, 61, 61].map((m, i) => (minute(m) >= month ? 30 * [1, 2, 3, 4, 5][i]! : 0)).reduce((x, y) => x + y) +
         (old >= month ? 3000 : 0);
       assert.equal(limits.body.monthTokens, expected);
+      // One deployment's usage, by name or id (a deleted one by id); another project's or an
+      // unknown one is a 404, as on the deployment routes.
+      const llamaOnly = await usage('since=24h&by=minute&deployment=llama-ft');
+      assert.deepEqual(llamaOnly.deployment, { id: llama, name: 'llama-ft' });
+      assert.deepEqual(
+        llamaOnly.rows.map((r: any) => [r.group, r.requests]),
+        [
+          [minute(1), 3],
+          [minute(61), 9],
+        ],
+      );
+      assert.equal(llamaOnly.totals.requests, 12);
+      const tinyByKey = await usage(`since=24h&by=key&deployment=${tiny}`);
+      assert.deepEqual(
+        tinyByKey.rows.map((r: any) => [r.group, r.requests]),
+        [
+          [prefixOf(a.viewerToken), 2],
+          [prefixOf(a.ownerToken), 1],
+        ],
+      );
+      assert.deepEqual((await usage('since=24h&by=key&deployment=tiny')).rows, tinyByKey.rows);
+      const theirs = await t.call('POST', `/api/v1/projects/${b.ref}/deployments`, {
+        token: b.ownerToken,
+        body: { name: 'theirs', runtime: 'external', upstreamUrl: 'https://api.example.com/v1' },
+      });
+      assert.equal(theirs.status, 201, JSON.stringify(theirs.body));
+      for (const [ref, who, token] of [
+        [a.ref, 'nope', a.viewerToken],
+        [a.ref, 'dep_unknown', a.viewerToken],
+        [a.ref, 'theirs', a.viewerToken],
+        [a.ref, theirs.body.id, a.viewerToken],
+        [b.ref, llama, b.ownerToken],
+        [a.ref, 'llama-ft', b.ownerToken],
+      ]) {
+        const r = await t.call('GET', `/api/v1/projects/${ref}/usage/tokens?deployment=${who}`, { token });
+        assert.equal(r.status, 404, `${ref} ${who}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.error.code, 'NOT_FOUND');
+        assert.doesNotMatch(JSON.stringify(r.body), /llama-ft.*requests|tokensIn/);
+      }
       for (const [query, code] of [
+        ['deployment=', 'VALIDATION_FAILED'],
         ['by=week', 'VALIDATION_FAILED'],
         ['since=yesterday', 'INVALID_ARGUMENT'],
         ['since=1h&until=2h', 'INVALID_ARGUMENT'],

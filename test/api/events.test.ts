@@ -2,7 +2,8 @@
 // the change's transaction (a mutation that throws leaves neither entry nor event), in commit
 // order with cursor paging, seen through the caller's visibility (another org's never, a
 // project-scoped key only its project's, admin-only events only by admins), long-poll that answers
-// as soon as an event exists, SSE that resumes with Last-Event-ID, and the `types` filter.
+// as soon as an event exists, SSE that resumes with Last-Event-ID, the `types` filter, and
+// `after=latest` (only events after the request; a tenant's resolves to its own newest event).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EVENT_TYPES } from '../../src/app/events.js';
@@ -34,21 +35,32 @@ interface Ev {
 
 const seqOf = (e: Ev) => Number(e.id.slice(4));
 
-/** Parses a text/event-stream body into its events (id and JSON data) and comment lines. */
-function parseSse(body: string): { events: { id: string; data: Ev }[]; comments: string[] } {
+/**
+ * Parses a text/event-stream body into its events (id and JSON data), comment lines, and the
+ * `event: cursor` message the stream starts with (the cursor it starts from).
+ */
+function parseSse(body: string): {
+  events: { id: string; data: Ev }[];
+  comments: string[];
+  cursors: { id: string; cursor: string }[];
+} {
   const events: { id: string; data: Ev }[] = [];
   const comments: string[] = [];
+  const cursors: { id: string; cursor: string }[] = [];
   for (const block of body.split('\n\n')) {
     let id = '';
     let data = '';
+    let name = '';
     for (const line of block.split('\n')) {
       if (line.startsWith(':')) comments.push(line.slice(1).trim());
       else if (line.startsWith('id: ')) id = line.slice(4);
+      else if (line.startsWith('event: ')) name = line.slice(7);
       else if (line.startsWith('data: ')) data += line.slice(6);
     }
-    if (data) events.push({ id, data: JSON.parse(data) });
+    if (name === 'cursor') cursors.push({ id, cursor: JSON.parse(data).cursor });
+    else if (data) events.push({ id, data: JSON.parse(data) });
   }
-  return { events, comments };
+  return { events, comments, cursors };
 }
 
 for (const dialect of DIALECTS) {
@@ -371,6 +383,7 @@ for (const dialect of DIALECTS) {
       assert.match(String(first.headers['content-type']), /^text\/event-stream/);
       assert.equal(first.headers['cache-control'], 'no-cache');
       const one = parseSse(first.body);
+      assert.deepEqual(one.cursors, [{ id: '0', cursor: '0' }], 'first the cursor it starts from');
       assert.ok(one.events.length > 5);
       assert.ok(one.comments.length > 0, 'a comment (heartbeat) keeps the connection alive');
       assert.ok(one.events.every((e) => e.id === e.data.id.slice(4) && e.data.fabrikorg === acmeId));
@@ -385,6 +398,7 @@ for (const dialect of DIALECTS) {
         headers: { authorization: `Bearer ${acme.ownerToken}`, 'last-event-id': resumeAt },
       });
       const two = parseSse(again.body);
+      assert.deepEqual(two.cursors, [{ id: resumeAt, cursor: resumeAt }], 'Last-Event-ID wins over after=');
       assert.ok(two.events.length > 0);
       assert.ok(two.events.every((e) => Number(e.id) > Number(resumeAt) && /^(project|org)\./.test(e.data.type)));
       assert.deepEqual(
@@ -410,6 +424,87 @@ for (const dialect of DIALECTS) {
       const bad = await t.call('GET', `${API}/events/stream`, { headers: { 'last-event-id': 'nope' } });
       assert.equal(bad.status, 400);
       assert.match(bad.body.error.message, /Last-Event-ID/);
+    });
+
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const newProject = async (org: string, name: string, token: string) => {
+      const r = await t.call('POST', `${API}/orgs/${org}/projects`, { body: { name }, token });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    };
+    const streamOf = (token: string, query: string, headers: Record<string, string> = {}) =>
+      t.app.inject({
+        method: 'GET',
+        url: `${API}/events/stream?${query}`,
+        headers: { authorization: `Bearer ${token}`, ...headers },
+      });
+
+    it('starts at after=latest: no history, the next events, the cursor it resolved to told first', {
+      skip,
+    }, async () => {
+      const newest = (await all()).at(-1)!;
+      const page = await t.call('GET', `${API}/events?after=latest&limit=1000`);
+      assert.equal(page.status, 200);
+      assert.deepEqual(page.body, { items: [], nextCursor: String(seqOf(newest)), hasMore: false });
+      // Long-poll from latest: answered by the next event, and only by it.
+      const waiting = t.call('GET', `${API}/events?after=latest&wait=10`, { token: acme.viewerToken });
+      await sleep(300);
+      await newProject('acme', 'latest-polled', acme.ownerToken);
+      const polled = (await waiting).body;
+      assert.deepEqual(
+        polled.items.map((e: Ev) => [e.type, e.data.name]),
+        [['project.created', 'latest-polled']],
+      );
+      // The stream from latest: first its cursor (the newest event of the moment), then what comes.
+      const live = streamOf(acme.viewerToken, 'timeout=2&after=latest&types=project.*');
+      await sleep(300);
+      await newProject('acme', 'latest-streamed', acme.ownerToken);
+      const got = parseSse((await live).body);
+      assert.deepEqual(got.cursors, [{ id: polled.nextCursor, cursor: polled.nextCursor }]);
+      assert.deepEqual(
+        got.events.map((e) => [e.data.type, e.data.data.name]),
+        [['project.created', 'latest-streamed']],
+      );
+      // A reconnect resumes from the cursor (Last-Event-ID), not from a new `latest`.
+      const resumed = parseSse(
+        (await streamOf(acme.viewerToken, 'timeout=1&after=latest', { 'last-event-id': polled.nextCursor })).body,
+      );
+      assert.deepEqual(
+        resumed.events.map((e) => e.data.data.name),
+        ['latest-streamed'],
+      );
+    });
+
+    it("resolves a tenant's latest to its own newest event: never another org's, nor the platform's head", {
+      skip,
+    }, async () => {
+      const theirs = (await all(globex.ownerToken)).at(-1)!;
+      await newProject('acme', 'after-globex', acme.ownerToken);
+      assert.ok(seqOf((await all()).at(-1)!) > seqOf(theirs), 'the platform moved on');
+      const page = await t.call('GET', `${API}/events?after=latest`, { token: globex.ownerToken });
+      assert.deepEqual(page.body, { items: [], nextCursor: String(seqOf(theirs)), hasMore: false });
+      const scoped = await t.call('GET', `${API}/events?after=latest`, { token: scopedToken });
+      assert.equal(scoped.body.nextCursor, String(seqOf((await all(scopedToken)).at(-1)!)));
+      // On the stream: acme's next event does not come to globex, globex's own does.
+      const live = streamOf(globex.ownerToken, 'timeout=2&after=latest');
+      await sleep(300);
+      await newProject('acme', 'unseen-by-globex', acme.ownerToken);
+      await newProject('globex', 'seen-by-globex', globex.ownerToken);
+      const res = await live;
+      const got = parseSse(res.body);
+      assert.deepEqual(got.cursors, [{ id: String(seqOf(theirs)), cursor: String(seqOf(theirs)) }]);
+      assert.deepEqual(
+        got.events.map((e) => [e.data.type, e.data.data.name]),
+        [['project.created', 'seen-by-globex']],
+      );
+      assert.ok(!res.body.includes('unseen-by-globex') && !res.body.includes(acmeId), 'nothing of acme');
+      // Anything else than a cursor or the literal `latest` is still a 400.
+      for (const bad of ['Latest', 'LATEST', 'latest1', 'evt_latest', 'newest']) {
+        assert.equal((await t.call('GET', `${API}/events?after=${bad}`)).status, 400, bad);
+        assert.equal((await t.call('GET', `${API}/events/stream?timeout=1&after=${bad}`)).status, 400, bad);
+      }
+      const header = await t.call('GET', `${API}/events/stream?timeout=1`, { headers: { 'last-event-id': 'latest' } });
+      assert.equal(header.status, 400, 'Last-Event-ID is a cursor, never `latest`');
+      assert.match(header.body.error.message, /Last-Event-ID/);
     });
   });
 }

@@ -91,6 +91,20 @@ const VALID_BODIES: Record<string, unknown> = {
   },
   'PATCH /api/v1/projects/{project}/deployments/{name}': { replicas: '1..3' },
   'PUT /api/v1/projects/{project}/inference-limits': { rpm: 60, tpm: 100_000, monthlyTokens: 1_000_000 },
+  // Billing: a price of a deployment (every selector of its kind), its end, and a budget.
+  'POST /api/v1/prices': {
+    item: 'tokens-out',
+    unitPrice: '0.75',
+    validFrom: '2026-06-01T00:00:00Z',
+    validTo: null,
+    deployment: 'acme.train/fuzz-ext',
+    model: '',
+    supersede: true,
+  },
+  'POST /api/v1/prices/{id}/end': { validTo: '2026-09-01T00:00:00Z' },
+  'PUT /api/v1/projects/{project}/budget': { unit: 'EUR', amount: 1000, thresholds: [50, 90], action: 'notify' },
+  // Console sign-in with acme's owner key: before() fills it in.
+  'POST /api/v1/session': { apiKey: '' },
   // A checkpoint of the log and a witness's cosignature of it: before() signs both.
   'POST /audit/cosignatures': { checkpoint: '', cosignature: '' },
   ...Object.fromEntries(
@@ -448,6 +462,7 @@ for (const dialect of DIALECTS) {
       chmodSync(gguf, 0o644);
       const deploy = 'POST /api/v1/projects/{project}/deployments';
       bodies[deploy] = { ...(VALID_BODIES[deploy] as object), modelPath: gguf };
+      bodies['POST /api/v1/session'] = { apiKey: acme.ownerToken };
       const local = await must('POST', '/api/v1/projects/acme.train/deployments', {
         name: 'fuzzed',
         modelPath: gguf,
@@ -461,6 +476,13 @@ for (const dialect of DIALECTS) {
       });
       await must('PUT', '/api/v1/projects/acme.train/inference-limits', { rpm: 600, monthlyTokens: 1_000_000 });
       await must('PUT', '/api/v1/projects/acme.train/inference-limits', { tpm: 6000, key: key.prefix });
+      // Billing: a platform-wide price and a budget, so that ending a price and reading a budget find one.
+      const price = await must('POST', '/api/v1/prices', {
+        item: 'gpu-hour',
+        unitPrice: '2.10',
+        validFrom: '2026-01-01T00:00:00Z',
+      });
+      await must('PUT', '/api/v1/projects/acme.train/budget', { unit: 'gpu-hours', amount: 100 });
       const org = await must('GET', '/api/v1/orgs/acme');
       const minute = Math.floor(Date.now() / 60_000) * 60_000;
       await t.store.db
@@ -516,8 +538,10 @@ for (const dialect of DIALECTS) {
           // Secrets' names, the registry's repo (a model and a dataset), and the deployments.
           name: ['wandb', 'hf-token', 'fuzzed', 'fuzz-ext'],
           webhook: [hook.id],
-          // Break-glass grants: one of acme's, and one that does not exist.
-          id: [grant.id, 'bg_nonexistent'],
+          // Break-glass grants (one of acme's, one that does not exist) and prices (the seeded one).
+          id: [grant.id, 'bg_nonexistent', price.id, 'price_nonexistent'],
+          // Statements: this month, an earlier one, one in the future, one that is no month.
+          month: [new Date().toISOString().slice(0, 7), '2026-01', '2999-12', '2026-13'],
           rev: ['main', 'v1', ...commits],
           ref: ['v1', 'v2'],
           // Audit entries: the first, one in the older checkpoint, the newest signed one, one not yet.

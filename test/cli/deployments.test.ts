@@ -343,6 +343,20 @@ describe('fabrik deploy/get/describe/scale/undeploy/usage/limits against a real 
     assert.equal(j.by, 'hour');
     assert.equal(j.totals.tokensOut, 820);
     assert.match((await ok(['usage', 'tokens', '-p', 'acme.train', '--since', '1m'])).stdout, /no usage in this range/);
+    // --deployment: only that deployment's usage, by name or id; an unknown one is not found.
+    const onlyTiny = (await ok(['usage', 'tokens', '-p', 'acme.train', '--deployment', 'tiny'])).stdout.split('\n');
+    assert.match(onlyTiny[0]!, /^acme\.train, deployment tiny: .* by deployment$/);
+    assert.deepEqual(
+      parseTable(onlyTiny.slice(1).join('\n')).map((r) => [r.DEPLOYMENT, r.REQUESTS, r['TOKENS OUT']]),
+      [
+        ['tiny', '4', '800'],
+        ['TOTAL', '4', '800'],
+      ],
+    );
+    const gptOnly = await json(['usage', 'tokens', '-p', 'acme.train', '--deployment', gpt.id, '--by', 'key']);
+    assert.deepEqual(gptOnly.deployment, { id: gpt.id, name: 'gpt' });
+    assert.equal(gptOnly.totals.tokensOut, 20);
+    await exits(EXIT.notFound, ['usage', 'tokens', '-p', 'acme.train', '--deployment', 'nope']);
     await exits(EXIT.usage, ['usage', 'tokens', '-p', 'acme.train', '--by', 'week']);
     await exits(EXIT.usage, ['usage', 'tokens', '-p', 'acme.train', '--since', 'yesterday']);
     await exits(EXIT.notFound, ['usage', 'tokens', '-p', 'acme.train'], { token: gus });

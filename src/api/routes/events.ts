@@ -1,11 +1,19 @@
 // Routes for the event feed: a page of events after a cursor (with long-poll), and the same as a
 // Server-Sent Events stream (`id:` is the cursor, so Last-Event-ID resumes). Both see what the
-// caller may see, nothing else.
+// caller may see, nothing else; `after=latest` starts at the newest event of the moment.
 import { PassThrough } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { MAX_STREAM_S, followEvents, listEvents, parseCursor, parseTypes, waitForEvents } from '../../app/events.js';
+import {
+  MAX_STREAM_S,
+  followEvents,
+  listEvents,
+  parseCursor,
+  parseTypes,
+  resolveCursor,
+  waitForEvents,
+} from '../../app/events.js';
 import { type RouteDeps, ctxOf } from '../context.js';
 import * as S from '../schemas.js';
 
@@ -16,6 +24,11 @@ function clientGone(reply: FastifyReply): AbortSignal {
   const ac = new AbortController();
   reply.raw.once('close', () => ac.abort());
   return ac.signal;
+}
+
+/** The stream's first message: `event: cursor`, the cursor as its id and its data. */
+export function cursorMessage(cursor: string): string {
+  return `event: cursor\nid: ${cursor}\ndata: ${JSON.stringify({ cursor })}\n\n`;
 }
 
 export async function eventRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
@@ -52,8 +65,11 @@ export async function eventRoutes(app: FastifyInstance, deps: RouteDeps): Promis
     async (req, reply) => {
       const ctx = ctxOf(req, deps);
       const resumed = req.headers['last-event-id'];
-      // Checked before the stream starts: bad input is a 400, not a broken stream.
-      const after = String(parseCursor(resumed ?? req.query.after, resumed ? 'Last-Event-ID' : 'after'));
+      // Checked before the stream starts: bad input is a 400, not a broken stream. Last-Event-ID
+      // is a cursor only (a resumed stream goes on where it was, never from `latest`).
+      const after = resumed
+        ? String(parseCursor(resumed, 'Last-Event-ID'))
+        : String(await resolveCursor(ctx, req.query.after));
       parseTypes(req.query.types);
       const stream = new PassThrough();
       const ac = new AbortController();
@@ -62,7 +78,9 @@ export async function eventRoutes(app: FastifyInstance, deps: RouteDeps): Promis
       const until = Date.now() + (req.query.timeout ?? MAX_STREAM_S) * 1000;
       void (async () => {
         try {
-          stream.write('retry: 2000\n: fabrik event stream\n\n');
+          // First the cursor the stream starts from (`latest` resolved): a named event, so an
+          // EventSource's onmessage skips it, and with `id:` so a reconnect resumes from it.
+          stream.write(`retry: 2000\n: fabrik event stream\n\n${cursorMessage(after)}`);
           for await (const page of followEvents(
             ctx,
             { after, types: req.query.types },

@@ -43,7 +43,10 @@ export async function workloadRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       },
     },
     async (req, reply) => {
-      const w = await submitWorkload(ctxOf(req, deps), req.params.project, req.body, { workdirRoot: deps.workdirRoot });
+      const w = await submitWorkload(ctxOf(req, deps), req.params.project, req.body, {
+        workdirRoot: deps.workdirRoot,
+        gate: deps.submissionGate,
+      });
       deps.onStateChange?.();
       reply.status(201);
       return w;

@@ -125,7 +125,10 @@ export function registerAdminCommands(program: Command): void {
           `created:       ${p.createdAt}`,
           'quotas:',
           ...(quotas.items.length
-            ? quotas.items.map((x) => `  ${x.pool}: guaranteed ${x.guaranteed}, limit ${x.limit} GPUs`)
+            ? quotas.items.map(
+                (x) =>
+                  `  ${x.pool}: guaranteed ${x.guaranteed}, limit ${x.limit} GPUs, used ${x.used} (borrowed ${x.borrowed})`,
+              )
             : ['  none']),
         ].join('\n'),
       );
@@ -342,6 +345,8 @@ export function registerAdminCommands(program: Command): void {
           { header: 'POOL', get: (x) => x.pool },
           { header: 'GUARANTEED', get: (x) => x.guaranteed },
           { header: 'LIMIT', get: (x) => x.limit },
+          { header: 'USED', get: (x) => x.used },
+          { header: 'BORROWED', get: (x) => x.borrowed },
           { header: 'UPDATED', get: (x) => age(x.updatedAt) },
         ]);
       }),

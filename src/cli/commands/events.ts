@@ -34,9 +34,15 @@ const COLUMNS = [
 
 const EXIT_CODES = `
 Event types: workload.submitted, workload.placed, workload.started, workload.preempted,
-workload.requeued, workload.finished (data.status: succeeded, failed, cancelled, preempted),
-and <resource>.created/.updated/.deleted for orgs, projects, members, keys, quotas, secrets,
-webhooks. --types takes a comma-separated list and prefixes such as workload.*.
+workload.requeued, workload.finished (data.status: succeeded, failed, cancelled, preempted);
+node.cordoned, node.uncordoned, node.draining, node.down (platform events: operators only);
+deployment.created/.scaled/.deleted and deployment.replica.*; budget.changed/.deleted,
+budget.threshold.reached; model.* and dataset.* (created, version.created, tagged, deleted);
+org.* and project.* (created, updated, deleted), member.added/.removed, apikey.created/.revoked,
+quota.changed/.deleted, secret.created/.updated/.deleted, webhook.created/.deleted,
+user.created, serviceaccount.created. --types takes a comma-separated list and prefixes such
+as workload.* or node.*.
+--after latest starts at the newest event (with --follow: only what happens from now on).
 
 Exit codes: 0 done (or interrupted while following), 2 usage error (unknown type, bad cursor),
 4 not logged in, 7 server unreachable.`;
@@ -60,7 +66,7 @@ export function registerEventCommands(program: Command): void {
       .description('What changed, in commit order (CloudEvents); --follow keeps streaming new events')
       .option('-f, --follow', 'keep printing new events until interrupted')
       .option('--types <types>', 'only these types, comma-separated (workload.finished, project.*)')
-      .option('--after <cursor>', 'only events after this event id (evt_123) or cursor')
+      .option('--after <cursor>', 'only events after this event id (evt_123) or cursor, or latest (from now on)')
       .option('--limit <n>', 'at most this many events (not with --follow)')
       .addHelpText('after', EXIT_CODES),
   ).action(

@@ -35,6 +35,37 @@ export function blobStoresOption(given: string[] | undefined, env: NodeJS.Proces
   return specs;
 }
 
+/** The console's OpenID Connect settings: all of issuer, client id and role mapping, or none. */
+export function oidcOptions(
+  opts: { oidcIssuer?: string; oidcClientId?: string; oidcClientSecret?: string; oidcRoles?: string },
+  env: NodeJS.ProcessEnv = process.env,
+) {
+  const secret = opts.oidcClientSecret ?? (env.FABRIK_OIDC_CLIENT_SECRET || undefined);
+  if (!opts.oidcIssuer) {
+    if (opts.oidcClientId || opts.oidcRoles)
+      throw CliError.usage('--oidc-client-id and --oidc-roles need --oidc-issuer');
+    return undefined;
+  }
+  if (!opts.oidcClientId) throw CliError.usage('--oidc-issuer needs --oidc-client-id');
+  if (!opts.oidcRoles) throw CliError.usage('--oidc-issuer needs --oidc-roles FILE (which claims give which roles)');
+  return {
+    issuer: opts.oidcIssuer,
+    clientId: opts.oidcClientId,
+    clientSecret: secret,
+    rolesFile: opts.oidcRoles,
+    scopes: env.FABRIK_OIDC_SCOPES || undefined,
+    displayName: env.FABRIK_OIDC_NAME || undefined,
+  };
+}
+
+export function publicUrlOption(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const u = URL.canParse(text) ? new URL(text) : undefined;
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash)
+    throw CliError.usage(`--public-url: "${text}" is not an http(s) URL like https://fabrik.example.eu`);
+  return text.replace(/\/+$/, '');
+}
+
 export function registerServerCommands(program: Command): void {
   program
     .command('server')
@@ -106,6 +137,15 @@ export function registerServerCommands(program: Command): void {
       'ports for serving replicas (default 20000-29999)',
       process.env.FABRIK_REPLICA_PORTS,
     )
+    .option(
+      '--public-url <url>',
+      'the URL browsers reach the console at (https://… behind a TLS proxy: Secure cookies, OIDC redirect)',
+      process.env.FABRIK_PUBLIC_URL,
+    )
+    .option('--oidc-issuer <url>', 'OpenID Connect provider for console sign-in', process.env.FABRIK_OIDC_ISSUER)
+    .option('--oidc-client-id <id>', "fabrik's client id at the provider", process.env.FABRIK_OIDC_CLIENT_ID)
+    .option('--oidc-client-secret <secret>', 'its client secret (better: FABRIK_OIDC_CLIENT_SECRET)')
+    .option('--oidc-roles <file>', 'YAML mapping of claims and groups to org roles', process.env.FABRIK_OIDC_ROLES)
     .option('--log-stdout', 'also write JSON logs to stdout')
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.FABRIK_LOG_LEVEL ?? 'info')
     .action(
@@ -156,6 +196,8 @@ export function registerServerCommands(program: Command): void {
           reconcileIntervalMs: process.env.FABRIK_RECONCILE_INTERVAL_MS
             ? Number(process.env.FABRIK_RECONCILE_INTERVAL_MS)
             : undefined,
+          oidc: oidcOptions(opts),
+          publicUrl: publicUrlOption(opts.publicUrl),
         });
         process.stderr.write(
           `fabrik listening on ${server.url} (database: ${server.store.describe}; logs: ${opts.dataDir}/logs/fabrik.log)\n` +

@@ -3,8 +3,9 @@
 // limits and monthly budget, and per-key limits.
 import type { Command } from 'commander';
 import { CliError, q } from '../client.js';
-import { age, table } from '../output.js';
+import { age, figure, table } from '../output.js';
 import { action, addOutputOption, client, outputFormat, printOne } from '../run.js';
+import { USAGE_BY } from '../../metering/types.js';
 import { projectOf } from './deployments.js';
 
 type Obj = Record<string, any>;
@@ -25,31 +26,104 @@ export function countFlag(flag: string, v: string | undefined): number | undefin
   return n;
 }
 
+/** The usage table: one row per group and a TOTAL; EST. marks estimated energy. */
+export function renderUsage(r: Obj): string {
+  const head = `${r.scope}: ${r.from} … ${r.to}, by ${r.by}`;
+  if (!r.rows.length) return `${head}\nno usage in this range`;
+  const perToken = r.by === 'deployment' || r.by === 'model';
+  const fixed = figure;
+  const rows = [...r.rows, { group: 'TOTAL', ...r.totals }];
+  return `${head}\n${table(rows, [
+    { header: r.by.toUpperCase(), get: (x: Obj) => x.group },
+    { header: 'GPU-HOURS', get: (x: Obj) => fixed(x.gpuHours, 2) },
+    { header: 'TOKENS IN', get: (x: Obj) => x.tokensIn },
+    { header: 'TOKENS OUT', get: (x: Obj) => x.tokensOut },
+    { header: 'GB-MONTHS', get: (x: Obj) => fixed(x.gbMonths, 3) },
+    { header: 'ENERGY kWh', get: (x: Obj) => fixed(x.energyKWh, 2) },
+    { header: 'CO2 kg', get: (x: Obj) => fixed(x.co2Kg, 2) },
+    ...(perToken
+      ? [
+          {
+            header: 'WH/1K TOKENS',
+            get: (x: Obj) => (x.energyWhPerToken === null ? '-' : fixed(x.energyWhPerToken * 1000, 3)),
+          },
+        ]
+      : []),
+    { header: 'EST.', get: (x: Obj) => (x.estimated ? 'EST.' : '') },
+  ])}`;
+}
+
 const dash = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v);
 
 export function registerUsageCommands(program: Command): void {
-  const usage = program.command('usage').description('What a project used: tokens of its deployments');
+  const usage = addOutputOption(
+    program
+      .command('usage')
+      .description(
+        'What a project or an org used: GPU-hours, tokens, GB-months, energy and CO2 (`usage tokens`: per key)',
+      )
+      .option('-p, --project <project>', "org.project (default: the context's)")
+      .option('--org <org>', "an org's usage, by project unless --by says otherwise")
+      .option('--by <group>', `${USAGE_BY.join(', ')} (default: day for a project, project for an org)`)
+      .option('--since <when>', 'RFC 3339 time or a duration ago: 30m, 24h, 7d (default: the start of this month)')
+      .option('--until <when>', 'RFC 3339 time or a duration ago (default now)')
+      .option('--month <YYYY-MM>', 'a whole calendar month (UTC), instead of --since/--until')
+      .addHelpText(
+        'after',
+        `\nEST. marks figures with estimated energy (TDP × utilisation, no power measurement).\n${EXIT_CODES}`,
+      ),
+  ).action(
+    action(async (opts: Obj) => {
+      if (opts.by !== undefined && !(USAGE_BY as readonly string[]).includes(opts.by))
+        throw CliError.usage(`--by: "${opts.by}" is not one of ${USAGE_BY.join(', ')}`);
+      if (opts.month !== undefined && (opts.since !== undefined || opts.until !== undefined))
+        throw CliError.usage('give either --month or --since/--until');
+      if (opts.month !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.month))
+        throw CliError.usage(`--month: "${opts.month}" is not YYYY-MM`);
+      if (opts.org !== undefined && opts.project !== undefined) throw CliError.usage('give either --org or -p');
+      const params = new URLSearchParams({
+        ...(opts.by ? { by: opts.by } : {}),
+        ...(opts.since ? { from: opts.since } : {}),
+        ...(opts.until ? { to: opts.until } : {}),
+        ...(opts.month ? { month: opts.month } : {}),
+      });
+      const path = opts.org !== undefined ? `/api/v1/orgs/${q(opts.org)}` : `/api/v1/projects/${q(projectOf(opts))}`;
+      const report = await client().get<Obj>(`${path}/usage?${params}`);
+      printOne(opts, report, () => renderUsage(report));
+    }),
+  );
   addOutputOption(
     usage
       .command('tokens')
       .description('Token usage of a project over a time range, grouped')
       .option('-p, --project <project>', "org.project (default: the context's)")
-      .option('--since <when>', 'RFC 3339 time or a duration ago: 30m, 24h, 7d', '24h')
+      .option('--since <when>', 'RFC 3339 time or a duration ago: 30m, 24h, 7d (default 24h)')
       .option('--until <when>', 'RFC 3339 time or a duration ago (default now)')
-      .option('--by <group>', `${GROUPS.join(', ')}`, 'deployment')
+      .option('--by <group>', `${GROUPS.join(', ')} (default deployment)`)
+      .option('--deployment <name>', "only this deployment's usage: its name, or its id (dep_…, also a deleted one)")
       .addHelpText('after', EXIT_CODES),
   ).action(
-    action(async (opts: Obj) => {
+    action(async (_own: Obj, cmd: Command) => {
+      // `usage` itself has -p, --by, --since, --until and -o: commander gives them to it even when
+      // written after `tokens`, so read them from both (an option given here wins over a default).
+      const own = Object.entries(cmd.opts()).filter(([k]) => cmd.getOptionValueSource(k) !== 'default');
+      const opts: Obj = { ...cmd.parent?.opts(), ...Object.fromEntries(own) };
+      if (opts.month !== undefined || opts.org !== undefined)
+        throw CliError.usage('usage tokens takes -p and --since/--until, not --month or --org');
+      opts.since ??= '24h';
+      opts.by ??= 'deployment';
       if (!(GROUPS as readonly string[]).includes(opts.by))
         throw CliError.usage(`--by: "${opts.by}" is not one of ${GROUPS.join(', ')}`);
       const params = new URLSearchParams({
         since: opts.since,
         by: opts.by,
         ...(opts.until ? { until: opts.until } : {}),
+        ...(opts.deployment !== undefined ? { deployment: opts.deployment } : {}),
       });
       const report = await client().get<Obj>(`/api/v1/projects/${q(projectOf(opts))}/usage/tokens?${params}`);
       if (outputFormat(opts) === 'json') return printOne(opts, report);
-      const head = `${report.project}: ${report.since} … ${report.until}, by ${report.by}`;
+      const only = report.deployment ? `, deployment ${report.deployment.name}` : '';
+      const head = `${report.project}${only}: ${report.since} … ${report.until}, by ${report.by}`;
       if (!report.rows.length) {
         process.stdout.write(`${head}\nno usage in this range\n`);
         return;

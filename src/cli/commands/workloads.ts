@@ -7,7 +7,7 @@ import { WORKLOAD_STATUSES } from '../../domain/workload-states.js';
 import { type WorkloadSpec, WorkloadSpecError, parseWorkloadSpec } from '../../workload/spec.js';
 import { CliError, q } from '../client.js';
 import { loadConfig, saveConfig } from '../config.js';
-import { age, duration, table } from '../output.js';
+import { age, duration, figure, table } from '../output.js';
 import { action, addOutputOption, client, readInput, outputFormat, printList, printOne } from '../run.js';
 
 type Obj = Record<string, any>;
@@ -123,7 +123,12 @@ export function registerWorkloadCommands(program: Command): void {
   ).action(
     action(async (name, opts) => {
       const w = await client().get<Obj>(`/api/v1/projects/${q(projectOf(opts))}/workloads/${q(name)}`);
-      if (outputFormat(opts) === 'json') return printOne(opts, w);
+      // Per-attempt GPU-hours, energy and CO2 (src/metering/); absent from a server without them.
+      const usage = await client()
+        .get<Obj>(`/api/v1/projects/${q(projectOf(opts))}/workloads/${q(name)}/usage`)
+        .catch(() => undefined);
+      const used = new Map<number, Obj>((usage?.attempts ?? []).map((a: Obj) => [a.number, a]));
+      if (outputFormat(opts) === 'json') return printOne(opts, usage ? { ...w, usage } : w);
       const lines = [
         `Name:          ${w.name}`,
         `ID:            ${w.id}`,
@@ -162,8 +167,16 @@ export function registerWorkloadCommands(program: Command): void {
             { header: 'ENDED', get: (a: Obj) => a.endedAt ?? '-' },
             { header: 'EXIT', get: (a: Obj) => a.exitCode ?? '-' },
             { header: 'END REASON', get: (a: Obj) => a.endReason ?? (a.stoppingSince ? 'stopping' : '-') },
+            { header: 'GPU-H', get: (a: Obj) => figureOf(used.get(a.number)?.gpuHours, 2) },
+            { header: 'ENERGY kWh', get: (a: Obj) => usedKWh(used.get(a.number)) },
+            { header: 'CO2 kg', get: (a: Obj) => usedCo2(used.get(a.number)) },
+            { header: 'EST.', get: (a: Obj) => (used.get(a.number)?.estimated ? 'EST.' : '') },
           ]),
         );
+        if (usage)
+          lines.push(
+            `Usage:         ${figure(usage.totals.gpuHours, 2)} GPU-hours, ${usedKWh(usage.totals)} kWh, ${usedCo2(usage.totals)} kg CO2${usage.totals.estimated ? ' (estimated: GPU power from TDP × utilisation, no measurement)' : ' (measured GPU power)'}`,
+          );
       }
       lines.push('', 'Events:');
       lines.push(
@@ -203,6 +216,10 @@ export function registerWorkloadCommands(program: Command): void {
     }),
   );
 }
+
+const usedKWh = (u: Obj | undefined) => (u ? figure(u.energyWh / 1000, 3) : undefined);
+const usedCo2 = (u: Obj | undefined) => (u ? figure(u.co2g / 1000, 3) : undefined);
+const figureOf = (n: number | undefined, d: number) => (n === undefined ? undefined : figure(n, d));
 
 export function registerLogsCommand(program: Command): void {
   program
