@@ -22,9 +22,9 @@ import { defaultEnergySite } from '../src/metering/energy.js';
 import { constantGrid } from '../src/metering/grid.js';
 import { HourlyRollup } from '../src/metering/rollup.js';
 import { orgStatement } from '../src/metering/statement.js';
+import { toRow } from '../src/metering/usage-store.js';
 import type { PriorityClass } from '../src/scheduler/types.js';
 import { openStore } from '../src/store/db.js';
-import type { UsageHourlyTable } from '../src/store/schema.js';
 
 const MONTH = '2026-11';
 const FROM = Date.parse('2026-11-01T00:00:00Z');
@@ -233,20 +233,7 @@ export default async function run(args: string[]): Promise<Record<string, unknow
     const t0 = performance.now();
     await store.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += 1000) {
-        const values: UsageHourlyTable[] = rows.slice(i, i + 1000).map((r) => ({
-          hour: r.hour,
-          org_id: r.orgId,
-          project_id: r.projectId,
-          metric: r.metric,
-          pool: r.pool,
-          gpu_model: r.gpuModel,
-          priority: r.priority,
-          deployment_id: r.deploymentId,
-          model: r.model,
-          quantity: r.quantity,
-          estimated: r.estimated ? 1 : 0,
-          updated_at: r.updatedAt,
-        }));
+        const values = rows.slice(i, i + 1000).map(toRow);
         await trx.insertInto('usage_hourly').values(values).execute();
       }
     });

@@ -63,7 +63,8 @@ export async function recompute(
   });
 }
 
-function toRow(r: UsageRecord): UsageHourlyTable {
+/** A usage record as its `usage_hourly` row. */
+export function toRow(r: UsageRecord): UsageHourlyTable {
   return {
     hour: r.hour,
     org_id: r.orgId,
