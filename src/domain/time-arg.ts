@@ -17,3 +17,16 @@ export function parseTimeArg(text: string, base: number, path: string): number {
     );
   return t;
 }
+
+/** [start, end) of a month "YYYY-MM" (UTC), or undefined when it is not one. */
+export function monthRange(month: string): { from: number; to: number } | undefined {
+  const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
+  if (!m) return undefined;
+  const y = Number(m[1]);
+  const mo = Number(m[2]) - 1;
+  return { from: Date.UTC(y, mo, 1), to: Date.UTC(y, mo + 1, 1) };
+}
+
+export function monthOf(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 7);
+}

@@ -9,7 +9,8 @@ import { nowIso } from '../domain/ids.js';
 import type { Trx } from '../store/db.js';
 import type { BudgetsTable } from '../store/schema.js';
 import { type Price, PriceBook, loadPrices } from './prices.js';
-import { centsOf, monthOf, monthRange, priceUsage } from './statement.js';
+import { monthOf, monthRange } from '../domain/time-arg.js';
+import { centsOf, priceUsage } from './statement.js';
 import { readUsage } from './usage.js';
 
 export const BUDGET_UNITS = ['EUR', 'gpu-hours'] as const;

@@ -193,7 +193,7 @@ export class SiteMetrics {
     );
     gauge(
       'fabrik_project_nominal_quota',
-      'Guaranteed GPUs (never taken away), by project and pool.',
+      'Guaranteed GPUs (reclaimed from borrowers at once), by project and pool.',
       ['project', 'pool', 'resource'],
       (g, f) => {
         for (const q of f.quotas) g.set({ project: q.project, pool: q.pool, resource: 'gpu' }, q.guaranteed);

@@ -6,6 +6,7 @@
 // changes, summed by the database. Energy and CO2 come from the same rollups, labelled estimated.
 import { type Ctx, findOrg } from '../app/context.js';
 import { AppError } from '../domain/errors.js';
+import { monthRange } from '../domain/time-arg.js';
 import { visibleProjects } from '../policy/roles.js';
 import { CURRENCY, PRICE_UNITS, type Price, PriceBook, type PriceItem, formatMicros, loadPrices } from './prices.js';
 import { GB_MONTH_BYTE_SECONDS, HOUR_MS, type UsageMetric, type UsageRecord } from './types.js';
@@ -80,19 +81,6 @@ export interface Statement {
   };
   /** Lines with usage but no valid price (not charged): the catalogue has a gap. */
   unpriced: number;
-}
-
-/** [start, end) of a month "YYYY-MM" (UTC), or undefined when it is not one. */
-export function monthRange(month: string): { from: number; to: number } | undefined {
-  const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
-  if (!m) return undefined;
-  const y = Number(m[1]);
-  const mo = Number(m[2]) - 1;
-  return { from: Date.UTC(y, mo, 1), to: Date.UTC(y, mo + 1, 1) };
-}
-
-export function monthOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 7);
 }
 
 /** A month that has begun by `now`, and whether it is still running; 400 otherwise. */

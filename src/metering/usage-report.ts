@@ -4,7 +4,7 @@
 // model, the energy per token served. Per-attempt figures of a workload come from the facts.
 import { type Ctx, findOrg, findProject } from '../app/context.js';
 import { AppError } from '../domain/errors.js';
-import { parseTimeArg } from '../domain/time-arg.js';
+import { monthRange, parseTimeArg } from '../domain/time-arg.js';
 import { findWorkload } from '../workload/service.js';
 import { projectRole } from '../policy/roles.js';
 import { attemptUsage } from './attempt-usage.js';
@@ -58,12 +58,10 @@ const MAX_RANGE_MS = 400 * 86_400_000;
 /** [from, to) of a query, epoch ms. */
 export function reportRange(q: UsageReportQuery, now: number): { from: number; to: number } {
   if (q.month !== undefined) {
-    const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(q.month);
-    if (!m) throw invalid('month', `must be YYYY-MM, got "${q.month.slice(0, 20)}"`);
+    const range = monthRange(q.month);
+    if (!range) throw invalid('month', `must be YYYY-MM, got "${q.month.slice(0, 20)}"`);
     if (q.from !== undefined || q.to !== undefined) throw invalid('month', 'give either month or from/to');
-    const y = Number(m[1]);
-    const mo = Number(m[2]) - 1;
-    return { from: Date.UTC(y, mo, 1), to: Date.UTC(y, mo + 1, 1) };
+    return range;
   }
   const to = q.to === undefined ? now : parseTimeArg(q.to, now, 'to');
   const d = new Date(now);

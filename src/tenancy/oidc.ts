@@ -3,13 +3,13 @@
 // `oidc_logins` (its state hashed, single use, 10 minutes), so any replica can finish it. The
 // identity (issuer + subject) is matched to a user, created on first sign-in, and the user's
 // memberships in the orgs the role mapping names are reconciled from its claims at every sign-in.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import * as client from 'openid-client';
 import { type ActorContext, type Trx, mutate } from '../audit/journal.js';
 import { AppError } from '../domain/errors.js';
 import { newId, nowIso } from '../domain/ids.js';
+import { hashSecret } from './api-key.js';
 import type { Database } from '../store/schema.js';
 import {
   type MappedGrant,
@@ -41,10 +41,6 @@ export interface FinishedSignIn {
   readonly principalId: string;
   readonly user: string;
   readonly returnTo: string;
-}
-
-function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
 }
 
 /** Only paths of this origin: never `//evil.example` or a full URL (an open redirect). */
@@ -100,7 +96,7 @@ export class OidcSignIn {
     await this.db
       .insertInto('oidc_logins')
       .values({
-        state_hash: sha256(state),
+        state_hash: hashSecret(state),
         nonce,
         code_verifier: verifier,
         return_to: safeReturnTo(returnTo),
@@ -127,7 +123,7 @@ export class OidcSignIn {
     // Single use, atomically: of two callbacks with one state (a replay racing the original), one wins.
     const login = await this.db
       .deleteFrom('oidc_logins')
-      .where('state_hash', '=', sha256(state))
+      .where('state_hash', '=', hashSecret(state))
       .returningAll()
       .executeTakeFirst();
     if (!login || Date.parse(login.expires_at) <= Date.now())

@@ -3,7 +3,8 @@
 // a session expires after 12 h, ends at logout, and a key session ends with its key (revoked or
 // expired: checked on every request, through the key cache, so within a second on every replica).
 // The CSRF token is derived from the session token, so it needs no storage and is bound to it.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hashSecret } from './api-key.js';
 import type { Kysely } from 'kysely';
 import { type Ctx, write } from '../app/context.js';
 import { type ActorContext, mutate } from '../audit/journal.js';
@@ -33,9 +34,8 @@ export interface OpenedSession {
   readonly session: ActiveSession;
 }
 
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
+/** Session tokens are stored as keys' secrets are: their SHA-256 (api-key.ts). */
+export const hashToken = hashSecret;
 
 /** The session's CSRF token (double submit: a cookie JS can read, echoed in a header). */
 export function csrfTokenOf(token: string): string {
