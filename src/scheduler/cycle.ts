@@ -41,6 +41,7 @@ import type { Shape } from './shape.js';
 import { type PoolState, type RunningRec, runningByEnd, type SchedulerState, sortedQueues } from './state.js';
 import { DrainSearch } from './starvation.js';
 import { LasVictimSearch } from './tiresias.js';
+import { PendingList } from './pending-list.js';
 import type { PoolTopo } from './topology.js';
 import type { Decisions, PendingDecision, PlaceDecision, PreemptDecision } from './types.js';
 
@@ -108,7 +109,15 @@ class Cycle {
         a.base = base;
       }
     }
-    return { place: this.place, preempt: this.preempt, pending: this.pendingDecisions(pools) };
+    const pending = this.pendingDecisions(pools);
+    // The flat list is made when read (the server reads it; the simulator does not).
+    return {
+      place: this.place,
+      preempt: this.preempt,
+      get pending() {
+        return pending.list();
+      },
+    };
   }
 
   private runPool(pool: PoolState): void {
@@ -513,7 +522,7 @@ class Cycle {
    * queue order. A queue whose workloads and answers did not change since the last cycle hands
    * back the same list, so an unchanged queue costs one comparison, not one per workload.
    */
-  private pendingDecisions(pools: readonly PoolState[]): readonly PendingDecision[] {
+  private pendingDecisions(pools: readonly PoolState[]): PendingList {
     // The queues' lists go into whichever of the state's two buffers the last cycle did not use,
     // so that a cycle allocates nothing here unless a list changed.
     const st = this.st;
@@ -540,15 +549,9 @@ class Cycle {
     segments.length = n;
     // Nothing changed in any queue: the previous list, as is (no 100,000-entry copy to make and collect).
     if (same && n === last.length && st.lastPending) return st.lastPending;
-    const out = new Array<PendingDecision>(total);
-    let k = 0;
-    for (let i = 0; i < n; i++) {
-      const seg = segments[i];
-      for (let j = 0; j < seg.length; j++) out[k++] = seg[j];
-    }
     st.lastSegments = segments;
-    st.lastPending = out;
-    return out;
+    st.lastPending = new PendingList(segments.slice(), total);
+    return st.lastPending;
   }
 
   private segment(q: ShapeQueue, rest: Verdict): PendingDecision[] {

@@ -43,6 +43,8 @@ export interface PoolState {
   readonly restarted: Set<RunningRec>;
   /** Running work sorted by (end, id); rebuilt lazily. */
   byEnd: RunningRec[] | null;
+  /** Running work in drain order (lower class first, then youngest first, then id); rebuilt lazily. */
+  byDrainOrder: RunningRec[] | null;
   terminating: number;
   preemptible: number;
   /** The array of a cycle's queue heap, reused from cycle to cycle (its contents mean nothing between cycles). */

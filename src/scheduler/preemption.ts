@@ -12,11 +12,11 @@
 // claim go through that order before bigger ones. They are released one by one on a copy of
 // the capacity until the claimant fits; then only those whose GPUs the placement uses are kept.
 import type { Capacity } from './capacity.js';
-import { Heap } from './heap.js';
 import { PREEMPTIBLE_RANK } from './options.js';
 import { findPlacement, type Plan } from './placement.js';
 import type { Account } from './quota.js';
 import type { Shape } from './shape.js';
+import { youngestFirst } from './running-order.js';
 import type { PoolState, RunningRec } from './state.js';
 import type { PoolTopo } from './topology.js';
 
@@ -52,6 +52,7 @@ interface AccountRoom {
  */
 export class VictimSearch {
   private room: Map<Account, AccountRoom> | null = null;
+  private tiers: { all: Account[][]; above: Account[][] } | null = null;
   /** Claim key → capacity `grown` when no victims sufficed (valid until GPUs come back). */
   private readonly failed = new Map<string, number>();
 
@@ -71,6 +72,7 @@ export class VictimSearch {
   invalidate(): void {
     this.evicted = true;
     this.room = null;
+    this.tiers = null;
     this.failed.clear();
   }
 
@@ -93,44 +95,43 @@ export class VictimSearch {
    * queueing delay (docs/scheduler.md).
    */
   *victims(fits: number, claim?: Claim): Generator<RunningRec> {
-    const accounts = [...this.pool.byAge.keys()];
-    // Work of other classes is taken only by the guarantee rule, never from the claimant's own
-    // project (mayTake): a claim outside its guarantee looks at preemptible work alone.
-    const above = tiers(accounts.filter((a) => a.base > a.guaranteed && (!claim || a !== claim.account)));
+    if (claim && claim.rank >= PREEMPTIBLE_RANK && !claim.withinGuarantee) return;
+    const { all, above } = this.groups();
     const top = this.pool.preemptible > 0 ? PREEMPTIBLE_RANK : PREEMPTIBLE_RANK - 1;
     const bottom = claim && !claim.withinGuarantee ? PREEMPTIBLE_RANK : 0;
-    if (claim && claim.rank >= PREEMPTIBLE_RANK && !claim.withinGuarantee) return;
+    // Work of other classes is taken only by the guarantee rule, never from the claimant's own
+    // project (mayTake): the claimant's account is left out of `above` here.
+    const own = claim?.account;
     for (let rank = top; rank >= bottom; rank--) {
-      const groups = rank === PREEMPTIBLE_RANK ? tiers(accounts) : above;
+      const groups = rank === PREEMPTIBLE_RANK ? all : above;
       for (const small of [true, false]) {
-        for (const group of groups) yield* this.youngestFirst(group, rank, fits, small);
+        for (const group of groups) {
+          const lists: RunningRec[][] = [];
+          for (const a of group) {
+            if (groups === above && a === own) continue;
+            const list = this.pool.byAge.get(a)?.[rank];
+            if (list && list.length > 0) lists.push(list);
+          }
+          if (lists.length === 0) continue;
+          for (const rec of youngestFirst(lists)) if (this.takes(rec, fits, small)) yield rec;
+        }
       }
     }
   }
 
-  /** One group's work of one class, no bigger (`small`) or bigger than `fits`, youngest first. */
-  private *youngestFirst(group: readonly Account[], rank: number, fits: number, small: boolean): Generator<RunningRec> {
-    const stamp = this.stamp;
-    const take = (rec: RunningRec): boolean =>
-      rec.victimStamp !== stamp && !rec.w.terminating && rec.nodes.length > 0 && rec.shape.charge <= fits === small;
-    if (group.length === 1) {
-      const list = this.pool.byAge.get(group[0])?.[rank];
-      if (!list) return;
-      for (let k = list.length - 1; k >= 0; k--) if (take(list[k])) yield list[k];
-      return;
+  /** The pool's accounts in tiers by how far over their guarantee (all, and those above it): kept until an eviction. */
+  private groups(): { all: Account[][]; above: Account[][] } {
+    if (!this.tiers) {
+      const accounts = [...this.pool.byAge.keys()];
+      this.tiers = { all: tiers(accounts), above: tiers(accounts.filter((a) => a.base > a.guaranteed)) };
     }
-    const cursors: { list: RunningRec[]; k: number }[] = [];
-    for (const a of group) {
-      const list = this.pool.byAge.get(a)?.[rank];
-      if (list && list.length > 0) cursors.push({ list, k: list.length - 1 });
-    }
-    const heap = Heap.from(cursors, (x, y) => youngerFirst(x.list[x.k], y.list[y.k]));
-    for (let c = heap.peek(); c !== undefined; c = heap.peek()) {
-      const rec = c.list[c.k];
-      if (--c.k < 0) heap.pop();
-      else heap.fixTop();
-      if (take(rec)) yield rec;
-    }
+    return this.tiers;
+  }
+
+  private takes(rec: RunningRec, fits: number, small: boolean): boolean {
+    return (
+      rec.victimStamp !== this.stamp && !rec.w.terminating && rec.nodes.length > 0 && rec.shape.charge <= fits === small
+    );
   }
 
   private rooms(): Map<Account, AccountRoom> {
@@ -218,11 +219,6 @@ function tiers(accounts: readonly Account[]): Account[][] {
     else out.push([a]);
   }
   return out;
-}
-
-function youngerFirst(a: RunningRec, b: RunningRec): boolean {
-  if (a.w.startedAt !== b.w.startedAt) return a.w.startedAt > b.w.startedAt;
-  return a.w.id < b.w.id;
 }
 
 function mayTake(s: VictimSearch, c: Claim, v: RunningRec): boolean {

@@ -1,6 +1,7 @@
 // The state's indexes of a pool's running work, kept in step with every start and finish: by
 // account (and per account by charge), by account and class oldest first (the victim order read
 // backwards), by end (the backfill timeline), and the preemptible GPUs per account.
+import { Heap } from './heap.js';
 import type { PoolState, RunningRec } from './pool-state.js';
 
 function endBefore(a: RunningRec, b: RunningRec): boolean {
@@ -15,6 +16,11 @@ export function olderFirst(a: RunningRec, b: RunningRec): boolean {
   const sa = a.w.startedAt;
   const sb = b.w.startedAt;
   return sa < sb || (sa === sb && a.w.id > b.w.id);
+}
+
+/** Lower class (greater rank) first, then younger, then the smaller id: the drain's victim order (starvation.ts). */
+function drainBefore(a: RunningRec, b: RunningRec): boolean {
+  return a.rank > b.rank || (a.rank === b.rank && olderFirst(b, a));
 }
 
 /** Where `rec` is (or would go) in a list sorted by `before`. */
@@ -60,6 +66,7 @@ export function indexRunning(pool: PoolState, rec: RunningRec): void {
   if (list.length === 0 || olderFirst(list[list.length - 1], rec)) list.push(rec);
   else list.splice(sortedIndex(list, rec, olderFirst), 0, rec);
   if (pool.byEnd) pool.byEnd.splice(sortedIndex(pool.byEnd, rec, endBefore), 0, rec);
+  if (pool.byDrainOrder) pool.byDrainOrder.splice(sortedIndex(pool.byDrainOrder, rec, drainBefore), 0, rec);
   if (w.terminating) pool.terminating++;
   if (w.priority === 'preemptible') {
     pool.preemptible++;
@@ -90,6 +97,12 @@ export function unindexRunning(pool: PoolState, rec: RunningRec): void {
     if (byEnd[k] === rec) byEnd.splice(k, 1);
     else pool.byEnd = null;
   }
+  const byDrain = pool.byDrainOrder;
+  if (byDrain) {
+    const k = sortedIndex(byDrain, rec, drainBefore);
+    if (byDrain[k] === rec) byDrain.splice(k, 1);
+    else pool.byDrainOrder = null;
+  }
   if (w.terminating) pool.terminating--;
   if (w.priority === 'preemptible') {
     pool.preemptible--;
@@ -102,8 +115,47 @@ export function unindexRunning(pool: PoolState, rec: RunningRec): void {
   }
 }
 
+/** Running work of a pool in drain order; kept through starts and finishes once built. */
+export function runningInDrainOrder(pool: PoolState): RunningRec[] {
+  if (!pool.byDrainOrder) {
+    pool.byDrainOrder = [...pool.running].sort((a, b) => (drainBefore(a, b) ? -1 : drainBefore(b, a) ? 1 : 0));
+  }
+  return pool.byDrainOrder;
+}
+
 /** Running work of a pool by (end, id): the order GPUs come back in, for backfill reservations. */
 export function runningByEnd(pool: PoolState): RunningRec[] {
   if (!pool.byEnd) pool.byEnd = [...pool.running].sort((a, b) => (endBefore(a, b) ? -1 : endBefore(b, a) ? 1 : 0));
   return pool.byEnd;
+}
+
+interface Cursor {
+  readonly list: readonly RunningRec[];
+  k: number;
+}
+
+function cursorYounger(x: Cursor, y: Cursor): boolean {
+  return olderFirst(y.list[y.k], x.list[x.k]);
+}
+
+/**
+ * Lists kept oldest first (`byAge`), merged youngest first (each read backwards, then id): the
+ * victim order within a class. Lazy, so a search pays for the work it looks at, not for a sort of
+ * everything running.
+ */
+export function* youngestFirst(lists: readonly (readonly RunningRec[])[]): Generator<RunningRec> {
+  if (lists.length === 1) {
+    const list = lists[0];
+    for (let k = list.length - 1; k >= 0; k--) yield list[k];
+    return;
+  }
+  const cursors: Cursor[] = [];
+  for (const list of lists) if (list.length > 0) cursors.push({ list, k: list.length - 1 });
+  const heap = Heap.from(cursors, cursorYounger);
+  for (let c = heap.peek(); c !== undefined; c = heap.peek()) {
+    const rec = c.list[c.k];
+    if (--c.k < 0) heap.pop();
+    else heap.fixTop();
+    yield rec;
+  }
 }

@@ -28,6 +28,7 @@ import type { Capacity } from './capacity.js';
 import { findPlacement } from './placement.js';
 import { overlaps, usableFor, type Victims } from './preemption.js';
 import type { Shape } from './shape.js';
+import { runningInDrainOrder } from './running-order.js';
 import type { PoolState, RunningRec } from './state.js';
 import type { PoolTopo } from './topology.js';
 import type { DrainVictims } from './types.js';
@@ -36,10 +37,10 @@ import type { DrainVictims } from './types.js';
 export const MAX_DRAIN_SEARCHES = 4;
 
 export class DrainSearch {
-  private order: RunningRec[] | null = null;
   /** (shape, class) → the capacity `grown` and the earliest submit time at which no drain was found. */
   private readonly failed = new Map<string, { grown: number; from: number }>();
   private searches = 0;
+  private open: RunningRec[] | null = null;
 
   constructor(
     readonly pool: PoolState,
@@ -51,22 +52,29 @@ export class DrainSearch {
     readonly graceS = 2 * 3600,
   ) {}
 
-  /** After an eviction: the candidates changed. */
+  /** After an eviction: earlier failures may no longer hold (victims are skipped by their stamp). */
   invalidate(): void {
-    this.order = null;
     this.failed.clear();
   }
 
-  private candidates(): RunningRec[] {
-    if (!this.order) {
-      this.order = [...this.pool.running]
-        .filter((r) => !r.w.terminating && r.nodes.length > 0)
-        .sort(
-          (a, b) =>
-            b.rank - a.rank || b.w.startedAt - a.w.startedAt || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0),
-        );
+  /**
+   * Running work a drain may take, whatever the claim, in drain order: once per pool and cycle
+   * (the cycle changes no running work; this cycle's victims are skipped by their stamp). Work
+   * that started starved is spared for graceS: without this list every search walked it all (on
+   * the scheduler bench nearly all running work started starved, and four searches a pool walked
+   * thousands of spared workloads each cycle).
+   */
+  private candidates(): readonly RunningRec[] {
+    if (!this.open) {
+      this.open = [];
+      for (const rec of runningInDrainOrder(this.pool)) {
+        if (rec.w.terminating || rec.nodes.length === 0) continue;
+        if (rec.w.startedAt - rec.w.submittedAt >= this.drainAfterS && this.now - rec.w.startedAt < this.graceS)
+          continue;
+        this.open.push(rec);
+      }
     }
-    return this.order;
+    return this.open;
   }
 
   find(
@@ -89,14 +97,15 @@ export class DrainSearch {
     const usable = (i: number) => (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape);
     const taken: RunningRec[] = [];
     for (const rec of this.candidates()) {
-      if (rec.rank < rank || rec.victimStamp === this.stamp) continue;
+      // Drain order puts lower classes first: the rest are of higher classes than the claim.
+      if (rec.rank < rank) break;
+      if (rec.victimStamp === this.stamp) continue;
       // `borrowed`: guarantees hold, of its own class only borrowed work is drained (lower classes always).
       if (this.victims === 'borrowed' && rec.rank === rank && !rec.w.borrowed) continue;
-      // Work that was starved itself when it started is spared for graceS (else two starved
-      // workloads that need the same GPUs take them from each other in turn: the server requeues a
-      // victim with its submit time, so it is starved again at once). Older work that started less
-      // than the cooldown ago (placed ahead of this claim) is left alone for that long.
-      if (rec.w.startedAt - rec.w.submittedAt >= this.drainAfterS && this.now - rec.w.startedAt < this.graceS) continue;
+      // Work that was starved itself when it started is spared for graceS (`candidates`: else two
+      // starved workloads that need the same GPUs take them from each other in turn: the server
+      // requeues a victim with its submit time, so it is starved again at once). Older work that
+      // started less than the cooldown ago (placed ahead of this claim) is left alone for that long.
       if (rec.w.submittedAt <= submittedAt && this.now - rec.w.startedAt < this.cooldownS) continue;
       let newly = false;
       for (let k = 0; k < rec.nodes.length; k++) {

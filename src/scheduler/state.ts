@@ -7,6 +7,7 @@ import { resolveOptions, type ResolvedOptions, PRIORITY_RANK } from './options.j
 import { entryBefore, orderKeys, type QueueEntry, queueTag, ShapeQueue } from './queue-order.js';
 import { QuotaLedger } from './quota.js';
 import { type Shape, shapeOf } from './shape.js';
+import type { PendingList } from './pending-list.js';
 import type { PoolState, RunningRec } from './pool-state.js';
 import { indexRunning, unindexRunning } from './running-order.js';
 import { Topology } from './topology.js';
@@ -53,7 +54,7 @@ export class SchedulerState {
    * whose lists are all the same objects hands back the same (never mutated) array.
    */
   lastSegments: (readonly PendingDecision[])[] = [];
-  lastPending: readonly PendingDecision[] | null = null;
+  lastPending: PendingList | null = null;
   /** Two arrays that take turns holding a cycle's per-queue lists (one is `lastSegments`). */
   readonly segmentBuffers: [(readonly PendingDecision[])[], (readonly PendingDecision[])[]] = [[], []];
 
@@ -96,6 +97,7 @@ export class SchedulerState {
         preemptibleGpus: new Map(),
         restarted: new Set(),
         byEnd: null,
+        byDrainOrder: null,
         terminating: 0,
         preemptible: 0,
         heapBuf: [],
