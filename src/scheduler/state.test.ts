@@ -1,11 +1,11 @@
 // The state's indexes of running work stay what a fresh sort of the running set gives, through
 // random starts, finishes and rebuilds: `byAge` (per account and class, oldest first; the victim
-// search reads it backwards) and `byEnd` (the backfill timeline).
+// search reads it backwards), `byEnd` (the backfill timeline) and `byDrainOrder` (the drain's victims).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { randomSnapshot, rng, int } from './random-snapshot.js';
-import { olderFirst, type RunningRec, runningByEnd, SchedulerState } from './state.js';
+import { olderFirst, type RunningRec, runningByEnd, runningInDrainOrder, SchedulerState } from './state.js';
 import { runCycle } from './cycle.js';
 
 function check(st: SchedulerState, seed: number): void {
@@ -59,6 +59,14 @@ function check(st: SchedulerState, seed: number): void {
       .sort((a, b) => a.end - b.end || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0))
       .map((r) => r.w.id);
     assert.deepEqual(ends, byEnd, `seed ${seed}: byEnd of ${pool.name}`);
+    // The drain's order (starvation.ts): lower class first, then youngest, then id.
+    const drain = runningInDrainOrder(pool).map((r) => r.w.id);
+    const byDrain = [...pool.running]
+      .sort(
+        (a, b) => b.rank - a.rank || b.w.startedAt - a.w.startedAt || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0),
+      )
+      .map((r) => r.w.id);
+    assert.deepEqual(drain, byDrain, `seed ${seed}: byDrainOrder of ${pool.name}`);
   }
 }
 

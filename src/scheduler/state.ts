@@ -320,4 +320,4 @@ export function sortedQueues(pool: PoolState): readonly ShapeQueue[] {
   return pool.sorted;
 }
 
-export { olderFirst, runningByEnd } from './running-order.js';
+export { olderFirst, runningByEnd, runningInDrainOrder } from './running-order.js';
