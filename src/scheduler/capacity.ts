@@ -32,6 +32,10 @@ export function bitIndexes(mask: number): number[] {
   return out;
 }
 
+/** `cycle`: a cycle's working capacity; `search`: a victim, drain or terminating-work trial. */
+export type ScratchSlot = 'cycle' | 'search';
+const scratches: Partial<Record<ScratchSlot, Capacity>> = {};
+
 export class Capacity {
   readonly topo: Topology;
   readonly words: number;
@@ -100,6 +104,23 @@ export class Capacity {
     this.bytes.set(src.bytes);
     this.version = src.version;
     this.grown = src.grown;
+  }
+
+  /**
+   * A copy of this capacity in a scratch buffer kept per slot (one per topology): the cycle's
+   * working copy and the searches' trial copies, each dead when its (synchronous) user returns.
+   * Why: a fresh copy per cycle and per victim or drain search was a tenth of the simulator's
+   * time in allocation and garbage collection.
+   */
+  scratch(slot: ScratchSlot): Capacity {
+    const kept = scratches[slot];
+    if (kept && kept.topo === this.topo) {
+      kept.copyFrom(this);
+      return kept;
+    }
+    const copy = this.clone();
+    scratches[slot] = copy;
+    return copy;
   }
 
   isWholeFree(i: number): boolean {

@@ -96,7 +96,7 @@ class Cycle {
     private readonly st: SchedulerState,
     private readonly now: number,
   ) {
-    this.cap = st.cap.clone();
+    this.cap = st.cap.scratch('cycle');
   }
 
   run(): Decisions {
@@ -239,14 +239,10 @@ class Cycle {
     // rather than preempting more (or other) work — what the core decided in an earlier cycle holds.
     const waitForTerminating = pc.pool.terminating > 0 && this.fitsAfterTerminating(pc, topo, shape, eligible);
     if (st.policy === 'fabrik' && !waitForTerminating) {
-      const claim: Claim = {
-        account,
-        rank: e.rank,
-        withinGuarantee: withinGuarantee(st.ledger, account, shape.charge),
-        shape,
-        eligible,
-      };
-      if (canPreempt(claim, pc.pool)) {
+      const within = withinGuarantee(st.ledger, account, shape.charge);
+      // The claim is made only when it may preempt (most blocked heads may not).
+      if (canPreempt(within, e.rank, pc.pool)) {
+        const claim: Claim = { account, rank: e.rank, withinGuarantee: within, shape, eligible };
         const found = findVictims(this.cap, topo, pc.victims, claim);
         if (found) {
           this.evict(pc, e, claim, found.victims);
@@ -461,7 +457,7 @@ class Cycle {
   }
 
   private fitsAfterTerminating(pc: PoolCycle, topo: PoolTopo, shape: Shape, eligible: Uint8Array | null): boolean {
-    const sim = this.cap.clone();
+    const sim = this.cap.scratch('search');
     for (const rec of pc.pool.running) {
       if (!rec.w.terminating) continue;
       for (let k = 0; k < rec.nodes.length; k++) sim.release(rec.nodes[k], rec.masks[k]);

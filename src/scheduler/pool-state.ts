@@ -20,6 +20,20 @@ export interface RunningRec {
   victimStamp: number;
 }
 
+/**
+ * Running work split for the starvation drain: work that started starved (waited `drainAfterS`
+ * or more) is spared for `graceS` after its start. `open`: the rest, in drain order (lower class
+ * first, then youngest, then id); `grace`: the spared, by start (the order their grace ends in),
+ * as of `at`. Time moving on only moves work from `grace` to `open`.
+ */
+export interface DrainIndex {
+  readonly drainAfterS: number;
+  readonly graceS: number;
+  at: number;
+  readonly open: RunningRec[];
+  readonly grace: RunningRec[];
+}
+
 export interface PoolState {
   readonly name: string;
   readonly queues: Map<string, ShapeQueue>;
@@ -43,8 +57,8 @@ export interface PoolState {
   readonly restarted: Set<RunningRec>;
   /** Running work sorted by (end, id); rebuilt lazily. */
   byEnd: RunningRec[] | null;
-  /** Running work in drain order (lower class first, then youngest first, then id); rebuilt lazily. */
-  byDrainOrder: RunningRec[] | null;
+  /** What a drain may take (starvation.ts), built on first use and kept through starts and finishes. */
+  drain: DrainIndex | null;
   terminating: number;
   preemptible: number;
   /** The array of a cycle's queue heap, reused from cycle to cycle (its contents mean nothing between cycles). */

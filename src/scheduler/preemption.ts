@@ -33,8 +33,9 @@ export interface Victims {
   readonly plan: Plan;
 }
 
-export function canPreempt(c: Claim, pool: PoolState): boolean {
-  return c.withinGuarantee || (c.rank < PREEMPTIBLE_RANK && pool.preemptible > 0);
+/** Whether a claim (within its guarantee or not, of class `rank`) may preempt anything in the pool. */
+export function canPreempt(withinGuarantee: boolean, rank: number, pool: PoolState): boolean {
+  return withinGuarantee || (rank < PREEMPTIBLE_RANK && pool.preemptible > 0);
 }
 
 interface AccountRoom {
@@ -296,7 +297,7 @@ export function findVictims(cap: Capacity, poolTopo: PoolTopo, search: VictimSea
     const gone = released.get(rec.account) ?? 0;
     if (!preemptibleVictim && rec.account.base - gone <= rec.account.guaranteed) continue;
     released.set(rec.account, gone + rec.shape.charge);
-    if (!sim) sim = cap.clone();
+    if (!sim) sim = cap.scratch('search');
     let usable = false;
     for (let k = 0; k < rec.nodes.length; k++) {
       const i = rec.nodes[k];

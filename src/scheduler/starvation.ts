@@ -28,7 +28,7 @@ import type { Capacity } from './capacity.js';
 import { findPlacement } from './placement.js';
 import { overlaps, usableFor, type Victims } from './preemption.js';
 import type { Shape } from './shape.js';
-import { runningInDrainOrder } from './running-order.js';
+import { drainCandidates } from './running-order.js';
 import type { PoolState, RunningRec } from './state.js';
 import type { PoolTopo } from './topology.js';
 import type { DrainVictims } from './types.js';
@@ -40,7 +40,6 @@ export class DrainSearch {
   /** (shape, class) → the capacity `grown` and the earliest submit time at which no drain was found. */
   private readonly failed = new Map<string, { grown: number; from: number }>();
   private searches = 0;
-  private open: RunningRec[] | null = null;
 
   constructor(
     readonly pool: PoolState,
@@ -57,26 +56,6 @@ export class DrainSearch {
     this.failed.clear();
   }
 
-  /**
-   * Running work a drain may take, whatever the claim, in drain order: once per pool and cycle
-   * (the cycle changes no running work; this cycle's victims are skipped by their stamp). Work
-   * that started starved is spared for graceS: without this list every search walked it all (on
-   * the scheduler bench nearly all running work started starved, and four searches a pool walked
-   * thousands of spared workloads each cycle).
-   */
-  private candidates(): readonly RunningRec[] {
-    if (!this.open) {
-      this.open = [];
-      for (const rec of runningInDrainOrder(this.pool)) {
-        if (rec.w.terminating || rec.nodes.length === 0) continue;
-        if (rec.w.startedAt - rec.w.submittedAt >= this.drainAfterS && this.now - rec.w.startedAt < this.graceS)
-          continue;
-        this.open.push(rec);
-      }
-    }
-    return this.open;
-  }
-
   find(
     cap: Capacity,
     topo: PoolTopo,
@@ -87,22 +66,23 @@ export class DrainSearch {
   ): Victims | null {
     // A later submit time only spares more victims (the cooldown rule), so a failure stands for
     // every claim of the shape and class submitted at or after it, until GPUs come back.
+    // Past the search bound first: either way the answer is no, and the key is a string to build.
+    if (this.searches >= MAX_DRAIN_SEARCHES) return null;
     const key = `${shape.key}\u0000${rank}`;
     const f = this.failed.get(key);
     if (f && f.grown === cap.grown && submittedAt >= f.from) return null;
-    if (this.searches >= MAX_DRAIN_SEARCHES) return null;
     this.searches++;
     const need = shape.nodes * shape.gpusPerNode;
-    const sim = cap.clone();
+    const sim = cap.scratch('search');
     const usable = (i: number) => (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape);
     const taken: RunningRec[] = [];
-    for (const rec of this.candidates()) {
+    for (const rec of drainCandidates(this.pool, this.now, this.drainAfterS, this.graceS)) {
       // Drain order puts lower classes first: the rest are of higher classes than the claim.
       if (rec.rank < rank) break;
-      if (rec.victimStamp === this.stamp) continue;
+      if (rec.victimStamp === this.stamp || rec.w.terminating || rec.nodes.length === 0) continue;
       // `borrowed`: guarantees hold, of its own class only borrowed work is drained (lower classes always).
       if (this.victims === 'borrowed' && rec.rank === rank && !rec.w.borrowed) continue;
-      // Work that was starved itself when it started is spared for graceS (`candidates`: else two
+      // Work that was starved itself when it started is spared for graceS (drainCandidates: else two
       // starved workloads that need the same GPUs take them from each other in turn: the server
       // requeues a victim with its submit time, so it is starved again at once). Older work that
       // started less than the cooldown ago (placed ahead of this claim) is left alone for that long.

@@ -1,14 +1,19 @@
 // The state's indexes of running work stay what a fresh sort of the running set gives, through
 // random starts, finishes and rebuilds: `byAge` (per account and class, oldest first; the victim
-// search reads it backwards), `byEnd` (the backfill timeline) and `byDrainOrder` (the drain's victims).
+// search reads it backwards), `byEnd` (the backfill timeline) and the drain's
+// candidates (`drainCandidates`: in drain order, less work in its grace, as time moves on).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { randomSnapshot, rng, int } from './random-snapshot.js';
-import { olderFirst, type RunningRec, runningByEnd, runningInDrainOrder, SchedulerState } from './state.js';
+import { drainCandidates, olderFirst, type RunningRec, runningByEnd, SchedulerState } from './state.js';
 import { runCycle } from './cycle.js';
 
-function check(st: SchedulerState, seed: number): void {
+// Small enough that work moves out of its grace within a run.
+const DRAIN_AFTER_S = 300;
+const GRACE_S = 300;
+
+function check(st: SchedulerState, seed: number, now: number): void {
   for (const pool of st.pools.values()) {
     const want = new Map<string, RunningRec[]>();
     for (const rec of pool.running) {
@@ -59,14 +64,16 @@ function check(st: SchedulerState, seed: number): void {
       .sort((a, b) => a.end - b.end || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0))
       .map((r) => r.w.id);
     assert.deepEqual(ends, byEnd, `seed ${seed}: byEnd of ${pool.name}`);
-    // The drain's order (starvation.ts): lower class first, then youngest, then id.
-    const drain = runningInDrainOrder(pool).map((r) => r.w.id);
+    // The drain's order (starvation.ts): lower class first, then youngest, then id; less work
+    // that started starved and started less than GRACE_S ago.
+    const drain = drainCandidates(pool, now, DRAIN_AFTER_S, GRACE_S).map((r) => r.w.id);
     const byDrain = [...pool.running]
+      .filter((r) => !(r.w.startedAt - r.w.submittedAt >= DRAIN_AFTER_S && now - r.w.startedAt < GRACE_S))
       .sort(
         (a, b) => b.rank - a.rank || b.w.startedAt - a.w.startedAt || (a.w.id < b.w.id ? -1 : a.w.id > b.w.id ? 1 : 0),
       )
       .map((r) => r.w.id);
-    assert.deepEqual(drain, byDrain, `seed ${seed}: byDrainOrder of ${pool.name}`);
+    assert.deepEqual(drain, byDrain, `seed ${seed}: drain candidates of ${pool.name} at ${now}`);
   }
 }
 
@@ -77,14 +84,14 @@ describe('SchedulerState running indexes', () => {
         const s = randomSnapshot(seed);
         const r = rng(seed ^ 0x51ed);
         const st = SchedulerState.fromSnapshot(s);
-        check(st, seed);
         let now = s.now;
+        check(st, seed, now);
         for (let step = 0; step < 6; step++) {
           // Finish some running work, oldest or random.
           const ids = [...st.running.keys()];
           for (let k = int(r, 0, Math.min(3, ids.length)); k > 0; k--) st.remove(ids[int(r, 0, ids.length - 1)]);
           // Start what a cycle places, at a time that may repeat (same-time starts order by id).
-          if (r() < 0.7) now += int(r, 0, 2) * 60;
+          if (r() < 0.7) now += int(r, 0, 3) * 60;
           const d = runCycle(st, now);
           for (const p of d.preempt) st.remove(p.workloadId);
           for (const p of d.place) {
@@ -100,10 +107,10 @@ describe('SchedulerState running indexes', () => {
             if (p)
               st.start({ ...late.req, startedAt: now - int(r, 1, 5000), placement: p.placement, borrowed: p.borrowed });
           }
-          check(st, seed);
+          check(st, seed, now);
         }
         st.setQuotas(st.quotas); // a rebuild
-        check(st, seed);
+        check(st, seed, now);
       }),
       { numRuns: 120 },
     );

@@ -97,7 +97,7 @@ export class SchedulerState {
         preemptibleGpus: new Map(),
         restarted: new Set(),
         byEnd: null,
-        byDrainOrder: null,
+        drain: null,
         terminating: 0,
         preemptible: 0,
         heapBuf: [],
@@ -320,4 +320,4 @@ export function sortedQueues(pool: PoolState): readonly ShapeQueue[] {
   return pool.sorted;
 }
 
-export { olderFirst, runningByEnd, runningInDrainOrder } from './running-order.js';
+export { drainCandidates, olderFirst, runningByEnd } from './running-order.js';

@@ -113,7 +113,7 @@ export class LasVictimSearch {
       if (v === undefined || v.level <= level) break;
       const rec = v.rec;
       if (rec.victimStamp === this.stamp) continue;
-      if (!sim) sim = cap.clone();
+      if (!sim) sim = cap.scratch('search');
       let usable = false;
       for (let k = 0; k < rec.nodes.length; k++) {
         const i = rec.nodes[k];
