@@ -41,7 +41,7 @@ import type { Shape } from './shape.js';
 import { type PoolState, type RunningRec, runningByEnd, type SchedulerState, sortedQueues } from './state.js';
 import { DrainSearch } from './starvation.js';
 import { LasVictimSearch } from './tiresias.js';
-import { PendingList } from './pending-list.js';
+import { PendingList, type SegmentBuffer } from './pending-list.js';
 import type { PoolTopo } from './topology.js';
 import type { Decisions, PendingDecision, PlaceDecision, PreemptDecision } from './types.js';
 
@@ -173,7 +173,11 @@ class Cycle {
     // The heap's array is the pool's, reused from cycle to cycle (no garbage per cycle).
     const live = pool.heapBuf;
     let n = 0;
-    for (const q of sortedQueues(pool)) {
+    // Indexed loops over the queues here and in pendingDecisions: thousands of queues a cycle, and
+    // an iterator that is not optimised away allocates a result per step.
+    const queues = sortedQueues(pool);
+    for (let k = 0; k < queues.length; k++) {
+      const q = queues[k];
       if (q.items.length === 0) continue;
       q.cursor = 0;
       q.stamp = stamp;
@@ -209,7 +213,10 @@ class Cycle {
       }
     }
     const stop = pc.stop ? this.intern(pc.stop) : null;
-    for (const q of pool.sorted) q.rest = q.verdict ? this.intern(q.verdict) : stop;
+    for (let k = 0; k < queues.length; k++) {
+      const q = queues[k];
+      q.rest = q.verdict ? this.intern(q.verdict) : stop;
+    }
     for (const r of pc.resv) letGo(this.cap, r);
   }
 
@@ -522,14 +529,17 @@ class Cycle {
     // The queues' lists go into whichever of the state's two buffers the last cycle did not use,
     // so that a cycle allocates nothing here unless a list changed.
     const st = this.st;
-    const last = st.lastSegments;
-    const segments = last === st.segmentBuffers[0] ? st.segmentBuffers[1] : st.segmentBuffers[0];
+    const last = st.lastSegments?.lists ?? [];
+    // Compared with the last cycle's lists until one differs; from there on written into the
+    // buffer the last cycle did not use (and only then: an unchanged cycle writes nothing).
+    let out: SegmentBuffer | null = null;
     let n = 0;
     let total = 0;
-    let same = true;
     for (const pool of pools) {
       let fallback: Verdict | null = null;
-      for (const q of sortedQueues(pool)) {
+      const queues = sortedQueues(pool);
+      for (let k = 0; k < queues.length; k++) {
+        const q = queues[k];
         if (q.items.length === 0) continue;
         let rest = q.stamp === this.stamp ? q.rest : null;
         if (!rest) {
@@ -537,16 +547,27 @@ class Cycle {
           rest = fallback;
         }
         const seg = this.segment(q, rest);
-        if (same && seg !== last[n]) same = false;
-        segments[n++] = seg;
+        if (!out && seg !== last[n]) {
+          out = st.lastSegments === st.segmentBuffers[0] ? st.segmentBuffers[1] : st.segmentBuffers[0];
+          out.writes++;
+          for (let m = 0; m < n; m++) out.lists[m] = last[m];
+        }
+        if (out) out.lists[n] = seg;
+        n++;
         total += seg.length;
       }
     }
-    segments.length = n;
     // Nothing changed in any queue: the previous list, as is (no 100,000-entry copy to make and collect).
-    if (same && n === last.length && st.lastPending) return st.lastPending;
-    st.lastSegments = segments;
-    st.lastPending = new PendingList(segments.slice(), total);
+    if (!out && n === last.length && st.lastPending) return st.lastPending;
+    if (!out) {
+      // Queues were emptied at the end: the same lists, fewer of them.
+      out = st.lastSegments === st.segmentBuffers[0] ? st.segmentBuffers[1] : st.segmentBuffers[0];
+      out.writes++;
+      for (let m = 0; m < n; m++) out.lists[m] = last[m];
+    }
+    out.lists.length = n;
+    st.lastSegments = out;
+    st.lastPending = new PendingList(out, total);
     return st.lastPending;
   }
 
@@ -560,15 +581,20 @@ class Cycle {
       same = own[k] === (e.placedStamp === stamp ? null : e.own);
     }
     if (same) return q.segment;
-    const out: PendingDecision[] = [];
-    const ownNow: (Verdict | null)[] = [];
-    for (let k = 0; k < q.items.length; k++) {
-      const e = q.items[k];
-      if (k < examined) {
-        const v = e.placedStamp === stamp ? null : e.own;
-        ownNow.push(v);
-        if (v) out.push(e.cachedVerdict === v ? (e.cached as PendingDecision) : decisionFor(e, v));
-      } else out.push(e.cachedVerdict === rest ? (e.cached as PendingDecision) : decisionFor(e, rest));
+    const items = q.items;
+    const ownNow = new Array<Verdict | null>(examined);
+    let placed = 0;
+    for (let k = 0; k < examined; k++) {
+      const e = items[k];
+      ownNow[k] = e.placedStamp === stamp ? null : e.own;
+      if (!ownNow[k]) placed++;
+    }
+    const out = new Array<PendingDecision>(items.length - placed);
+    let n = 0;
+    for (let k = 0; k < items.length; k++) {
+      const e = items[k];
+      const v = k < examined ? ownNow[k] : rest;
+      if (v) out[n++] = e.cachedVerdict === v ? (e.cached as PendingDecision) : decisionFor(e, v);
     }
     q.segment = out;
     q.segVersion = q.version;

@@ -60,7 +60,10 @@ describe('why pending', () => {
     const d = run({ pending: [request('w', { nodes: 2 })], running: busy });
     const p = pendingOf(d, 'w');
     assert.equal(p.reason, 'WaitingForCapacity');
-    assert.match(p.message, /needs 16 GPUs on 2 whole nodes in one pod of pool b200; 1 whole node free/);
+    assert.match(
+      p.message,
+      /needs 16 GPUs on 2 whole nodes in one pod of pool b200; no pod it can use has 2 whole nodes free/,
+    );
     // Nodes 0 and 1 (one leaf) are both back at t=200; node 7's pod would need t=700.
     assert.equal(p.estimatedStart, 200);
   });

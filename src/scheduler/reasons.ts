@@ -122,20 +122,16 @@ export function capacityVerdict(cap: Capacity, poolName: string, shape: Shape): 
   const pool = topo.poolByName.get(poolName);
   const need = `needs ${describeShape(shape)} of pool ${poolName}`;
   if (!pool) return { reason: 'WaitingForCapacity', message: need };
-  let have: string;
-  if (shape.whole) {
-    const total = cap.poolWhole[pool.index];
-    if (shape.nodes === 1) have = `${plural(total, 'whole node')} free`;
-    else {
-      let bestPod = 0;
-      for (const pod of pool.pods) bestPod = Math.max(bestPod, cap.podWhole[pod.index]);
-      have = `${plural(total, 'whole node')} free, at most ${bestPod} in one pod`;
-    }
-  } else {
-    let most = 0;
-    for (let i = pool.start; i < pool.end; i++) if (topo.schedulable[i]) most = Math.max(most, cap.freeCount[i]);
-    have = `${plural(cap.poolFree[pool.index], 'GPU')} free, at most ${most} on one node`;
-  }
+  // What is missing, not how much is free: free counts move with every start and finish, and at a
+  // busy site "at most 1 GPU free on one node" and "at most 0" took turns from cycle to cycle, a
+  // new reason for thousands of waiting workloads each cycle (as many row updates in the server,
+  // and most of the scheduler's garbage). The counts are in the fleet views and /metrics.
+  // "It can use": its selector, policies and the GPUs held back for a reservation count.
+  const have = shape.whole
+    ? shape.nodes === 1
+      ? 'no whole node it can use is free'
+      : `no pod it can use has ${shape.nodes} whole nodes free`
+    : `no node it can use has ${plural(shape.gpusPerNode, 'GPU')} free`;
   return { reason: 'WaitingForCapacity', message: `${need}; ${have}` };
 }
 

@@ -74,35 +74,47 @@ export class DrainSearch {
     this.searches++;
     const need = shape.nodes * shape.gpusPerNode;
     const sim = cap.scratch('search');
-    const usable = (i: number) => (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape);
-    const taken: RunningRec[] = [];
-    for (const rec of drainCandidates(this.pool, this.now, this.drainAfterS, this.graceS)) {
+    const candidates = drainCandidates(this.pool, this.now, this.drainAfterS, this.graceS);
+    for (let c = 0; c < candidates.length; c++) {
+      const rec = candidates[c];
       // Drain order puts lower classes first: the rest are of higher classes than the claim.
       if (rec.rank < rank) break;
-      if (rec.victimStamp === this.stamp || rec.w.terminating || rec.nodes.length === 0) continue;
-      // `borrowed`: guarantees hold, of its own class only borrowed work is drained (lower classes always).
-      if (this.victims === 'borrowed' && rec.rank === rank && !rec.w.borrowed) continue;
-      // Work that was starved itself when it started is spared for graceS (drainCandidates: else two
-      // starved workloads that need the same GPUs take them from each other in turn: the server
-      // requeues a victim with its submit time, so it is starved again at once). Older work that
-      // started less than the cooldown ago (placed ahead of this claim) is left alone for that long.
-      if (rec.w.submittedAt <= submittedAt && this.now - rec.w.startedAt < this.cooldownS) continue;
+      if (!this.drainable(rec, rank, submittedAt)) continue;
       let newly = false;
       for (let k = 0; k < rec.nodes.length; k++) {
         const i = rec.nodes[k];
-        const before = usable(i);
+        const before = (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape);
         sim.release(i, rec.masks[k]);
-        if (!before && usable(i)) newly = true;
+        if (!before && (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape)) newly = true;
       }
-      taken.push(rec);
       if (!newly || sim.poolFree[topo.index] < need) continue;
       const plan = findPlacement(sim, topo, shape, eligible);
-      if (plan) return { victims: taken.filter((v) => overlaps(v, plan)), plan };
+      if (!plan) continue;
+      // The victims: of the work released so far (the same walk again), what the plan uses. Kept
+      // no list during the walk: most walks fail, and the list was their garbage.
+      const victims: RunningRec[] = [];
+      for (let v = 0; v <= c; v++) {
+        const w = candidates[v];
+        if (this.drainable(w, rank, submittedAt) && overlaps(w, plan)) victims.push(w);
+      }
+      return { victims, plan };
     }
     this.failed.set(key, {
       grown: cap.grown,
       from: f && f.grown === cap.grown ? Math.min(f.from, submittedAt) : submittedAt,
     });
     return null;
+  }
+
+  /** Whether a drain for a claim of class `rank` submitted at `submittedAt` may take `rec` (of class `rank` or lower). */
+  private drainable(rec: RunningRec, rank: number, submittedAt: number): boolean {
+    if (rec.victimStamp === this.stamp || rec.w.terminating || rec.nodes.length === 0) return false;
+    // `borrowed`: guarantees hold, of its own class only borrowed work is drained (lower classes always).
+    if (this.victims === 'borrowed' && rec.rank === rank && !rec.w.borrowed) return false;
+    // Work that was starved itself when it started is spared for graceS (drainCandidates: else two
+    // starved workloads that need the same GPUs take them from each other in turn: the server
+    // requeues a victim with its submit time, so it is starved again at once). Older work that
+    // started less than the cooldown ago (placed ahead of this claim) is left alone for that long.
+    return !(rec.w.submittedAt <= submittedAt && this.now - rec.w.startedAt < this.cooldownS);
   }
 }

@@ -7,12 +7,11 @@ import { resolveOptions, type ResolvedOptions, PRIORITY_RANK } from './options.j
 import { entryBefore, orderKeys, type QueueEntry, queueTag, ShapeQueue } from './queue-order.js';
 import { QuotaLedger } from './quota.js';
 import { type Shape, shapeOf } from './shape.js';
-import type { PendingList } from './pending-list.js';
+import { type PendingList, SegmentBuffer } from './pending-list.js';
 import type { PoolState, RunningRec } from './pool-state.js';
 import { indexRunning, unindexRunning } from './running-order.js';
 import { Topology } from './topology.js';
 import type {
-  PendingDecision,
   PolicyName,
   PoolQuota,
   RunningWorkload,
@@ -53,10 +52,10 @@ export class SchedulerState {
    * The last cycle's pending decisions and the per-queue lists they were joined from: a cycle
    * whose lists are all the same objects hands back the same (never mutated) array.
    */
-  lastSegments: (readonly PendingDecision[])[] = [];
+  lastSegments: SegmentBuffer | null = null;
   lastPending: PendingList | null = null;
-  /** Two arrays that take turns holding a cycle's per-queue lists (one is `lastSegments`). */
-  readonly segmentBuffers: [(readonly PendingDecision[])[], (readonly PendingDecision[])[]] = [[], []];
+  /** Two buffers that take turns holding a cycle's per-queue lists (one is `lastSegments`). */
+  readonly segmentBuffers: readonly [SegmentBuffer, SegmentBuffer] = [new SegmentBuffer(), new SegmentBuffer()];
 
   constructor(init: StateInit) {
     this.topo = new Topology(init.nodes);
