@@ -529,7 +529,7 @@ class Cycle {
     // The queues' lists go into whichever of the state's two buffers the last cycle did not use,
     // so that a cycle allocates nothing here unless a list changed.
     const st = this.st;
-    const last = st.lastSegments?.lists ?? [];
+    const last = st.lastPending?.buffer.lists ?? [];
     // Compared with the last cycle's lists until one differs; from there on written into the
     // buffer the last cycle did not use (and only then: an unchanged cycle writes nothing).
     let out: SegmentBuffer | null = null;
@@ -547,11 +547,7 @@ class Cycle {
           rest = fallback;
         }
         const seg = this.segment(q, rest);
-        if (!out && seg !== last[n]) {
-          out = st.lastSegments === st.segmentBuffers[0] ? st.segmentBuffers[1] : st.segmentBuffers[0];
-          out.writes++;
-          for (let m = 0; m < n; m++) out.lists[m] = last[m];
-        }
+        if (!out && seg !== last[n]) out = this.otherBuffer(n);
         if (out) out.lists[n] = seg;
         n++;
         total += seg.length;
@@ -559,16 +555,24 @@ class Cycle {
     }
     // Nothing changed in any queue: the previous list, as is (no 100,000-entry copy to make and collect).
     if (!out && n === last.length && st.lastPending) return st.lastPending;
-    if (!out) {
-      // Queues were emptied at the end: the same lists, fewer of them.
-      out = st.lastSegments === st.segmentBuffers[0] ? st.segmentBuffers[1] : st.segmentBuffers[0];
-      out.writes++;
-      for (let m = 0; m < n; m++) out.lists[m] = last[m];
-    }
+    // (Without `out`, queues were emptied at the end: the same lists, fewer of them.)
+    out ??= this.otherBuffer(n);
     out.lists.length = n;
-    st.lastSegments = out;
     st.lastPending = new PendingList(out, total);
     return st.lastPending;
+  }
+
+  /** The buffer the last cycle's list does not use, holding its first `n` per-queue lists. */
+  private otherBuffer(n: number): SegmentBuffer {
+    const {
+      segmentBuffers: [a, b],
+      lastPending,
+    } = this.st;
+    const out = lastPending?.buffer === a ? b : a;
+    out.writes++;
+    const last = lastPending?.buffer.lists ?? [];
+    for (let m = 0; m < n; m++) out.lists[m] = last[m];
+    return out;
   }
 
   private segment(q: ShapeQueue, rest: Verdict): PendingDecision[] {

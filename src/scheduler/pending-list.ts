@@ -21,7 +21,8 @@ export class PendingList {
   private flat: readonly PendingDecision[] | null = null;
   private readonly writes: number;
   constructor(
-    private readonly buffer: SegmentBuffer,
+    /** The per-queue lists it is joined from. */
+    readonly buffer: SegmentBuffer,
     private readonly total: number,
   ) {
     this.writes = buffer.writes;

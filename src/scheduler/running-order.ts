@@ -24,11 +24,7 @@ function drainBefore(a: RunningRec, b: RunningRec): boolean {
 }
 
 /** Where `rec` is (or would go) in a list sorted by `before`. */
-function sortedIndex(
-  list: readonly RunningRec[],
-  rec: RunningRec,
-  before: (a: RunningRec, b: RunningRec) => boolean,
-): number {
+function sortedIndex(list: readonly RunningRec[], rec: RunningRec, before: Before): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
@@ -37,6 +33,27 @@ function sortedIndex(
     else hi = mid;
   }
   return lo;
+}
+
+type Before = (a: RunningRec, b: RunningRec) => boolean;
+
+/** Puts `rec` in its place in a list sorted by `before` (an append when it goes last, the usual case). */
+function insertSorted(list: RunningRec[], rec: RunningRec, before: Before): void {
+  if (list.length === 0 || before(list[list.length - 1], rec)) list.push(rec);
+  else list.splice(sortedIndex(list, rec, before), 0, rec);
+}
+
+/** Takes `rec` out of a list sorted by `before`; false when it was not there. */
+function removeSorted(list: RunningRec[], rec: RunningRec, before: Before): boolean {
+  const k = sortedIndex(list, rec, before);
+  if (list[k] !== rec) return false;
+  list.splice(k, 1);
+  return true;
+}
+
+/** A copy of `items` sorted by `before` (a strict total order). */
+function sortedBy(items: Iterable<RunningRec>, before: Before): RunningRec[] {
+  return [...items].sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
 }
 
 /** A pool's running work gained `rec` (its GPUs and quota usage are the caller's). */
@@ -61,11 +78,9 @@ export function indexRunning(pool: PoolState, rec: RunningRec): void {
     pool.byAge.set(account, ages);
   }
   while (ages.length <= rec.rank) ages.push([]);
-  const list = ages[rec.rank];
   // Work usually starts after everything already running: the insertion is an append.
-  if (list.length === 0 || olderFirst(list[list.length - 1], rec)) list.push(rec);
-  else list.splice(sortedIndex(list, rec, olderFirst), 0, rec);
-  if (pool.byEnd) pool.byEnd.splice(sortedIndex(pool.byEnd, rec, endBefore), 0, rec);
+  insertSorted(ages[rec.rank], rec, olderFirst);
+  if (pool.byEnd) insertSorted(pool.byEnd, rec, endBefore);
   if (pool.drain) addToDrain(pool.drain, rec);
   if (w.terminating) pool.terminating++;
   if (w.priority === 'preemptible') {
@@ -87,17 +102,10 @@ export function unindexRunning(pool: PoolState, rec: RunningRec): void {
   if (left > 0) counts?.set(shape.charge, left);
   else counts?.delete(shape.charge);
   const list = pool.byAge.get(account)?.[rec.rank];
-  if (list) {
-    const k = sortedIndex(list, rec, olderFirst);
-    if (list[k] === rec) list.splice(k, 1);
-  }
-  const byEnd = pool.byEnd;
-  if (byEnd) {
-    const k = sortedIndex(byEnd, rec, endBefore);
-    if (byEnd[k] === rec) byEnd.splice(k, 1);
-    else pool.byEnd = null;
-  }
-  if (pool.drain && !removeFromDrain(pool.drain, rec)) pool.drain = null;
+  if (list) removeSorted(list, rec, olderFirst);
+  if (pool.byEnd && !removeSorted(pool.byEnd, rec, endBefore)) pool.byEnd = null;
+  const d = pool.drain;
+  if (d && !removeSorted(d.open, rec, drainBefore) && !removeSorted(d.grace, rec, graceEndsFirst)) pool.drain = null;
   if (w.terminating) pool.terminating--;
   if (w.priority === 'preemptible') {
     pool.preemptible--;
@@ -125,10 +133,11 @@ export function drainCandidates(
 ): readonly RunningRec[] {
   let d = pool.drain;
   if (!d || d.drainAfterS !== drainAfterS || d.graceS !== graceS || now < d.at) {
-    d = { drainAfterS, graceS, at: now, open: [], grace: [] };
-    const all = [...pool.running].sort((a, b) => (drainBefore(a, b) ? -1 : drainBefore(b, a) ? 1 : 0));
-    for (const rec of all) (inGrace(d, rec) ? d.grace : d.open).push(rec);
-    d.grace.sort((a, b) => (graceEndsFirst(a, b) ? -1 : graceEndsFirst(b, a) ? 1 : 0));
+    const open: RunningRec[] = [];
+    const grace: RunningRec[] = [];
+    const at = { drainAfterS, graceS, at: now };
+    for (const rec of pool.running) (inGrace(at, rec) ? grace : open).push(rec);
+    d = { ...at, open: sortedBy(open, drainBefore), grace: sortedBy(grace, graceEndsFirst) };
     pool.drain = d;
     return d.open;
   }
@@ -136,13 +145,13 @@ export function drainCandidates(
   let k = 0;
   while (k < d.grace.length && !inGrace(d, d.grace[k])) k++;
   if (k > 0) {
-    for (const rec of d.grace.splice(0, k)) d.open.splice(sortedIndex(d.open, rec, drainBefore), 0, rec);
+    for (const rec of d.grace.splice(0, k)) insertSorted(d.open, rec, drainBefore);
   }
   return d.open;
 }
 
 /** Started starved and started less than graceS before `d.at`. */
-function inGrace(d: DrainIndex, rec: RunningRec): boolean {
+function inGrace(d: Pick<DrainIndex, 'drainAfterS' | 'graceS' | 'at'>, rec: RunningRec): boolean {
   return rec.w.startedAt - rec.w.submittedAt >= d.drainAfterS && d.at - rec.w.startedAt < d.graceS;
 }
 
@@ -151,28 +160,13 @@ function graceEndsFirst(a: RunningRec, b: RunningRec): boolean {
 }
 
 function addToDrain(d: DrainIndex, rec: RunningRec): void {
-  if (inGrace(d, rec)) d.grace.splice(sortedIndex(d.grace, rec, graceEndsFirst), 0, rec);
-  else d.open.splice(sortedIndex(d.open, rec, drainBefore), 0, rec);
-}
-
-/** False when `rec` was in neither list (the index is then rebuilt). */
-function removeFromDrain(d: DrainIndex, rec: RunningRec): boolean {
-  for (const [list, before] of [
-    [d.open, drainBefore],
-    [d.grace, graceEndsFirst],
-  ] as const) {
-    const k = sortedIndex(list, rec, before);
-    if (list[k] === rec) {
-      list.splice(k, 1);
-      return true;
-    }
-  }
-  return false;
+  if (inGrace(d, rec)) insertSorted(d.grace, rec, graceEndsFirst);
+  else insertSorted(d.open, rec, drainBefore);
 }
 
 /** Running work of a pool by (end, id): the order GPUs come back in, for backfill reservations. */
 export function runningByEnd(pool: PoolState): RunningRec[] {
-  if (!pool.byEnd) pool.byEnd = [...pool.running].sort((a, b) => (endBefore(a, b) ? -1 : endBefore(b, a) ? 1 : 0));
+  if (!pool.byEnd) pool.byEnd = sortedBy(pool.running, endBefore);
   return pool.byEnd;
 }
 

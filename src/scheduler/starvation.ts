@@ -74,6 +74,7 @@ export class DrainSearch {
     this.searches++;
     const need = shape.nodes * shape.gpusPerNode;
     const sim = cap.scratch('search');
+    const usable = (i: number) => (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape);
     const candidates = drainCandidates(this.pool, this.now, this.drainAfterS, this.graceS);
     for (let c = 0; c < candidates.length; c++) {
       const rec = candidates[c];
@@ -83,9 +84,9 @@ export class DrainSearch {
       let newly = false;
       for (let k = 0; k < rec.nodes.length; k++) {
         const i = rec.nodes[k];
-        const before = (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape);
+        const before = usable(i);
         sim.release(i, rec.masks[k]);
-        if (!before && (eligible === null || eligible[i] === 1) && usableFor(sim, i, shape)) newly = true;
+        if (!before && usable(i)) newly = true;
       }
       if (!newly || sim.poolFree[topo.index] < need) continue;
       const plan = findPlacement(sim, topo, shape, eligible);

@@ -49,12 +49,11 @@ export class SchedulerState {
   /** Verdicts by content, so that unchanged answers are the same object from cycle to cycle. */
   readonly verdicts = new Map<string, import('./queue-order.js').Verdict>();
   /**
-   * The last cycle's pending decisions and the per-queue lists they were joined from: a cycle
-   * whose lists are all the same objects hands back the same (never mutated) array.
+   * The last cycle's pending decisions (and, in its buffer, the per-queue lists they are joined
+   * from): a cycle whose lists are all the same objects hands back the same list.
    */
-  lastSegments: SegmentBuffer | null = null;
   lastPending: PendingList | null = null;
-  /** Two buffers that take turns holding a cycle's per-queue lists (one is `lastSegments`). */
+  /** Two buffers that take turns holding a cycle's per-queue lists (one is `lastPending`'s). */
   readonly segmentBuffers: readonly [SegmentBuffer, SegmentBuffer] = [new SegmentBuffer(), new SegmentBuffer()];
 
   constructor(init: StateInit) {
